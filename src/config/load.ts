@@ -1,0 +1,128 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
+import { ConfigSource, type ConfigIssue } from './source.js';
+import { closest, validateInPlace } from './validate.js';
+import { checkDefinition, type PolicyRegistry } from '../pipeline/registry.js';
+import { builtinPolicies } from '../policies/index.js';
+import { checkSemantics } from './semantics.js';
+
+/** A config that passed validation, ready to be built into a runtime. */
+export interface LoadedConfig {
+  config: GatewayConfig;
+  source: ConfigSource;
+  /** Built-in policies plus this config's plugins. */
+  registry: PolicyRegistry;
+  /** Directory relative paths in the config are resolved against. */
+  baseDir: string;
+  /** sha256 of the config text(s): the config's identity in status output. */
+  hash: string;
+  /** Warnings (lint) that do not stop the config from loading. */
+  warnings: ConfigIssue[];
+}
+
+export type LoadResult = { ok: true; loaded: LoadedConfig } | { ok: false; issues: ConfigIssue[] };
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Treat `text` as the content of `path` instead of reading it (tests, admin API). */
+  text?: string;
+}
+
+/**
+ * Reads, interpolates, validates and type-converts a config file (or folder), reporting
+ * every error at once with file, line and config path.
+ */
+export async function loadConfig(path: string, options: LoadOptions = {}): Promise<LoadResult> {
+  const abs = resolve(path);
+  const source = options.text !== undefined ? new ConfigSource(options.env).addText(options.text, abs) : ConfigSource.read(abs, options.env);
+  if (source.errors.length > 0) return { ok: false, issues: source.issues };
+
+  for (const issue of validateInPlace(GatewayConfigSchema, source.value)) source.issueAt(issue.path, issue.message);
+  const config = source.value as unknown as GatewayConfig;
+  const baseDir = isDir(abs) ? abs : dirname(abs);
+
+  const registry = builtinPolicies.fork();
+  await loadPlugins(config, registry, baseDir, source);
+  validatePolicies(config, registry, source);
+  checkSemantics(config, source);
+
+  if (source.errors.length > 0) return { ok: false, issues: sortIssues(source.issues) };
+  const hash = createHash('sha256');
+  for (const f of source.files) hash.update(options.text ?? safeRead(f));
+  return {
+    ok: true,
+    loaded: { config, source, registry, baseDir, hash: hash.digest('hex').slice(0, 16), warnings: source.issues.filter((i) => i.severity === 'warning') },
+  };
+}
+
+async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, baseDir: string, source: ConfigSource): Promise<void> {
+  const list = Array.isArray(config.plugins) ? config.plugins : [];
+  for (const [i, spec] of list.entries()) {
+    if (typeof spec !== 'string') continue;
+    const file = resolve(baseDir, spec);
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    } catch (e) {
+      source.issueAt(['plugins', i], `cannot load plugin ${spec}: ${(e as Error).message.split('\n')[0]}`);
+      continue;
+    }
+    const defs = 'default' in mod ? [mod.default] : Object.values(mod).filter((v) => !checkDefinition(v));
+    if (defs.length === 0) source.issueAt(['plugins', i], `${spec} exports no policy (export default definePolicy({...}))`);
+    for (const def of defs) {
+      try {
+        registry.add(def as never);
+      } catch (e) {
+        source.issueAt(['plugins', i], `${spec}: ${(e as Error).message}`);
+      }
+    }
+  }
+}
+
+/** Checks every policy entry against the schema of the policy it names. */
+function validatePolicies(config: GatewayConfig, registry: PolicyRegistry, source: ConfigSource): void {
+  const lists: [(string | number)[], unknown][] = [[['policies'], config.policies]];
+  if (Array.isArray(config.routes)) config.routes.forEach((r, i) => lists.push([['routes', i, 'policies'], r?.policies]));
+  for (const [base, list] of lists) {
+    if (!Array.isArray(list)) continue;
+    list.forEach((entry: unknown, j) => {
+      if (typeof entry !== 'object' || entry === null) return;
+      const keys = Object.keys(entry);
+      if (keys.length !== 1) return; // reported by the schema (one key per entry)
+      const name = keys[0]!;
+      const at = [...base, j, name];
+      const def = registry.get(name);
+      if (!def) {
+        const hint = closest(name, registry.names());
+        source.issueAt(at, `unknown policy '${name}'${hint ? ` (did you mean '${hint}'?)` : ` (known: ${registry.names().join(', ')})`}`);
+        return;
+      }
+      const record = entry as Record<string, unknown>;
+      if (record[name] === null || record[name] === undefined) record[name] = {};
+      for (const issue of validateInPlace(def.schema, record[name])) source.issueAt([...at, ...issue.path], issue.message);
+    });
+  }
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function safeRead(f: string): string {
+  try {
+    return readFileSync(f, 'utf8');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,177 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Cidr, Duration, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
+
+/**
+ * The gateway config (DESIGN.md "Config"): TypeBox schemas that are at once the TS types,
+ * the Ajv validator and the reference docs. Policies and handlers bring their own schemas
+ * (see pipeline/registry.ts); here they are validated as opaque single-key maps and then
+ * checked one by one against the schema of the policy they name.
+ */
+
+const obj = <T extends Record<string, TSchema>>(props: T, description: string) =>
+  Type.Object(props, { additionalProperties: false, description });
+
+export const ListenerLimits = obj(
+  {
+    maxHeaderSize: Size({ default: '16kb', description: 'Largest request head (request line + headers); larger → 431.' }),
+    maxUrlLength: Size({ default: '8kb', description: 'Longest request target; longer → 414.' }),
+    headersTimeout: Duration({ default: '10s', description: 'Time allowed to receive the request head (slowloris guard).' }),
+    requestTimeout: Duration({ default: '5m', description: 'Time allowed to receive the whole request including body; 0 disables.' }),
+    keepAliveTimeout: Duration({ default: '5s', description: 'Idle time before a client keep-alive connection is closed.' }),
+    maxConnections: Type.Integer({ minimum: 1, default: 10_000, description: 'Concurrent client connections; more are refused.' }),
+    maxRequestsPerConnection: Type.Integer({ minimum: 0, default: 0, description: 'Requests served on one connection before it is closed; 0 = unlimited.' }),
+  },
+  'Protocol limits of a listener, with safe defaults.',
+);
+
+export const Listener = obj(
+  {
+    name: Name({ description: 'Referenced by routes\' `listeners:` to scope them.' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' }),
+    host: Type.String({ default: '0.0.0.0', description: 'Address to bind.' }),
+    protocol: Type.Union([Type.Literal('http')], { default: 'http', description: 'Wire protocol. (`https`, `h2`, `h2c` arrive with TLS support.)' }),
+    limits: Type.Optional(ListenerLimits),
+  },
+  'A socket the gateway serves.',
+);
+
+export const Target = obj(
+  {
+    url: HttpUrl({ description: 'Base URL of the target: `http://host:port`.' }),
+    weight: Type.Integer({ minimum: 0, maximum: 10_000, default: 1, description: 'Relative share of traffic.' }),
+  },
+  'One backend instance of an upstream.',
+);
+
+export const Timeouts = obj(
+  {
+    connect: Type.Optional(Duration({ description: 'TCP connect timeout → 502/504.' })),
+    response: Type.Optional(Duration({ description: 'Time to the upstream response head → 504.' })),
+    idle: Type.Optional(Duration({ description: 'Longest silence while a response body streams.' })),
+  },
+  'Upstream timeouts.',
+);
+
+export const Upstream = obj(
+  {
+    targets: Type.Array(Type.Union([HttpUrl(), Target]), { minItems: 1, description: 'Target URLs or `{ url, weight }` objects.' }),
+    timeouts: Type.Optional(Timeouts),
+    pool: Type.Optional(
+      obj(
+        {
+          connections: Type.Integer({ minimum: 1, default: 128, description: 'Max open connections per target.' }),
+          keepAliveTimeout: Duration({ default: '30s', description: 'Idle time before a pooled connection is closed.' }),
+          pipelining: Type.Integer({ minimum: 1, maximum: 32, default: 1, description: 'Requests in flight per connection.' }),
+        },
+        'Connection pool per target.',
+      ),
+    ),
+  },
+  'A named pool of targets.',
+);
+
+const HeaderMatch = Type.Union(
+  [
+    Type.String({ description: 'Exact value.' }),
+    obj({ regex: RegexSource() }, 'Value matches a regular expression.'),
+    obj({ present: Type.Boolean() }, 'Header present (true) or absent (false).'),
+  ],
+  { description: 'How a header or query parameter must look.' },
+);
+
+export const RouteMatch = obj(
+  {
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Exact `/a/b`, parameterised `/users/:id`, or prefix `/api/*`.' })),
+    pathRegex: Type.Optional(RegexSource({ description: 'A regular expression over the path: the last resort, tried after every path match.' })),
+    host: Type.Optional(OneOrMany(Type.String({ minLength: 1 }), { description: 'Exact host or `*.example.com`.' })),
+    methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods (default: any).' })),
+    headers: Type.Optional(Type.Record(Type.String(), HeaderMatch, { description: 'Header matchers by name.' })),
+    query: Type.Optional(Type.Record(Type.String(), HeaderMatch, { description: 'Query parameter matchers by name.' })),
+  },
+  'What requests a route takes.',
+);
+
+export const Rewrite = obj(
+  {
+    stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path.' })),
+    addPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Added to the start of the path.' })),
+    replace: Type.Optional(obj({ pattern: RegexSource(), with: Type.String() }, 'Regex replace on the path.')),
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Path template, e.g. `/v2/items/{params.id}`.' })),
+  },
+  'How the forwarded path is derived from the matched one (applied in the order listed).',
+);
+
+export const StaticReply = obj(
+  {
+    status: Type.Integer({ minimum: 100, maximum: 599, default: 200, description: 'Status code.' }),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Response headers.' })),
+    body: Type.Optional(Type.Unknown({ description: 'A string, or a value sent as JSON.' })),
+  },
+  'A fixed response: mocks and maintenance pages.',
+);
+
+/** A policy entry: a single-key map `{ <policy-name>: <config> }`; checked by the registry. */
+export const PolicyEntry = Type.Record(Type.String(), Type.Unknown(), {
+  minProperties: 1,
+  maxProperties: 1,
+  description: 'One policy: `- <name>: { …config }`.',
+});
+
+export const Route = obj(
+  {
+    name: Name({ description: 'Unique route name, used in logs and metrics.' }),
+    match: RouteMatch,
+    priority: Type.Integer({ default: 0, description: 'Higher wins over any lower-priority route that also matches.' }),
+    listeners: Type.Optional(Type.Array(Name(), { minItems: 1, description: 'Listeners serving this route (default: all).' })),
+    upstream: Type.Optional(Name({ description: 'Name of the upstream to proxy to.' })),
+    static: Type.Optional(StaticReply),
+    rewrite: Type.Optional(Rewrite),
+    preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
+    timeouts: Type.Optional(Timeouts),
+    accessLog: Type.Boolean({ default: true, description: 'Write an access-log line for this route.' }),
+    policies: Type.Array(PolicyEntry, { default: [], description: 'Route policies, after the global ones, in order.' }),
+  },
+  'A match plus what to do with it.',
+);
+
+export const Server = obj(
+  {
+    trustedProxies: Type.Array(Cidr(), { default: [], description: 'Peers whose X-Forwarded-*/Forwarded headers are kept and extended.' }),
+    healthPath: Type.String({ pattern: '^/', default: '/healthz', description: 'Liveness endpoint on every listener.' }),
+    readyPath: Type.String({ pattern: '^/', default: '/readyz', description: 'Readiness endpoint on every listener.' }),
+    drainTimeout: Duration({ default: '30s', description: 'On SIGTERM, time allowed for in-flight requests to finish.' }),
+    via: Type.String({ default: 'gantry', description: 'Pseudonym in the Via header (RFC 9110 §7.6.3); empty string omits it.' }),
+    mergeSlashes: Type.Boolean({ default: true, description: 'Collapse `//` in paths before routing.' }),
+  },
+  'Process-wide settings.',
+);
+
+export const Log = obj(
+  {
+    level: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Log level.' }),
+    access: Type.Boolean({ default: true, description: 'One JSON line per request.' }),
+  },
+  'Logging.',
+);
+
+export const GatewayConfigSchema = obj(
+  {
+    version: Type.Literal(1, { description: 'Config format version.' }),
+    listeners: Type.Array(Listener, { minItems: 1, default: [{ name: 'public', port: 8080 }], description: 'Sockets to serve.' }),
+    server: Type.Optional(Server),
+    log: Type.Optional(Log),
+    plugins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Modules exporting custom policies (`definePolicy`), relative to the config file.' }),
+    policies: Type.Array(PolicyEntry, { default: [], description: 'Global policies, run before every route\'s own.' }),
+    upstreams: Type.Record(Name(), Upstream, { default: {}, description: 'Named upstreams.' }),
+    routes: Type.Array(Route, { default: [], description: 'Routes, matched most specific first.' }),
+  },
+  'Gantry config, version 1.',
+);
+
+export type GatewayConfig = Static<typeof GatewayConfigSchema>;
+export type RouteConfig = Static<typeof Route>;
+export type UpstreamConfig = Static<typeof Upstream>;
+export type ListenerConfig = Static<typeof Listener>;
+export type TimeoutsConfig = Static<typeof Timeouts>;
+export type StaticReplyConfig = Static<typeof StaticReply>;
+export type ServerConfig = Static<typeof Server>;

@@ -1,0 +1,63 @@
+/**
+ * Errors the gateway itself produces, as data: a code, an HTTP status and a title.
+ * Responses are `application/problem+json` (RFC 9457) carrying the request's id.
+ */
+export const GatewayErrors = {
+  GW_ERR_NOT_FOUND: { status: 404, title: 'No route matches this request' },
+  GW_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
+  GW_ERR_BAD_REQUEST: { status: 400, title: 'Bad request' },
+  GW_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
+  GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
+  GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
+  GW_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },
+  GW_ERR_UPSTREAM_RESET: { status: 502, title: 'Upstream connection reset' },
+  GW_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Invalid upstream response' },
+  GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
+  GW_ERR_NO_TARGET: { status: 503, title: 'No upstream target available' },
+  GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway is shutting down' },
+  GW_ERR_POLICY_FAILED: { status: 500, title: 'A policy failed' },
+  GW_ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type GatewayErrorCode = keyof typeof GatewayErrors;
+
+/** The base of every problem `type` URI the gateway emits. */
+export const PROBLEM_TYPE_BASE = 'https://gantry.dev/problems/';
+
+/** Thrown (or returned) inside the gateway for an error that becomes a problem response. */
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  readonly status: number;
+  constructor(code: GatewayErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ?? GatewayErrors[code].title, options);
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = GatewayErrors[code].status;
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  requestId?: string;
+  [extension: string]: unknown;
+}
+
+/** Builds a problem object for a coded gateway error. */
+export function problemFor(code: GatewayErrorCode, detail?: string, requestId?: string): Problem {
+  const e = GatewayErrors[code];
+  const p: Problem = {
+    type: PROBLEM_TYPE_BASE + code.slice(7).toLowerCase().replaceAll('_', '-'),
+    title: e.title,
+    status: e.status,
+  };
+  if (detail !== undefined) p.detail = detail;
+  if (requestId !== undefined) p.requestId = requestId;
+  return p;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';

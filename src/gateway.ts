@@ -1,0 +1,326 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { loadConfig, type LoadedConfig } from './config/load.js';
+import { formatIssue, type ConfigIssue } from './config/source.js';
+import type { ListenerConfig } from './config/schema.js';
+import { Runtime } from './runtime.js';
+import { PoolCache } from './upstreams/upstream.js';
+import { createHttpServer, limitsOf, type ListenerLimits } from './listeners/http.js';
+import type { ListenerInfo } from './listeners/listener-info.js';
+import { RequestContext } from './pipeline/context.js';
+import { respondError, runRequestPhase } from './pipeline/respond.js';
+import { normalizePath, splitTarget } from './routing/normalize.js';
+import { clientAddress } from './proxy/headers.js';
+import { writeAccessLog } from './observability/access-log.js';
+import { createLogger, flushLogger } from './observability/logger.js';
+import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './errors.js';
+
+interface ListenerState {
+  readonly key: string;
+  readonly config: ListenerConfig;
+  readonly info: ListenerInfo;
+  readonly limits: ListenerLimits;
+  readonly server: Server;
+}
+
+export interface GatewayOptions {
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Outcome of the last reload, for status output. */
+export interface LastReload {
+  at: string;
+  ok: boolean;
+  issues?: string[];
+}
+
+export type ReloadResult = { ok: true; version: number } | { ok: false; issues: ConfigIssue[] };
+
+/**
+ * The gateway process: build → listen → reload (atomic swap) → drain → stop.
+ *
+ * @example
+ *   const gw = await Gateway.start('gateway.yaml');
+ *   await gw.reload();   // re-reads the file; the old config keeps serving if it is bad
+ *   await gw.drain();    // stop accepting, finish in-flight, close pools
+ */
+export class Gateway {
+  readonly logger: Logger;
+  readonly configPath: string;
+  readonly #pools = new PoolCache();
+  readonly #listeners = new Map<string, ListenerState>();
+  readonly #env: NodeJS.ProcessEnv | undefined;
+  #runtime!: Runtime;
+  #version = 0;
+  #inFlight = 0;
+  #draining = false;
+  #onIdle: (() => void) | undefined;
+  #reloading: Promise<ReloadResult> | undefined;
+  #lastReload: LastReload | undefined;
+
+  private constructor(configPath: string, logger: Logger, env: NodeJS.ProcessEnv | undefined) {
+    this.configPath = configPath;
+    this.logger = logger;
+    this.#env = env;
+  }
+
+  /** Loads the config, builds it and binds every listener. Throws with all config errors. */
+  static async start(configPath: string, options: GatewayOptions = {}): Promise<Gateway> {
+    const result = await loadConfig(configPath, { env: options.env });
+    if (!result.ok) throw new ConfigError(result.issues);
+    const logger = options.logger ?? createLogger({ level: result.loaded.config.log?.level });
+    const gw = new Gateway(configPath, logger, options.env);
+    for (const w of result.loaded.warnings) logger.warn(formatIssue(w));
+    gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger);
+    await gw.#syncListeners(result.loaded);
+    logger.info({ version: gw.#version, hash: result.loaded.hash, routes: gw.#runtime.routes.length, listeners: gw.addresses() }, 'gateway started');
+    return gw;
+  }
+
+  /** The runtime serving new requests. */
+  get runtime(): Runtime {
+    return this.#runtime;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  get lastReload(): LastReload | undefined {
+    return this.#lastReload;
+  }
+
+  /** Bound addresses by listener name (`port: 0` listeners report their real port). */
+  addresses(): Record<string, { host: string; port: number }> {
+    const out: Record<string, { host: string; port: number }> = {};
+    for (const [name, l] of this.#listeners) {
+      const a = l.server.address() as AddressInfo | null;
+      if (a) out[name] = { host: a.address, port: a.port };
+    }
+    return out;
+  }
+
+  port(listener?: string): number {
+    const addrs = this.addresses();
+    const a = listener ? addrs[listener] : Object.values(addrs)[0];
+    if (!a) throw new Error(`no listener ${listener ?? ''}`);
+    return a.port;
+  }
+
+  /**
+   * Re-reads and rebuilds the config. The new config is validated and built completely
+   * before it replaces the old; on any error the old one keeps serving.
+   */
+  reload(): Promise<ReloadResult> {
+    // Reloads are serialised: a burst of signals builds at most one config at a time.
+    const run = async (): Promise<ReloadResult> => {
+      const at = new Date().toISOString();
+      const result = await loadConfig(this.configPath, { env: this.#env });
+      if (!result.ok) {
+        this.#lastReload = { at, ok: false, issues: result.issues.map(formatIssue) };
+        this.logger.error({ issues: this.#lastReload.issues }, 'config reload rejected; the previous config keeps serving');
+        return { ok: false, issues: result.issues };
+      }
+      let next: Runtime;
+      try {
+        next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger);
+        await this.#syncListeners(result.loaded);
+      } catch (e) {
+        const issue: ConfigIssue = { file: this.configPath, line: 0, path: '', message: (e as Error).message, severity: 'error' };
+        this.#lastReload = { at, ok: false, issues: [formatIssue(issue)] };
+        this.logger.error({ err: e }, 'config reload failed; the previous config keeps serving');
+        return { ok: false, issues: [issue] };
+      }
+      const old = this.#runtime;
+      this.#runtime = next;
+      this.#version = next.version;
+      this.#lastReload = { at, ok: true };
+      for (const w of result.loaded.warnings) this.logger.warn(formatIssue(w));
+      this.logger.info({ version: next.version, hash: result.loaded.hash, routes: next.routes.length }, 'config reloaded');
+      void old.retire(this.logger);
+      return { ok: true, version: next.version };
+    };
+    const p = (this.#reloading ?? Promise.resolve()).then(run, run);
+    this.#reloading = p;
+    return p;
+  }
+
+  /** Starts listeners the config adds and stops those it removes. */
+  async #syncListeners(loaded: LoadedConfig): Promise<void> {
+    const wanted = new Map(loaded.config.listeners.map((l) => [listenerKey(l), l]));
+    for (const [key, state] of this.#listeners) {
+      if (!wanted.has(key)) {
+        this.#listeners.delete(state.config.name);
+        state.server.close();
+      }
+    }
+    const byKey = new Map([...this.#listeners.values()].map((s) => [s.key, s]));
+    this.#listeners.clear();
+    for (const [key, cfg] of wanted) {
+      const existing = byKey.get(key);
+      this.#listeners.set(cfg.name, existing ?? (await this.#listen(key, cfg)));
+    }
+  }
+
+  async #listen(key: string, cfg: ListenerConfig): Promise<ListenerState> {
+    const limits = limitsOf(cfg);
+    const info: ListenerInfo = { name: cfg.name, scheme: 'http' };
+    const state: ListenerState = {
+      key,
+      config: cfg,
+      info,
+      limits,
+      server: createHttpServer(limits, (req, res) => this.#handle(state, req, res)),
+    };
+    await new Promise<void>((resolve, reject) => {
+      state.server.once('error', reject);
+      state.server.listen(cfg.port, cfg.host ?? '0.0.0.0', () => {
+        state.server.off('error', reject);
+        resolve();
+      });
+    });
+    return state;
+  }
+
+  /** The data path entry: normalise, route, run the pipeline. */
+  #handle(listener: ListenerState, req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now();
+    const rt = this.#runtime;
+    const url = req.url ?? '/';
+    if (url.length > listener.limits.maxUrlLength) return earlyError(res, 'GW_ERR_URI_TOO_LONG');
+    const target = splitTarget(url);
+    const path = target === null ? null : normalizePath(target[0], rt.server.mergeSlashes);
+    if (path === null) return earlyError(res, 'GW_ERR_BAD_REQUEST', 'The request target is not a valid origin-form path.');
+    // Belt and braces over llhttp: never forward a message whose length two parsers could read differently.
+    if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] !== undefined) {
+      return earlyError(res, 'GW_ERR_BAD_REQUEST', 'Content-Length and Transfer-Encoding together are ambiguous.');
+    }
+    if (this.#draining) res.shouldKeepAlive = false;
+
+    if (path === rt.server.healthPath) return healthReply(res, 200, { status: 'ok' });
+    if (path === rt.server.readyPath) {
+      return this.#draining ? healthReply(res, 503, { status: 'draining' }) : healthReply(res, 200, { status: 'ready', version: rt.version });
+    }
+
+    const ip = rt.forwarding.anyTrusted ? clientAddress(req, rt.forwarding) : (req.socket.remoteAddress ?? '');
+    const ctx = new RequestContext(req, res, listener.info, path, target![1], ip, startedAt, this.logger);
+    const bytesAtStart = req.socket.bytesRead;
+    rt.inFlight++;
+    this.#inFlight++;
+    res.once('close', () => this.#finished(rt, ctx, bytesAtStart));
+
+    const router = rt.router(listener.config.name);
+    const found = router ? router.find(ctx.method, path, req.headers, ctx.query) : undefined;
+    if (found === undefined || found.kind === 'not-found') {
+      respondError(ctx, 'GW_ERR_NOT_FOUND', `No route for ${ctx.method} ${path}.`);
+      return;
+    }
+    if (found.kind === 'method-not-allowed') {
+      respondError(ctx, 'GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here.`, ['allow', found.allow.join(', ')]);
+      return;
+    }
+    ctx.route = found.route;
+    ctx.params = found.params;
+    runRequestPhase(ctx);
+  }
+
+  /** Log phase: after the response finished or the client went away. */
+  #finished(rt: Runtime, ctx: RequestContext, bytesAtStart: number): void {
+    if (!ctx.res.writableFinished) {
+      ctx.aborted = true;
+      ctx.cancel?.();
+    }
+    const route = ctx.route;
+    if (route !== undefined) {
+      const hooks = route.pipeline.log;
+      for (let i = 0; i < hooks.length; i++) {
+        try {
+          hooks[i]!(ctx);
+        } catch (e) {
+          this.logger.error({ err: e, route: route.name }, 'log hook failed');
+        }
+      }
+    }
+    if (rt.accessLog && (route === undefined || route.config.accessLog !== false)) {
+      const cl = ctx.req.headers['content-length'];
+      writeAccessLog(this.logger, ctx, cl !== undefined ? Number(cl) || 0 : Math.max(0, ctx.req.socket.bytesRead - bytesAtStart));
+    }
+    rt.requestDone();
+    if (--this.#inFlight === 0 && this.#onIdle) this.#onIdle();
+  }
+
+  /**
+   * Graceful stop: stop accepting, let in-flight requests finish (within `timeout`),
+   * then close connections and pools. Resolves with whether everything finished in time.
+   */
+  async drain(timeout = this.#runtime.server.drainTimeout): Promise<boolean> {
+    this.#draining = true;
+    this.logger.info({ inFlight: this.#inFlight, timeoutMs: timeout }, 'draining');
+    const closed = [...this.#listeners.values()].map(
+      (l) =>
+        new Promise<void>((resolve) => {
+          l.server.close(() => resolve());
+          l.server.closeIdleConnections();
+        }),
+    );
+    let inTime = true;
+    if (this.#inFlight > 0) {
+      inTime = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeout);
+        timer.unref();
+        this.#onIdle = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
+    }
+    for (const l of this.#listeners.values()) l.server.closeAllConnections();
+    await Promise.all(closed);
+    await this.#runtime.retire(this.logger);
+    await this.#pools.closeAll();
+    this.logger.info({ inTime }, 'drained');
+    flushLogger(this.logger);
+    return inTime;
+  }
+
+  /** Immediate stop (tests): closes everything without waiting. */
+  async close(): Promise<void> {
+    this.#draining = true;
+    for (const l of this.#listeners.values()) {
+      l.server.close();
+      l.server.closeAllConnections();
+    }
+    await this.#runtime.retire(this.logger);
+    await this.#pools.closeAll();
+    flushLogger(this.logger);
+  }
+}
+
+/** All the issues of a config that failed to load. */
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(`invalid config:\n${issues.map(formatIssue).join('\n')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+function listenerKey(l: ListenerConfig): string {
+  return `${l.name}|${l.host ?? '0.0.0.0'}|${l.port}|${l.protocol ?? 'http'}|${JSON.stringify(l.limits ?? {})}`;
+}
+
+function earlyError(res: ServerResponse, code: GatewayErrorCode, detail?: string): void {
+  const body = JSON.stringify(problemFor(code, detail));
+  res.shouldKeepAlive = false;
+  res.writeHead(problemFor(code).status, ['content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']);
+  res.end(body);
+}
+
+function healthReply(res: ServerResponse, status: number, body: object): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, ['content-type', 'application/json', 'cache-control', 'no-store', 'content-length', String(text.length)]);
+  res.end(text);
+}

@@ -1,0 +1,24 @@
+import type { RouteConfig } from '../config/schema.js';
+import type { Handler, HandlerDeps, HandlerFactory } from './handler.js';
+import { createProxyHandler } from './proxy/proxy.js';
+import { createStaticHandler } from './static/static.js';
+
+/**
+ * Route targets by the route key that selects them. A route has exactly one of these keys
+ * (checked in config/semantics.ts). Later targets (split, aggregate, graphql, grpc, …)
+ * add their key here and their schema to config/schema.ts `Route`.
+ */
+export const HANDLERS = {
+  upstream: createProxyHandler,
+  static: createStaticHandler,
+} as const satisfies Record<string, HandlerFactory>;
+
+export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS)[];
+
+/** Builds the handler of a route (whose config passed validation). */
+export function createHandler(route: RouteConfig, deps: HandlerDeps): Handler {
+  for (const key of ROUTE_TARGET_KEYS) {
+    if (route[key] !== undefined) return HANDLERS[key](route, deps);
+  }
+  throw new Error(`route '${route.name}' has no target`);
+}

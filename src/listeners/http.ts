@@ -1,0 +1,84 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ListenerConfig } from '../config/schema.js';
+import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';
+
+/** Listener limits with defaults applied (ms and bytes). */
+export interface ListenerLimits {
+  maxHeaderSize: number;
+  maxUrlLength: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  maxConnections: number;
+  maxRequestsPerConnection: number;
+}
+
+export const DEFAULT_LIMITS: ListenerLimits = {
+  maxHeaderSize: 16 * 1024,
+  maxUrlLength: 8 * 1024,
+  headersTimeout: 10_000,
+  requestTimeout: 300_000,
+  keepAliveTimeout: 5_000,
+  maxConnections: 10_000,
+  maxRequestsPerConnection: 0,
+};
+
+export function limitsOf(cfg: ListenerConfig): ListenerLimits {
+  return { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(cfg.limits ?? {}).filter(([, v]) => v !== undefined)) };
+}
+
+/**
+ * An HTTP/1.1 server with the limits of a listener. Framing is Node's llhttp in strict
+ * mode: a request with both Content-Length and Transfer-Encoding, differing Content-Length
+ * values, obs-fold or invalid header characters is refused with 400 and never reaches the
+ * handler (request smuggling starts where a proxy and its upstream disagree on framing).
+ */
+export function createHttpServer(limits: ListenerLimits, handler: (req: IncomingMessage, res: ServerResponse) => void): http.Server {
+  const server = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderSize,
+      headersTimeout: limits.headersTimeout,
+      requestTimeout: limits.requestTimeout,
+      keepAliveTimeout: limits.keepAliveTimeout,
+      insecureHTTPParser: false,
+      requireHostHeader: true,
+      joinDuplicateHeaders: false,
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeout / 4))),
+    },
+    handler,
+  );
+  server.maxConnections = limits.maxConnections;
+  server.maxRequestsPerSocket = limits.maxRequestsPerConnection || null;
+  server.on('clientError', onClientError);
+  return server;
+}
+
+/** Answers protocol errors (before any handler runs) with problem+json and closes the connection. */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (socket as { _httpMessage?: ServerResponse })._httpMessage?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  let code: GatewayErrorCode;
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      code = 'GW_ERR_HEADERS_TOO_LARGE';
+      break;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      code = 'GW_ERR_REQUEST_TIMEOUT';
+      break;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      socket.destroy();
+      return;
+    default:
+      code = 'GW_ERR_BAD_REQUEST';
+  }
+  const p = problemFor(code, code === 'GW_ERR_BAD_REQUEST' ? `Malformed request (${err.code ?? 'parse error'}).` : undefined);
+  const body = JSON.stringify(p);
+  socket.end(
+    `HTTP/1.1 ${p.status} ${http.STATUS_CODES[p.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  socket.once('finish', () => socket.destroy());
+}

@@ -1,0 +1,202 @@
+import { Readable, pipeline as pipeStreams } from 'node:stream';
+import type { RequestContext } from './context.js';
+import type { Reply, ResponseHead } from './policy.js';
+import { isThenable } from './pipeline.js';
+import { GatewayError, PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';
+import type { HeaderList } from '../http/headers.js';
+
+/**
+ * The request and response phases, run for every routed request. Hooks are called in a
+ * plain loop; only a hook that returns a Promise makes the rest of its phase asynchronous.
+ * Handlers (proxy, static, …) produce responses through `respondHead` / `respondData` /
+ * `respondEnd` or `respondReply`, so the response phase and body wrappers apply to every
+ * kind of target alike.
+ */
+
+/** Runs the request phase from hook `i`, then the route's handler. */
+export function runRequestPhase(ctx: RequestContext, i = 0): void {
+  const hooks = ctx.route!.pipeline.request;
+  for (; i < hooks.length; i++) {
+    let r;
+    try {
+      r = hooks[i]!(ctx);
+    } catch (e) {
+      failPolicy(ctx, e);
+      return;
+    }
+    if (r === undefined) continue;
+    if (isThenable(r)) {
+      const next = i + 1;
+      r.then(
+        (v) => {
+          if (ctx.aborted) return;
+          if (v) respondReply(ctx, v as Reply);
+          else runRequestPhase(ctx, next);
+        },
+        (e: unknown) => failPolicy(ctx, e),
+      );
+      return;
+    }
+    respondReply(ctx, r);
+    return;
+  }
+  if (ctx.aborted) return;
+  try {
+    ctx.route!.handler.handle(ctx);
+  } catch (e) {
+    failPolicy(ctx, e);
+  }
+}
+
+function failPolicy(ctx: RequestContext, e: unknown): void {
+  if (ctx.aborted) return;
+  if (e instanceof GatewayError) {
+    respondError(ctx, e.code, e.message);
+    return;
+  }
+  ctx.logger.error({ err: e, requestId: ctx.id, route: ctx.route?.name }, 'policy failed');
+  respondError(ctx, 'GW_ERR_POLICY_FAILED', 'The gateway could not process this request.');
+}
+
+/**
+ * Starts a response: runs the response hooks, writes the head, and wires backpressure
+ * (`resume` is called when the body may flow again). Returns whether the body may be
+ * written now; when false the caller pauses until `resume`.
+ */
+export function respondHead(ctx: RequestContext, status: number, headers: HeaderList, resume?: () => void): boolean {
+  const hooks = ctx.route?.pipeline.response;
+  if (hooks !== undefined && hooks.length > 0) {
+    const head: ResponseHead = { status, headers };
+    return runResponseHooks(ctx, head, 0, resume);
+  }
+  writeHead(ctx, status, headers, resume);
+  return true;
+}
+
+function runResponseHooks(ctx: RequestContext, head: ResponseHead, i: number, resume: (() => void) | undefined): boolean {
+  const hooks = ctx.route!.pipeline.response;
+  for (; i < hooks.length; i++) {
+    let r;
+    try {
+      r = hooks[i]!(ctx, head);
+    } catch (e) {
+      ctx.logger.error({ err: e, requestId: ctx.id, route: ctx.route?.name }, 'response policy failed');
+      continue;
+    }
+    if (isThenable(r)) {
+      const next = i + 1;
+      r.then(
+        () => {
+          if (ctx.aborted) return;
+          if (runResponseHooks(ctx, head, next, resume)) resume?.();
+        },
+        (e: unknown) => {
+          ctx.logger.error({ err: e, requestId: ctx.id, route: ctx.route?.name }, 'response policy failed');
+          if (ctx.aborted) return;
+          if (runResponseHooks(ctx, head, next, resume)) resume?.();
+        },
+      );
+      return false;
+    }
+  }
+  writeHead(ctx, head.status, head.headers, resume);
+  return true;
+}
+
+function writeHead(ctx: RequestContext, status: number, headers: HeaderList, resume: (() => void) | undefined): void {
+  const extra = ctx.extraResponseHeaders;
+  if (extra !== undefined) for (let i = 0; i < extra.length; i++) headers.push(extra[i]!);
+  ctx.status = status;
+  const res = ctx.res;
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, headers);
+  const wrappers = ctx.bodyWrappers;
+  if (wrappers !== undefined) {
+    const source = new Readable({ read: resume === undefined ? noop : () => resume() });
+    let stream: Readable = source;
+    for (const w of wrappers) stream = w(stream, ctx);
+    pipeStreams(stream, res, noop);
+    ctx.sink = source;
+  } else if (resume !== undefined) {
+    res.on('drain', resume);
+  }
+}
+
+/** Writes a body chunk; false means "pause until resume". */
+export function respondData(ctx: RequestContext, chunk: Buffer): boolean {
+  ctx.bytesOut += chunk.length;
+  const sink = ctx.sink;
+  if (sink !== undefined) return sink.push(chunk);
+  return ctx.res.write(chunk);
+}
+
+/** Ends the response body. */
+export function respondEnd(ctx: RequestContext): void {
+  const sink = ctx.sink;
+  if (sink !== undefined) sink.push(null);
+  else ctx.res.end();
+}
+
+/** Cuts a response off after its head was sent (upstream failed mid-body). */
+export function respondAbort(ctx: RequestContext, err?: Error): void {
+  if (ctx.sink !== undefined) ctx.sink.destroy(err);
+  ctx.res.destroy(err);
+}
+
+/** Sends a complete response (static handler, policy replies, gateway errors). */
+export function respondReply(ctx: RequestContext, reply: Reply): void {
+  const headers: HeaderList = Array.isArray(reply.headers) ? reply.headers.slice() : toList(reply.headers);
+  let body: Buffer | undefined;
+  const b = reply.body;
+  if (b === undefined || b === null) body = undefined;
+  else if (Buffer.isBuffer(b)) body = b;
+  else if (typeof b === 'string') body = Buffer.from(b);
+  else {
+    body = Buffer.from(JSON.stringify(b));
+    if (!hasHeader(headers, 'content-type')) headers.push('content-type', 'application/json');
+  }
+  if (body !== undefined && !hasHeader(headers, 'content-type')) headers.push('content-type', 'text/plain; charset=utf-8');
+  if (!hasHeader(headers, 'content-length')) headers.push('content-length', String(body?.length ?? 0));
+  const finish = () => {
+    if (body !== undefined && ctx.method !== 'HEAD') respondData(ctx, body);
+    respondEnd(ctx);
+  };
+  if (respondHead(ctx, reply.status, headers, finishOnce(finish))) finish();
+}
+
+function finishOnce(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
+}
+
+/** Sends one of the gateway's own errors as problem+json (RFC 9457). */
+export function respondError(ctx: RequestContext, code: GatewayErrorCode, detail?: string, extraHeaders?: HeaderList): void {
+  ctx.errorCode = code;
+  const res = ctx.res;
+  if (res.headersSent) {
+    respondAbort(ctx);
+    return;
+  }
+  const problem = problemFor(code, detail, ctx.id);
+  problem.instance = ctx.path;
+  const headers: HeaderList = ['content-type', PROBLEM_CONTENT_TYPE, 'cache-control', 'no-store'];
+  if (extraHeaders) headers.push(...extraHeaders);
+  respondReply(ctx, { status: problem.status, headers, body: Buffer.from(JSON.stringify(problem)) });
+}
+
+function toList(h: Record<string, string> | undefined): HeaderList {
+  const out: HeaderList = [];
+  if (h) for (const k of Object.keys(h)) out.push(k, h[k]!);
+  return out;
+}
+
+function hasHeader(list: HeaderList, lower: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() === lower) return true;
+  return false;
+}
+
+function noop(): void {}

@@ -1,0 +1,9 @@
+import { PolicyRegistry } from '../pipeline/registry.js';
+import type { PolicyDefinition } from '../pipeline/policy.js';
+import requestId from './request-id/policy.js';
+import headers from './headers/policy.js';
+
+/** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
+export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [requestId, headers] as PolicyDefinition[];
+
+export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);

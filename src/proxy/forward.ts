@@ -1,0 +1,166 @@
+import type { Dispatcher } from 'undici';
+import { errors as undiciErrors } from 'undici';
+import type { RequestContext } from '../pipeline/context.js';
+import { respondAbort, respondData, respondEnd, respondError, respondHead } from '../pipeline/respond.js';
+import type { HeaderList } from '../http/headers.js';
+import type { Target } from '../upstreams/upstream.js';
+import { applyForwarding, buildUpstreamHeaders, filterResponseHeaders, type ForwardingOptions } from './headers.js';
+import type { GatewayErrorCode } from '../errors.js';
+
+/** Per-route proxy settings compiled at load. */
+export interface ForwardOptions {
+  forwarding: ForwardingOptions;
+  preserveHost: boolean;
+  /** Per-route timeout overrides (ms), undefined to use the pool's. */
+  headersTimeout: number | undefined;
+  bodyTimeout: number | undefined;
+}
+
+/**
+ * One proxied exchange, driven by undici's `dispatch` handler callbacks: the request body
+ * streams from the client socket, the response body streams back with backpressure in
+ * both directions, and either side going away stops the other. One object per request.
+ */
+export class ProxyCall implements Dispatcher.DispatchHandler {
+  readonly #ctx: RequestContext;
+  readonly #target: Target;
+  #abort: ((err?: Error) => void) | undefined = undefined;
+  #sentAt = 0;
+  #done = false;
+
+  constructor(ctx: RequestContext, target: Target) {
+    this.#ctx = ctx;
+    this.#target = target;
+  }
+
+  /** Sends the request to the target. `path` is the forwarded path, query appended here. */
+  start(path: string, opts: ForwardOptions): void {
+    const ctx = this.#ctx;
+    const req = ctx.req;
+    const headers: HeaderList = ctx.hasUpstreamHeaders ? ctx.upstreamHeaders : buildUpstreamHeaders(req.rawHeaders);
+    applyForwarding(headers, req, ctx.listener.scheme, opts.forwarding);
+    if (opts.preserveHost && req.headers.host !== undefined) headers.push('host', req.headers.host);
+
+    let body: Dispatcher.DispatchOptions['body'] = null;
+    if (ctx.body !== undefined) {
+      body = ctx.body;
+      setContentLength(headers, ctx.body.length);
+    } else if (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined) {
+      body = req;
+    }
+
+    const target = this.#target;
+    target.inFlight++;
+    ctx.target = target.origin;
+    this.#sentAt = performance.now();
+    const dispatchOpts: Dispatcher.DispatchOptions = {
+      method: ctx.method as Dispatcher.HttpMethod,
+      path: target.basePath + path + ctx.query,
+      headers,
+      body,
+    };
+    if (opts.headersTimeout !== undefined) dispatchOpts.headersTimeout = opts.headersTimeout;
+    if (opts.bodyTimeout !== undefined) dispatchOpts.bodyTimeout = opts.bodyTimeout;
+    target.pool.dispatch(dispatchOpts, this);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#ctx.aborted) {
+      abort(new Error('client closed the connection'));
+      return;
+    }
+    this.#abort = abort;
+  }
+
+  /** The client went away: stop the upstream request so its connection is freed. */
+  cancel(): void {
+    if (this.#done) return;
+    this.#abort?.(new undiciErrors.RequestAbortedError('client closed the connection'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    const ctx = this.#ctx;
+    ctx.upstreamMs = performance.now() - this.#sentAt;
+    if (ctx.aborted) return false;
+    return respondHead(ctx, statusCode, filterResponseHeaders(rawHeaders), resume);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#ctx.aborted) return false;
+    return respondData(this.#ctx, chunk);
+  }
+
+  onComplete(): void {
+    this.#finish();
+    if (!this.#ctx.aborted) respondEnd(this.#ctx);
+  }
+
+  onError(err: Error): void {
+    this.#finish();
+    const ctx = this.#ctx;
+    if (ctx.upstreamMs < 0) ctx.upstreamMs = performance.now() - this.#sentAt;
+    if (ctx.aborted) return;
+    if (ctx.res.headersSent) {
+      // Mid-body failure: the status is gone, so cut the client connection rather than
+      // let a truncated body look complete.
+      ctx.errorCode = errorCode(err);
+      respondAbort(ctx);
+      return;
+    }
+    const code = errorCode(err);
+    ctx.logger.warn({ requestId: ctx.id, route: ctx.route?.name, target: this.#target.origin, err: { code: (err as { code?: string }).code, message: err.message } }, 'upstream request failed');
+    respondError(ctx, code, describe(code, ctx.route?.config.upstream ?? 'upstream'));
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#target.inFlight--;
+  }
+}
+
+function setContentLength(headers: HeaderList, n: number): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const k = headers[i]!;
+    if (k === 'content-length' || k === 'transfer-encoding') headers.splice(i, 2);
+  }
+  headers.push('content-length', String(n));
+}
+
+/** Maps undici and socket errors to gateway error codes: refused/reset → 502, timeouts → 504. */
+export function errorCode(err: Error): GatewayErrorCode {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'GW_ERR_UPSTREAM_TIMEOUT';
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+    case 'EPIPE':
+      return 'GW_ERR_UPSTREAM_RESET';
+    case 'HPE_INVALID_CONSTANT':
+    case 'HPE_INVALID_HEADER_TOKEN':
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_INFO':
+      return 'GW_ERR_UPSTREAM_BAD_RESPONSE';
+    default:
+      if (code?.startsWith('HPE_')) return 'GW_ERR_UPSTREAM_BAD_RESPONSE';
+      return 'GW_ERR_UPSTREAM_UNAVAILABLE';
+  }
+}
+
+/** Client-facing detail: names the upstream, never its addresses. */
+function describe(code: GatewayErrorCode, upstream: string): string {
+  switch (code) {
+    case 'GW_ERR_UPSTREAM_TIMEOUT':
+      return `Upstream '${upstream}' did not answer in time.`;
+    case 'GW_ERR_UPSTREAM_RESET':
+      return `Upstream '${upstream}' closed the connection.`;
+    case 'GW_ERR_UPSTREAM_BAD_RESPONSE':
+      return `Upstream '${upstream}' sent an invalid response.`;
+    default:
+      return `Upstream '${upstream}' could not be reached.`;
+  }
+}

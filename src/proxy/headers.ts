@@ -1,0 +1,147 @@
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { HeaderList } from '../http/headers.js';
+
+/**
+ * Header handling at the proxy boundary.
+ *
+ * Hop-by-hop fields (RFC 9110 §7.6.1) describe one connection and must not be forwarded:
+ * Connection, Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade, plus every
+ * field the Connection header names. Trailer is dropped too (we do not forward trailers),
+ * and Expect is answered by this hop (Node sends 100 Continue itself).
+ *
+ * Forwarding fields (X-Forwarded-*, Forwarded, RFC 7239) are dropped here and rebuilt by
+ * `applyForwarding` from the connection, keeping incoming values only from trusted proxies.
+ */
+const DROP_REQUEST = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'trailer',
+  'expect',
+  'host',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'forwarded',
+  'via',
+]);
+
+const DROP_RESPONSE = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer']);
+
+/** Client headers minus hop-by-hop and forwarding fields, as a flat list for undici. */
+export function buildUpstreamHeaders(raw: readonly string[]): HeaderList {
+  const out: HeaderList = [];
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (DROP_REQUEST.has(lower)) {
+      if (lower === 'connection') named = connectionTokens(raw[i + 1]!, named);
+      continue;
+    }
+    out.push(lower, raw[i + 1]!);
+  }
+  if (named !== undefined) for (const n of named) removeAll(out, n);
+  return out;
+}
+
+/** Upstream response headers as strings, minus hop-by-hop fields. */
+export function filterResponseHeaders(raw: readonly Buffer[]): HeaderList {
+  const out: HeaderList = [];
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const value = raw[i + 1]!.toString('latin1');
+    const lower = name.length <= 17 ? name.toLowerCase() : '';
+    if (lower !== '' && DROP_RESPONSE.has(lower)) {
+      if (lower === 'connection') named = connectionTokens(value, named);
+      continue;
+    }
+    out.push(name, value);
+  }
+  if (named !== undefined) for (const n of named) removeAll(out, n);
+  return out;
+}
+
+function connectionTokens(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  for (const t of value.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (token && token !== 'close' && token !== 'keep-alive') (into ??= new Set()).add(token);
+  }
+  return into;
+}
+
+function removeAll(list: HeaderList, lower: string): void {
+  for (let i = list.length - 2; i >= 0; i -= 2) if (list[i]!.toLowerCase() === lower) list.splice(i, 2);
+}
+
+/** Forwarding settings compiled once per config. */
+export interface ForwardingOptions {
+  trusted: BlockList;
+  /** Whether any proxy is trusted at all (skips the lookup in the common case). */
+  anyTrusted: boolean;
+  /** `1.1 gantry` or '' to omit Via. */
+  via: string;
+}
+
+/** Whether the connection's peer is a trusted proxy. */
+export function peerTrusted(req: IncomingMessage, fw: ForwardingOptions): boolean {
+  if (!fw.anyTrusted) return false;
+  const addr = req.socket.remoteAddress;
+  if (addr === undefined) return false;
+  return fw.trusted.check(addr, addr.includes(':') ? 'ipv6' : 'ipv4');
+}
+
+/**
+ * The client address: the socket peer, or — when the peer is a trusted proxy — the
+ * right-most X-Forwarded-For entry that is not itself a trusted proxy.
+ */
+export function clientAddress(req: IncomingMessage, fw: ForwardingOptions): string {
+  const peer = req.socket.remoteAddress ?? '';
+  if (!fw.anyTrusted || !peerTrusted(req, fw)) return peer;
+  const xff = req.headers['x-forwarded-for'];
+  if (typeof xff !== 'string') return peer;
+  const hops = xff.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!.trim();
+    if (!hop) continue;
+    if (!fw.trusted.check(hop, hop.includes(':') ? 'ipv6' : 'ipv4')) return hop;
+  }
+  return hops[0]!.trim() || peer;
+}
+
+/**
+ * Appends X-Forwarded-For/-Proto/-Host, Forwarded (RFC 7239 §4) and Via (RFC 9110 §7.6.3).
+ * Incoming forwarding values are kept only when the peer is a trusted proxy; otherwise the
+ * client could claim any address.
+ */
+export function applyForwarding(out: HeaderList, req: IncomingMessage, scheme: string, fw: ForwardingOptions): void {
+  const peer = req.socket.remoteAddress ?? '';
+  const h = req.headers;
+  const host = h.host ?? '';
+  const trusted = fw.anyTrusted && peerTrusted(req, fw);
+  const inXff = trusted ? h['x-forwarded-for'] : undefined;
+  out.push('x-forwarded-for', inXff ? `${inXff}, ${peer}` : peer);
+  const inProto = trusted ? h['x-forwarded-proto'] : undefined;
+  out.push('x-forwarded-proto', typeof inProto === 'string' ? inProto : scheme);
+  const inHost = trusted ? h['x-forwarded-host'] : undefined;
+  if (typeof inHost === 'string') out.push('x-forwarded-host', inHost);
+  else if (host) out.push('x-forwarded-host', host);
+  const inFwd = trusted ? h.forwarded : undefined;
+  const node = peer.includes(':') ? `"[${peer}]"` : peer;
+  const element = host ? `for=${node};proto=${scheme};host=${quoteIfNeeded(host)}` : `for=${node};proto=${scheme}`;
+  out.push('forwarded', inFwd ? `${inFwd}, ${element}` : element);
+  if (fw.via) {
+    const inVia = h.via;
+    out.push('via', inVia ? `${inVia}, ${fw.via}` : fw.via);
+  }
+}
+
+/** RFC 7239 §4: values that are not tokens (a host with a port has ':') are quoted. */
+function quoteIfNeeded(v: string): string {
+  return /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+}

@@ -1,0 +1,118 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RouteConfig } from '../config/schema.js';
+
+/**
+ * Matchers compiled from a route's `match:` block, once per config load. The path part is
+ * served by find-my-way (router.ts); these cover the rest and the slow paths.
+ */
+
+type ValueMatch = string | { regex: string } | { present: boolean };
+
+/** Tests one header/query value; `undefined` means absent. */
+export type ValueTest = (value: string | undefined) => boolean;
+
+export function compileValueMatch(m: ValueMatch): ValueTest {
+  if (typeof m === 'string') return (v) => v === m;
+  if ('regex' in m) {
+    const re = new RegExp(m.regex);
+    return (v) => v !== undefined && re.test(v);
+  }
+  return m.present ? (v) => v !== undefined : (v) => v === undefined;
+}
+
+/** Host matcher: exact (`api.example.com`) or one-label-or-more wildcard (`*.example.com`). */
+export interface HostPattern {
+  exact?: string;
+  /** `.example.com` for `*.example.com`. */
+  suffix?: string;
+}
+
+export function parseHostPattern(h: string): HostPattern {
+  const host = h.toLowerCase();
+  return host.startsWith('*.') ? { suffix: host.slice(1) } : { exact: host };
+}
+
+/** Lower-cased host of a request without its port (`[::1]:80` → `[::1]`). */
+export function requestHost(headers: IncomingHttpHeaders): string {
+  const h = headers.host;
+  if (!h) return '';
+  const end = h.charCodeAt(0) === 91 /* [ */ ? h.indexOf(']') + 1 : h.indexOf(':');
+  return (end > 0 ? h.slice(0, end) : h).toLowerCase();
+}
+
+/** Header and query tests of a route, or null when it has none (the common case). */
+export interface ExtraMatch {
+  headers: [name: string, test: ValueTest][];
+  query: [name: string, test: ValueTest][];
+}
+
+export function compileExtraMatch(match: RouteConfig['match']): ExtraMatch | null {
+  const headers = Object.entries(match.headers ?? {}).map(([n, m]) => [n.toLowerCase(), compileValueMatch(m)] as [string, ValueTest]);
+  const query = Object.entries(match.query ?? {}).map(([n, m]) => [n, compileValueMatch(m)] as [string, ValueTest]);
+  return headers.length + query.length === 0 ? null : { headers, query };
+}
+
+export function testExtra(extra: ExtraMatch, headers: IncomingHttpHeaders, query: () => URLSearchParams): boolean {
+  for (const [name, test] of extra.headers) {
+    const v = headers[name];
+    if (!test(Array.isArray(v) ? v.join(', ') : v)) return false;
+  }
+  if (extra.query.length > 0) {
+    const q = query();
+    for (const [name, test] of extra.query) if (!test(q.get(name) ?? undefined)) return false;
+  }
+  return true;
+}
+
+/**
+ * A regular expression equivalent to a find-my-way path pattern, for the slow paths
+ * (priority routes, fallbacks after header/method misses). Returns named params.
+ */
+export function compilePathPattern(pattern: string): (path: string) => Record<string, string> | null {
+  const names: string[] = [];
+  let src = '^';
+  const prefix = pattern.endsWith('*');
+  const body = prefix ? pattern.slice(0, -1) : pattern;
+  for (const part of body.split(/(:[A-Za-z0-9_]+)/)) {
+    if (part.startsWith(':')) {
+      names.push(part.slice(1));
+      src += '([^/]+)';
+    } else {
+      src += part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    }
+  }
+  if (prefix) {
+    // `/api/*` matches `/api`, `/api/` and everything below.
+    src = src.endsWith('/') ? src.slice(0, -1) + '(?:/(.*))?$' : src + '(.*)$';
+    names.push('*');
+  } else {
+    src += '$';
+  }
+  const re = new RegExp(src);
+  return (path) => {
+    const m = re.exec(path);
+    if (!m) return null;
+    const params: Record<string, string> = {};
+    names.forEach((n, i) => {
+      params[n] = safeDecode(m[i + 1] ?? '');
+    });
+    return params;
+  };
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Sort key: higher is more specific. Static characters count most, then params, then prefix. */
+export function specificity(pattern: string | undefined, regex: boolean): number {
+  if (regex || pattern === undefined) return 0;
+  const prefix = pattern.endsWith('*');
+  const params = (pattern.match(/:[A-Za-z0-9_]+/g) ?? []).length;
+  const literal = pattern.replace(/:[A-Za-z0-9_]+/g, '').replace(/\*$/, '').length;
+  return (prefix ? 1_000_000 : 2_000_000) + literal * 100 - params;
+}

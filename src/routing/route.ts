@@ -1,0 +1,68 @@
+import type { RouteConfig } from '../config/schema.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { Handler } from '../handlers/handler.js';
+import {
+  compileExtraMatch,
+  compilePathPattern,
+  parseHostPattern,
+  specificity,
+  type ExtraMatch,
+  type HostPattern,
+} from './matchers.js';
+
+/** A route with everything decided at load: matchers, pipeline, target. */
+export interface CompiledRoute {
+  readonly name: string;
+  /** Declaration order, the last tie-breaker. */
+  readonly index: number;
+  readonly config: RouteConfig;
+  readonly priority: number;
+  readonly specificity: number;
+  /** find-my-way pattern, or undefined for a `pathRegex` route. */
+  readonly pattern: string | undefined;
+  readonly paramNames: readonly string[];
+  readonly matchPath: (path: string) => Record<string, string> | null;
+  readonly methods: ReadonlySet<string> | null;
+  readonly hosts: readonly HostPattern[] | null;
+  readonly extra: ExtraMatch | null;
+  /** Listener names serving the route, or null for all. */
+  readonly listeners: readonly string[] | null;
+  readonly pipeline: Pipeline;
+  readonly handler: Handler;
+}
+
+/** Compiles the match part of a route. */
+export function compileRouteMatch(config: RouteConfig, index: number): Omit<CompiledRoute, 'pipeline' | 'handler'> {
+  const m = config.match;
+  const pattern = m.pathRegex !== undefined ? undefined : (m.path ?? '/*');
+  let matchPath: (path: string) => Record<string, string> | null;
+  if (pattern !== undefined) {
+    matchPath = compilePathPattern(pattern);
+  } else {
+    const re = new RegExp(m.pathRegex!);
+    matchPath = (path) => {
+      const r = re.exec(path);
+      return r ? { ...r.groups } : null;
+    };
+  }
+  let methods: Set<string> | null = null;
+  if (m.methods) {
+    methods = new Set(m.methods);
+    // A GET route answers HEAD too (RFC 9110 §9.3.2), unless HEAD is routed elsewhere explicitly.
+    if (methods.has('GET')) methods.add('HEAD');
+  }
+  return {
+    name: config.name,
+    index,
+    config,
+    priority: config.priority ?? 0,
+    specificity: specificity(pattern, pattern === undefined),
+    pattern,
+    paramNames: pattern ? (pattern.match(/:[A-Za-z0-9_]+/g) ?? []).map((s) => s.slice(1)) : [],
+    matchPath,
+    methods,
+    hosts: m.host ? (m.host as string[]).map(parseHostPattern) : null,
+    extra: compileExtraMatch(m),
+    listeners: config.listeners ?? null,
+  };
+}

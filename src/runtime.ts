@@ -1,0 +1,154 @@
+import type { Logger } from 'pino';
+import type { LoadedConfig } from './config/load.js';
+import type { GatewayConfig, ServerConfig } from './config/schema.js';
+import { createPolicies, composePipeline, type PolicyInstance } from './pipeline/pipeline.js';
+import { compileRouteMatch, type CompiledRoute } from './routing/route.js';
+import { Router } from './routing/router.js';
+import { createHandler } from './handlers/index.js';
+import { buildUpstreams, type PoolCache, type PoolLease, type Upstream } from './upstreams/upstream.js';
+import { compileCidrs } from './config/validate.js';
+import type { ForwardingOptions } from './proxy/headers.js';
+
+/** Server settings with every default applied. */
+export type ServerSettings = Required<ServerConfig>;
+
+const SERVER_DEFAULTS: ServerSettings = {
+  trustedProxies: [],
+  healthPath: '/healthz',
+  readyPath: '/readyz',
+  drainTimeout: 30_000,
+  via: 'gantry',
+  mergeSlashes: true,
+};
+
+/**
+ * Everything one config version compiles to: routers per listener, upstreams with their
+ * pools, policy instances. Requests capture the runtime they started on, so a reload swaps
+ * one reference and in-flight requests finish on the old one.
+ */
+export class Runtime {
+  readonly loaded: LoadedConfig;
+  readonly config: GatewayConfig;
+  readonly version: number;
+  readonly server: ServerSettings;
+  readonly routes: readonly CompiledRoute[];
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly forwarding: ForwardingOptions;
+  readonly accessLog: boolean;
+  readonly #routers: Map<string, Router>;
+  readonly #policies: readonly PolicyInstance[];
+  readonly #pools: PoolCache;
+  readonly #lease: PoolLease;
+  /** Requests currently being served on this runtime. */
+  inFlight = 0;
+  #retired = false;
+  #onIdle: (() => void) | undefined;
+
+  private constructor(
+    loaded: LoadedConfig,
+    version: number,
+    routes: CompiledRoute[],
+    upstreams: Map<string, Upstream>,
+    forwarding: ForwardingOptions,
+    policies: PolicyInstance[],
+    pools: PoolCache,
+    lease: PoolLease,
+  ) {
+    this.#pools = pools;
+    this.#lease = lease;
+    this.loaded = loaded;
+    this.config = loaded.config;
+    this.version = version;
+    this.server = { ...SERVER_DEFAULTS, ...loaded.config.server };
+    this.routes = routes;
+    this.upstreams = upstreams;
+    this.forwarding = forwarding;
+    this.accessLog = loaded.config.log?.access ?? true;
+    this.#policies = policies;
+    this.#routers = new Map();
+    for (const l of loaded.config.listeners) {
+      this.#routers.set(l.name, new Router(routes.filter((r) => r.listeners === null || r.listeners.includes(l.name))));
+    }
+  }
+
+  /** Compiles a validated config. Throws (with the route or policy named) when a factory fails. */
+  static async build(loaded: LoadedConfig, version: number, pools: PoolCache, logger: Logger): Promise<Runtime> {
+    const config = loaded.config;
+    const server = { ...SERVER_DEFAULTS, ...config.server };
+    const forwarding: ForwardingOptions = {
+      trusted: compileCidrs(server.trustedProxies),
+      anyTrusted: server.trustedProxies.length > 0,
+      via: server.via ? `1.1 ${server.via}` : '',
+    };
+    const lease: PoolLease = new Set();
+    const upstreams = buildUpstreams(config.upstreams, pools, lease);
+    const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir };
+    const all: PolicyInstance[] = [];
+    try {
+      const global = await createPolicies(config.policies, undefined, deps);
+      all.push(...global);
+      const routes: CompiledRoute[] = [];
+      for (const [i, rc] of config.routes.entries()) {
+        let own: PolicyInstance[];
+        try {
+          own = await createPolicies(rc.policies, rc.name, deps);
+        } catch (e) {
+          throw new Error(`routes[${i}] (${rc.name}): ${(e as Error).message}`, { cause: e });
+        }
+        all.push(...own);
+        routes.push({
+          ...compileRouteMatch(rc, i),
+          pipeline: composePipeline([...global, ...own]),
+          handler: createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir }),
+        });
+      }
+      return new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease);
+    } catch (e) {
+      await closePolicies(all, logger);
+      await pools.release(lease);
+      throw e;
+    }
+  }
+
+  router(listener: string): Router | undefined {
+    return this.#routers.get(listener);
+  }
+
+  /**
+   * Marks this runtime replaced; once its last request finishes its policies close and
+   * its pools are released (pools the new config still uses stay open).
+   */
+  retire(logger: Logger): Promise<void> {
+    if (this.#retired) return Promise.resolve();
+    this.#retired = true;
+    return new Promise((resolve) => {
+      const close = () =>
+        void closePolicies(this.#policies, logger)
+          .then(() => this.#pools.release(this.#lease))
+          .then(resolve);
+      if (this.inFlight === 0) close();
+      else this.#onIdle = close;
+    });
+  }
+
+  /** Called when a request on this runtime ends. */
+  requestDone(): void {
+    if (--this.inFlight === 0 && this.#retired && this.#onIdle) {
+      const f = this.#onIdle;
+      this.#onIdle = undefined;
+      f();
+    }
+  }
+}
+
+async function closePolicies(list: readonly PolicyInstance[], logger: Logger): Promise<void> {
+  await Promise.all(
+    list.map(async (p) => {
+      try {
+        await p.hooks.close?.();
+      } catch (e) {
+        logger.warn({ err: e, policy: p.name }, 'policy close failed');
+      }
+    }),
+  );
+}
