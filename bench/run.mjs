@@ -1,0 +1,269 @@
+#!/usr/bin/env node
+// npm run bench — direct vs through Gantry, measured in one run on loopback.
+//
+// Starts a fast upstream (nginx `return 200` when installed, else bench/upstream.mjs), the
+// gateway processes the rows need, and Redis when a row needs it; loads each row with wrk
+// (autocannon when wrk is missing), 50 keep-alive connections, interleaved rounds; prints
+// req/s, p50, p99 and ratios. Pins the load generator + upstream to CPU 0 and the gateway
+// to CPU 1 (taskset), like ../shared/bench/peers.sh. Everything it starts, it stops.
+//
+//   ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=50 ONLY='bare|jwt' UPSTREAM=nginx|node PIN=1 npm run bench
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROWS } from './rows.mjs';
+import { BODY, BODY_10K } from './bodies.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..');
+const RUN = join(HERE, '.run');
+const env = process.env;
+const ROUNDS = Number(env.ROUNDS ?? 3);
+const DURATION = Number(env.DURATION ?? 10);
+const WARMUP = Number(env.WARMUP ?? 2);
+const CONNECTIONS = Number(env.CONNECTIONS ?? 50);
+const ONLY = env.ONLY ? new RegExp(env.ONLY, 'i') : null;
+const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+const PIN = env.PIN !== '0' && has('taskset') && (await import('node:os')).cpus().length >= 2;
+const LOAD_CPU = env.LOAD_CPUS ?? '0';
+const PROXY_CPU = env.PROXY_CPUS ?? '1';
+const UPSTREAM = env.UPSTREAM ?? (has('nginx') ? 'nginx' : 'node');
+const LOADGEN = env.LOADGEN ?? (has('wrk') ? 'wrk' : 'autocannon');
+const UPSTREAM_PORT = 19002;
+const REDIS_PORT = 19379;
+
+mkdirSync(join(RUN, 'logs'), { recursive: true });
+const children = [];
+const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+function start(name, cmd, args, { cpus, extraEnv, cwd } = {}) {
+  const argv = PIN && cpus ? ['taskset', '-c', cpus, cmd, ...args] : [cmd, ...args];
+  const out = join(RUN, 'logs', `${name}.log`);
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: cwd ?? ROOT,
+    env: { ...env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const chunks = [];
+  child.stdout.on('data', (c) => chunks.length < 200 && chunks.push(c));
+  child.stderr.on('data', (c) => chunks.length < 200 && chunks.push(c));
+  child.on('exit', () => writeFileSync(out, Buffer.concat(chunks)));
+  children.push(child);
+  log(`started ${name} pid ${child.pid}${PIN && cpus ? ` (cpu ${cpus})` : ''}`);
+  return child;
+}
+
+function stopAll() {
+  for (const c of children.reverse()) {
+    try {
+      process.kill(-c.pid, 'SIGTERM');
+    } catch {}
+  }
+}
+process.on('exit', stopAll);
+process.on('SIGINT', () => process.exit(130));
+
+async function waitFor(url, headers = {}, timeoutMs = 20_000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    try {
+      const r = await fetch(url, { headers });
+      await r.arrayBuffer();
+      if (r.status < 500) return r.status;
+    } catch {}
+    await sleep(100);
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+function startUpstream() {
+  if (UPSTREAM === 'nginx') {
+    const dir = join(RUN, 'nginx');
+    mkdirSync(join(dir, 'tmp'), { recursive: true });
+    const q = (s) => s.replaceAll('\\', '\\\\').replaceAll('"', '\\"');
+    // nginx caps a config parameter's length, so the 10 KB document is a static file.
+    writeFileSync(join(dir, 'json-10k.json'), BODY_10K);
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off; client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp;
+  uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp; keepalive_timeout 75s; keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:${UPSTREAM_PORT} backlog=4096; default_type application/json;
+    location /json-10k { alias ${dir}/json-10k.json; }
+    location / { return 200 "${q(BODY)}"; }
+  }
+}
+`,
+    );
+    start('upstream', 'nginx', ['-e', 'stderr', '-c', join(dir, 'nginx.conf')], { cpus: LOAD_CPU });
+  } else {
+    start('upstream', process.execPath, [join(HERE, 'upstream.mjs'), String(UPSTREAM_PORT)], { cpus: LOAD_CPU });
+  }
+}
+
+function startRedis() {
+  const dir = join(RUN, 'redis');
+  mkdirSync(dir, { recursive: true });
+  start('redis', 'redis-server', ['--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    cpus: LOAD_CPU,
+  });
+}
+
+/** Runs the load generator once; resolves { rps, p50, p99, errors }. */
+function load(url, headers, seconds) {
+  const h = Object.entries(headers ?? {});
+  let argv;
+  if (LOADGEN === 'wrk') {
+    argv = ['wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '5s', '--latency', ...h.flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  } else {
+    argv = [join(ROOT, 'node_modules/.bin/autocannon'), '-c', String(CONNECTIONS), '-d', String(seconds), '-j', ...h.flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  }
+  if (PIN) argv = ['taskset', '-c', LOAD_CPU, ...argv];
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  return LOADGEN === 'wrk' ? parseWrk(r.stdout) : parseAutocannon(r.stdout);
+}
+
+function parseWrk(out) {
+  const ms = (v) => (v.endsWith('us') ? parseFloat(v) / 1000 : v.endsWith('ms') ? parseFloat(v) : v.endsWith('s') ? parseFloat(v) * 1000 : parseFloat(v));
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0);
+  const p50 = ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '0');
+  const p99 = ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '0');
+  let errors = 0;
+  const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  if (se) errors += se.slice(1).reduce((a, b) => a + Number(b), 0);
+  const n2 = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (n2) errors += Number(n2[1]);
+  return { rps, p50, p99, errors };
+}
+
+function parseAutocannon(out) {
+  const r = JSON.parse(out);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function main() {
+  const rows = ROWS.filter((r) => !ONLY || ONLY.test(r.name) || r.baseline || r.target === 'direct' || r.target === 'ceiling');
+  if (!existsSync(join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: run npm run build');
+  startUpstream();
+  await waitFor(`http://127.0.0.1:${UPSTREAM_PORT}/`);
+  const upstreamUrl = `http://127.0.0.1:${UPSTREAM_PORT}`;
+
+  const skipped = new Map();
+  if (rows.some((r) => r.needs?.includes('redis'))) {
+    if (has('redis-server')) startRedis();
+    else for (const r of rows) if (r.needs?.includes('redis')) skipped.set(r.name, 'redis-server not installed');
+  }
+
+  // The node ceiling of the peer harness (a bare undici dispatch proxy), when it is around.
+  const ceiling = rows.find((r) => r.target === 'ceiling');
+  if (ceiling) {
+    const script =
+      env.CEILING_SCRIPT ??
+      ['../shared', '../../shared'].map((d) => resolve(ROOT, d, 'bench/peers/node-ceiling.js')).find((f) => existsSync(f)) ??
+      resolve(ROOT, '../shared/bench/peers/node-ceiling.js');
+    if (existsSync(script)) {
+      ceiling.port = 19124;
+      start('node-ceiling', process.execPath, [script], {
+        cpus: PROXY_CPU,
+        extraEnv: { PORT: '19124', UPSTREAM_URL: upstreamUrl, NODE_PATH: join(ROOT, 'node_modules') },
+      });
+    } else skipped.set(ceiling.name, `${script} not found (set CEILING_SCRIPT)`);
+  }
+
+  // One gateway process per distinct spec.
+  const specs = new Map();
+  let nextPort = 19150;
+  for (const row of rows) {
+    if (row.target === 'direct' || row.target === 'ceiling' || skipped.has(row.name)) continue;
+    const g = { config: 'bench/gateway.yaml', workers: 1, env: {}, ...row.gateway };
+    const key = JSON.stringify(g);
+    if (!specs.has(key)) specs.set(key, { ...g, port: nextPort++ });
+    row.port = specs.get(key).port;
+  }
+  for (const [, s] of specs) {
+    const args = [join(ROOT, 'dist/cli.js'), 'start', '--config', s.config];
+    if (s.workers > 1) args.push('--workers', String(s.workers));
+    start(`gateway-${s.port}`, process.execPath, args, {
+      // Cluster rows get both CPUs, as an operator would give them.
+      cpus: s.workers > 1 ? `${LOAD_CPU},${PROXY_CPU}` : PROXY_CPU,
+      extraEnv: { PORT: String(s.port), UPSTREAM_URL: upstreamUrl, REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, ...s.env },
+    });
+  }
+  for (const row of rows) {
+    if (row.prepare && !skipped.has(row.name)) Object.assign((row.headers ??= {}), (await row.prepare())?.headers);
+    row.url = row.target === 'direct' ? `${upstreamUrl}${row.path}` : `http://127.0.0.1:${row.port}${row.path}`;
+    if (skipped.has(row.name)) continue;
+    {
+      try {
+        const status = await waitFor(row.url, row.headers);
+        if (status >= 400) skipped.set(row.name, `answered ${status} before the run`);
+      } catch (e) {
+        skipped.set(row.name, e.message);
+      }
+    }
+  }
+
+  const live = rows.filter((r) => !skipped.has(r.name));
+  log(`measuring ${live.length} rows: ${ROUNDS} rounds × ${DURATION}s (+${WARMUP}s warm-up), ${LOADGEN} -c${CONNECTIONS}, upstream ${UPSTREAM}, pin=${PIN}`);
+  const results = new Map(live.map((r) => [r.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 ? live : [...live].reverse();
+    for (const row of order) {
+      if (WARMUP > 0) load(row.url, row.headers, WARMUP);
+      const r = load(row.url, row.headers, DURATION);
+      results.get(row.name).push(r);
+      log(`round ${round} ${row.name.padEnd(36)} ${Math.round(r.rps).toString().padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`);
+    }
+  }
+
+  const med = (name, k) => median(results.get(name).map((r) => r[k]));
+  const direct = rows.find((r) => r.target === 'direct' && results.has(r.name));
+  const base = rows.find((r) => r.baseline && results.has(r.name));
+  const ceil = rows.find((r) => r.target === 'ceiling' && results.has(r.name));
+  const lines = [
+    `upstream: ${UPSTREAM}; load: ${LOADGEN} -c${CONNECTIONS}, ${DURATION}s × ${ROUNDS} rounds (medians), warm-up ${WARMUP}s; ` +
+      `pinning: ${PIN ? `load + upstream on cpu ${LOAD_CPU}, gateway on cpu ${PROXY_CPU}` : 'none'}; node ${process.version}`,
+    '',
+    '| row | req/s | p50 ms | p99 ms | vs direct | vs node ceiling | vs bare proxy | errors | req/s per round |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|---|',
+  ];
+  for (const row of rows) {
+    if (skipped.has(row.name)) {
+      lines.push(`| ${row.name} | skipped | | | | | | | ${skipped.get(row.name)} |`);
+      continue;
+    }
+    const rps = med(row.name, 'rps');
+    const ratio = (other) => (other ? (rps / med(other.name, 'rps')).toFixed(2) : 'n/a');
+    const errors = results.get(row.name).reduce((a, r) => a + r.errors, 0);
+    lines.push(
+      `| ${row.name} | ${Math.round(rps)} | ${med(row.name, 'p50').toFixed(2)} | ${med(row.name, 'p99').toFixed(2)} | ${ratio(direct)} | ${ratio(ceil)} | ${ratio(base)} | ${errors} | ${results
+        .get(row.name)
+        .map((r) => Math.round(r.rps))
+        .join(', ')} |`,
+    );
+  }
+  const table = lines.join('\n');
+  console.log('\n' + table);
+  writeFileSync(join(RUN, 'table.md'), table + '\n');
+}
+
+main()
+  .catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    stopAll();
+    setTimeout(() => process.exit(), 300).unref();
+  });
