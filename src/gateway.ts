@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from './config/load.js';
 import { formatIssue, type ConfigIssue } from './config/source.js';
@@ -14,6 +14,7 @@ import { normalizePath, splitTarget } from './routing/normalize.js';
 import { clientAddress } from './proxy/headers.js';
 import { writeAccessLog } from './observability/access-log.js';
 import { createLogger, flushLogger } from './observability/logger.js';
+import { metrics } from './observability/metrics.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './errors.js';
 
 interface ListenerState {
@@ -75,6 +76,7 @@ export class Gateway {
     for (const w of result.loaded.warnings) logger.warn(formatIssue(w));
     gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger);
     await gw.#syncListeners(result.loaded);
+    metrics.reloadResult(true, { version: gw.#version, hash: result.loaded.hash });
     logger.info({ version: gw.#version, hash: result.loaded.hash, routes: gw.#runtime.routes.length, listeners: gw.addresses() }, 'gateway started');
     return gw;
   }
@@ -121,6 +123,7 @@ export class Gateway {
       if (!result.ok) {
         this.#lastReload = { at, ok: false, issues: result.issues.map(formatIssue) };
         this.logger.error({ issues: this.#lastReload.issues }, 'config reload rejected; the previous config keeps serving');
+        metrics.reloadResult(false);
         return { ok: false, issues: result.issues };
       }
       let next: Runtime;
@@ -131,6 +134,7 @@ export class Gateway {
         const issue: ConfigIssue = { file: this.configPath, line: 0, path: '', message: (e as Error).message, severity: 'error' };
         this.#lastReload = { at, ok: false, issues: [formatIssue(issue)] };
         this.logger.error({ err: e }, 'config reload failed; the previous config keeps serving');
+        metrics.reloadResult(false);
         return { ok: false, issues: [issue] };
       }
       const old = this.#runtime;
@@ -139,12 +143,24 @@ export class Gateway {
       this.#lastReload = { at, ok: true };
       for (const w of result.loaded.warnings) this.logger.warn(formatIssue(w));
       this.logger.info({ version: next.version, hash: result.loaded.hash, routes: next.routes.length }, 'config reloaded');
-      void old.retire(this.logger);
+      metrics.reloadResult(true, { version: next.version, hash: result.loaded.hash });
+      void old.retire(this.logger).then(() => this.#forgetRemoved(old));
       return { ok: true, version: next.version };
     };
     const p = (this.#reloading ?? Promise.resolve()).then(run, run);
     this.#reloading = p;
     return p;
+  }
+
+  /** Drops metric series of routes and upstream targets that `old` had and the serving config does not. */
+  #forgetRemoved(old: Runtime): void {
+    const now = this.#runtime;
+    const names = new Set(now.routes.map((r) => r.name));
+    metrics.forgetRoutes(old.routes.filter((r) => !names.has(r.name)).map((r) => r.name));
+    const current = new Map<string, string[]>();
+    for (const [name, u] of now.upstreams) current.set(name, u.targets.map((t) => t.origin));
+    for (const name of old.upstreams.keys()) if (!current.has(name)) metrics.forgetUpstream(name);
+    metrics.forgetTargets(current);
   }
 
   /** Starts listeners the config adds and stops those it removes. */
@@ -174,6 +190,10 @@ export class Gateway {
       limits,
       server: createHttpServer(limits, (req, res) => this.#handle(state, req, res)),
     };
+    state.server.on('connection', (socket: Socket) => {
+      metrics.connectionOpened(cfg.name);
+      socket.once('close', () => metrics.connectionClosed(cfg.name));
+    });
     await new Promise<void>((resolve, reject) => {
       state.server.once('error', reject);
       state.server.listen(cfg.port, cfg.host ?? '0.0.0.0', () => {
@@ -247,6 +267,7 @@ export class Gateway {
       const cl = ctx.req.headers['content-length'];
       writeAccessLog(this.logger, ctx, cl !== undefined ? Number(cl) || 0 : Math.max(0, ctx.req.socket.bytesRead - bytesAtStart));
     }
+    metrics.requestDone(route?.name, ctx.method, ctx.aborted ? 0 : ctx.status, ctx.elapsed() / 1000);
     rt.requestDone();
     if (--this.#inFlight === 0 && this.#onIdle) this.#onIdle();
   }

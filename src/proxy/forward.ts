@@ -6,6 +6,7 @@ import type { HeaderList } from '../http/headers.js';
 import type { Target } from '../upstreams/upstream.js';
 import { applyForwarding, buildUpstreamHeaders, filterResponseHeaders, type ForwardingOptions } from './headers.js';
 import type { GatewayErrorCode } from '../errors.js';
+import { metrics, type UpstreamOutcome } from '../observability/metrics.js';
 
 /** Per-route proxy settings compiled at load. */
 export interface ForwardOptions {
@@ -81,6 +82,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     const ctx = this.#ctx;
     ctx.upstreamMs = performance.now() - this.#sentAt;
+    metrics.upstreamAttempt(this.#target.upstream, this.#target.origin, statusCode, ctx.upstreamMs / 1000);
     if (ctx.aborted) return false;
     return respondHead(ctx, statusCode, filterResponseHeaders(rawHeaders), resume);
   }
@@ -98,7 +100,10 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     this.#finish();
     const ctx = this.#ctx;
-    if (ctx.upstreamMs < 0) ctx.upstreamMs = performance.now() - this.#sentAt;
+    if (ctx.upstreamMs < 0) {
+      ctx.upstreamMs = performance.now() - this.#sentAt;
+      metrics.upstreamAttempt(this.#target.upstream, this.#target.origin, ctx.aborted ? 'aborted' : outcomeOf(err), ctx.upstreamMs / 1000);
+    }
     if (ctx.aborted) return;
     if (ctx.res.headersSent) {
       // Mid-body failure: the status is gone, so cut the client connection rather than
@@ -148,6 +153,22 @@ export function errorCode(err: Error): GatewayErrorCode {
     default:
       if (code?.startsWith('HPE_')) return 'GW_ERR_UPSTREAM_BAD_RESPONSE';
       return 'GW_ERR_UPSTREAM_UNAVAILABLE';
+  }
+}
+
+/** The metrics outcome of an attempt that failed before a response head. */
+function outcomeOf(err: Error): UpstreamOutcome {
+  const code = (err as { code?: string }).code;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') return 'connect_error';
+  switch (errorCode(err)) {
+    case 'GW_ERR_UPSTREAM_TIMEOUT':
+      return 'timeout';
+    case 'GW_ERR_UPSTREAM_RESET':
+      return 'reset';
+    case 'GW_ERR_UPSTREAM_BAD_RESPONSE':
+      return 'bad_response';
+    default:
+      return 'error';
   }
 }
 

@@ -13,11 +13,14 @@ export class Target {
   readonly basePath: string;
   readonly weight: number;
   readonly pool: Pool;
+  /** Name of the upstream this target belongs to (metrics, traces). */
+  readonly upstream: string;
   /** Requests in flight (for balancers and status). */
   inFlight = 0;
 
-  constructor(url: string, weight: number, pool: Pool) {
+  constructor(url: string, weight: number, pool: Pool, upstream = '') {
     const u = new URL(url);
+    this.upstream = upstream;
     this.url = url;
     this.origin = u.origin;
     this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
@@ -76,7 +79,7 @@ export function buildUpstreams(configs: Record<string, UpstreamConfig>, pools: P
     const targets = cfg.targets.map((t) => {
       const url = typeof t === 'string' ? t : t.url;
       const weight = typeof t === 'string' ? 1 : (t.weight ?? 1);
-      return new Target(url, weight, pools.acquire(new URL(url).origin, opts, lease));
+      return new Target(url, weight, pools.acquire(new URL(url).origin, opts, lease), name);
     });
     out.set(name, new Upstream(name, targets));
   }

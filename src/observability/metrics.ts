@@ -1,0 +1,257 @@
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { CounterFamily, GaugeFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './series.js';
+
+/**
+ * Gantry's Prometheus metrics: one registry per process, served by the admin listener at
+ * `GET /metrics`. Every data-path event is one named call below, so policies and
+ * interceptors record what they know without touching prom-client themselves.
+ *
+ * Labels are config names (route, upstream, listener, policy) and small closed sets
+ * (method, status class, outcome): never raw paths, so cardinality is bounded by the config.
+ * Series of routes, upstreams and targets a reload removes are dropped (`forgetRoutes`,
+ * `forgetUpstream`, `forgetTargets`).
+ *
+ * @example
+ *   import { metrics } from '../observability/metrics.js';
+ *   metrics.cacheResult('products', 'hit');
+ *   metrics.rateLimitDecision('products', 'per-consumer', false);
+ *   const text = await metrics.text();
+ */
+
+/** Route label value for requests no route matched (route names cannot contain parentheses). */
+export const UNMATCHED_ROUTE = '(unmatched)';
+
+/** Seconds; from sub-millisecond loopback to the default 60 s upstream timeout. */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
+
+/** Why an upstream attempt ended without a response (or the response's status class). */
+export type UpstreamOutcome =
+  | '1xx'
+  | '2xx'
+  | '3xx'
+  | '4xx'
+  | '5xx'
+  | 'connect_error'
+  | 'timeout'
+  | 'reset'
+  | 'bad_response'
+  | 'aborted'
+  | 'circuit_open'
+  | 'error';
+
+export type CircuitState = 'closed' | 'open' | 'half-open';
+export const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'open', 'half-open'];
+
+/** Cache lookups: `hit` (fresh), `stale` (served stale), `revalidated` (304 from origin), `miss`, `bypass` (not cacheable). */
+export type CacheResult = 'hit' | 'miss' | 'stale' | 'revalidated' | 'bypass' | 'store';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const;
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'aborted'] as const;
+
+function methodIndex(m: string): number {
+  switch (m) {
+    case 'GET':
+      return 0;
+    case 'HEAD':
+      return 1;
+    case 'POST':
+      return 2;
+    case 'PUT':
+      return 3;
+    case 'PATCH':
+      return 4;
+    case 'DELETE':
+      return 5;
+    case 'OPTIONS':
+      return 6;
+    default:
+      return 7;
+  }
+}
+
+/** `0` (no response written: the client went away first) → `aborted`; 100–599 → `Nxx`. */
+function classIndex(status: number): number {
+  if (status < 100 || status > 599) return 5;
+  return ((status / 100) | 0) - 1;
+}
+
+/** Status class label of an HTTP status. */
+export function statusClass(status: number): (typeof CLASSES)[number] {
+  return CLASSES[classIndex(status)]!;
+}
+
+interface RequestSlot {
+  count: CounterSeries;
+  duration: HistogramSeries;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests = new CounterFamily('gantry_http_requests_total', 'Requests answered, by route, method and status class.', ['route', 'method', 'status_class']);
+  readonly requestDuration = new HistogramFamily(
+    'gantry_http_request_duration_seconds',
+    'Time from accept to the end of the response, by route, method and status class.',
+    ['route', 'method', 'status_class'],
+    LATENCY_BUCKETS,
+  );
+  readonly upstreamAttempts = new CounterFamily('gantry_upstream_attempts_total', 'Upstream attempts (each retry counts), by upstream, target and outcome.', ['upstream', 'target', 'outcome']);
+  readonly upstreamDuration = new HistogramFamily(
+    'gantry_upstream_attempt_duration_seconds',
+    'Time from sending to an upstream until its response head (or failure).',
+    ['upstream', 'target'],
+    LATENCY_BUCKETS,
+  );
+  readonly targetHealthy = new GaugeFamily('gantry_upstream_target_healthy', '1 when the target takes traffic, 0 when health checks took it out.', ['upstream', 'target']);
+  readonly circuit = new GaugeFamily('gantry_upstream_circuit_state', 'Circuit-breaker state (one series per state; the current one is 1).', ['upstream', 'target', 'state']);
+  readonly cache = new CounterFamily('gantry_cache_requests_total', 'Cache lookups by route and result.', ['route', 'result']);
+  readonly rateLimit = new CounterFamily('gantry_rate_limit_decisions_total', 'Rate-limit decisions by route, policy and decision.', ['route', 'policy', 'decision']);
+  readonly storeErrors = new CounterFamily('gantry_store_errors_total', 'Errors talking to the shared store, by store kind and operation.', ['store', 'operation']);
+  readonly connections = new GaugeFamily('gantry_http_active_connections', 'Open client connections by listener.', ['listener']);
+  readonly reloads = new CounterFamily('gantry_config_reloads_total', 'Config reloads by result (success or failure).', ['result']);
+  readonly lastReloadSuccess = new GaugeFamily('gantry_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.', []);
+  readonly lastReloadOk = new GaugeFamily('gantry_config_last_reload_successful', '1 when the last reload attempt succeeded.', []);
+  readonly configInfo = new GaugeFamily('gantry_config_info', 'The config being served: version counter and content hash (value is always 1).', ['version', 'hash']);
+  /** route → [method × class] slots, so a request end is two Map-free increments. */
+  readonly #routes = new Map<string, (RequestSlot | undefined)[]>();
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    for (const f of [
+      this.requests,
+      this.requestDuration,
+      this.upstreamAttempts,
+      this.upstreamDuration,
+      this.targetHealthy,
+      this.circuit,
+      this.cache,
+      this.rateLimit,
+      this.storeErrors,
+      this.connections,
+      this.reloads,
+      this.lastReloadSuccess,
+      this.lastReloadOk,
+      this.configInfo,
+    ]) {
+      this.registry.registerMetric(f as never);
+    }
+    if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** A request ended (log phase). `route` undefined = no route matched. */
+  requestDone(route: string | undefined, method: string, status: number, seconds: number): void {
+    const name = route ?? UNMATCHED_ROUTE;
+    let slots = this.#routes.get(name);
+    if (slots === undefined) {
+      slots = new Array<RequestSlot | undefined>(METHODS.length * CLASSES.length);
+      this.#routes.set(name, slots);
+    }
+    const mi = methodIndex(method);
+    const ci = classIndex(status);
+    const i = mi * CLASSES.length + ci;
+    let slot = slots[i];
+    if (slot === undefined) {
+      slot = { count: this.requests.series(name, METHODS[mi]!, CLASSES[ci]!), duration: this.requestDuration.series(name, METHODS[mi]!, CLASSES[ci]!) };
+      slots[i] = slot;
+    }
+    slot.count.value++;
+    slot.duration.observe(seconds);
+  }
+
+  /** One upstream attempt ended: `outcome` is the response status or why there was none. */
+  upstreamAttempt(upstream: string, target: string, outcome: number | UpstreamOutcome, seconds: number): void {
+    const o = typeof outcome === 'number' ? statusClass(outcome) : outcome;
+    this.upstreamAttempts.series(upstream, target, o).value++;
+    this.upstreamDuration.series(upstream, target).observe(seconds);
+  }
+
+  /** A target became healthy or unhealthy (health checks, passive ejection). */
+  targetHealth(upstream: string, target: string, healthy: boolean): void {
+    this.targetHealthy.series(upstream, target).value = healthy ? 1 : 0;
+  }
+
+  /** A circuit breaker changed state. Use target '' for a breaker that covers the whole upstream. */
+  circuitState(upstream: string, target: string, state: CircuitState): void {
+    for (const s of CIRCUIT_STATES) this.circuit.series(upstream, target, s).value = s === state ? 1 : 0;
+  }
+
+  cacheResult(route: string, result: CacheResult): void {
+    this.cache.series(route, result).value++;
+  }
+
+  /** `policy` names the limit (e.g. the policy's configured name or `rate-limit`), not a key value. */
+  rateLimitDecision(route: string, policy: string, allowed: boolean): void {
+    this.rateLimit.series(route, policy, allowed ? 'allowed' : 'denied').value++;
+  }
+
+  storeError(store: string, operation: string): void {
+    this.storeErrors.series(store, operation).value++;
+  }
+
+  connectionOpened(listener: string): void {
+    this.connections.series(listener).value++;
+  }
+
+  connectionClosed(listener: string): void {
+    this.connections.series(listener).value--;
+  }
+
+  /** A config load or reload finished. */
+  reloadResult(ok: boolean, config?: { version: number; hash: string }): void {
+    this.reloads.series(ok ? 'success' : 'failure').value++;
+    this.lastReloadOk.series().value = ok ? 1 : 0;
+    if (ok) {
+      this.lastReloadSuccess.series().value = Date.now() / 1000;
+      if (config) {
+        this.configInfo.reset();
+        this.configInfo.series(String(config.version), config.hash).value = 1;
+      }
+    }
+  }
+
+  /** Drops every series labelled with one of these route names (routes a reload removed). */
+  forgetRoutes(names: Iterable<string>): void {
+    const gone = new Set(names);
+    if (gone.size === 0) return;
+    for (const n of gone) this.#routes.delete(n);
+    const keep = (v: string) => !gone.has(v);
+    this.requests.retain('route', keep);
+    this.requestDuration.retain('route', keep);
+    this.cache.retain('route', keep);
+    this.rateLimit.retain('route', keep);
+  }
+
+  /** Drops every series of an upstream a reload removed. */
+  forgetUpstream(name: string): void {
+    for (const f of this.#upstreamFamilies()) f.retain('upstream', (v) => v !== name);
+  }
+
+  /**
+   * Drops series of targets an upstream no longer has. `current` maps upstream names to
+   * their target labels; upstreams not in it are left alone.
+   */
+  forgetTargets(current: ReadonlyMap<string, readonly string[]>): void {
+    const keep = (upstream: string, labels: Record<string, string>) => {
+      const targets = current.get(upstream);
+      return targets === undefined || labels.target === '' || targets.includes(labels.target ?? '');
+    };
+    for (const f of this.#upstreamFamilies()) f.retain('upstream', keep);
+  }
+
+  #upstreamFamilies() {
+    return [this.upstreamAttempts, this.upstreamDuration, this.targetHealthy, this.circuit];
+  }
+
+  /** The Prometheus text exposition of this process's registry. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/**
+ * The process-wide metrics. One gateway per process is the deployment model; tests that
+ * run several gateways in one process read deltas.
+ */
+export const metrics = new GatewayMetrics();
