@@ -16,6 +16,9 @@ export const GatewayErrors = {
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
   GW_ERR_NO_TARGET: { status: 503, title: 'No upstream target available' },
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway is shutting down' },
+  GW_ERR_UNAUTHORIZED: { status: 401, title: 'Authentication required' },
+  GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
+  GW_ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication or authorization service unavailable' },
   GW_ERR_POLICY_FAILED: { status: 500, title: 'A policy failed' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

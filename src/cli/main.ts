@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { start } from './start.js';
 import { validate } from './validate.js';
+import { hashKey } from './hash-key.js';
 
 const USAGE = `gantry — an API gateway
 
 Usage:
   gantry start [--config FILE] [--workers N]   run the gateway (default config: gateway.yaml)
   gantry validate FILE                         check a config; exit 0 when valid, 1 with errors
+  gantry hash-key [KEY] [--password|--generate]  print the hash to store in consumers: (KEY from stdin if omitted)
   gantry help                                  this text
 
 Signals: SIGHUP reloads the config, SIGTERM/SIGINT drain and exit.
@@ -27,6 +29,19 @@ export async function main(argv: string[]): Promise<number | undefined> {
         return 2;
       }
       return validate(positionals[0]!);
+    }
+    case 'hash-key': {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        strict: true,
+        options: { password: { type: 'boolean', short: 'p' }, generate: { type: 'boolean', short: 'g' } },
+      });
+      if (positionals.length > 1) {
+        process.stderr.write('usage: gantry hash-key [KEY] [--password|--generate]\n');
+        return 2;
+      }
+      return hashKey({ secret: positionals[0], password: values.password ?? false, generate: values.generate ?? false });
     }
     case undefined:
     case 'help':

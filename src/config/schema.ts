@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ConsumersSchema } from '../consumers/schema.js';
 import { Cidr, Duration, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
 
 /**
@@ -162,6 +163,7 @@ export const GatewayConfigSchema = obj(
     log: Type.Optional(Log),
     plugins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Modules exporting custom policies (`definePolicy`), relative to the config file.' }),
     policies: Type.Array(PolicyEntry, { default: [], description: 'Global policies, run before every route\'s own.' }),
+    consumers: ConsumersSchema,
     upstreams: Type.Record(Name(), Upstream, { default: {}, description: 'Named upstreams.' }),
     routes: Type.Array(Route, { default: [], description: 'Routes, matched most specific first.' }),
   },

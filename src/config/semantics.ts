@@ -2,6 +2,7 @@ import type { GatewayConfig } from './schema.js';
 import type { ConfigSource } from './source.js';
 import { closest } from './validate.js';
 import { ROUTE_TARGET_KEYS } from '../handlers/index.js';
+import { checkConsumers } from '../consumers/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -46,6 +47,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
       if (/\/\/|\/\.\.?(\/|$)/.test(m.path)) source.issueAt(['routes', i, 'match', 'path'], 'path must be normalised (no //, /./ or /../)');
     }
   });
+  checkConsumers(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

@@ -33,8 +33,8 @@ export class RequestContext {
   readonly startedAt: number;
   /** Normalised path: the path that matched, and the path forwarded (before rewrite). */
   readonly path: string;
-  /** Raw query string including the leading `?`, or `''`. */
-  readonly query: string;
+  /** Raw query string including the leading `?`, or `''`. Forwarded as is; a policy may rewrite it (e.g. drop a credential). */
+  query: string;
   readonly method: string;
   /** Client address: the socket peer, or the first untrusted hop of `X-Forwarded-For` from a trusted proxy. */
   readonly clientIp: string;

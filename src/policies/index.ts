@@ -2,8 +2,10 @@ import { PolicyRegistry } from '../pipeline/registry.js';
 import type { PolicyDefinition } from '../pipeline/policy.js';
 import requestId from './request-id/policy.js';
 import headers from './headers/policy.js';
+import apiKey from './api-key/policy.js';
+import auth from './auth/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
-export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [requestId, headers] as PolicyDefinition[];
+export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [requestId, headers, apiKey, auth] as PolicyDefinition[];
 
 export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);

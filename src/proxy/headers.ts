@@ -30,6 +30,21 @@ const DROP_REQUEST = new Set([
   'via',
 ]);
 
+/**
+ * Identity headers are the gateway's word to upstreams about who is calling (set by the
+ * auth policies: X-Consumer-Id, X-Consumer-Tenant, X-Authenticated-Scopes, …). A client
+ * sending its own would impersonate anyone, so every incoming one is dropped, on every
+ * route, whether or not the route authenticates.
+ */
+export function isIdentityHeader(lower: string): boolean {
+  // 'x' then '-': one char-code test rejects almost every other header cheaply.
+  return (
+    lower.charCodeAt(0) === 120 &&
+    lower.charCodeAt(1) === 45 &&
+    (lower.startsWith('x-consumer-') || lower.startsWith('x-authenticated-'))
+  );
+}
+
 const DROP_RESPONSE = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer']);
 
 /** Client headers minus hop-by-hop and forwarding fields, as a flat list for undici. */
@@ -43,6 +58,7 @@ export function buildUpstreamHeaders(raw: readonly string[]): HeaderList {
       if (lower === 'connection') named = connectionTokens(raw[i + 1]!, named);
       continue;
     }
+    if (isIdentityHeader(lower)) continue;
     out.push(lower, raw[i + 1]!);
   }
   if (named !== undefined) for (const n of named) removeAll(out, n);

@@ -1,0 +1,75 @@
+import type { GatewayConfig } from '../config/schema.js';
+import type { ConfigSource } from '../config/source.js';
+import type { ConsumerConfig } from './schema.js';
+import { parseScryptHash } from './hash.js';
+import { normalizeFingerprint } from './directory.js';
+
+/** Policies whose config may name an `anonymous:` consumer. */
+const AUTH_POLICIES = new Set(['api-key', 'basic-auth', 'jwt', 'oauth2-introspection', 'mtls', 'auth']);
+
+/**
+ * Checks on `consumers:` a schema cannot express: unique ids and credentials, usable scrypt
+ * hashes, and `anonymous:` references that resolve. Guards every access: runs on whatever
+ * partly passed the schema.
+ */
+export function checkConsumers(config: GatewayConfig, source: ConfigSource): void {
+  const consumers = (config as { consumers?: unknown }).consumers;
+  const list: ConsumerConfig[] = Array.isArray(consumers) ? (consumers as ConsumerConfig[]) : [];
+  const ids = new Set<string>();
+  const seen = new Map<string, string>();
+  const claim = (kind: string, value: string, owner: string, at: (string | number)[]) => {
+    const key = `${kind}|${value}`;
+    const prev = seen.get(key);
+    if (prev !== undefined) source.issueAt(at, `this ${kind} is already used by consumer '${prev}'`);
+    else seen.set(key, owner);
+  };
+  list.forEach((c, i) => {
+    if (!c || typeof c !== 'object' || typeof c.id !== 'string') return;
+    if (ids.has(c.id)) source.issueAt(['consumers', i, 'id'], `consumer id '${c.id}' is used twice`);
+    ids.add(c.id);
+    (Array.isArray(c.apiKeys) ? c.apiKeys : []).forEach((k, j) => {
+      if (typeof k === 'string') claim('API key', k.toLowerCase(), c.id, ['consumers', i, 'apiKeys', j]);
+    });
+    (Array.isArray(c.basicAuth) ? c.basicAuth : []).forEach((b, j) => {
+      if (typeof b?.username === 'string') claim('user name', b.username, c.id, ['consumers', i, 'basicAuth', j, 'username']);
+      if (typeof b?.password === 'string') {
+        const parsed = parseScryptHash(b.password);
+        if (typeof parsed === 'string') source.issueAt(['consumers', i, 'basicAuth', j, 'password'], parsed);
+      }
+    });
+    (Array.isArray(c.certificates) ? c.certificates : []).forEach((m, j) => {
+      if (typeof m?.subject === 'string') claim('certificate subject', m.subject, c.id, ['consumers', i, 'certificates', j, 'subject']);
+      if (typeof m?.san === 'string') claim('certificate SAN', m.san, c.id, ['consumers', i, 'certificates', j, 'san']);
+      if (typeof m?.fingerprint === 'string') claim('certificate fingerprint', normalizeFingerprint(m.fingerprint), c.id, ['consumers', i, 'certificates', j, 'fingerprint']);
+    });
+  });
+  forEachAuthEntry(config, (name, entry, at) => {
+    if (typeof entry.anonymous === 'string' && !ids.has(entry.anonymous)) {
+      source.issueAt([...at, 'anonymous'], `unknown consumer '${entry.anonymous}' (define it under consumers:)`);
+    }
+    if (name === 'auth' && Array.isArray(entry.anyOf)) {
+      entry.anyOf.forEach((scheme: unknown, k: number) => {
+        if (!scheme || typeof scheme !== 'object') return;
+        for (const [inner, cfg] of Object.entries(scheme)) {
+          if (cfg && typeof cfg === 'object' && 'anonymous' in cfg) {
+            source.issueAt([...at, 'anyOf', k, inner, 'anonymous'], 'set anonymous on auth itself, not on one of its schemes');
+          }
+        }
+      });
+    }
+  });
+}
+
+function forEachAuthEntry(config: GatewayConfig, fn: (name: string, entry: Record<string, any>, at: (string | number)[]) => void): void {
+  const lists: [(string | number)[], unknown][] = [[['policies'], config.policies]];
+  if (Array.isArray(config.routes)) config.routes.forEach((r, i) => lists.push([['routes', i, 'policies'], r?.policies]));
+  for (const [base, list] of lists) {
+    if (!Array.isArray(list)) continue;
+    list.forEach((entry: unknown, j) => {
+      if (!entry || typeof entry !== 'object') return;
+      for (const [name, cfg] of Object.entries(entry)) {
+        if (AUTH_POLICIES.has(name) && cfg && typeof cfg === 'object') fn(name, cfg as Record<string, any>, [...base, j, name]);
+      }
+    });
+  }
+}

@@ -1,0 +1,19 @@
+import type { TSchema } from '@sinclair/typebox';
+import type { PolicyDeps } from '../../pipeline/policy.js';
+import { ConsumerDirectory } from '../../consumers/directory.js';
+import type { Authenticator } from './authenticator.js';
+import { apiKeyAuthenticator, schema as apiKeySchema } from '../api-key/policy.js';
+
+/** An authentication scheme usable inside `auth: { anyOf: [...] }`. */
+export interface AuthScheme {
+  schema: TSchema;
+  create(config: never, deps: PolicyDeps): Authenticator;
+}
+
+/**
+ * The schemes `auth: { anyOf }` accepts, by policy name. A registry map: a new scheme is a
+ * line here.
+ */
+export const AUTH_SCHEMES: Record<string, AuthScheme> = {
+  'api-key': { schema: apiKeySchema, create: (c: typeof apiKeySchema.static, d) => apiKeyAuthenticator(c, ConsumerDirectory.of(d.config)) },
+};
