@@ -86,6 +86,11 @@ export class Gateway {
     return this.#runtime;
   }
 
+  /** Requests being served right now, across config versions. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
   get draining(): boolean {
     return this.#draining;
   }
@@ -229,7 +234,7 @@ export class Gateway {
     const bytesAtStart = req.socket.bytesRead;
     rt.inFlight++;
     this.#inFlight++;
-    res.once('close', () => this.#finished(rt, ctx, bytesAtStart));
+    res.on('close', () => this.#finished(rt, ctx, bytesAtStart));
 
     const router = rt.router(listener.config.name);
     const found = router ? router.find(ctx.method, path, req.headers, ctx.query) : undefined;
@@ -250,7 +255,7 @@ export class Gateway {
   #finished(rt: Runtime, ctx: RequestContext, bytesAtStart: number): void {
     if (!ctx.res.writableFinished) {
       ctx.aborted = true;
-      ctx.cancel?.();
+      ctx.cancelable?.cancel();
     }
     const route = ctx.route;
     if (route !== undefined) {

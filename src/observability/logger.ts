@@ -34,3 +34,27 @@ export function flushLogger(logger: Logger): void {
     // a closed destination has nothing left to flush
   }
 }
+
+/**
+ * Lets one log line per key through per interval, so a failing upstream under load logs a
+ * line a second (with how many were suppressed) instead of one per request.
+ *
+ * @example
+ *   const gate = logGate(1000);
+ *   const n = gate('catalog'); if (n >= 0) logger.warn({ suppressed: n }, 'upstream failed');
+ */
+export function logGate(intervalMs: number): (key: string) => number {
+  const state = new Map<string, { at: number; suppressed: number }>();
+  return (key) => {
+    const now = Date.now();
+    const s = state.get(key);
+    if (s === undefined || now - s.at >= intervalMs) {
+      const suppressed = s?.suppressed ?? 0;
+      state.set(key, { at: now, suppressed: 0 });
+      if (state.size > 10_000) state.clear();
+      return suppressed;
+    }
+    s.suppressed++;
+    return -1;
+  };
+}

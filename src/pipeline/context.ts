@@ -62,7 +62,7 @@ export class RequestContext {
   sink: Readable | undefined = undefined;
   readonly logger: Logger;
   /** Set by the handler: stops upstream work when the client goes away. */
-  cancel: (() => void) | undefined = undefined;
+  cancelable: { cancel(): void } | undefined = undefined;
 
   #id: string | undefined = undefined;
   #upstreamHeaders: HeaderList | undefined = undefined;

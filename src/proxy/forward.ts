@@ -7,6 +7,10 @@ import type { Target } from '../upstreams/upstream.js';
 import { applyForwarding, buildUpstreamHeaders, filterResponseHeaders, type ForwardingOptions } from './headers.js';
 import type { GatewayErrorCode } from '../errors.js';
 import { metrics, type UpstreamOutcome } from '../observability/metrics.js';
+import { logGate } from '../observability/logger.js';
+
+/** Upstream failures log at most once a second per upstream and error code. */
+const failureLogGate = logGate(1000);
 
 /** Per-route proxy settings compiled at load. */
 export interface ForwardOptions {
@@ -113,8 +117,15 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       return;
     }
     const code = errorCode(err);
-    ctx.logger.warn({ requestId: ctx.id, route: ctx.route?.name, target: this.#target.origin, err: { code: (err as { code?: string }).code, message: err.message } }, 'upstream request failed');
-    respondError(ctx, code, describe(code, ctx.route?.config.upstream ?? 'upstream'));
+    const upstream = ctx.route?.config.upstream ?? 'upstream';
+    const suppressed = failureLogGate(`${upstream}|${code}`);
+    if (suppressed >= 0) {
+      ctx.logger.warn(
+        { requestId: ctx.id, route: ctx.route?.name, upstream, target: this.#target.origin, code, cause: (err as { code?: string }).code ?? err.message, suppressed },
+        'upstream request failed',
+      );
+    }
+    respondError(ctx, code, describe(code, upstream));
   }
 
   #finish(): void {

@@ -84,6 +84,11 @@ export function filterResponseHeaders(raw: readonly Buffer[]): HeaderList {
 }
 
 function connectionTokens(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  // The usual values name no other field.
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return into;
+  }
   for (const t of value.split(',')) {
     const token = t.trim().toLowerCase();
     if (token && token !== 'close' && token !== 'keep-alive') (into ??= new Set()).add(token);
@@ -157,7 +162,16 @@ export function applyForwarding(out: HeaderList, req: IncomingMessage, scheme: s
   }
 }
 
+let lastHost = '';
+let lastQuoted = '';
+
 /** RFC 7239 §4: values that are not tokens (a host with a port has ':') are quoted. */
 function quoteIfNeeded(v: string): string {
-  return /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+  // Clients of one gateway mostly send the same Host: remember the last answer.
+  if (v === lastHost) return lastQuoted;
+  lastHost = v;
+  lastQuoted = TOKEN.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
+  return lastQuoted;
 }
+
+const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;

@@ -115,6 +115,14 @@ function remap(params: Record<string, string | undefined>, registered: string[],
   return out;
 }
 
+function lazyQuery(raw: string): () => URLSearchParams {
+  let parsed: URLSearchParams | undefined;
+  return () => (parsed ??= new URLSearchParams(raw));
+}
+
+const EMPTY_QUERY = new URLSearchParams();
+const noQuery = (): URLSearchParams => EMPTY_QUERY;
+
 /**
  * The compiled router of one listener: host groups, each a PathTable. Exact hosts are
  * tried first, then wildcard hosts (longest suffix first), then routes for any host.
@@ -124,9 +132,13 @@ export class Router {
   readonly #wildcard: [suffix: string, table: PathTable][] = [];
   readonly #any = new PathTable();
   readonly routes: readonly CompiledRoute[];
+  /** Scratch set for 405 answers; `find` is synchronous, so one per router suffices. */
+  readonly #allow = new Set<string>();
+  readonly #needsQuery: boolean;
 
   constructor(routes: readonly CompiledRoute[]) {
     this.routes = routes;
+    this.#needsQuery = routes.some((r) => r.extra !== null && r.extra.query.length > 0);
     for (const route of routes) {
       if (route.hosts === null) {
         this.#any.add(route);
@@ -151,9 +163,9 @@ export class Router {
   }
 
   find(method: string, path: string, headers: IncomingHttpHeaders, rawQuery: string): RouteResult {
-    let parsed: URLSearchParams | undefined;
-    const query = () => (parsed ??= new URLSearchParams(rawQuery));
-    const allow = new Set<string>();
+    const query = this.#needsQuery ? lazyQuery(rawQuery) : noQuery;
+    const allow = this.#allow;
+    allow.clear();
     if (this.#exact.size > 0 || this.#wildcard.length > 0) {
       const host = requestHost(headers);
       const exact = this.#exact.get(host);

@@ -27,7 +27,7 @@ export function createProxyHandler(route: RouteConfig, deps: HandlerDeps): Handl
         return;
       }
       const call = new ProxyCall(ctx, target);
-      ctx.cancel = () => call.cancel();
+      ctx.cancelable = call;
       call.start(rewrite === null ? ctx.path : rewrite(ctx.path, ctx.params), opts);
     },
   };
