@@ -15,6 +15,8 @@ import { clientAddress } from './proxy/headers.js';
 import { writeAccessLog } from './observability/access-log.js';
 import { createLogger, flushLogger } from './observability/logger.js';
 import { metrics } from './observability/metrics.js';
+import { StoreCache } from './store/index.js';
+import { systemClock, type Clock } from './store/clock.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './errors.js';
 
 interface ListenerState {
@@ -28,6 +30,8 @@ interface ListenerState {
 export interface GatewayOptions {
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** Wall clock for limits and quotas (tests move it to calendar boundaries). */
+  clock?: Clock;
 }
 
 /** Outcome of the last reload, for status output. */
@@ -51,6 +55,7 @@ export class Gateway {
   readonly logger: Logger;
   readonly configPath: string;
   readonly #pools = new PoolCache();
+  readonly #stores: StoreCache;
   readonly #listeners = new Map<string, ListenerState>();
   readonly #env: NodeJS.ProcessEnv | undefined;
   #runtime!: Runtime;
@@ -61,7 +66,8 @@ export class Gateway {
   #reloading: Promise<ReloadResult> | undefined;
   #lastReload: LastReload | undefined;
 
-  private constructor(configPath: string, logger: Logger, env: NodeJS.ProcessEnv | undefined) {
+  private constructor(configPath: string, logger: Logger, env: NodeJS.ProcessEnv | undefined, clock: Clock) {
+    this.#stores = new StoreCache(clock);
     this.configPath = configPath;
     this.logger = logger;
     this.#env = env;
@@ -72,9 +78,9 @@ export class Gateway {
     const result = await loadConfig(configPath, { env: options.env });
     if (!result.ok) throw new ConfigError(result.issues);
     const logger = options.logger ?? createLogger({ level: result.loaded.config.log?.level });
-    const gw = new Gateway(configPath, logger, options.env);
+    const gw = new Gateway(configPath, logger, options.env, options.clock ?? systemClock);
     for (const w of result.loaded.warnings) logger.warn(formatIssue(w));
-    gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger);
+    gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger, gw.#stores);
     await gw.#syncListeners(result.loaded);
     metrics.reloadResult(true, { version: gw.#version, hash: result.loaded.hash });
     logger.info({ version: gw.#version, hash: result.loaded.hash, routes: gw.#runtime.routes.length, listeners: gw.addresses() }, 'gateway started');
@@ -133,7 +139,7 @@ export class Gateway {
       }
       let next: Runtime;
       try {
-        next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger);
+        next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger, this.#stores);
         await this.#syncListeners(result.loaded);
       } catch (e) {
         const issue: ConfigIssue = { file: this.configPath, line: 0, path: '', message: (e as Error).message, severity: 'error' };
@@ -306,6 +312,7 @@ export class Gateway {
     await Promise.all(closed);
     await this.#runtime.retire(this.logger);
     await this.#pools.closeAll();
+    await this.#stores.closeAll();
     this.logger.info({ inTime }, 'drained');
     flushLogger(this.logger);
     return inTime;
@@ -320,6 +327,7 @@ export class Gateway {
     }
     await this.#runtime.retire(this.logger);
     await this.#pools.closeAll();
+    await this.#stores.closeAll();
     flushLogger(this.logger);
   }
 }

@@ -17,3 +17,8 @@ export { Gateway, ConfigError, type GatewayOptions, type ReloadResult } from './
 export { loadConfig, type LoadedConfig, type LoadResult } from './config/load.js';
 export { formatIssue, type ConfigIssue } from './config/source.js';
 export type { GatewayConfig, RouteConfig, UpstreamConfig } from './config/schema.js';
+export type { Store, LimitSpec, Decision, Grant, CounterResult, Algorithm, Awaitable } from './store/store.js';
+export { StoreUnavailableError } from './store/store.js';
+export { MemoryStore } from './store/memory.js';
+export { RedisStore } from './store/redis.js';
+export { systemClock, manualClock, type Clock, type ManualClock } from './store/clock.js';

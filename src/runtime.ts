@@ -8,6 +8,8 @@ import { createHandler } from './handlers/index.js';
 import { buildUpstreams, type PoolCache, type PoolLease, type Upstream } from './upstreams/upstream.js';
 import { compileCidrs } from './config/validate.js';
 import type { ForwardingOptions } from './proxy/headers.js';
+import type { StoreCache, StoreLease } from './store/index.js';
+import type { Store } from './store/store.js';
 
 /** Server settings with every default applied. */
 export type ServerSettings = Required<ServerConfig>;
@@ -35,6 +37,9 @@ export class Runtime {
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly forwarding: ForwardingOptions;
   readonly accessLog: boolean;
+  /** The config's `store:` (kept across reloads while the config keeps it). */
+  readonly store: Store;
+  readonly #storeLease: StoreLease;
   readonly #routers: Map<string, Router>;
   readonly #policies: readonly PolicyInstance[];
   readonly #pools: PoolCache;
@@ -53,7 +58,10 @@ export class Runtime {
     policies: PolicyInstance[],
     pools: PoolCache,
     lease: PoolLease,
+    storeLease: StoreLease,
   ) {
+    this.#storeLease = storeLease;
+    this.store = storeLease.store;
     this.#pools = pools;
     this.#lease = lease;
     this.loaded = loaded;
@@ -72,7 +80,7 @@ export class Runtime {
   }
 
   /** Compiles a validated config. Throws (with the route or policy named) when a factory fails. */
-  static async build(loaded: LoadedConfig, version: number, pools: PoolCache, logger: Logger): Promise<Runtime> {
+  static async build(loaded: LoadedConfig, version: number, pools: PoolCache, logger: Logger, stores: StoreCache): Promise<Runtime> {
     const config = loaded.config;
     const server = { ...SERVER_DEFAULTS, ...config.server };
     const forwarding: ForwardingOptions = {
@@ -82,7 +90,8 @@ export class Runtime {
     };
     const lease: PoolLease = new Set();
     const upstreams = buildUpstreams(config.upstreams, pools, lease);
-    const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir };
+    const storeLease = await stores.acquire(config.store, logger);
+    const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir, store: storeLease.store, clock: stores.clock };
     const all: PolicyInstance[] = [];
     try {
       const global = await createPolicies(config.policies, undefined, deps);
@@ -102,10 +111,11 @@ export class Runtime {
           handler: createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir }),
         });
       }
-      return new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease);
+      return new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease);
     } catch (e) {
       await closePolicies(all, logger);
       await pools.release(lease);
+      await storeLease.release();
       throw e;
     }
   }
@@ -125,6 +135,7 @@ export class Runtime {
       const close = () =>
         void closePolicies(this.#policies, logger)
           .then(() => this.#pools.release(this.#lease))
+          .then(() => this.#storeLease.release())
           .then(resolve);
       if (this.inFlight === 0) close();
       else this.#onIdle = close;

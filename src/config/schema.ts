@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ConsumersSchema } from '../consumers/schema.js';
 import { Cidr, Duration, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
+import { StoreSchema } from '../store/schema.js';
 
 /**
  * The gateway config (DESIGN.md "Config"): TypeBox schemas that are at once the TS types,
@@ -161,6 +162,7 @@ export const GatewayConfigSchema = obj(
     listeners: Type.Array(Listener, { minItems: 1, default: [{ name: 'public', port: 8080 }], description: 'Sockets to serve.' }),
     server: Type.Optional(Server),
     log: Type.Optional(Log),
+    store: Type.Optional(StoreSchema),
     plugins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Modules exporting custom policies (`definePolicy`), relative to the config file.' }),
     policies: Type.Array(PolicyEntry, { default: [], description: 'Global policies, run before every route\'s own.' }),
     consumers: ConsumersSchema,

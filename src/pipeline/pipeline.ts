@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
+import type { Store } from '../store/store.js';
+import type { Clock } from '../store/clock.js';
 import type { PolicyRegistry } from './registry.js';
 import { checkHooks } from './registry.js';
 import type { LogHook, PolicyHooks, RequestHook, ResponseHook } from './policy.js';
@@ -24,6 +26,8 @@ export interface BuildPolicyDeps {
   config: GatewayConfig;
   logger: Logger;
   baseDir: string;
+  store: Store;
+  clock: Clock;
 }
 
 /** Instantiates policy entries (`[{ name: config }]`); throws with the entry's path on a bad hook. */
@@ -42,6 +46,8 @@ export async function createPolicies(
       config: deps.config,
       routeName,
       baseDir: deps.baseDir,
+      store: deps.store,
+      clock: deps.clock,
     });
     const problem = checkHooks(name, hooks);
     if (problem) throw new Error(problem);

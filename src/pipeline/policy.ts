@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { HeaderList } from '../http/headers.js';
 import type { RequestContext } from './context.js';
 import type { GatewayConfig } from '../config/schema.js';
+import type { Store } from '../store/store.js';
+import type { Clock } from '../store/clock.js';
 
 /**
  * A response a request hook produces instead of calling the target (401, 429, a cached 200 …).
@@ -51,6 +53,10 @@ export interface PolicyDeps {
   routeName: string | undefined;
   /** Absolute directory of the config file, for resolving relative paths. */
   baseDir: string;
+  /** The config's `store:` (memory or Redis): shared state for limits, cache, jobs. */
+  store: Store;
+  /** Wall clock (injectable in tests). */
+  clock: Clock;
 }
 
 /**

@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import type { Clock } from './clock.js';
+import { MemoryStore } from './memory.js';
+import { RedisStore } from './redis.js';
+import type { StoreConfig } from './schema.js';
+import type { Store } from './store.js';
+
+export type { Store, LimitSpec, Decision, Grant, CounterResult, Algorithm, Awaitable } from './store.js';
+export { StoreUnavailableError } from './store.js';
+export { MemoryStore } from './memory.js';
+export { RedisStore } from './redis.js';
+export { systemClock, manualClock, type Clock, type ManualClock } from './clock.js';
+
+const DEFAULTS: StoreConfig = { kind: 'memory', url: 'redis://127.0.0.1:6379', keyPrefix: 'gantry:', timeout: 500, maxBackoff: 2000 };
+
+/** Builds a store from its (validated) config. */
+export function createStore(config: StoreConfig | undefined, logger: Logger, clock: Clock): Store {
+  const c = { ...DEFAULTS, ...config };
+  if (c.kind === 'memory') return new MemoryStore({ clock });
+  return new RedisStore({
+    url: c.url,
+    ...(c.nodes ? { nodes: c.nodes } : {}),
+    keyPrefix: c.keyPrefix,
+    commandTimeoutMs: c.timeout,
+    maxBackoffMs: c.maxBackoff,
+    logger: logger.child({ component: 'store' }),
+  });
+}
+
+/** A store held by one config version; `release` when the version retires. */
+export interface StoreLease {
+  readonly store: Store;
+  release(): Promise<void>;
+}
+
+/**
+ * The stores of one gateway, kept across reloads: a config version that keeps the same
+ * `store:` gets the same store (counters and the Redis connection survive the reload);
+ * a store closes when the last version using it retires.
+ *
+ * @example
+ *   const stores = new StoreCache(systemClock);
+ *   const lease = await stores.acquire(config.store, logger);
+ *   lease.store.consume(…); await lease.release();
+ */
+export class StoreCache {
+  readonly #clock: Clock;
+  readonly #open = new Map<string, { store: Store; refs: number }>();
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  get clock(): Clock {
+    return this.#clock;
+  }
+
+  /** The store for this config, created (and given up to 1 s to connect) when new. */
+  async acquire(config: StoreConfig | undefined, logger: Logger): Promise<StoreLease> {
+    const id = JSON.stringify({ ...DEFAULTS, ...config });
+    let entry = this.#open.get(id);
+    if (entry === undefined) {
+      const store = createStore(config, logger, this.#clock);
+      entry = { store, refs: 0 };
+      this.#open.set(id, entry);
+      // Serve at once when Redis is down: policies apply their onStoreError until it is back.
+      if (!(await store.ready(1000))) logger.warn({ store: store.kind }, 'store not reachable at start; policies apply onStoreError until it is');
+    }
+    entry.refs++;
+    let released = false;
+    const e = entry;
+    return {
+      store: e.store,
+      release: async () => {
+        if (released) return;
+        released = true;
+        if (--e.refs > 0) return;
+        this.#open.delete(id);
+        await e.store.close();
+      },
+    };
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.#open.values()];
+    this.#open.clear();
+    await Promise.all(all.map((e) => e.store.close()));
+  }
+}
