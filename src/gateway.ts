@@ -18,6 +18,8 @@ import { metrics } from './observability/metrics.js';
 import { StoreCache } from './store/index.js';
 import { systemClock, type Clock } from './store/clock.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './errors.js';
+import { purgeZones } from './policies/cache/zones.js';
+import type { PurgeSelector } from './policies/cache/store.js';
 
 interface ListenerState {
   readonly key: string;
@@ -103,6 +105,18 @@ export class Gateway {
 
   get lastReload(): LastReload | undefined {
     return this.#lastReload;
+  }
+
+  /**
+   * Removes cached responses from this gateway's cache zones: one key (with its variants),
+   * every key under a prefix, or every entry tagged so. Resolves with how many were removed.
+   *
+   * @example
+   *   await gw.purgeCache({ prefix: '/api/products/' });
+   *   await gw.purgeCache({ tag: 'product-42' }, 'catalog');   // one zone only
+   */
+  purgeCache(selector: PurgeSelector, zone?: string): Promise<number> {
+    return purgeZones(this.#runtime.loaded.baseDir, selector, zone);
   }
 
   /** Bound addresses by listener name (`port: 0` listeners report their real port). */

@@ -4,8 +4,9 @@ import requestId from './request-id/policy.js';
 import headers from './headers/policy.js';
 import apiKey from './api-key/policy.js';
 import auth from './auth/policy.js';
+import cache from './cache/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
-export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [requestId, headers, apiKey, auth] as PolicyDefinition[];
+export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [requestId, headers, apiKey, auth, cache] as PolicyDefinition[];
 
 export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);

@@ -1,0 +1,354 @@
+import { Readable, Transform } from 'node:stream';
+import type CachePolicy from 'http-cache-semantics';
+import { definePolicy, type RequestResult, type ResponseHead } from '../../pipeline/policy.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import { isThenable } from '../../pipeline/pipeline.js';
+import { subrequest } from '../../pipeline/subrequest.js';
+import { getHeader, removeHeader, setHeader, type HeaderList } from '../../http/headers.js';
+import { schema, type CacheConfig } from './schema.js';
+import { compileKey, variantKey } from './key.js';
+import { requestObject, type CacheNode, type CachedResponse } from './entry.js';
+import { admitOptions, complete, draftFrom, refresh, retention, type AdmitOptions, type Draft } from './admit.js';
+import { MemoryCacheStore } from './store.js';
+import { acquireZone, count, releaseZone, type CacheZone, type InFlight } from './zones.js';
+import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
+import { cacheClock } from './clock.js';
+
+/**
+ * `cache`: an HTTP cache in front of the route's target, following RFC 9111 as a shared
+ * cache (decisions by http-cache-semantics). Fresh hits are answered synchronously from
+ * memory; misses for the same key are coalesced into one upstream request; stale entries
+ * are revalidated with their validators, served while revalidating (RFC 5861) or when the
+ * upstream fails; every response carries `Cache-Status` (RFC 9211).
+ *
+ * Place it after authentication and rate limiting, and before policies that change the
+ * response (transform, compress): it stores what the target sent, and those run again on
+ * every hit.
+ *
+ * @example
+ *   policies:
+ *     - cache: { ttl: 30s, staleWhileRevalidate: 10s, key: { query: [page] } }
+ */
+
+/** Why a request went forward (RFC 9211 §2.2 `fwd`). */
+type Fwd = 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass';
+
+/** Per-request state of a request that went upstream. */
+interface Forwarded {
+  key: string;
+  fwd: Fwd;
+  /** The coalescing slot this request leads, released once its response is known. */
+  lead: InFlight | undefined;
+  /** Entry being revalidated / usable on error. */
+  stale: CachedResponse | undefined;
+  /** The client's validators were removed so that a full response comes back to store. */
+  strippedConditional: boolean;
+}
+
+const forwarded = new WeakMap<RequestContext, Forwarded>();
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+interface Compiled {
+  zone: CacheZone;
+  admit: AdmitOptions;
+  name: string;
+  key: (ctx: RequestContext) => string;
+  methods: ReadonlySet<string>;
+}
+
+export default definePolicy({
+  name: 'cache',
+  description: 'HTTP cache (RFC 9111): coalesced misses, revalidation, stale-while-revalidate/if-error, purge by key, prefix or tag.',
+  schema,
+  create(config, deps) {
+    const zoneName = config.zone ?? deps.routeName ?? 'global';
+    const signature = `memory:${config.maxSize}`;
+    const zone = acquireZone(deps.baseDir, zoneName, signature, () => new MemoryCacheStore(config.maxSize, () => cacheClock.now()));
+    const c: Compiled = {
+      zone,
+      admit: admitOptions(config),
+      name: config.statusName,
+      key: compileKey(config.key),
+      methods: new Set(config.methods),
+    };
+    return {
+      request: function cache(ctx) {
+        return lookup(c, ctx);
+      },
+      response: function cacheStore(ctx, head) {
+        onResponse(c, ctx, head);
+      },
+      log: function cacheDone(ctx) {
+        const f = forwarded.get(ctx);
+        if (f !== undefined) release(c, f);
+      },
+      close: () => releaseZone(deps.baseDir, zone),
+    };
+  },
+});
+
+export { type CacheConfig };
+
+function lookup(c: Compiled, ctx: RequestContext): RequestResult | Promise<RequestResult> {
+  const method = ctx.method;
+  if (!c.methods.has(method)) {
+    if (UNSAFE.has(method)) forwarded.set(ctx, { key: c.key(ctx), fwd: 'bypass', lead: undefined, stale: undefined, strippedConditional: false });
+    return undefined;
+  }
+  // Ranges are not served from the cache (RFC 9111 §3.3 is not implemented): pass through.
+  if (ctx.req.headers.range !== undefined) return undefined;
+  const key = c.key(ctx);
+  return withEntry(c, ctx, key, (entry, varyMiss) => decide(c, ctx, key, entry, varyMiss, false)) as RequestResult | Promise<RequestResult>;
+}
+
+/** Finds the entry for a request (following a Vary marker), synchronously when the store can. */
+function withEntry<T>(c: Compiled, ctx: RequestContext, key: string, then: (e: CachedResponse | undefined, varyMiss: boolean) => T): T | Promise<T> {
+  const node = c.zone.store.get(key);
+  if (isThenable(node)) return (node as Promise<CacheNode | undefined>).then((n) => followVary(c, ctx, key, n, then));
+  return followVary(c, ctx, key, node, then);
+}
+
+function followVary<T>(c: Compiled, ctx: RequestContext, key: string, node: CacheNode | undefined, then: (e: CachedResponse | undefined, varyMiss: boolean) => T): T | Promise<T> {
+  if (node === undefined) return then(undefined, false);
+  if (node.kind === 'response') return then(node, false);
+  const v = c.zone.store.get(variantKey(key, node.vary, ctx.req.headers));
+  if (isThenable(v)) return (v as Promise<CacheNode | undefined>).then((n) => then(n?.kind === 'response' ? n : undefined, n === undefined));
+  return then(v?.kind === 'response' ? v : undefined, v === undefined);
+}
+
+function decide(c: Compiled, ctx: RequestContext, key: string, entry: CachedResponse | undefined, varyMiss: boolean, waited: boolean): RequestResult | Promise<RequestResult> {
+  const now = cacheClock.now();
+  const h = ctx.req.headers;
+  if (entry !== undefined) {
+    // Fast path: fresh, and the request says nothing about caching.
+    if (now < entry.freshUntil && h['cache-control'] === undefined && h.pragma === undefined) {
+      count(c.zone, waited ? 'coalesced' : 'hits');
+      return hitReply(h, entry, now, waited ? `${c.name}; hit; detail=coalesced` : `${c.name}; hit`);
+    }
+    const ev = entry.policy.evaluateRequest(reqOf(ctx));
+    if (ev.response !== undefined) {
+      if (ev.revalidation === undefined) {
+        count(c.zone, 'hits');
+        return hitReply(h, entry, now, `${c.name}; hit`);
+      }
+      if (!ev.revalidation.synchronous && ctx.method === 'GET') {
+        // RFC 5861 §3: serve stale now, refresh in the background (once per key).
+        count(c.zone, 'stale');
+        revalidateInBackground(c, ctx, key, entry);
+        return hitReply(h, entry, now, `${c.name}; hit; detail=stale-while-revalidate`);
+      }
+    }
+    const noCache = /no-cache/.test(h['cache-control'] ?? '') || /no-cache/.test(String(h.pragma ?? ''));
+    return forward(c, ctx, key, entry, noCache ? 'request' : 'stale', waited);
+  }
+  return forward(c, ctx, key, undefined, varyMiss ? 'vary-miss' : 'uri-miss', waited);
+}
+
+/**
+ * Sends the request upstream, unless another request for the key is already doing so:
+ * then this one waits for it and looks again (request coalescing). After one wait a
+ * request goes forward on its own, so uncacheable responses are not serialised.
+ */
+function forward(c: Compiled, ctx: RequestContext, key: string, stale: CachedResponse | undefined, fwd: Fwd, waited: boolean): RequestResult | Promise<RequestResult> {
+  let lead: InFlight | undefined;
+  if (ctx.method !== 'HEAD' && !waited) {
+    const other = c.zone.inFlight.get(key);
+    if (other !== undefined) {
+      return other.promise.then(() => (ctx.aborted ? undefined : withEntry(c, ctx, key, (e, varyMiss) => decide(c, ctx, key, e, varyMiss, true)))) as Promise<RequestResult>;
+    }
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    lead = { promise, resolve };
+    c.zone.inFlight.set(key, lead);
+  }
+  count(c.zone, stale === undefined ? 'misses' : 'revalidations');
+  const f: Forwarded = { key, fwd, lead, stale, strippedConditional: false };
+  forwarded.set(ctx, f);
+  if (ctx.method !== 'HEAD') {
+    // Ask for a full response (to store), and answer the client's validators here.
+    if (hasConditional(ctx.req.headers)) {
+      ctx.removeRequestHeader('if-none-match');
+      ctx.removeRequestHeader('if-modified-since');
+      f.strippedConditional = true;
+    }
+    if (stale !== undefined) {
+      if (stale.etag !== undefined) ctx.setRequestHeader('if-none-match', stale.etag);
+      if (stale.lastModified !== undefined) ctx.setRequestHeader('if-modified-since', stale.lastModified);
+    }
+  }
+  return undefined;
+}
+
+function release(c: Compiled, f: Forwarded): void {
+  const lead = f.lead;
+  if (lead === undefined) return;
+  f.lead = undefined;
+  if (c.zone.inFlight.get(f.key) === lead) c.zone.inFlight.delete(f.key);
+  lead.resolve();
+}
+
+/** RFC 5861 §4: the upstream could not answer (no response, or 500/502/503/504). */
+function isError(status: number, ctx: RequestContext): boolean {
+  return ctx.errorCode !== undefined || status === 500 || status === 502 || status === 503 || status === 504;
+}
+
+function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void {
+  const f = forwarded.get(ctx);
+  if (f === undefined) return;
+  const now = cacheClock.now();
+  const status = head.status;
+  if (f.fwd === 'bypass') {
+    // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its URI.
+    if (status < 400) void c.zone.store.purge({ key: f.key });
+    return;
+  }
+  const stale = f.stale;
+  if (stale !== undefined && status === 304 && ctx.errorCode === undefined) {
+    const r = refresh(c.admit, stale, reqOf(ctx), head.headers, now, f.key);
+    if (r !== null) {
+      count(c.zone, 'revalidated');
+      if (r.entry !== null) store(c, ctx, f.key, r.entry);
+      release(c, f);
+      serveBody(ctx, head, stale.status, r.headers, stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=304`, r.entry ?? stale, now);
+      return;
+    }
+  }
+  if (stale !== undefined && isError(status, ctx) && now < stale.sieUntil) {
+    count(c.zone, 'stale');
+    release(c, f);
+    serveBody(ctx, head, stale.status, stale.headers.slice(), stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=${status}; detail=stale-if-error`, stale, now);
+    return;
+  }
+  const draft = ctx.method === 'HEAD' || ctx.errorCode !== undefined ? null : draftFrom(c.admit, reqOf(ctx), status, head.headers, now);
+  if (draft === null) {
+    release(c, f);
+    head.headers.push('cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${status}`);
+    if (f.strippedConditional && status === 200) answerConditional(ctx, head);
+    return;
+  }
+  head.headers.push('cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${status}; stored`);
+  if (!c.admit.exposeTags) removeHeader(head.headers, c.admit.tagHeader);
+  const to304 = f.strippedConditional && status === 200 && answerConditional(ctx, head);
+  ctx.wrapResponseBody((src) => src.pipe(collector(c, ctx, f, draft, to304)));
+}
+
+/** Turns a 200 into a 304 when the client's (stripped) validators match it. */
+function answerConditional(ctx: RequestContext, head: ResponseHead): boolean {
+  if (!notModified(ctx.req.headers, getHeader(head.headers, 'etag'), getHeader(head.headers, 'last-modified'))) return false;
+  head.status = 304;
+  const kept = headersFor304(head.headers);
+  const status = getHeader(head.headers, 'cache-status');
+  head.headers.length = 0;
+  head.headers.push(...kept);
+  if (status !== undefined) head.headers.push('cache-status', status);
+  return true;
+}
+
+/** Passes the body through while keeping a copy; stores it when complete and small enough. */
+function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft: Draft, swallow: boolean): Transform {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let keep = true;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (keep) {
+        bytes += chunk.length;
+        if (bytes > c.admit.maxEntrySize) {
+          keep = false;
+          chunks.length = 0;
+          release(c, f);
+        } else chunks.push(chunk);
+      }
+      cb(null, swallow ? undefined : chunk);
+    },
+    flush(cb) {
+      if (keep && !ctx.aborted) {
+        const body = Buffer.concat(chunks, bytes);
+        if (draft.length < 0 || draft.length === body.length) {
+          count(c.zone, 'stored');
+          store(c, ctx, f.key, complete(draft, f.key, body));
+        }
+      }
+      release(c, f);
+      cb();
+    },
+  });
+}
+
+/** Stores an entry under its key (or its Vary variant, with a marker at the key). */
+function store(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): void {
+  const ttl = retention(e, cacheClock.now());
+  if (ttl <= 0) return;
+  const s = c.zone.store;
+  if (e.vary === null) {
+    void s.set(key, e, ttl);
+    return;
+  }
+  void s.set(key, { kind: 'vary', vary: e.vary, size: 64 + key.length * 2 }, ttl);
+  void s.set(variantKey(key, e.vary, ctx.req.headers), e, ttl);
+}
+
+/**
+ * Answers with a stored body instead of the upstream's (a 304 to our revalidation, or an
+ * error replaced by a stale entry), or with 304 when the client's validators match.
+ */
+function serveBody(ctx: RequestContext, head: ResponseHead, status: number, headers: HeaderList, body: Buffer, cacheStatus: string, e: CachedResponse, now: number): void {
+  const reply = hitReply(ctx.req.headers, { ...e, headers }, now, cacheStatus);
+  head.status = reply.status;
+  const out = reply.headers as HeaderList;
+  if (reply.status !== 304) setHeader(out, 'content-length', String(body.length));
+  head.headers.length = 0;
+  head.headers.push(...out);
+  void status;
+  ctx.wrapResponseBody((src) => {
+    src.resume();
+    return Readable.from(reply.status === 304 ? [] : [body]);
+  });
+}
+
+function reqOf(ctx: RequestContext): CachePolicy.Request {
+  return requestObject(ctx.path + ctx.query, ctx.method, ctx.req.headers);
+}
+
+/** Refreshes an entry off the client's path (stale-while-revalidate); one at a time per key. */
+function revalidateInBackground(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): void {
+  if (c.zone.inFlight.has(key)) return;
+  let resolve!: () => void;
+  const lead: InFlight = { promise: new Promise<void>((r) => (resolve = r)), resolve };
+  c.zone.inFlight.set(key, lead);
+  count(c.zone, 'revalidations');
+  const headers = ctx.upstreamHeaders.slice();
+  removeHeader(headers, 'if-none-match');
+  removeHeader(headers, 'if-modified-since');
+  if (e.etag !== undefined) headers.push('if-none-match', e.etag);
+  if (e.lastModified !== undefined) headers.push('if-modified-since', e.lastModified);
+  const req = reqOf(ctx);
+  const vary = ctx.req.headers;
+  subrequest(ctx, headers, c.admit.maxEntrySize)
+    .then((res) => {
+      const now = cacheClock.now();
+      const fake = { req: { headers: vary } } as RequestContext;
+      if (res.status === 304 && res.errorCode === undefined) {
+        const r = refresh(c.admit, e, req, res.headers, now, key);
+        if (r?.entry) {
+          count(c.zone, 'revalidated');
+          store(c, fake, key, r.entry);
+        }
+        return;
+      }
+      if (res.errorCode !== undefined) return;
+      const d = draftFrom(c.admit, req, res.status, res.headers, now);
+      if (d !== null) {
+        count(c.zone, 'stored');
+        store(c, fake, key, complete(d, key, res.body));
+      } else if (res.status < 500) {
+        // The resource is no longer cacheable: drop the stale copy.
+        void c.zone.store.purge({ key });
+      }
+    })
+    .catch((err: unknown) => ctx.logger.warn({ err, key }, 'background cache revalidation failed'))
+    .finally(() => {
+      if (c.zone.inFlight.get(key) === lead) c.zone.inFlight.delete(key);
+      resolve();
+    });
+}

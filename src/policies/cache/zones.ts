@@ -1,0 +1,98 @@
+import type { CacheStore, PurgeSelector } from './store.js';
+
+/** Outcome counters of a cache zone (read by metrics and the admin API). */
+export interface CacheStats {
+  /** Served from cache, fresh. */
+  hits: number;
+  /** Served stale: stale-while-revalidate or stale-if-error. */
+  stale: number;
+  /** Went upstream with no usable entry. */
+  misses: number;
+  /** Went upstream to revalidate an entry; `revalidated` of them came back 304. */
+  revalidations: number;
+  revalidated: number;
+  /** Responses stored. */
+  stored: number;
+  /** Requests that waited for another request's upstream fetch instead of sending their own. */
+  coalesced: number;
+}
+
+/** One fetch in flight for a key; requests for the same key wait on it (coalescing). */
+export interface InFlight {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+}
+
+/**
+ * A cache zone: a store, the fetches in flight and the counters. Zones live in a process-
+ * wide registry keyed by config directory and zone name, so a config reload keeps the
+ * cached entries, and `Gateway.purgeCache` finds every zone of its config.
+ */
+export class CacheZone {
+  readonly name: string;
+  readonly store: CacheStore;
+  /** Settings the store was built with; a reload with other settings builds a new zone. */
+  readonly signature: string;
+  readonly inFlight = new Map<string, InFlight>();
+  readonly stats: CacheStats = { hits: 0, stale: 0, misses: 0, revalidations: 0, revalidated: 0, stored: 0, coalesced: 0 };
+  refs = 0;
+
+  constructor(name: string, store: CacheStore, signature: string) {
+    this.name = name;
+    this.store = store;
+    this.signature = signature;
+  }
+}
+
+const zones = new Map<string, CacheZone>();
+
+/** Hook called with each counter increment (zone, counter); metrics set it. */
+export let onCacheEvent: ((zone: string, event: keyof CacheStats) => void) | undefined;
+
+/** Installs the counter hook (e.g. Prometheus counters `gantry_cache_events_total{zone,event}`). */
+export function setCacheEventHook(fn: ((zone: string, event: keyof CacheStats) => void) | undefined): void {
+  onCacheEvent = fn;
+}
+
+/** Increments a zone counter and tells the metrics hook. */
+export function count(zone: CacheZone, event: keyof CacheStats): void {
+  zone.stats[event]++;
+  onCacheEvent?.(zone.name, event);
+}
+
+/**
+ * Takes a reference on a zone, building it (and its store) when absent or when its
+ * settings changed. Release with `releaseZone`.
+ */
+export function acquireZone(scope: string, name: string, signature: string, build: () => CacheStore): CacheZone {
+  const id = scope + '\0' + name;
+  let zone = zones.get(id);
+  if (zone === undefined || zone.signature !== signature) {
+    zone = new CacheZone(name, build(), signature);
+    zones.set(id, zone);
+  }
+  zone.refs++;
+  return zone;
+}
+
+/** Drops a reference; the last one closes the store. */
+export async function releaseZone(scope: string, zone: CacheZone): Promise<void> {
+  if (--zone.refs > 0) return;
+  const id = scope + '\0' + zone.name;
+  if (zones.get(id) === zone) zones.delete(id);
+  await zone.store.close();
+}
+
+/** Zones of one config scope, optionally only the named one. */
+export function zonesOf(scope: string, name?: string): CacheZone[] {
+  const out: CacheZone[] = [];
+  for (const [id, z] of zones) if (id.startsWith(scope + '\0') && (name === undefined || z.name === name)) out.push(z);
+  return out;
+}
+
+/** Purges matching entries in every zone of a scope; resolves with the number removed. */
+export async function purgeZones(scope: string, selector: PurgeSelector, zone?: string): Promise<number> {
+  let n = 0;
+  for (const z of zonesOf(scope, zone)) n += await z.store.purge(selector);
+  return n;
+}
