@@ -12,11 +12,12 @@ import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
 import { normalizePath, splitTarget } from './routing/normalize.js';
 import { clientAddress } from './proxy/headers.js';
-import { writeAccessLog } from './observability/access-log.js';
 import { createLogger, flushLogger } from './observability/logger.js';
 import { metrics } from './observability/metrics.js';
 import { StoreCache } from './store/index.js';
 import { systemClock, type Clock } from './store/clock.js';
+import type { AdminServer } from './admin/server.js';
+import { LocalBackend, syncAdmin } from './admin/local.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './errors.js';
 import { purgeZones } from './policies/cache/zones.js';
 import type { PurgeSelector } from './policies/cache/store.js';
@@ -34,6 +35,8 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Wall clock for limits and quotas (tests move it to calendar boundaries). */
   clock?: Clock;
+  /** Serve the config's `admin` listener from this process (default true; cluster workers: false). */
+  admin?: boolean;
 }
 
 /** Outcome of the last reload, for status output. */
@@ -67,12 +70,15 @@ export class Gateway {
   #onIdle: (() => void) | undefined;
   #reloading: Promise<ReloadResult> | undefined;
   #lastReload: LastReload | undefined;
+  readonly #withAdmin: boolean;
+  #admin: AdminServer | undefined;
 
-  private constructor(configPath: string, logger: Logger, env: NodeJS.ProcessEnv | undefined, clock: Clock) {
+  private constructor(configPath: string, logger: Logger, env: NodeJS.ProcessEnv | undefined, clock: Clock, withAdmin: boolean) {
     this.#stores = new StoreCache(clock);
     this.configPath = configPath;
     this.logger = logger;
     this.#env = env;
+    this.#withAdmin = withAdmin;
   }
 
   /** Loads the config, builds it and binds every listener. Throws with all config errors. */
@@ -80,10 +86,11 @@ export class Gateway {
     const result = await loadConfig(configPath, { env: options.env });
     if (!result.ok) throw new ConfigError(result.issues);
     const logger = options.logger ?? createLogger({ level: result.loaded.config.log?.level });
-    const gw = new Gateway(configPath, logger, options.env, options.clock ?? systemClock);
+    const gw = new Gateway(configPath, logger, options.env, options.clock ?? systemClock, options.admin !== false);
     for (const w of result.loaded.warnings) logger.warn(formatIssue(w));
     gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger, gw.#stores);
     await gw.#syncListeners(result.loaded);
+    await gw.#syncAdmin(result.loaded);
     metrics.reloadResult(true, { version: gw.#version, hash: result.loaded.hash });
     logger.info({ version: gw.#version, hash: result.loaded.hash, routes: gw.#runtime.routes.length, listeners: gw.addresses() }, 'gateway started');
     return gw;
@@ -155,6 +162,7 @@ export class Gateway {
       try {
         next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger, this.#stores);
         await this.#syncListeners(result.loaded);
+        await this.#syncAdmin(result.loaded);
       } catch (e) {
         const issue: ConfigIssue = { file: this.configPath, line: 0, path: '', message: (e as Error).message, severity: 'error' };
         this.#lastReload = { at, ok: false, issues: [formatIssue(issue)] };
@@ -177,6 +185,16 @@ export class Gateway {
     return p;
   }
 
+  async #syncAdmin(loaded: LoadedConfig): Promise<void> {
+    if (!this.#withAdmin) return;
+    this.#admin = await syncAdmin(this.#admin, loaded.config.admin, new LocalBackend(this), this.logger);
+  }
+
+  /** Bound port of the admin listener, or undefined when there is none in this process. */
+  get adminPort(): number | undefined {
+    return this.#admin?.port;
+  }
+
   /** Drops metric series of routes and upstream targets that `old` had and the serving config does not. */
   #forgetRemoved(old: Runtime): void {
     const now = this.#runtime;
@@ -188,20 +206,24 @@ export class Gateway {
     metrics.forgetTargets(current);
   }
 
-  /** Starts listeners the config adds and stops those it removes. */
+  /**
+   * Starts listeners the config adds and stops those it removes; a listener whose name,
+   * address, protocol and limits are unchanged keeps its socket (no refused connections
+   * during a reload).
+   */
   async #syncListeners(loaded: LoadedConfig): Promise<void> {
     const wanted = new Map(loaded.config.listeners.map((l) => [listenerKey(l), l]));
-    for (const [key, state] of this.#listeners) {
-      if (!wanted.has(key)) {
-        this.#listeners.delete(state.config.name);
-        state.server.close();
-      }
-    }
     const byKey = new Map([...this.#listeners.values()].map((s) => [s.key, s]));
+    // Close removed ones first so a changed listener can bind the port its old self held.
+    for (const state of byKey.values()) {
+      if (wanted.has(state.key)) continue;
+      byKey.delete(state.key);
+      state.server.close();
+      state.server.closeIdleConnections();
+    }
     this.#listeners.clear();
     for (const [key, cfg] of wanted) {
-      const existing = byKey.get(key);
-      this.#listeners.set(cfg.name, existing ?? (await this.#listen(key, cfg)));
+      this.#listeners.set(cfg.name, byKey.get(key) ?? (await this.#listen(key, cfg)));
     }
   }
 
@@ -251,6 +273,7 @@ export class Gateway {
 
     const ip = rt.forwarding.anyTrusted ? clientAddress(req, rt.forwarding) : (req.socket.remoteAddress ?? '');
     const ctx = new RequestContext(req, res, listener.info, path, target![1], ip, startedAt, this.logger);
+    if (rt.tracing !== null) rt.tracing.startServer(ctx);
     const bytesAtStart = req.socket.bytesRead;
     rt.inFlight++;
     this.#inFlight++;
@@ -288,10 +311,11 @@ export class Gateway {
         }
       }
     }
-    if (rt.accessLog && (route === undefined || route.config.accessLog !== false)) {
+    if (rt.accessLog !== null && (route === undefined || route.config.accessLog !== false)) {
       const cl = ctx.req.headers['content-length'];
-      writeAccessLog(this.logger, ctx, cl !== undefined ? Number(cl) || 0 : Math.max(0, ctx.req.socket.bytesRead - bytesAtStart));
+      rt.accessLog.write(ctx, cl !== undefined ? Number(cl) || 0 : Math.max(0, ctx.req.socket.bytesRead - bytesAtStart));
     }
+    if (ctx.trace !== undefined) ctx.trace.end(ctx);
     metrics.requestDone(route?.name, ctx.method, ctx.aborted ? 0 : ctx.status, ctx.elapsed() / 1000);
     rt.requestDone();
     if (--this.#inFlight === 0 && this.#onIdle) this.#onIdle();
@@ -324,6 +348,7 @@ export class Gateway {
     }
     for (const l of this.#listeners.values()) l.server.closeAllConnections();
     await Promise.all(closed);
+    await this.#admin?.close();
     await this.#runtime.retire(this.logger);
     await this.#pools.closeAll();
     await this.#stores.closeAll();
@@ -339,6 +364,7 @@ export class Gateway {
       l.server.close();
       l.server.closeAllConnections();
     }
+    await this.#admin?.close();
     await this.#runtime.retire(this.logger);
     await this.#pools.closeAll();
     await this.#stores.closeAll();

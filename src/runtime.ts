@@ -10,6 +10,8 @@ import { compileCidrs } from './config/validate.js';
 import type { ForwardingOptions } from './proxy/headers.js';
 import type { StoreCache, StoreLease } from './store/index.js';
 import type { Store } from './store/store.js';
+import { AccessLogWriter } from './observability/access-log.js';
+import { Tracing } from './observability/tracing.js';
 
 /** Server settings with every default applied. */
 export type ServerSettings = Required<ServerConfig>;
@@ -36,14 +38,19 @@ export class Runtime {
   readonly routes: readonly CompiledRoute[];
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly forwarding: ForwardingOptions;
-  readonly accessLog: boolean;
   /** The config's `store:` (kept across reloads while the config keeps it). */
   readonly store: Store;
   readonly #storeLease: StoreLease;
+  /** Compiled access log, null when off. */
+  readonly accessLog: AccessLogWriter | null;
+  /** Tracer, null when `telemetry.tracing` is absent (the data path then skips all trace work). */
+  readonly tracing: Tracing | null;
   readonly #routers: Map<string, Router>;
   readonly #policies: readonly PolicyInstance[];
   readonly #pools: PoolCache;
   readonly #lease: PoolLease;
+  /** When this config version was built (status output). */
+  readonly loadedAt = new Date().toISOString();
   /** Requests currently being served on this runtime. */
   inFlight = 0;
   #retired = false;
@@ -59,6 +66,7 @@ export class Runtime {
     pools: PoolCache,
     lease: PoolLease,
     storeLease: StoreLease,
+    accessLog: AccessLogWriter | null,
   ) {
     this.#storeLease = storeLease;
     this.store = storeLease.store;
@@ -71,7 +79,8 @@ export class Runtime {
     this.routes = routes;
     this.upstreams = upstreams;
     this.forwarding = forwarding;
-    this.accessLog = loaded.config.log?.access ?? true;
+    this.accessLog = accessLog;
+    this.tracing = Tracing.acquire(loaded.config.telemetry?.tracing);
     this.#policies = policies;
     this.#routers = new Map();
     for (const l of loaded.config.listeners) {
@@ -111,7 +120,8 @@ export class Runtime {
           handler: createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir }),
         });
       }
-      return new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease);
+      const accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
+      return new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease, accessLog);
     } catch (e) {
       await closePolicies(all, logger);
       await pools.release(lease);
@@ -136,6 +146,10 @@ export class Runtime {
         void closePolicies(this.#policies, logger)
           .then(() => this.#pools.release(this.#lease))
           .then(() => this.#storeLease.release())
+          .then(() => {
+            this.accessLog?.close();
+            return Tracing.release(this.tracing);
+          })
           .then(resolve);
       if (this.inFlight === 0) close();
       else this.#onIdle = close;

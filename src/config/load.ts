@@ -8,6 +8,7 @@ import { closest, validateInPlace } from './validate.js';
 import { checkDefinition, type PolicyRegistry } from '../pipeline/registry.js';
 import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
+import { checkOps } from './ops-checks.js';
 
 /** A config that passed validation, ready to be built into a runtime. */
 export interface LoadedConfig {
@@ -48,6 +49,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   await loadPlugins(config, registry, baseDir, source);
   validatePolicies(config, registry, source);
   checkSemantics(config, source);
+  checkOps(config, source);
 
   if (source.errors.length > 0) return { ok: false, issues: sortIssues(source.issues) };
   const hash = createHash('sha256');

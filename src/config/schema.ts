@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ConsumersSchema } from '../consumers/schema.js';
 import { Cidr, Duration, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
 import { StoreSchema } from '../store/schema.js';
+import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
 
 /**
  * The gateway config (DESIGN.md "Config"): TypeBox schemas that are at once the TS types,
@@ -151,7 +152,7 @@ export const Server = obj(
 export const Log = obj(
   {
     level: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Log level.' }),
-    access: Type.Boolean({ default: true, description: 'One JSON line per request.' }),
+    access: Type.Union([Type.Boolean(), AccessLog], { default: true, description: 'One JSON line per request: `true`/`false`, or settings (fields, sampling, redaction, output).' }),
   },
   'Logging.',
 );
@@ -163,6 +164,9 @@ export const GatewayConfigSchema = obj(
     server: Type.Optional(Server),
     log: Type.Optional(Log),
     store: Type.Optional(StoreSchema),
+    admin: Type.Optional(Admin),
+    telemetry: Type.Optional(Telemetry),
+    reload: Type.Optional(Reload),
     plugins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Modules exporting custom policies (`definePolicy`), relative to the config file.' }),
     policies: Type.Array(PolicyEntry, { default: [], description: 'Global policies, run before every route\'s own.' }),
     consumers: ConsumersSchema,

@@ -6,6 +6,7 @@ import { getHeader, removeHeader, setHeader, type HeaderList } from '../http/hea
 import { buildUpstreamHeaders } from '../proxy/headers.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { ListenerInfo } from '../listeners/listener-info.js';
+import type { RequestTrace } from '../observability/tracing.js';
 
 /** An identity known to the gateway (see DESIGN: Consumer). Set by authentication policies. */
 export interface Consumer {
@@ -61,6 +62,8 @@ export class RequestContext {
   /** Internal: the readable side of the body-wrapper chain, once the head is written with wrappers. */
   sink: Readable | undefined = undefined;
   readonly logger: Logger;
+  /** The request's server span when tracing is on (undefined otherwise: nothing to pay). */
+  trace: RequestTrace | undefined = undefined;
   /** Set by the handler: stops upstream work when the client goes away. */
   cancelable: { cancel(): void } | undefined = undefined;
 

@@ -11,6 +11,8 @@ import { logGate } from '../observability/logger.js';
 
 /** Upstream failures log at most once a second per upstream and error code. */
 const failureLogGate = logGate(1000);
+import { endAttempt } from '../observability/tracing.js';
+import type { Span } from '@opentelemetry/api';
 
 /** Per-route proxy settings compiled at load. */
 export interface ForwardOptions {
@@ -32,6 +34,8 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | undefined = undefined;
   #sentAt = 0;
   #done = false;
+  /** Client span of this attempt, when the request is traced. */
+  #span: Span | undefined = undefined;
 
   constructor(ctx: RequestContext, target: Target) {
     this.#ctx = ctx;
@@ -58,9 +62,11 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     target.inFlight++;
     ctx.target = target.origin;
     this.#sentAt = performance.now();
+    const upstreamPath = target.basePath + path + ctx.query;
+    if (ctx.trace !== undefined) this.#span = ctx.trace.startAttempt(ctx.method, target.origin, target.basePath + path, headers, target.upstream);
     const dispatchOpts: Dispatcher.DispatchOptions = {
       method: ctx.method as Dispatcher.HttpMethod,
-      path: target.basePath + path + ctx.query,
+      path: upstreamPath,
       headers,
       body,
     };
@@ -87,6 +93,10 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     ctx.upstreamMs = performance.now() - this.#sentAt;
     metrics.upstreamAttempt(this.#target.upstream, this.#target.origin, statusCode, ctx.upstreamMs / 1000);
+    if (this.#span !== undefined) {
+      endAttempt(this.#span, statusCode);
+      this.#span = undefined;
+    }
     if (ctx.aborted) return false;
     return respondHead(ctx, statusCode, filterResponseHeaders(rawHeaders), resume);
   }
@@ -106,7 +116,9 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     const ctx = this.#ctx;
     if (ctx.upstreamMs < 0) {
       ctx.upstreamMs = performance.now() - this.#sentAt;
-      metrics.upstreamAttempt(this.#target.upstream, this.#target.origin, ctx.aborted ? 'aborted' : outcomeOf(err), ctx.upstreamMs / 1000);
+      const outcome = ctx.aborted ? 'aborted' : outcomeOf(err);
+      metrics.upstreamAttempt(this.#target.upstream, this.#target.origin, outcome, ctx.upstreamMs / 1000);
+      if (this.#span !== undefined) endAttempt(this.#span, 0, outcome);
     }
     if (ctx.aborted) return;
     if (ctx.res.headersSent) {

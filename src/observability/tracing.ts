@@ -1,0 +1,203 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapSetter, type Tracer } from '@opentelemetry/api';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_RESEND_COUNT,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_SERVICE_NAME,
+  ATTR_URL_FULL,
+  ATTR_URL_PATH,
+  ATTR_URL_SCHEME,
+  ATTR_USER_AGENT_ORIGINAL,
+} from '@opentelemetry/semantic-conventions';
+import type { TracingConfig } from '../config/ops-schema.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { setHeader, type HeaderList } from '../http/headers.js';
+
+/**
+ * OpenTelemetry traces: a SERVER span per request and a CLIENT span per upstream attempt,
+ * exported over OTLP/HTTP in batches. W3C Trace Context (`traceparent`, `tracestate`) and
+ * W3C Baggage are extracted from the client and injected upstream with the client span as
+ * parent. Attributes follow the stable OTel HTTP semantic conventions, plus `gantry.route`,
+ * `gantry.consumer` and `gantry.upstream`.
+ *
+ * When `telemetry.tracing` is absent the runtime holds `null` and the data path does one
+ * null check: no span objects, no header parsing, no context work. Incoming trace headers
+ * then pass upstream untouched.
+ *
+ * @example
+ *   const tracing = Tracing.acquire({ endpoint: 'http://127.0.0.1:4318/v1/traces', sampleRatio: 1, … });
+ *   tracing?.startServer(ctx);          // in #handle
+ *   ctx.trace?.end(ctx);                // in the log phase
+ */
+export class Tracing {
+  readonly #provider: TracerProvider;
+  readonly #tracer: Tracer;
+  readonly #propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
+
+  private constructor(cfg: TracingConfig) {
+    this.#provider = new TracerProvider({
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: cfg.serviceName }),
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sampleRatio) }),
+      spanProcessors: [
+        new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: cfg.endpoint, headers: cfg.headers }), scheduledDelayMillis: cfg.flushInterval }),
+      ],
+    });
+    this.#tracer = this.#provider.getTracer('gantry');
+  }
+
+  /** A tracer for this config (shared by config versions with equal settings), or null when off. */
+  static acquire(cfg: TracingConfig | undefined): Tracing | null {
+    if (cfg === undefined) return null;
+    const key = JSON.stringify(cfg);
+    let e = shared.get(key);
+    if (e === undefined) {
+      e = { tracing: new Tracing(cfg), refs: 0 };
+      shared.set(key, e);
+    }
+    e.refs++;
+    return e.tracing;
+  }
+
+  /** Drops one reference; the last one flushes and shuts the exporter down. */
+  static release(t: Tracing | null): Promise<void> {
+    if (t === null) return Promise.resolve();
+    for (const [key, e] of shared) {
+      if (e.tracing !== t) continue;
+      if (--e.refs > 0) return Promise.resolve();
+      shared.delete(key);
+      return t.#provider.shutdown().catch(() => undefined);
+    }
+    return Promise.resolve();
+  }
+
+  /** Exports every finished span now (tests, drain). */
+  flush(): Promise<void> {
+    return this.#provider.forceFlush();
+  }
+
+  /** Starts the server span of a request, continuing the client's trace when it sent one. */
+  startServer(ctx: RequestContext): void {
+    const req = ctx.req;
+    const parent = req.headers.traceparent !== undefined || req.headers.baggage !== undefined ? this.#propagator.extract(ROOT_CONTEXT, req.headers, headerGetter) : ROOT_CONTEXT;
+    const span = this.#tracer.startSpan(
+      ctx.method,
+      {
+        kind: SpanKind.SERVER,
+        startTime: performance.timeOrigin + ctx.startedAt,
+        attributes: {
+          [ATTR_HTTP_REQUEST_METHOD]: ctx.method,
+          [ATTR_URL_PATH]: ctx.path,
+          [ATTR_URL_SCHEME]: ctx.listener.scheme,
+          [ATTR_CLIENT_ADDRESS]: ctx.clientIp,
+          ...(req.headers.host !== undefined ? { [ATTR_SERVER_ADDRESS]: req.headers.host.replace(/:\d+$/, '') } : {}),
+          ...(req.headers['user-agent'] !== undefined ? { [ATTR_USER_AGENT_ORIGINAL]: req.headers['user-agent'] } : {}),
+        },
+      },
+      parent,
+    );
+    ctx.trace = new RequestTrace(this, span, trace.setSpan(parent, span));
+  }
+
+  /** Starts a client span for one upstream attempt and writes its context into `headers`. */
+  startClient(parent: Context, method: string, origin: string, path: string, headers: HeaderList, attempt: number, upstream: string): Span {
+    const u = new URL(origin);
+    const span = this.#tracer.startSpan(
+      method,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          [ATTR_HTTP_REQUEST_METHOD]: method,
+          [ATTR_SERVER_ADDRESS]: u.hostname,
+          [ATTR_SERVER_PORT]: Number(u.port) || (u.protocol === 'https:' ? 443 : 80),
+          [ATTR_URL_FULL]: origin + path,
+          'gantry.upstream': upstream,
+          ...(attempt > 0 ? { [ATTR_HTTP_REQUEST_RESEND_COUNT]: attempt } : {}),
+        },
+      },
+      parent,
+    );
+    this.#propagator.inject(trace.setSpan(parent, span), headers, headerListSetter);
+    return span;
+  }
+}
+
+const shared = new Map<string, { tracing: Tracing; refs: number }>();
+
+/** The trace of one request: its server span and the context upstream attempts use as parent. */
+export class RequestTrace {
+  readonly tracing: Tracing;
+  readonly span: Span;
+  readonly context: Context;
+  #attempts = 0;
+
+  constructor(tracing: Tracing, span: Span, context: Context) {
+    this.tracing = tracing;
+    this.span = span;
+    this.context = context;
+  }
+
+  get traceId(): string {
+    return this.span.spanContext().traceId;
+  }
+
+  /** A client span for the next upstream attempt (retries count up `http.request.resend_count`). */
+  startAttempt(method: string, origin: string, path: string, headers: HeaderList, upstream: string): Span {
+    return this.tracing.startClient(this.context, method, origin, path, headers, this.#attempts++, upstream);
+  }
+
+  /** Ends the server span in the log phase with the route, consumer and status. */
+  end(ctx: RequestContext): void {
+    const span = this.span;
+    const route = ctx.route;
+    if (route !== undefined) {
+      const pattern = route.config.match.path;
+      if (pattern !== undefined) {
+        span.setAttribute(ATTR_HTTP_ROUTE, pattern);
+        span.updateName(`${ctx.method} ${pattern}`);
+      }
+      span.setAttribute('gantry.route', route.name);
+    }
+    if (ctx.consumer !== undefined) span.setAttribute('gantry.consumer', ctx.consumer.id);
+    if (ctx.status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ctx.status);
+    // Server spans: only 5xx is an error (OTel HTTP semconv, span status).
+    if (ctx.aborted) {
+      span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'client closed the connection' });
+    } else if (ctx.status >= 500) {
+      span.setAttribute(ATTR_ERROR_TYPE, ctx.errorCode ?? String(ctx.status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.end();
+  }
+}
+
+/** Ends a client span: a response (any status; ≥ 400 is an error for clients) or a failure. */
+export function endAttempt(span: Span, status: number, error?: string): void {
+  if (status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+  if (error !== undefined) {
+    span.setAttribute(ATTR_ERROR_TYPE, error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+  } else if (status >= 400) {
+    span.setAttribute(ATTR_ERROR_TYPE, String(status));
+    span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.end();
+}
+
+const headerGetter = {
+  keys: (carrier: Record<string, unknown>) => Object.keys(carrier),
+  get: (carrier: Record<string, unknown>, key: string) => carrier[key] as string | string[] | undefined,
+};
+
+const headerListSetter: TextMapSetter<HeaderList> = {
+  set: (carrier, key, value) => setHeader(carrier, key, value),
+};

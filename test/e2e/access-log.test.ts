@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+
+/** Access-log settings: fields, redaction, sampling and file output. */
+describe('access log', () => {
+  let up: TestUpstream;
+  let gw: TestGateway;
+  let file: TestGateway;
+
+  beforeAll(async () => {
+    up = await startUpstream();
+    gw = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+log:
+  access:
+    fields: [requestId, method, path, query, route, status, headers, userAgent, error]
+    headers: [authorization, cookie, x-api-key, user-agent, x-tenant]
+    sample: { successes: 0 }
+upstreams:
+  echo: { targets: [ "${up.url}" ] }
+routes:
+  - { name: echo, match: { path: /echo/* }, upstream: echo }
+  - { name: quiet, match: { path: /quiet }, static: { status: 200 }, accessLog: false }
+`);
+    file = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+log: { access: { output: logs/access.log, fields: [method, path, status] } }
+routes:
+  - { name: ok, match: { path: /ok }, static: { status: 200, body: ok } }
+`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await file?.close();
+    await up?.close();
+  });
+
+  const accessLines = (g: TestGateway) => g.logs.filter((l) => l.msg === 'request');
+
+  it('logs every error and redacts credentials in headers and query', async () => {
+    const res = await httpRequest(`${gw.url}/missing?api_key=s3cret&page=2&Token=abc`, {
+      headers: { authorization: 'Bearer top-secret', cookie: 'sid=abc', 'x-api-key': 'k-123', 'user-agent': 'curl/8', 'x-tenant': 'acme' },
+    });
+    expect(res.status).toBe(404);
+    await sleep(20);
+    const line = accessLines(gw).at(-1)!;
+    expect(line).toMatchObject({
+      method: 'GET',
+      path: '/missing',
+      route: null,
+      status: 404,
+      error: 'GW_ERR_NOT_FOUND',
+      userAgent: 'curl/8',
+      headers: { authorization: '[REDACTED]', cookie: '[REDACTED]', 'x-api-key': '[REDACTED]', 'user-agent': 'curl/8', 'x-tenant': 'acme' },
+    });
+    expect(line.query).toBe('?api_key=%5BREDACTED%5D&page=2&Token=%5BREDACTED%5D');
+    expect(JSON.stringify(line)).not.toMatch(/top-secret|sid=abc|k-123|s3cret/);
+    // Only the configured fields (plus the test logger's own: level, time, pid, hostname) are written.
+    expect(Object.keys(line).sort()).toEqual(['error', 'headers', 'hostname', 'level', 'method', 'msg', 'path', 'pid', 'query', 'requestId', 'route', 'status', 'time', 'userAgent'].sort());
+  });
+
+  it('samples successes (ratio 0 here) but never errors; routes can opt out', async () => {
+    const before = accessLines(gw).length;
+    for (let i = 0; i < 5; i++) expect((await httpRequest(`${gw.url}/echo/ok`)).status).toBe(200);
+    expect((await httpRequest(`${gw.url}/quiet`)).status).toBe(200);
+    expect((await httpRequest(`${gw.url}/nope`)).status).toBe(404);
+    await sleep(20);
+    const added = accessLines(gw).slice(before);
+    expect(added.map((l) => l.status)).toEqual([404]);
+  });
+
+  it('writes to a file relative to the config', async () => {
+    for (let i = 0; i < 3; i++) await httpRequest(`${file.url}/ok`);
+    await file.gw.close();
+    await sleep(50);
+    const lines = readFileSync(join(dirname(file.file), 'logs/access.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({ msg: 'request', method: 'GET', path: '/ok', status: 200 });
+    expect(accessLines(file)).toHaveLength(0);
+  });
+
+  it('rejects unknown fields with the config path', async () => {
+    await expect(
+      startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+log: { access: { fields: [method, password] } }
+routes: [ { name: ok, match: { path: /ok }, static: { status: 200 } } ]
+`),
+    ).rejects.toThrow(/log\.access/);
+  });
+});
