@@ -3,6 +3,7 @@ import type { ConfigSource } from '../config/source.js';
 import type { ConsumerConfig } from './schema.js';
 import { parseScryptHash } from './hash.js';
 import { normalizeFingerprint } from './directory.js';
+import { checkJwtEntry } from '../policies/jwt/semantics.js';
 
 /** Policies whose config may name an `anonymous:` consumer. */
 const AUTH_POLICIES = new Set(['api-key', 'basic-auth', 'jwt', 'oauth2-introspection', 'mtls', 'auth']);
@@ -47,13 +48,14 @@ export function checkConsumers(config: GatewayConfig, source: ConfigSource): voi
     if (typeof entry.anonymous === 'string' && !ids.has(entry.anonymous)) {
       source.issueAt([...at, 'anonymous'], `unknown consumer '${entry.anonymous}' (define it under consumers:)`);
     }
+    if (name === 'jwt') checkJwtEntry(entry, at, source);
     if (name === 'auth' && Array.isArray(entry.anyOf)) {
       entry.anyOf.forEach((scheme: unknown, k: number) => {
         if (!scheme || typeof scheme !== 'object') return;
         for (const [inner, cfg] of Object.entries(scheme)) {
-          if (cfg && typeof cfg === 'object' && 'anonymous' in cfg) {
-            source.issueAt([...at, 'anyOf', k, inner, 'anonymous'], 'set anonymous on auth itself, not on one of its schemes');
-          }
+          if (!cfg || typeof cfg !== 'object') continue;
+          if ('anonymous' in cfg) source.issueAt([...at, 'anyOf', k, inner, 'anonymous'], 'set anonymous on auth itself, not on one of its schemes');
+          if (inner === 'jwt') checkJwtEntry(cfg as Record<string, unknown>, [...at, 'anyOf', k, inner], source);
         }
       });
     }

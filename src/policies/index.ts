@@ -5,8 +5,16 @@ import headers from './headers/policy.js';
 import apiKey from './api-key/policy.js';
 import auth from './auth/policy.js';
 import cache from './cache/policy.js';
+import jwt from './jwt/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
-export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [requestId, headers, apiKey, auth, cache] as PolicyDefinition[];
+export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
+  requestId,
+  headers,
+  apiKey,
+  auth,
+  cache,
+  jwt,
+] as PolicyDefinition[];
 
 export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);

@@ -3,6 +3,7 @@ import type { PolicyDeps } from '../../pipeline/policy.js';
 import { ConsumerDirectory } from '../../consumers/directory.js';
 import type { Authenticator } from './authenticator.js';
 import { apiKeyAuthenticator, schema as apiKeySchema } from '../api-key/policy.js';
+import { jwtAuthenticator, schema as jwtSchema } from '../jwt/policy.js';
 
 /** An authentication scheme usable inside `auth: { anyOf: [...] }`. */
 export interface AuthScheme {
@@ -16,4 +17,5 @@ export interface AuthScheme {
  */
 export const AUTH_SCHEMES: Record<string, AuthScheme> = {
   'api-key': { schema: apiKeySchema, create: (c: typeof apiKeySchema.static, d) => apiKeyAuthenticator(c, ConsumerDirectory.of(d.config)) },
+  jwt: { schema: jwtSchema, create: (c: typeof jwtSchema.static, d) => jwtAuthenticator(c, d) },
 };

@@ -1,0 +1,94 @@
+import { definePolicy } from '../../pipeline/policy.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import { ConsumerDirectory, type Identity } from '../../consumers/directory.js';
+import { anonymousIdentity, authHooks, challenge, failures, type AuthOutcome, type Authenticator } from '../auth/authenticator.js';
+import { VerifiedCache } from '../auth/verified-cache.js';
+import { schema, ISSUER_KEYS, type JwtConfig, type IssuerConfig } from './schema.js';
+import { JwtVerifier } from './verifier.js';
+import type { PolicyDeps } from '../../pipeline/policy.js';
+
+/**
+ * `jwt`: bearer JWTs (RFC 7519, RFC 6750) verified with jose against inline keys, a JWKS
+ * URL or OIDC discovery, one issuer or several. Verified tokens are cached by hash until
+ * `exp` (bounded LRU), so a token seen before is accepted synchronously.
+ *
+ * @example
+ *   - jwt: { issuer: https://id.example.com, audience: orders-api, discovery: true, scopesClaim: scope }
+ */
+export { schema };
+
+/** The jwt scheme as an authenticator, for this policy and for `auth: { anyOf }`. */
+export function jwtAuthenticator(config: JwtConfig, deps: PolicyDeps): Authenticator {
+  const issuers: IssuerConfig[] = config.issuers ?? [pickIssuerFields(config)];
+  const verifier = new JwtVerifier(issuers, ConsumerDirectory.of(deps.config), deps.logger);
+  const header = config.header.toLowerCase();
+  const bearer = header === 'authorization';
+  const maxLength = config.maxTokenLength;
+  const cache = config.cacheSize > 0 ? new VerifiedCache<Identity>(config.cacheSize) : undefined;
+  const cacheTtl = config.cacheTtl;
+  const inflight = new Map<string, Promise<AuthOutcome>>();
+  const c = challenge('Bearer', config.realm);
+  // RFC 6750 §3.1: invalid_token for expired, revoked, malformed or otherwise invalid tokens.
+  const { invalid, unavailable } = failures(challenge('Bearer', config.realm, 'error="invalid_token"'));
+
+  const verify = (token: string, key: string): Promise<AuthOutcome> => {
+    const p = verifier.verify(token).then(
+      (v): AuthOutcome => {
+        inflight.delete(key);
+        if (v === 'invalid') return invalid;
+        if (v === 'unavailable') return unavailable;
+        cache?.set(key, v.identity, Math.min(v.until, Date.now() + cacheTtl));
+        return v.identity;
+      },
+      (e: unknown): AuthOutcome => {
+        inflight.delete(key);
+        deps.logger.error({ err: e }, 'token verification failed');
+        return unavailable;
+      },
+    );
+    inflight.set(key, p);
+    return p;
+  };
+
+  return {
+    challenge: c,
+    authenticate: function jwt(ctx: RequestContext) {
+      const token = extractToken(ctx, header, bearer);
+      if (token === undefined) return undefined;
+      if (token === null || token.length > maxLength) return invalid;
+      const key = cache !== undefined ? cache.key(token) : token;
+      const hit = cache?.get(key);
+      if (hit !== undefined) return hit;
+      return inflight.get(key) ?? verify(token, key);
+    },
+    accepted: config.hideCredentials ? (ctx: RequestContext) => ctx.removeRequestHeader(header) : undefined,
+  };
+}
+
+/**
+ * The token from `Authorization: Bearer <token>` (scheme case-insensitive, RFC 9110 §11.1),
+ * or the whole value of a custom header. undefined: no credential; null: a malformed one.
+ */
+function extractToken(ctx: RequestContext, header: string, bearer: boolean): string | undefined | null {
+  const v = ctx.req.headers[header];
+  if (typeof v !== 'string') return undefined;
+  if (!bearer) return v.length === 0 ? null : v;
+  if (v.length < 7 || v.charCodeAt(6) !== 32 || v.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  const token = v.slice(7).trim();
+  return token.length === 0 ? null : token;
+}
+
+function pickIssuerFields(config: JwtConfig): IssuerConfig {
+  const out: Record<string, unknown> = {};
+  for (const k of ISSUER_KEYS) if ((config as Record<string, unknown>)[k] !== undefined) out[k] = (config as Record<string, unknown>)[k];
+  return out as IssuerConfig;
+}
+
+export default definePolicy({
+  name: 'jwt',
+  description: 'Authenticates bearer JWTs (inline keys, JWKS or OIDC discovery; several issuers), caching verified tokens until exp.',
+  schema,
+  create(config, deps) {
+    return authHooks([jwtAuthenticator(config, deps)], anonymousIdentity(config.anonymous, deps.config));
+  },
+});
