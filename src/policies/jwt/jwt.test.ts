@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { loadConfig } from '../../config/load.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { GatewayConfig } from '../../config/schema.js';
+import type { PolicyDeps } from '../../pipeline/policy.js';
 import { isThenable } from '../../pipeline/pipeline.js';
 import { validateInPlace } from '../../config/validate.js';
 import { VerifiedCache } from '../auth/verified-cache.js';
@@ -78,7 +79,8 @@ describe('jwt authenticator', () => {
     const cfg = { keys: [key.publicJwk], issuer: 'iss' } as Record<string, unknown>;
     expect(validateInPlace(schema, cfg)).toEqual([]);
     const config = { consumers: [] } as unknown as GatewayConfig;
-    const a = jwtAuthenticator(cfg as never, { config, logger: pino({ level: 'silent' }), routeName: 'r', baseDir: '/' });
+    const deps = { config, logger: pino({ level: 'silent' }), routeName: 'r', baseDir: '/' } as unknown as PolicyDeps;
+    const a = jwtAuthenticator(cfg as never, deps);
     const token = await sign(key, { iss: 'iss', sub: 'alice' });
     const ctx = { req: { headers: { authorization: `Bearer ${token}` } } as unknown as IncomingMessage } as RequestContext;
     const first = a.authenticate(ctx);
