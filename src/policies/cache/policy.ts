@@ -10,6 +10,7 @@ import { compileKey, variantKey } from './key.js';
 import { requestObject, type CacheNode, type CachedResponse } from './entry.js';
 import { admitOptions, complete, draftFrom, refresh, retention, type AdmitOptions, type Draft } from './admit.js';
 import { MemoryCacheStore } from './store.js';
+import { SharedCacheStore, SHARED_MAX_RETENTION } from './shared-store.js';
 import { acquireZone, count, releaseZone, type CacheZone, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
@@ -50,6 +51,8 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 interface Compiled {
   zone: CacheZone;
+  /** Route label of the metrics. */
+  route: string;
   admit: AdmitOptions;
   name: string;
   key: (ctx: RequestContext) => string;
@@ -62,10 +65,16 @@ export default definePolicy({
   schema,
   create(config, deps) {
     const zoneName = config.zone ?? deps.routeName ?? 'global';
-    const signature = `memory:${config.maxSize}`;
-    const zone = acquireZone(deps.baseDir, zoneName, signature, () => new MemoryCacheStore(config.maxSize, () => cacheClock.now()));
+    const shared = config.shared && deps.store.shared;
+    const signature = shared ? `shared:${JSON.stringify(deps.config.store ?? {})}` : `memory:${config.maxSize}`;
+    const zone = acquireZone(deps.baseDir, zoneName, signature, () =>
+      shared
+        ? new SharedCacheStore(deps.store, zoneName, () => cacheClock.now(), SHARED_MAX_RETENTION)
+        : new MemoryCacheStore(config.maxSize, () => cacheClock.now()),
+    );
     const c: Compiled = {
       zone,
+      route: deps.routeName ?? zoneName,
       admit: admitOptions(config),
       name: config.statusName,
       key: compileKey(config.key),
@@ -122,18 +131,18 @@ function decide(c: Compiled, ctx: RequestContext, key: string, entry: CachedResp
   if (entry !== undefined) {
     // Fast path: fresh, and the request says nothing about caching.
     if (now < entry.freshUntil && h['cache-control'] === undefined && h.pragma === undefined) {
-      count(c.zone, waited ? 'coalesced' : 'hits');
+      count(c.zone, waited ? 'coalesced' : 'hits', c.route);
       return hitReply(h, entry, now, waited ? `${c.name}; hit; detail=coalesced` : `${c.name}; hit`);
     }
     const ev = entry.policy.evaluateRequest(reqOf(ctx));
     if (ev.response !== undefined) {
       if (ev.revalidation === undefined) {
-        count(c.zone, 'hits');
+        count(c.zone, 'hits', c.route);
         return hitReply(h, entry, now, `${c.name}; hit`);
       }
       if (!ev.revalidation.synchronous && ctx.method === 'GET') {
         // RFC 5861 §3: serve stale now, refresh in the background (once per key).
-        count(c.zone, 'stale');
+        count(c.zone, 'stale', c.route);
         revalidateInBackground(c, ctx, key, entry);
         return hitReply(h, entry, now, `${c.name}; hit; detail=stale-while-revalidate`);
       }
@@ -161,7 +170,7 @@ function forward(c: Compiled, ctx: RequestContext, key: string, stale: CachedRes
     lead = { promise, resolve };
     c.zone.inFlight.set(key, lead);
   }
-  count(c.zone, stale === undefined ? 'misses' : 'revalidations');
+  count(c.zone, stale === undefined ? 'misses' : 'revalidations', c.route);
   const f: Forwarded = { key, fwd, lead, stale, strippedConditional: false };
   forwarded.set(ctx, f);
   if (ctx.method !== 'HEAD') {
@@ -206,7 +215,7 @@ function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void 
   if (stale !== undefined && status === 304 && ctx.errorCode === undefined) {
     const r = refresh(c.admit, stale, reqOf(ctx), head.headers, now, f.key);
     if (r !== null) {
-      count(c.zone, 'revalidated');
+      count(c.zone, 'revalidated', c.route);
       if (r.entry !== null) store(c, ctx, f.key, r.entry);
       release(c, f);
       serveBody(ctx, head, stale.status, r.headers, stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=304`, r.entry ?? stale, now);
@@ -214,7 +223,7 @@ function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void 
     }
   }
   if (stale !== undefined && isError(status, ctx) && now < stale.sieUntil) {
-    count(c.zone, 'stale');
+    count(c.zone, 'stale', c.route);
     release(c, f);
     serveBody(ctx, head, stale.status, stale.headers.slice(), stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=${status}; detail=stale-if-error`, stale, now);
     return;
@@ -265,7 +274,7 @@ function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft: Draft,
       if (keep && !ctx.aborted) {
         const body = Buffer.concat(chunks, bytes);
         if (draft.length < 0 || draft.length === body.length) {
-          count(c.zone, 'stored');
+          count(c.zone, 'stored', c.route);
           store(c, ctx, f.key, complete(draft, f.key, body));
         }
       }
@@ -316,7 +325,7 @@ function revalidateInBackground(c: Compiled, ctx: RequestContext, key: string, e
   let resolve!: () => void;
   const lead: InFlight = { promise: new Promise<void>((r) => (resolve = r)), resolve };
   c.zone.inFlight.set(key, lead);
-  count(c.zone, 'revalidations');
+  count(c.zone, 'revalidations', c.route);
   const headers = ctx.upstreamHeaders.slice();
   removeHeader(headers, 'if-none-match');
   removeHeader(headers, 'if-modified-since');
@@ -331,7 +340,7 @@ function revalidateInBackground(c: Compiled, ctx: RequestContext, key: string, e
       if (res.status === 304 && res.errorCode === undefined) {
         const r = refresh(c.admit, e, req, res.headers, now, key);
         if (r?.entry) {
-          count(c.zone, 'revalidated');
+          count(c.zone, 'revalidated', c.route);
           store(c, fake, key, r.entry);
         }
         return;
@@ -339,7 +348,7 @@ function revalidateInBackground(c: Compiled, ctx: RequestContext, key: string, e
       if (res.errorCode !== undefined) return;
       const d = draftFrom(c.admit, req, res.status, res.headers, now);
       if (d !== null) {
-        count(c.zone, 'stored');
+        count(c.zone, 'stored', c.route);
         store(c, fake, key, complete(d, key, res.body));
       } else if (res.status < 500) {
         // The resource is no longer cacheable: drop the stale copy.

@@ -1,3 +1,4 @@
+import { metrics, type CacheResult } from '../../observability/metrics.js';
 import type { CacheStore, PurgeSelector } from './store.js';
 
 /** Outcome counters of a cache zone (read by metrics and the admin API). */
@@ -46,18 +47,22 @@ export class CacheZone {
 
 const zones = new Map<string, CacheZone>();
 
-/** Hook called with each counter increment (zone, counter); metrics set it. */
-export let onCacheEvent: ((zone: string, event: keyof CacheStats) => void) | undefined;
+/** How each counter reads in `gantry_cache_requests_total{result}`. */
+const RESULT: Record<keyof CacheStats, CacheResult | undefined> = {
+  hits: 'hit',
+  coalesced: 'hit',
+  stale: 'stale',
+  misses: 'miss',
+  revalidations: undefined,
+  revalidated: 'revalidated',
+  stored: 'store',
+};
 
-/** Installs the counter hook (e.g. Prometheus counters `gantry_cache_events_total{zone,event}`). */
-export function setCacheEventHook(fn: ((zone: string, event: keyof CacheStats) => void) | undefined): void {
-  onCacheEvent = fn;
-}
-
-/** Increments a zone counter and tells the metrics hook. */
-export function count(zone: CacheZone, event: keyof CacheStats): void {
+/** Increments a zone counter and the route's Prometheus series. */
+export function count(zone: CacheZone, event: keyof CacheStats, route: string): void {
   zone.stats[event]++;
-  onCacheEvent?.(zone.name, event);
+  const result = RESULT[event];
+  if (result !== undefined) metrics.cacheResult(route, result);
 }
 
 /**
