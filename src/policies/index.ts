@@ -5,6 +5,7 @@ import headers from './headers/policy.js';
 import apiKey from './api-key/policy.js';
 import auth from './auth/policy.js';
 import cache from './cache/policy.js';
+import compress from './compress/policy.js';
 import jwt from './jwt/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
@@ -14,6 +15,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   apiKey,
   auth,
   cache,
+  compress,
   jwt,
 ] as PolicyDefinition[];
 
