@@ -19,6 +19,12 @@ export const GatewayErrors = {
   GW_ERR_UNAUTHORIZED: { status: 401, title: 'Authentication required' },
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
   GW_ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication or authorization service unavailable' },
+  GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  GW_ERR_QUOTA_EXCEEDED: { status: 429, title: 'Quota exceeded' },
+  GW_ERR_CONCURRENCY_LIMITED: { status: 429, title: 'Too many requests in flight' },
+  GW_ERR_LIMIT_UNAVAILABLE: { status: 503, title: 'Limit store unavailable' },
+  GW_ERR_TENANT_REQUIRED: { status: 400, title: 'Tenant required' },
+  GW_ERR_TENANT_UNKNOWN: { status: 403, title: 'Unknown tenant' },
   GW_ERR_POLICY_FAILED: { status: 500, title: 'A policy failed' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -15,6 +15,7 @@ import { clientAddress } from './proxy/headers.js';
 import { createLogger, flushLogger } from './observability/logger.js';
 import { metrics } from './observability/metrics.js';
 import { StoreCache } from './store/index.js';
+import { tenantOf } from './tenancy/tenant.js';
 import { systemClock, type Clock } from './store/clock.js';
 import type { AdminServer } from './admin/server.js';
 import { LocalBackend, syncAdmin } from './admin/local.js';
@@ -274,6 +275,8 @@ export class Gateway {
     const ip = rt.forwarding.anyTrusted ? clientAddress(req, rt.forwarding) : (req.socket.remoteAddress ?? '');
     const ctx = new RequestContext(req, res, listener.info, path, target![1], ip, startedAt, this.logger);
     if (rt.tracing !== null) rt.tracing.startServer(ctx);
+    // Tenancy: resolved once, before any policy (an authenticated consumer's tenant replaces it).
+    if (rt.resolveTenant !== undefined) ctx.tenant = rt.resolveTenant(ctx);
     const bytesAtStart = req.socket.bytesRead;
     rt.inFlight++;
     this.#inFlight++;
@@ -312,6 +315,7 @@ export class Gateway {
       }
     }
     if (rt.accessLog !== null && (route === undefined || route.config.accessLog !== false)) {
+      if (ctx.tenant === undefined) tenantOf(ctx, rt.resolveTenant); // claim:NAME is known only after auth
       const cl = ctx.req.headers['content-length'];
       rt.accessLog.write(ctx, cl !== undefined ? Number(cl) || 0 : Math.max(0, ctx.req.socket.bytesRead - bytesAtStart));
     }

@@ -12,6 +12,7 @@ import type { StoreCache, StoreLease } from './store/index.js';
 import type { Store } from './store/store.js';
 import { AccessLogWriter } from './observability/access-log.js';
 import { Tracing } from './observability/tracing.js';
+import { compileTenantFrom, type TenantResolver } from './tenancy/tenant.js';
 
 /** Server settings with every default applied. */
 export type ServerSettings = Required<ServerConfig>;
@@ -40,6 +41,8 @@ export class Runtime {
   readonly forwarding: ForwardingOptions;
   /** The config's `store:` (kept across reloads while the config keeps it). */
   readonly store: Store;
+  /** `tenantFrom:` compiled, or undefined (tenant only from consumers). */
+  readonly resolveTenant: TenantResolver | undefined;
   readonly #storeLease: StoreLease;
   /** Compiled access log, null when off. */
   readonly accessLog: AccessLogWriter | null;
@@ -70,6 +73,7 @@ export class Runtime {
   ) {
     this.#storeLease = storeLease;
     this.store = storeLease.store;
+    this.resolveTenant = compileTenantFrom(loaded.config.tenantFrom);
     this.#pools = pools;
     this.#lease = lease;
     this.loaded = loaded;

@@ -3,6 +3,9 @@ import { ConsumersSchema } from '../consumers/schema.js';
 import { Cidr, Duration, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
 import { StoreSchema } from '../store/schema.js';
 import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
+import { TiersSchema } from '../limits/schema.js';
+import { TENANT_FROM_PATTERN } from '../tenancy/tenant.js';
+import { UpstreamByTenantSchema } from '../handlers/upstream-by-tenant/schema.js';
 
 /**
  * The gateway config (DESIGN.md "Config"): TypeBox schemas that are at once the TS types,
@@ -127,6 +130,7 @@ export const Route = obj(
     priority: Type.Integer({ default: 0, description: 'Higher wins over any lower-priority route that also matches.' }),
     listeners: Type.Optional(Type.Array(Name(), { minItems: 1, description: 'Listeners serving this route (default: all).' })),
     upstream: Type.Optional(Name({ description: 'Name of the upstream to proxy to.' })),
+    upstreamByTenant: Type.Optional(UpstreamByTenantSchema),
     static: Type.Optional(StaticReply),
     rewrite: Type.Optional(Rewrite),
     preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
@@ -167,6 +171,8 @@ export const GatewayConfigSchema = obj(
     admin: Type.Optional(Admin),
     telemetry: Type.Optional(Telemetry),
     reload: Type.Optional(Reload),
+    tiers: TiersSchema,
+    tenantFrom: Type.Optional(Type.String({ pattern: TENANT_FROM_PATTERN, description: 'Where a request\'s tenant comes from when its consumer has none: `header:NAME`, `host-subdomain` or `claim:NAME`.' })),
     plugins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Modules exporting custom policies (`definePolicy`), relative to the config file.' }),
     policies: Type.Array(PolicyEntry, { default: [], description: 'Global policies, run before every route\'s own.' }),
     consumers: ConsumersSchema,

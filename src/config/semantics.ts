@@ -3,6 +3,7 @@ import type { ConfigSource } from './source.js';
 import { closest } from './validate.js';
 import { ROUTE_TARGET_KEYS } from '../handlers/index.js';
 import { checkConsumers } from '../consumers/semantics.js';
+import { checkLimits } from '../limits/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -48,6 +49,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
     }
   });
   checkConsumers(config, source);
+  checkLimits(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

@@ -2,6 +2,7 @@ import type { RouteConfig } from '../config/schema.js';
 import type { Handler, HandlerDeps, HandlerFactory } from './handler.js';
 import { createProxyHandler } from './proxy/proxy.js';
 import { createStaticHandler } from './static/static.js';
+import { createUpstreamByTenantHandler } from './upstream-by-tenant/upstream-by-tenant.js';
 
 /**
  * Route targets by the route key that selects them. A route has exactly one of these keys
@@ -11,6 +12,7 @@ import { createStaticHandler } from './static/static.js';
 export const HANDLERS = {
   upstream: createProxyHandler,
   static: createStaticHandler,
+  upstreamByTenant: createUpstreamByTenantHandler,
 } as const satisfies Record<string, HandlerFactory>;
 
 export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS)[];

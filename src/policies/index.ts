@@ -7,6 +7,9 @@ import auth from './auth/policy.js';
 import cache from './cache/policy.js';
 import compress from './compress/policy.js';
 import jwt from './jwt/policy.js';
+import rateLimit from './rate-limit/policy.js';
+import quota from './quota/policy.js';
+import concurrency from './concurrency/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
@@ -17,6 +20,9 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   cache,
   compress,
   jwt,
+  rateLimit,
+  quota,
+  concurrency,
 ] as PolicyDefinition[];
 
 export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);
