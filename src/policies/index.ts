@@ -6,6 +6,7 @@ import apiKey from './api-key/policy.js';
 import auth from './auth/policy.js';
 import cache from './cache/policy.js';
 import compress from './compress/policy.js';
+import transform from './transform/policy.js';
 import jwt from './jwt/policy.js';
 import rateLimit from './rate-limit/policy.js';
 import quota from './quota/policy.js';
@@ -19,6 +20,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   auth,
   cache,
   compress,
+  transform,
   jwt,
   rateLimit,
   quota,
