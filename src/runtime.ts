@@ -102,7 +102,8 @@ export class Runtime {
       via: server.via ? `1.1 ${server.via}` : '',
     };
     const lease: PoolLease = new Set();
-    const upstreams = buildUpstreams(config.upstreams, pools, lease);
+    const upstreams = buildUpstreams(config.upstreams, { pools, logger, baseDir: loaded.baseDir });
+    await Promise.all([...upstreams.values()].map((u) => u.ready));
     const storeLease = await stores.acquire(config.store, logger);
     const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir, store: storeLease.store, clock: stores.clock };
     const all: PolicyInstance[] = [];
@@ -130,6 +131,7 @@ export class Runtime {
       await closePolicies(all, logger);
       await pools.release(lease);
       await storeLease.release();
+      await closeUpstreams(upstreams);
       throw e;
     }
   }
@@ -154,6 +156,7 @@ export class Runtime {
             this.accessLog?.close();
             return Tracing.release(this.tracing);
           })
+          .then(() => closeUpstreams(this.upstreams))
           .then(resolve);
       if (this.inFlight === 0) close();
       else this.#onIdle = close;
@@ -168,6 +171,11 @@ export class Runtime {
       f();
     }
   }
+}
+
+/** Stops health checks and discovery and releases the upstreams' pools (gracefully). */
+async function closeUpstreams(upstreams: ReadonlyMap<string, Upstream>): Promise<void> {
+  await Promise.all([...upstreams.values()].map((u) => u.close()));
 }
 
 async function closePolicies(list: readonly PolicyInstance[], logger: Logger): Promise<void> {

@@ -6,6 +6,7 @@ import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
 import { TiersSchema } from '../limits/schema.js';
 import { TENANT_FROM_PATTERN } from '../tenancy/tenant.js';
 import { UpstreamByTenantSchema } from '../handlers/upstream-by-tenant/schema.js';
+import { routeResilienceProps, upstreamResilienceProps } from '../upstreams/schema.js';
 
 /**
  * The gateway config (DESIGN.md "Config"): TypeBox schemas that are at once the TS types,
@@ -54,13 +55,15 @@ export const Timeouts = obj(
     connect: Type.Optional(Duration({ description: 'TCP connect timeout → 502/504.' })),
     response: Type.Optional(Duration({ description: 'Time to the upstream response head → 504.' })),
     idle: Type.Optional(Duration({ description: 'Longest silence while a response body streams.' })),
+    total: Type.Optional(Duration({ description: 'Whole exchange, every attempt and the response body included → 504 (or a cut response).' })),
   },
   'Upstream timeouts.',
 );
 
 export const Upstream = obj(
   {
-    targets: Type.Array(Type.Union([HttpUrl(), Target]), { minItems: 1, description: 'Target URLs or `{ url, weight }` objects.' }),
+    targets: Type.Optional(Type.Array(Type.Union([HttpUrl(), Target]), { minItems: 1, description: 'Target URLs or `{ url, weight }` objects (or use `dns:` / `file:` discovery).' })),
+    ...upstreamResilienceProps,
     timeouts: Type.Optional(Timeouts),
     pool: Type.Optional(
       obj(
@@ -135,6 +138,7 @@ export const Route = obj(
     rewrite: Type.Optional(Rewrite),
     preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
     timeouts: Type.Optional(Timeouts),
+    ...routeResilienceProps,
     accessLog: Type.Boolean({ default: true, description: 'Write an access-log line for this route.' }),
     policies: Type.Array(PolicyEntry, { default: [], description: 'Route policies, after the global ones, in order.' }),
   },

@@ -1,33 +1,23 @@
 import { Pool } from 'undici';
+import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/schema.js';
+import type { RequestContext } from '../pipeline/context.js';
+import { BALANCERS, type Balancer } from './balancers/index.js';
+import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
+import { ConcurrencyLimiter } from './concurrency.js';
+import { createDiscovery, type Discovery, type TargetSpec } from './discovery/index.js';
+import { ActiveHealth, DEFAULT_OUTLIER, PassiveHealth } from './health.js';
+import { compileHashOn, getCookie, type KeyOf } from './keys.js';
+import { upstreamObserver, type AttemptOutcome } from './observer.js';
+import { RetryBudget } from './retry-budget.js';
+import { Target, type TargetStatus } from './target.js';
+import { PoolCache, type PoolLease } from './pools.js';
+
+export { Target } from './target.js';
+export { PoolCache, type PoolLease } from './pools.js';
 
 /** Defaults an experienced operator expects when a timeout is not written. */
 export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000 } as const;
-
-/** One backend instance with its own keep-alive connection pool. */
-export class Target {
-  readonly url: string;
-  /** `http://host:port`: the key a pool is kept under across reloads. */
-  readonly origin: string;
-  /** Path prefix of the target URL (`http://h:1/base` → `/base`), '' for none. */
-  readonly basePath: string;
-  readonly weight: number;
-  readonly pool: Pool;
-  /** Name of the upstream this target belongs to (metrics, traces). */
-  readonly upstream: string;
-  /** Requests in flight (for balancers and status). */
-  inFlight = 0;
-
-  constructor(url: string, weight: number, pool: Pool, upstream = '') {
-    const u = new URL(url);
-    this.upstream = upstream;
-    this.url = url;
-    this.origin = u.origin;
-    this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '');
-    this.weight = weight;
-    this.pool = pool;
-  }
-}
 
 /** Options a pool is built with; two upstreams with equal keys may share pools across reloads. */
 export function poolOptions(cfg: UpstreamConfig): Pool.Options {
@@ -43,96 +33,296 @@ export function poolOptions(cfg: UpstreamConfig): Pool.Options {
   };
 }
 
+/** What building an upstream needs besides its config. */
+export interface UpstreamDeps {
+  pools: PoolCache;
+  logger: Logger;
+  /** Directory `file:` discovery paths are relative to. */
+  baseDir: string;
+}
+
+/** An upstream's state as `GET /api/status` shows it (see `Upstream.status`). */
+export interface UpstreamStatus {
+  name: string;
+  balance: string;
+  discovery: string;
+  /** Every target is out of rotation, so all are tried anyway. */
+  panic: boolean;
+  inFlight: number;
+  breaker?: ReturnType<CircuitBreaker['status']>;
+  concurrency?: { limit: number; active: number; queued: number; shed: number };
+  retryBudget?: ReturnType<RetryBudget['status']>;
+  targets: TargetStatus[];
+}
+
 /**
- * A named pool of targets. Picking is round-robin over targets with weight > 0 (the
- * balancer family — weighted, least-connections, p2c-ewma, consistent-hash — plugs in
- * behind `pick`).
+ * A named pool of targets: discovery keeps the target set, health (active checks and
+ * passive outlier detection) decides which are in rotation, a balancer picks among them,
+ * and the circuit breaker, retry budget and concurrency limit guard the whole upstream.
+ * Everything is built at load; per request only `pick` and `report` run.
+ *
+ * @example
+ *   const u = new Upstream('catalog', cfg, { pools, logger, baseDir });
+ *   await u.ready;                       // first discovery round done
+ *   const t = u.pick(ctx, undefined);    // a target (or undefined: none)
+ *   u.report(t, 200, 12.5, undefined, false);
+ *   u.status();                          // health, ejections, breaker, in-flight per target
  */
 export class Upstream {
   readonly name: string;
-  readonly targets: readonly Target[];
-  readonly #eligible: readonly Target[];
-  #next = 0;
+  readonly config: UpstreamConfig;
+  readonly breaker: CircuitBreaker | undefined;
+  readonly limiter: ConcurrencyLimiter | undefined;
+  readonly passive: PassiveHealth;
+  /** Resolves when the first discovery round is done. */
+  readonly ready: Promise<void>;
+  readonly #deps: UpstreamDeps;
+  readonly #poolOptions: Pool.Options;
+  readonly #logger: Logger;
+  readonly #balancer: Balancer;
+  readonly #hashKey: KeyOf | undefined;
+  readonly #sticky: { cookie: string; attrs: string } | undefined;
+  readonly #active: ActiveHealth | undefined;
+  readonly #discovery: Discovery;
+  readonly #leases = new Map<Target, PoolLease>();
+  readonly #budgets = new Map<string, RetryBudget>();
+  #targets: Target[] = [];
+  #byId = new Map<string, Target>();
+  #panic = false;
+  #closed = false;
 
-  constructor(name: string, targets: readonly Target[]) {
+  constructor(name: string, config: UpstreamConfig, deps: UpstreamDeps) {
     this.name = name;
-    this.targets = targets;
-    this.#eligible = targets.filter((t) => t.weight > 0);
+    this.config = config;
+    this.#deps = deps;
+    this.#poolOptions = poolOptions(config);
+    this.#logger = deps.logger.child({ upstream: name });
+    this.#balancer = BALANCERS[config.balance ?? 'round-robin']({ virtualNodes: config.virtualNodes ?? 160 });
+    this.#hashKey = config.balance === 'consistent-hash' ? compileHashOn(config.hashOn ?? 'ip') : undefined;
+    if (config.sticky) {
+      const s = config.sticky;
+      this.#sticky = { cookie: s.cookie ?? 'gantry-sticky', attrs: `; Path=${s.path ?? '/'}; HttpOnly; SameSite=Lax${s.ttl !== undefined ? `; Max-Age=${Math.ceil(s.ttl / 1000)}` : ''}` };
+    }
+    const onChange = (t: Target, reason: string) => this.#healthChanged(t, reason);
+    this.passive = new PassiveHealth({ ...DEFAULT_OUTLIER, ...config.outlierDetection }, onChange);
+    if (config.healthCheck) {
+      const hc = config.healthCheck;
+      this.#active = new ActiveHealth(hc, () => this.#targets, onChange, this.#logger);
+    }
+    if (config.circuitBreaker) {
+      this.breaker = new CircuitBreaker(config.circuitBreaker, (s) => this.#breakerChanged(s));
+    }
+    if (config.maxConcurrent !== undefined) {
+      this.limiter = new ConcurrencyLimiter(config.maxConcurrent, config.queue ? (config.queue.size ?? 100) : 0, config.queue?.timeout ?? 1000);
+    }
+    this.#discovery = createDiscovery(config, deps.baseDir, this.#logger);
+    this.ready = this.#discovery.start((specs) => this.setTargets(specs)).then(() => {
+      if (!this.#closed) this.#active?.start();
+    });
   }
 
-  /** The target for the next request, or undefined when none can take traffic. */
-  pick(): Target | undefined {
-    const list = this.#eligible;
-    if (list.length === 0) return undefined;
-    if (list.length === 1) return list[0];
-    const t = list[this.#next % list.length];
-    this.#next = (this.#next + 1) % list.length;
+  /** Every current target, in rotation or not. */
+  get targets(): readonly Target[] {
+    return this.#targets;
+  }
+
+  /** Whether every target is out of rotation (all are tried anyway). */
+  get panic(): boolean {
+    return this.#panic;
+  }
+
+  /**
+   * The target for the next attempt, or undefined when the upstream has none. `exclude`
+   * lists targets this request already tried (retries go elsewhere when they can).
+   */
+  pick(ctx: RequestContext | undefined, exclude: readonly Target[] | undefined): Target | undefined {
+    const sticky = this.#sticky;
+    if (sticky !== undefined && ctx !== undefined) return this.#pickSticky(ctx, exclude, sticky);
+    return this.#balancer.pick(this.#hashKey !== undefined && ctx !== undefined ? this.#hashKey(ctx) : undefined, exclude);
+  }
+
+  #pickSticky(ctx: RequestContext, exclude: readonly Target[] | undefined, sticky: { cookie: string; attrs: string }): Target | undefined {
+    const id = getCookie(ctx.header('cookie'), sticky.cookie);
+    const pinned = id === undefined ? undefined : this.#byId.get(id);
+    if (pinned !== undefined && (exclude === undefined || !exclude.includes(pinned))) return pinned;
+    const t = this.#balancer.pick(this.#hashKey !== undefined ? this.#hashKey(ctx) : undefined, exclude);
+    if (t !== undefined && exclude === undefined) ctx.addResponseHeader('set-cookie', `${sticky.cookie}=${t.id}${sticky.attrs}`);
     return t;
   }
-}
 
-/** Builds upstreams from config; pools come from `pools`, recorded in `lease`. */
-export function buildUpstreams(configs: Record<string, UpstreamConfig>, pools: PoolCache, lease: PoolLease): Map<string, Upstream> {
-  const out = new Map<string, Upstream>();
-  for (const [name, cfg] of Object.entries(configs)) {
-    const opts = poolOptions(cfg);
-    const targets = cfg.targets.map((t) => {
-      const url = typeof t === 'string' ? t : t.url;
-      const weight = typeof t === 'string' ? 1 : (t.weight ?? 1);
-      return new Target(url, weight, pools.acquire(new URL(url).origin, opts, lease), name);
-    });
-    out.set(name, new Upstream(name, targets));
+  /**
+   * Reports the end of one attempt: `status` of the response head, or 0 with `err` for a
+   * failure before it (-1: the client went away, no verdict). Feeds passive health, the
+   * latency average, the breaker and metrics. Allocation-free.
+   */
+  report(t: Target, status: number, ms: number, err: Error | undefined, retry: boolean): void {
+    if (status > 0) {
+      t.observeLatency(ms, performance.now());
+      if (status >= 500) this.passive.failure(t, true);
+      else this.passive.success(t);
+      this.breaker?.record(status < 500);
+      upstreamObserver.attempt(this.name, status >= 500 ? '5xx' : 'ok', retry);
+      return;
+    }
+    const kind = failureKind(err);
+    if (kind === 'aborted') {
+      this.breaker?.release();
+      return;
+    }
+    this.passive.failure(t, false);
+    this.breaker?.record(false);
+    upstreamObserver.attempt(this.name, kind, retry);
   }
-  return out;
+
+  /** The retry budget for these settings (shared by every route using them on this upstream). */
+  retryBudget(ratio: number, minRetries: number, windowMs: number): RetryBudget {
+    const key = `${ratio}|${minRetries}|${windowMs}`;
+    let b = this.#budgets.get(key);
+    if (!b) this.#budgets.set(key, (b = new RetryBudget(ratio, minRetries, windowMs)));
+    return b;
+  }
+
+  /**
+   * Replaces the target set (discovery). Targets whose URL and weight stay keep their
+   * object, health and pool; removed targets leave rotation at once, and their pools
+   * close only after the requests in flight on them finish.
+   */
+  setTargets(specs: readonly TargetSpec[]): void {
+    if (this.#closed) return;
+    const old = new Map(this.#targets.map((t) => [`${t.url}|${t.weight}`, t]));
+    const seen = new Set<string>();
+    const next: Target[] = [];
+    for (const s of specs) {
+      if (seen.has(s.url)) continue;
+      seen.add(s.url);
+      const key = `${s.url}|${s.weight}`;
+      let t = old.get(key);
+      if (t) old.delete(key);
+      else t = this.#newTarget(s);
+      next.push(t);
+    }
+    const changed = old.size > 0 || next.length !== this.#targets.length;
+    this.#targets = next;
+    this.#refresh();
+    for (const t of old.values()) this.#releaseTarget(t);
+    if (changed) this.#logger.info({ targets: next.map((t) => t.url), source: this.#discovery.description }, 'upstream targets changed');
+  }
+
+  status(): UpstreamStatus {
+    const now = performance.now();
+    const s: UpstreamStatus = {
+      name: this.name,
+      balance: this.config.balance ?? 'round-robin',
+      discovery: this.#discovery.description,
+      panic: this.#panic,
+      inFlight: this.#targets.reduce((n, t) => n + t.inFlight, 0),
+      targets: this.#targets.map((t) => t.status(now)),
+    };
+    if (this.breaker) s.breaker = this.breaker.status();
+    if (this.limiter) s.concurrency = { limit: this.limiter.limit, active: this.limiter.active, queued: this.limiter.queued, shed: this.limiter.shed };
+    const budget = this.#budgets.values().next().value;
+    if (budget) s.retryBudget = budget.status();
+    return s;
+  }
+
+  /** Stops health checks and discovery, and releases the pools (gracefully). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#active?.close();
+    this.passive.close();
+    this.#discovery.close();
+    const leases = [...this.#leases.values()];
+    this.#leases.clear();
+    await Promise.all(leases.map((l) => this.#deps.pools.release(l)));
+  }
+
+  #newTarget(s: TargetSpec): Target {
+    const lease: PoolLease = new Set();
+    const t = new Target(s.url, s.weight, this.#deps.pools.acquire(new URL(s.url).origin, this.#poolOptions, lease), this.name);
+    this.#leases.set(t, lease);
+    return t;
+  }
+
+  #releaseTarget(t: Target): void {
+    t.available = false;
+    const lease = this.#leases.get(t);
+    this.#leases.delete(t);
+    if (lease) void this.#deps.pools.release(lease);
+  }
+
+  /** Recomputes the rotation after a health or target-set change (never per request). */
+  #refresh(): void {
+    const live = this.#targets.filter((t) => t.weight > 0);
+    const up = live.filter((t) => t.activeHealthy && t.ejectedUntil === 0);
+    for (const t of this.#targets) t.available = up.includes(t);
+    const panic = up.length === 0 && live.length > 0;
+    if (panic !== this.#panic) {
+      this.#panic = panic;
+      if (panic) this.#logger.error({ targets: live.length }, 'every target is unhealthy: panic mode, trying them all');
+      else this.#logger.info('a target is healthy again: panic mode over');
+    }
+    const rotation = panic ? live : up;
+    this.#byId = new Map(rotation.map((t) => [t.id, t]));
+    this.#balancer.update(rotation);
+  }
+
+  #healthChanged(t: Target, reason: string): void {
+    if (this.#closed || !this.#targets.includes(t)) return;
+    const was = t.available;
+    this.#refresh();
+    const now = t.available;
+    if (was === now) return;
+    if (now) this.#logger.info({ target: t.url, reason }, 'target back in rotation');
+    else this.#logger.warn({ target: t.url, reason, state: t.state }, 'target out of rotation');
+    upstreamObserver.targetHealth(this.name, t.url, now, reason);
+  }
+
+  #breakerChanged(s: BreakerState): void {
+    const log = s === 'open' ? this.#logger.warn.bind(this.#logger) : this.#logger.info.bind(this.#logger);
+    log({ state: s }, `circuit breaker ${s}`);
+    upstreamObserver.breakerState(this.name, s);
+  }
 }
 
-/** The pool keys one runtime holds. */
-export type PoolLease = Set<string>;
+/** How an attempt failed before a response head. */
+export type FailureKind = Extract<AttemptOutcome, 'connect-error' | 'reset' | 'timeout' | 'error'> | 'aborted';
 
 /**
- * Connection pools shared by the runtimes that use them, keyed by origin and options.
- * A reload acquires what the new config needs (unchanged targets keep their warm
- * connections); a pool closes gracefully when the last runtime holding it is released.
+ * Classifies undici and socket errors. A connect timeout is a connect error (the request
+ * never left), so it is as safe to retry as a refused connection.
  */
-export class PoolCache {
-  readonly #pools = new Map<string, { pool: Pool; refs: number }>();
-
-  acquire(origin: string, opts: Pool.Options, lease: PoolLease): Pool {
-    const key = `${origin}|${JSON.stringify(opts)}`;
-    let entry = this.#pools.get(key);
-    if (!entry) {
-      entry = { pool: new Pool(origin, opts), refs: 0 };
-      this.#pools.set(key, entry);
-    }
-    if (!lease.has(key)) {
-      lease.add(key);
-      entry.refs++;
-    }
-    return entry.pool;
+export function failureKind(err: Error | undefined): FailureKind {
+  switch ((err as { code?: string } | undefined)?.code) {
+    case 'ECONNREFUSED':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+    case 'EADDRNOTAVAIL':
+      return 'connect-error';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+      return 'reset';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'UND_ERR_ABORTED':
+      return 'aborted';
+    default:
+      return 'error';
   }
+}
 
-  /** Releases a runtime's pools; those nobody holds any more are closed. */
-  async release(lease: PoolLease): Promise<void> {
-    const closing: Promise<void>[] = [];
-    for (const key of lease) {
-      const entry = this.#pools.get(key);
-      if (!entry || --entry.refs > 0) continue;
-      this.#pools.delete(key);
-      closing.push(entry.pool.close().catch(() => undefined));
-    }
-    lease.clear();
-    await Promise.all(closing);
-  }
-
-  async closeAll(): Promise<void> {
-    const all = [...this.#pools.values()];
-    this.#pools.clear();
-    await Promise.allSettled(all.map((e) => e.pool.destroy()));
-  }
-
-  get size(): number {
-    return this.#pools.size;
-  }
+/** Builds every upstream of a config; `await Promise.all([...map.values()].map((u) => u.ready))` before serving. */
+export function buildUpstreams(configs: Record<string, UpstreamConfig>, deps: UpstreamDeps): Map<string, Upstream> {
+  const out = new Map<string, Upstream>();
+  for (const [name, cfg] of Object.entries(configs)) out.set(name, new Upstream(name, cfg, deps));
+  return out;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

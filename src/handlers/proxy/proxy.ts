@@ -21,7 +21,7 @@ export function createProxyHandler(route: RouteConfig, deps: HandlerDeps): Handl
   return {
     description: `upstream ${upstream.name}`,
     handle: function proxy(ctx) {
-      const target = upstream.pick();
+      const target = upstream.pick(ctx, undefined);
       if (target === undefined) {
         respondError(ctx, 'GW_ERR_NO_TARGET', `Upstream '${upstream.name}' has no target available.`);
         return;
