@@ -4,6 +4,7 @@ import { closest } from './validate.js';
 import { ROUTE_TARGET_KEYS } from '../handlers/index.js';
 import { checkConsumers } from '../consumers/semantics.js';
 import { checkLimits } from '../limits/semantics.js';
+import { checkResilience } from '../upstreams/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -50,6 +51,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
   });
   checkConsumers(config, source);
   checkLimits(config, source);
+  checkResilience(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

@@ -3,6 +3,8 @@ import type { Handler, HandlerDeps, HandlerFactory } from './handler.js';
 import { createProxyHandler } from './proxy/proxy.js';
 import { createStaticHandler } from './static/static.js';
 import { createUpstreamByTenantHandler } from './upstream-by-tenant/upstream-by-tenant.js';
+import { createSplitHandler } from './split/split.js';
+import { withMirror } from './split/mirror.js';
 
 /**
  * Route targets by the route key that selects them. A route has exactly one of these keys
@@ -13,6 +15,7 @@ export const HANDLERS = {
   upstream: createProxyHandler,
   static: createStaticHandler,
   upstreamByTenant: createUpstreamByTenantHandler,
+  split: createSplitHandler,
 } as const satisfies Record<string, HandlerFactory>;
 
 export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS)[];
@@ -20,7 +23,7 @@ export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS
 /** Builds the handler of a route (whose config passed validation). */
 export function createHandler(route: RouteConfig, deps: HandlerDeps): Handler {
   for (const key of ROUTE_TARGET_KEYS) {
-    if (route[key] !== undefined) return HANDLERS[key](route, deps);
+    if (route[key] !== undefined) return withMirror(HANDLERS[key](route, deps), route, deps);
   }
   throw new Error(`route '${route.name}' has no target`);
 }

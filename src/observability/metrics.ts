@@ -37,6 +37,8 @@ export type UpstreamOutcome =
   | 'bad_response'
   | 'aborted'
   | 'circuit_open'
+  | 'deadline'
+  | 'shed'
   | 'error';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';

@@ -45,18 +45,8 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   /** Sends the request to the target. `path` is the forwarded path, query appended here. */
   start(path: string, opts: ForwardOptions): void {
     const ctx = this.#ctx;
-    const req = ctx.req;
-    const headers: HeaderList = ctx.hasUpstreamHeaders ? ctx.upstreamHeaders : buildUpstreamHeaders(req.rawHeaders);
-    applyForwarding(headers, req, ctx.listener.scheme, opts.forwarding);
-    if (opts.preserveHost && req.headers.host !== undefined) headers.push('host', req.headers.host);
-
-    let body: Dispatcher.DispatchOptions['body'] = null;
-    if (ctx.body !== undefined) {
-      body = ctx.body;
-      setContentLength(headers, ctx.body.length);
-    } else if (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined) {
-      body = req;
-    }
+    const headers = upstreamHeadersOf(ctx, opts);
+    const body = requestBodyOf(ctx, headers);
 
     const target = this.#target;
     target.inFlight++;
@@ -92,7 +82,9 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     const ctx = this.#ctx;
     ctx.upstreamMs = performance.now() - this.#sentAt;
-    metrics.upstreamAttempt(this.#target.upstream, this.#target.origin, statusCode, ctx.upstreamMs / 1000);
+    const target = this.#target;
+    target.sink?.report(target, statusCode, ctx.upstreamMs, undefined);
+    metrics.upstreamAttempt(target.upstream, target.origin, statusCode, ctx.upstreamMs / 1000);
     if (this.#span !== undefined) {
       endAttempt(this.#span, statusCode);
       this.#span = undefined;
@@ -117,6 +109,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     if (ctx.upstreamMs < 0) {
       ctx.upstreamMs = performance.now() - this.#sentAt;
       const outcome = ctx.aborted ? 'aborted' : outcomeOf(err);
+      this.#target.sink?.report(this.#target, 0, ctx.upstreamMs, err);
       metrics.upstreamAttempt(this.#target.upstream, this.#target.origin, outcome, ctx.upstreamMs / 1000);
       if (this.#span !== undefined) endAttempt(this.#span, 0, outcome);
     }
@@ -137,7 +130,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
         'upstream request failed',
       );
     }
-    respondError(ctx, code, describe(code, upstream));
+    respondError(ctx, code, describeFailure(code, upstream));
   }
 
   #finish(): void {
@@ -145,6 +138,26 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     this.#done = true;
     this.#target.inFlight--;
   }
+}
+
+/** The header list sent upstream: the client's (as policies left them) plus forwarding fields. */
+export function upstreamHeadersOf(ctx: RequestContext, opts: ForwardOptions): HeaderList {
+  const req = ctx.req;
+  const headers: HeaderList = ctx.hasUpstreamHeaders ? ctx.upstreamHeaders : buildUpstreamHeaders(req.rawHeaders);
+  applyForwarding(headers, req, ctx.listener.scheme, opts.forwarding);
+  if (opts.preserveHost && req.headers.host !== undefined) headers.push('host', req.headers.host);
+  return headers;
+}
+
+/** The body to send: a policy's buffered body (Content-Length fixed up), the client stream, or none. */
+export function requestBodyOf(ctx: RequestContext, headers: HeaderList): Dispatcher.DispatchOptions['body'] {
+  const req = ctx.req;
+  if (ctx.body !== undefined) {
+    setContentLength(headers, ctx.body.length);
+    return ctx.body;
+  }
+  if (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined) return req;
+  return null;
 }
 
 function setContentLength(headers: HeaderList, n: number): void {
@@ -180,7 +193,7 @@ export function errorCode(err: Error): GatewayErrorCode {
 }
 
 /** The metrics outcome of an attempt that failed before a response head. */
-function outcomeOf(err: Error): UpstreamOutcome {
+export function outcomeOf(err: Error): UpstreamOutcome {
   const code = (err as { code?: string }).code;
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') return 'connect_error';
   switch (errorCode(err)) {
@@ -196,7 +209,7 @@ function outcomeOf(err: Error): UpstreamOutcome {
 }
 
 /** Client-facing detail: names the upstream, never its addresses. */
-function describe(code: GatewayErrorCode, upstream: string): string {
+export function describeFailure(code: GatewayErrorCode, upstream: string): string {
   switch (code) {
     case 'GW_ERR_UPSTREAM_TIMEOUT':
       return `Upstream '${upstream}' did not answer in time.`;

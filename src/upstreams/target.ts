@@ -7,11 +7,6 @@ export type TargetState = 'healthy' | 'unhealthy' | 'ejected';
 /** Latency moving average half-life: an observation this old weighs half as much. */
 const EWMA_DECAY_MS = 10_000;
 
-/** What a target reports to its upstream when it enters or leaves rotation. */
-export interface TargetListener {
-  targetChanged(target: Target, reason: string): void;
-}
-
 /**
  * One backend instance with its own keep-alive connection pool, and everything the
  * balancers and health checks know about it. One object per target per config version;
@@ -31,6 +26,8 @@ export class Target {
   readonly upstream: string;
   /** Requests in flight (balancers, status). */
   inFlight = 0;
+  /** Where attempt outcomes go (the owning upstream: passive health, latency, breaker). */
+  sink: { report(t: Target, status: number, ms: number, err: Error | undefined): void } | undefined = undefined;
 
   /** Result of active health checks (true until a check says otherwise). */
   activeHealthy = true;

@@ -8,7 +8,7 @@ import { ConcurrencyLimiter } from './concurrency.js';
 import { createDiscovery, type Discovery, type TargetSpec } from './discovery/index.js';
 import { ActiveHealth, DEFAULT_OUTLIER, PassiveHealth } from './health.js';
 import { compileHashOn, getCookie, type KeyOf } from './keys.js';
-import { upstreamObserver, type AttemptOutcome } from './observer.js';
+import { metrics } from '../observability/metrics.js';
 import { RetryBudget } from './retry-budget.js';
 import { Target, type TargetStatus } from './target.js';
 import { PoolCache, type PoolLease } from './pools.js';
@@ -65,7 +65,7 @@ export interface UpstreamStatus {
  *   const u = new Upstream('catalog', cfg, { pools, logger, baseDir });
  *   await u.ready;                       // first discovery round done
  *   const t = u.pick(ctx, undefined);    // a target (or undefined: none)
- *   u.report(t, 200, 12.5, undefined, false);
+ *   u.report(t, 200, 12.5, undefined);
  *   u.status();                          // health, ejections, breaker, in-flight per target
  */
 export class Upstream {
@@ -152,16 +152,15 @@ export class Upstream {
 
   /**
    * Reports the end of one attempt: `status` of the response head, or 0 with `err` for a
-   * failure before it (-1: the client went away, no verdict). Feeds passive health, the
-   * latency average, the breaker and metrics. Allocation-free.
+   * failure before it. Feeds passive health, the latency average and the breaker (the
+   * caller records the attempt metric). Allocation-free.
    */
-  report(t: Target, status: number, ms: number, err: Error | undefined, retry: boolean): void {
+  report(t: Target, status: number, ms: number, err: Error | undefined): void {
     if (status > 0) {
       t.observeLatency(ms, performance.now());
       if (status >= 500) this.passive.failure(t, true);
       else this.passive.success(t);
       this.breaker?.record(status < 500);
-      upstreamObserver.attempt(this.name, status >= 500 ? '5xx' : 'ok', retry);
       return;
     }
     const kind = failureKind(err);
@@ -171,7 +170,14 @@ export class Upstream {
     }
     this.passive.failure(t, false);
     this.breaker?.record(false);
-    upstreamObserver.attempt(this.name, kind, retry);
+  }
+
+  /** The lowest latency estimate among targets in rotation (ms; 0 without samples): what a new attempt needs at least. */
+  expectedLatency(): number {
+    const now = performance.now();
+    let best = Infinity;
+    for (const t of this.#targets) if (t.available) best = Math.min(best, t.latency(now));
+    return best === Infinity ? 0 : best;
   }
 
   /** The retry budget for these settings (shared by every route using them on this upstream). */
@@ -241,6 +247,7 @@ export class Upstream {
     const lease: PoolLease = new Set();
     const t = new Target(s.url, s.weight, this.#deps.pools.acquire(new URL(s.url).origin, this.#poolOptions, lease), this.name);
     this.#leases.set(t, lease);
+    t.sink = this;
     return t;
   }
 
@@ -275,18 +282,18 @@ export class Upstream {
     if (was === now) return;
     if (now) this.#logger.info({ target: t.url, reason }, 'target back in rotation');
     else this.#logger.warn({ target: t.url, reason, state: t.state }, 'target out of rotation');
-    upstreamObserver.targetHealth(this.name, t.url, now, reason);
+    metrics.targetHealth(this.name, t.origin, now);
   }
 
   #breakerChanged(s: BreakerState): void {
     const log = s === 'open' ? this.#logger.warn.bind(this.#logger) : this.#logger.info.bind(this.#logger);
     log({ state: s }, `circuit breaker ${s}`);
-    upstreamObserver.breakerState(this.name, s);
+    metrics.circuitState(this.name, '', s);
   }
 }
 
 /** How an attempt failed before a response head. */
-export type FailureKind = Extract<AttemptOutcome, 'connect-error' | 'reset' | 'timeout' | 'error'> | 'aborted';
+export type FailureKind = 'connect-error' | 'reset' | 'timeout' | 'error' | 'aborted';
 
 /**
  * Classifies undici and socket errors. A connect timeout is a connect error (the request

@@ -1,0 +1,87 @@
+import type { Dispatcher } from 'undici';
+import type { RouteConfig } from '../../config/schema.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import { buildUpstreamHeaders } from '../../proxy/headers.js';
+import { compileRewrite } from '../../proxy/rewrite.js';
+import { readBody, replayableLength } from '../../proxy/replay.js';
+import { metrics } from '../../observability/metrics.js';
+import { outcomeOf } from '../../proxy/forward.js';
+import type { Handler, HandlerDeps } from '../handler.js';
+
+/** Mirrored requests in flight per target beyond which copies are skipped (a slow shadow must not hoard memory). */
+const MAX_SHADOW_IN_FLIGHT = 256;
+
+/**
+ * `mirror: { upstream, percent, maxBody }`: shadow traffic. A sampled request is copied to
+ * the mirror upstream, fire-and-forget: the copy's response is read and dropped, its
+ * errors only count in metrics and health, and the client's response never waits for it.
+ * Copies carry `X-Gantry-Shadow: 1` so the shadow service can tell them apart. A body is
+ * held in memory to be sent twice, so requests with a body over `maxBody` (or without a
+ * declared length) are not mirrored.
+ *
+ * @example
+ *   - name: orders
+ *     match: { path: /orders/* }
+ *     upstream: orders-v1
+ *     mirror: { upstream: orders-v2, percent: 10 }
+ */
+export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps): Handler {
+  const m = route.mirror;
+  if (!m) return inner;
+  const up = deps.upstreams.get(m.upstream);
+  if (!up) throw new Error(`mirror: unknown upstream '${m.upstream}'`);
+  const rewrite = compileRewrite(route.rewrite);
+  const percent = m.percent ?? 100;
+  const maxBody = m.maxBody ?? 65_536;
+
+  const shadow = (ctx: RequestContext, body: Buffer | null) => {
+    const t = up.pick(ctx, undefined);
+    if (t === undefined || t.inFlight >= MAX_SHADOW_IN_FLIGHT) return;
+    const headers = ctx.hasUpstreamHeaders ? ctx.upstreamHeaders.slice() : buildUpstreamHeaders(ctx.req.rawHeaders);
+    headers.push('x-gantry-shadow', '1');
+    if (body !== null) headers.push('content-length', String(body.length));
+    const path = t.basePath + (rewrite === null ? ctx.path : rewrite(ctx.path, ctx.params)) + ctx.query;
+    const sentAt = performance.now();
+    t.inFlight++;
+    t.pool
+      .request({ method: ctx.method as Dispatcher.HttpMethod, path, headers, body })
+      .then(
+        (res) => {
+          const ms = performance.now() - sentAt;
+          t.sink?.report(t, res.statusCode, ms, undefined);
+          metrics.upstreamAttempt(up.name, t.origin, res.statusCode, ms / 1000);
+          return res.body.dump();
+        },
+        (err: Error) => {
+          const ms = performance.now() - sentAt;
+          t.sink?.report(t, 0, ms, err);
+          metrics.upstreamAttempt(up.name, t.origin, outcomeOf(err), ms / 1000);
+        },
+      )
+      .catch(() => undefined)
+      .finally(() => t.inFlight--);
+  };
+
+  return {
+    description: `${inner.description}, mirror ${up.name} ${percent}%`,
+    handle: function mirrored(ctx) {
+      if (percent < 100 && Math.random() * 100 >= percent) return inner.handle(ctx);
+      if (ctx.body !== undefined) {
+        shadow(ctx, ctx.body);
+        return inner.handle(ctx);
+      }
+      const req = ctx.req;
+      if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) {
+        shadow(ctx, null);
+        return inner.handle(ctx);
+      }
+      if (replayableLength(req, maxBody) <= 0) return inner.handle(ctx);
+      readBody(req, (err, body) => {
+        if (err !== undefined || ctx.aborted) return;
+        ctx.body = body!;
+        shadow(ctx, body!);
+        inner.handle(ctx);
+      });
+    },
+  };
+}
