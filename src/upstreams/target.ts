@@ -91,6 +91,7 @@ export class Target {
       url: this.url,
       weight: this.weight,
       state: this.state,
+      healthy: this.available,
       available: this.available,
       inFlight: this.inFlight,
       ejections: this.ejections,
@@ -106,6 +107,8 @@ export interface TargetStatus {
   url: string;
   weight: number;
   state: TargetState;
+  /** Same as `available` (the field admin clients read). */
+  healthy: boolean;
   /** In rotation now (false while unhealthy or ejected, unless the upstream is in panic mode). */
   available: boolean;
   inFlight: number;
