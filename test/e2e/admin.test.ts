@@ -96,7 +96,8 @@ describe('admin API', () => {
     expect(s.mode).toBe('single');
     expect(s.routes.map((r: { name: string }) => r.name)).toEqual(['items', 'hello']);
     expect(s.routes[0]).toMatchObject({ target: 'upstream items', match: { path: '/items/:id' }, listeners: 'all' });
-    expect(s.upstreams).toEqual([{ name: 'items', targets: [expect.objectContaining({ url: up.url, healthy: true, weight: 1 })] }]);
+    expect(s.upstreams).toEqual([expect.objectContaining({ name: 'items', targets: [expect.objectContaining({ url: up.url, healthy: true, weight: 1 })] })]);
+    expect(s.upstreams[0]).toMatchObject({ balance: 'round-robin', panic: false, targets: [{ state: 'healthy', ejections: 0, inFlight: 0 }] });
   });
 
   it('reload: a valid change swaps the config, an invalid one is rejected with its errors and changes nothing', async () => {
