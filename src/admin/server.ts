@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import type { AdminConfig } from '../config/ops-schema.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE } from '../errors.js';
 import { ADMIN_ROUTES, type AdminBackend, type AdminReply, type AdminRoute } from './routes.js';
+// Feature endpoints that register themselves in ADMIN_ROUTES / GATEWAY_COMMANDS.
+import '../policies/cache/admin.js';
 
 /** Largest admin request body (JSON commands are small). */
 const MAX_BODY = 1024 * 1024;
