@@ -7,6 +7,9 @@ import type { ListenerConfig } from './config/schema.js';
 import { Runtime } from './runtime.js';
 import { PoolCache } from './upstreams/upstream.js';
 import { createHttpServer, limitsOf, type ListenerLimits } from './listeners/http.js';
+import { createHttpsServer } from './listeners/https.js';
+import { tlsServerOptions } from './listeners/tls.js';
+import type { Server as HttpsServer } from 'node:https';
 import type { ListenerInfo } from './listeners/listener-info.js';
 import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
@@ -224,19 +227,24 @@ export class Gateway {
     }
     this.#listeners.clear();
     for (const [key, cfg] of wanted) {
-      this.#listeners.set(cfg.name, byKey.get(key) ?? (await this.#listen(key, cfg)));
+      const kept = byKey.get(key);
+      // A kept https listener re-reads its files: certificates rotate with a reload.
+      if (kept !== undefined && cfg.tls !== undefined) (kept.server as HttpsServer).setSecureContext(tlsServerOptions(cfg.tls, loaded.baseDir));
+      this.#listeners.set(cfg.name, kept ?? (await this.#listen(key, cfg, loaded.baseDir)));
     }
   }
 
-  async #listen(key: string, cfg: ListenerConfig): Promise<ListenerState> {
+  async #listen(key: string, cfg: ListenerConfig, baseDir: string): Promise<ListenerState> {
     const limits = limitsOf(cfg);
-    const info: ListenerInfo = { name: cfg.name, scheme: 'http' };
+    const secure = cfg.protocol === 'https' && cfg.tls !== undefined;
+    const info: ListenerInfo = { name: cfg.name, scheme: secure ? 'https' : 'http' };
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.#handle(state, req, res);
     const state: ListenerState = {
       key,
       config: cfg,
       info,
       limits,
-      server: createHttpServer(limits, (req, res) => this.#handle(state, req, res)),
+      server: secure ? createHttpsServer(limits, tlsServerOptions(cfg.tls!, baseDir), handler) : createHttpServer(limits, handler),
     };
     state.server.on('connection', (socket: Socket) => {
       metrics.connectionOpened(cfg.name);
@@ -387,7 +395,7 @@ export class ConfigError extends Error {
 }
 
 function listenerKey(l: ListenerConfig): string {
-  return `${l.name}|${l.host ?? '0.0.0.0'}|${l.port}|${l.protocol ?? 'http'}|${JSON.stringify(l.limits ?? {})}`;
+  return `${l.name}|${l.host ?? '0.0.0.0'}|${l.port}|${l.protocol ?? 'http'}|${JSON.stringify(l.limits ?? {})}|${JSON.stringify(l.tls ?? {})}`;
 }
 
 function earlyError(res: ServerResponse, code: GatewayErrorCode, detail?: string): void {

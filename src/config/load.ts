@@ -8,6 +8,7 @@ import { closest, validateInPlace } from './validate.js';
 import { checkDefinition, type PolicyRegistry } from '../pipeline/registry.js';
 import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
+import { checkListenersTls } from '../listeners/tls.js';
 import { checkOps } from './ops-checks.js';
 
 /** A config that passed validation, ready to be built into a runtime. */
@@ -49,6 +50,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   await loadPlugins(config, registry, baseDir, source);
   validatePolicies(config, registry, source);
   checkSemantics(config, source);
+  checkListenersTls(config, baseDir, source);
   checkOps(config, source);
 
   if (source.errors.length > 0) return { ok: false, issues: sortIssues(source.issues) };

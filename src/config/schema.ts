@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ConsumersSchema } from '../consumers/schema.js';
+import { ListenerTls } from '../listeners/tls.js';
 import { Cidr, Duration, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
 import { StoreSchema } from '../store/schema.js';
 import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
@@ -36,7 +37,8 @@ export const Listener = obj(
     name: Name({ description: 'Referenced by routes\' `listeners:` to scope them.' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' }),
     host: Type.String({ default: '0.0.0.0', description: 'Address to bind.' }),
-    protocol: Type.Union([Type.Literal('http')], { default: 'http', description: 'Wire protocol. (`https`, `h2`, `h2c` arrive with TLS support.)' }),
+    protocol: Type.Union([Type.Literal('http'), Type.Literal('https')], { default: 'http', description: 'Wire protocol: `http`, or `https` (HTTP/1.1 over TLS, needs `tls`).' }),
+    tls: Type.Optional(ListenerTls),
     limits: Type.Optional(ListenerLimits),
   },
   'A socket the gateway serves.',

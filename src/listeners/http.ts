@@ -55,7 +55,7 @@ export function createHttpServer(limits: ListenerLimits, handler: (req: Incoming
 }
 
 /** Answers protocol errors (before any handler runs) with problem+json and closes the connection. */
-function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (!socket.writable || (socket as { _httpMessage?: ServerResponse })._httpMessage?.headersSent) {
     socket.destroy();
     return;

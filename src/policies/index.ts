@@ -2,12 +2,10 @@ import { PolicyRegistry } from '../pipeline/registry.js';
 import type { PolicyDefinition } from '../pipeline/policy.js';
 import requestId from './request-id/policy.js';
 import headers from './headers/policy.js';
-import apiKey from './api-key/policy.js';
-import auth from './auth/policy.js';
+import { AUTH_POLICIES } from './auth/index.js';
 import cache from './cache/policy.js';
 import compress from './compress/policy.js';
 import transform from './transform/policy.js';
-import jwt from './jwt/policy.js';
 import rateLimit from './rate-limit/policy.js';
 import quota from './quota/policy.js';
 import concurrency from './concurrency/policy.js';
@@ -16,12 +14,10 @@ import concurrency from './concurrency/policy.js';
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   requestId,
   headers,
-  apiKey,
-  auth,
+  ...AUTH_POLICIES,
   cache,
   compress,
   transform,
-  jwt,
   rateLimit,
   quota,
   concurrency,

@@ -4,6 +4,7 @@ import { ConsumerDirectory } from '../../consumers/directory.js';
 import type { Authenticator } from './authenticator.js';
 import { apiKeyAuthenticator, schema as apiKeySchema } from '../api-key/policy.js';
 import { jwtAuthenticator, schema as jwtSchema } from '../jwt/policy.js';
+import { mtlsAuthenticator, schema as mtlsSchema } from '../mtls/policy.js';
 
 /** An authentication scheme usable inside `auth: { anyOf: [...] }`. */
 export interface AuthScheme {
@@ -18,4 +19,5 @@ export interface AuthScheme {
 export const AUTH_SCHEMES: Record<string, AuthScheme> = {
   'api-key': { schema: apiKeySchema, create: (c: typeof apiKeySchema.static, d) => apiKeyAuthenticator(c, ConsumerDirectory.of(d.config)) },
   jwt: { schema: jwtSchema, create: (c: typeof jwtSchema.static, d) => jwtAuthenticator(c, d) },
+  mtls: { schema: mtlsSchema, create: (c: typeof mtlsSchema.static, d) => mtlsAuthenticator(c, ConsumerDirectory.of(d.config)) },
 };

@@ -1,0 +1,8 @@
+import type { PolicyDefinition } from '../../pipeline/policy.js';
+import apiKey from '../api-key/policy.js';
+import auth from './policy.js';
+import jwt from '../jwt/policy.js';
+import mtls from '../mtls/policy.js';
+
+/** The authentication and authorization policies (docs/auth.md), in one list for policies/index.ts. */
+export const AUTH_POLICIES: readonly PolicyDefinition[] = [apiKey, auth, jwt, mtls] as PolicyDefinition[];

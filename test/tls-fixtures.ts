@@ -1,0 +1,94 @@
+import 'reflect-metadata';
+import { webcrypto } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as x509 from '@peculiar/x509';
+
+/**
+ * Real X.509 material generated in the test (node:crypto cannot sign certificates):
+ * CAs, server and client certificates, ECDSA P-256 for speed.
+ */
+x509.cryptoProvider.set(webcrypto as never);
+
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+
+export interface Issued {
+  cert: string;
+  key: string;
+  /** SHA-256 fingerprint of the DER certificate, lower-case hex. */
+  fingerprint: string;
+  x509: x509.X509Certificate;
+  keys: CryptoKeyPair;
+}
+
+async function keyPair(): Promise<CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+}
+
+async function pack(cert: x509.X509Certificate, keys: CryptoKeyPair): Promise<Issued> {
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  const fp = Buffer.from(await cert.getThumbprint('SHA-256')).toString('hex');
+  return { cert: cert.toString('pem'), key: x509.PemConverter.encode(pkcs8, 'PRIVATE KEY'), fingerprint: fp, x509: cert, keys };
+}
+
+let serial = 1;
+const validity = (days = 1) => ({ notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + days * 86_400_000) });
+
+/** A self-signed CA. */
+export async function makeCa(cn: string): Promise<Issued> {
+  const keys = await keyPair();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: (serial++).toString(16).padStart(2, '0'),
+    name: `CN=${cn}`,
+    ...validity(),
+    keys: keys as never,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 1, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never),
+    ],
+  });
+  return pack(cert, keys);
+}
+
+/** A leaf certificate signed by `ca`, for a server (`dns` names) or a client. */
+export async function issue(
+  ca: Issued,
+  o: { cn: string; usage: 'server' | 'client'; dns?: string[]; ips?: string[]; uris?: string[]; expired?: boolean },
+): Promise<Issued> {
+  const keys = await keyPair();
+  const names: x509.JsonGeneralName[] = [
+    ...(o.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(o.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
+    ...(o.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+  ];
+  const when = o.expired ? { notBefore: new Date(Date.now() - 2 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) } : validity();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: (serial++).toString(16).padStart(2, '0'),
+    subject: `CN=${o.cn}`,
+    issuer: ca.x509.subject,
+    ...when,
+    signingKey: ca.keys.privateKey as never,
+    publicKey: keys.publicKey as never,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([o.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+      ...(names.length ? [new x509.SubjectAlternativeNameExtension(names)] : []),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.x509),
+    ],
+  });
+  return pack(cert, keys);
+}
+
+/** Writes PEM files into a fresh temp folder; returns their paths by name. */
+export function writePems(files: Record<string, string>): { dir: string; path: (name: string) => string } {
+  const dir = mkdtempSync(join(tmpdir(), 'gantry-tls-'));
+  for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, name), pem);
+  return { dir, path: (name) => join(dir, name) };
+}
