@@ -3,6 +3,8 @@ import apiKey from '../api-key/policy.js';
 import auth from './policy.js';
 import jwt from '../jwt/policy.js';
 import mtls from '../mtls/policy.js';
+import basicAuth from '../basic-auth/policy.js';
+import introspection from '../oauth2-introspection/policy.js';
 
 /** The authentication and authorization policies (docs/auth.md), in one list for policies/index.ts. */
-export const AUTH_POLICIES: readonly PolicyDefinition[] = [apiKey, auth, jwt, mtls] as PolicyDefinition[];
+export const AUTH_POLICIES: readonly PolicyDefinition[] = [apiKey, auth, jwt, mtls, basicAuth, introspection] as PolicyDefinition[];

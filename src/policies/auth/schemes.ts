@@ -5,6 +5,8 @@ import type { Authenticator } from './authenticator.js';
 import { apiKeyAuthenticator, schema as apiKeySchema } from '../api-key/policy.js';
 import { jwtAuthenticator, schema as jwtSchema } from '../jwt/policy.js';
 import { mtlsAuthenticator, schema as mtlsSchema } from '../mtls/policy.js';
+import { basicAuthenticator, schema as basicSchema } from '../basic-auth/policy.js';
+import { introspectionAuthenticator, schema as introspectionSchema } from '../oauth2-introspection/policy.js';
 
 /** An authentication scheme usable inside `auth: { anyOf: [...] }`. */
 export interface AuthScheme {
@@ -19,5 +21,7 @@ export interface AuthScheme {
 export const AUTH_SCHEMES: Record<string, AuthScheme> = {
   'api-key': { schema: apiKeySchema, create: (c: typeof apiKeySchema.static, d) => apiKeyAuthenticator(c, ConsumerDirectory.of(d.config)) },
   jwt: { schema: jwtSchema, create: (c: typeof jwtSchema.static, d) => jwtAuthenticator(c, d) },
+  'basic-auth': { schema: basicSchema, create: (c: typeof basicSchema.static, d) => basicAuthenticator(c, ConsumerDirectory.of(d.config)) },
+  'oauth2-introspection': { schema: introspectionSchema, create: (c: typeof introspectionSchema.static, d) => introspectionAuthenticator(c, d) },
   mtls: { schema: mtlsSchema, create: (c: typeof mtlsSchema.static, d) => mtlsAuthenticator(c, ConsumerDirectory.of(d.config)) },
 };

@@ -3,6 +3,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { ConsumerDirectory, type Identity } from '../../consumers/directory.js';
 import { anonymousIdentity, authHooks, challenge, failures, type AuthOutcome, type Authenticator } from '../auth/authenticator.js';
 import { VerifiedCache } from '../auth/verified-cache.js';
+import { bearerToken } from '../auth/bearer.js';
 import { schema, ISSUER_KEYS, type JwtConfig, type IssuerConfig } from './schema.js';
 import { JwtVerifier } from './verifier.js';
 import type { PolicyDeps } from '../../pipeline/policy.js';
@@ -70,12 +71,10 @@ export function jwtAuthenticator(config: JwtConfig, deps: PolicyDeps): Authentic
  * or the whole value of a custom header. undefined: no credential; null: a malformed one.
  */
 function extractToken(ctx: RequestContext, header: string, bearer: boolean): string | undefined | null {
+  if (bearer) return bearerToken(ctx);
   const v = ctx.req.headers[header];
   if (typeof v !== 'string') return undefined;
-  if (!bearer) return v.length === 0 ? null : v;
-  if (v.length < 7 || v.charCodeAt(6) !== 32 || v.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
-  const token = v.slice(7).trim();
-  return token.length === 0 ? null : token;
+  return v.length === 0 ? null : v;
 }
 
 function pickIssuerFields(config: JwtConfig): IssuerConfig {
