@@ -14,7 +14,19 @@ export interface LoggerOptions {
  * exit.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  let destination = options.destination;
+  if (!destination) {
+    const boom = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    // Buffered lines reach the terminal within a second even when traffic is light.
+    setInterval(() => {
+      try {
+        boom.flush();
+      } catch {
+        // not ready yet (still opening) or already closed: nothing to flush
+      }
+    }, 1000).unref();
+    destination = boom;
+  }
   return pino(
     {
       level: options.level ?? 'info',
