@@ -83,9 +83,15 @@ export class ConfigSource {
     this.files.push(file);
     const lc = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, merge: true });
+    const lines = text.split('\n');
     for (const e of [...doc.errors, ...doc.warnings]) {
       const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
-      this.error(name, line, '', e.message.split('\n')[0]!, doc.errors.includes(e) ? 'error' : 'warning');
+      let message = e.message.split('\n')[0]!;
+      // `{ port: ${PORT} }` is a YAML error: braces are flow indicators. Say how to write it.
+      if (/\$\{/.test(lines[line - 1] ?? '') && /[{[]/.test(lines[line - 1] ?? '')) {
+        message += ' (hint: ${VAR} inside { } or [ ] must be quoted, "${VAR}", or written in block style)';
+      }
+      this.error(name, line, '', message, doc.errors.includes(e) ? 'error' : 'warning');
     }
     if (doc.errors.length > 0) return this;
     const walker = new Walker(doc, lc, name, this.#env, this);

@@ -148,7 +148,11 @@ function typeOfValue(v: unknown): string {
 function describeBranch(schema: Record<string, unknown>): string {
   if ('const' in schema) return JSON.stringify(schema.const);
   if (Array.isArray(schema.type)) return schema.type.join(' or ');
-  if (typeof schema.type === 'string') return schema.type === 'object' ? 'a map' : schema.type === 'array' ? 'a list' : `a ${schema.type}`;
+  if (typeof schema.type === 'string') {
+    if (schema.type === 'object') return 'a map';
+    if (schema.type === 'array') return 'a list';
+    return `${/^[aeiou]/.test(schema.type) ? 'an' : 'a'} ${schema.type}`;
+  }
   return 'a valid value';
 }
 

@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from './load.js';
+import { formatIssue } from './source.js';
+
+const base = `version: 1
+listeners:
+  - { name: public, port: 8080 }
+upstreams:
+  catalog:
+    targets: [ "http://127.0.0.1:7001" ]
+`;
+
+async function errorsOf(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+  const r = await loadConfig('/cfg/gateway.yaml', { text: yaml, env });
+  return r.ok ? [] : r.issues.filter((i) => i.severity === 'error').map(formatIssue);
+}
+
+describe('config errors name file, line and path', () => {
+  const cases: { desc: string; yaml: string; want: RegExp }[] = [
+    {
+      desc: 'YAML syntax error',
+      yaml: 'version: 1\nlisteners: [ { name: a, port: 1 }\n',
+      want: /gateway\.yaml:\d+ *: /,
+    },
+    {
+      desc: 'unknown key (typo) with a suggestion',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /a, methdos: [GET] }\n    upstream: catalog\n',
+      want: /gateway\.yaml:9 routes\[0\]\.match\.methdos: unknown key 'methdos' \(did you mean 'methods'\?\)/,
+    },
+    {
+      desc: 'wrong type',
+      yaml: base.replace('port: 8080', 'port: eighty'),
+      want: /gateway\.yaml:3 listeners\[0\]\.port: must be an integer \(got string\)/,
+    },
+    {
+      desc: 'out of range',
+      yaml: base.replace('port: 8080', 'port: 70000'),
+      want: /gateway\.yaml:3 listeners\[0\]\.port: must be <= 65535/,
+    },
+    {
+      desc: 'bad duration',
+      yaml: base + '    timeouts: { connect: 5 seconds }\n',
+      want: /gateway\.yaml:7 upstreams\.catalog\.timeouts\.connect: must be a duration such as 250ms, 5s, 1m or 1h/,
+    },
+    {
+      desc: 'bad size',
+      yaml: base.replace('{ name: public, port: 8080 }', '{ name: public, port: 8080, limits: { maxHeaderSize: lots } }'),
+      want: /gateway\.yaml:3 listeners\[0\]\.limits\.maxHeaderSize: must be a size such as 512b, 64kb or 10mb/,
+    },
+    {
+      desc: 'bad target URL',
+      yaml: base.replace('"http://127.0.0.1:7001"', '"127.0.0.1:7001"'),
+      want: /gateway\.yaml:6 upstreams\.catalog\.targets\[0\]: must be an absolute URL/,
+    },
+    {
+      desc: 'unknown upstream reference with a suggestion',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /a }\n    upstream: catalgo\n',
+      want: /gateway\.yaml:10 routes\[0\]\.upstream: unknown upstream 'catalgo' \(did you mean 'catalog'\?\)/,
+    },
+    {
+      desc: 'unknown policy with a suggestion',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /a }\n    upstream: catalog\n    policies:\n      - request-idd: {}\n',
+      want: /gateway\.yaml:12 routes\[0\]\.policies\[0\]\.request-idd: unknown policy 'request-idd' \(did you mean 'request-id'\?\)/,
+    },
+    {
+      desc: 'policy config checked against the policy schema',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /a }\n    upstream: catalog\n    policies:\n      - request-id: { header: "bad header" }\n',
+      want: /gateway\.yaml:12 routes\[0\]\.policies\[0\]\.request-id\.header: must match/,
+    },
+    {
+      desc: 'missing required key',
+      yaml: base + 'routes:\n  - name: r\n    upstream: catalog\n',
+      want: /gateway\.yaml:8 routes\[0\]\.match: is required/,
+    },
+    {
+      desc: 'route without a target',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /a }\n',
+      want: /gateway\.yaml:8 routes\[0\]: route needs a target/,
+    },
+    {
+      desc: 'duplicate route names',
+      yaml: base + 'routes:\n  - { name: r, match: { path: /a }, upstream: catalog }\n  - { name: r, match: { path: /b }, upstream: catalog }\n',
+      want: /gateway\.yaml:9 routes\[1\]\.name: route name 'r' is used twice/,
+    },
+    {
+      desc: 'missing environment variable',
+      yaml: base.replace('{ name: public, port: 8080 }', '\n    name: public\n    port: ${GW_PORT}'),
+      want: /gateway\.yaml:5 listeners\[0\]\.port: environment variable GW_PORT is not set/,
+    },
+    {
+      desc: '${VAR} inside a flow map gets a hint',
+      yaml: base.replace('port: 8080', 'port: ${GW_PORT}'),
+      want: /gateway\.yaml:3 *: .*\$\{VAR\} inside \{ \} or \[ \] must be quoted/,
+    },
+    {
+      desc: 'invalid regex',
+      yaml: base + 'routes:\n  - { name: r, match: { pathRegex: "^/(a" }, upstream: catalog }\n',
+      want: /gateway\.yaml:8 routes\[0\]\.match\.pathRegex: is not a valid regular expression/,
+    },
+    {
+      desc: 'one-of literal',
+      yaml: base + 'log: { level: loud }\n',
+      want: /gateway\.yaml:7 log\.level: must be one of: "trace", "debug", "info", "warn", "error", "fatal", "silent"/,
+    },
+    {
+      desc: 'unknown listener reference',
+      yaml: base + 'routes:\n  - { name: r, match: { path: /a }, upstream: catalog, listeners: [mobile] }\n',
+      want: /gateway\.yaml:8 routes\[0\]\.listeners\[0\]: unknown listener 'mobile'/,
+    },
+    {
+      desc: 'wildcard in the middle of a path',
+      yaml: base + 'routes:\n  - { name: r, match: { path: /a/*/b }, upstream: catalog }\n',
+      want: /gateway\.yaml:8 routes\[0\]\.match\.path: '\*' is only allowed at the end/,
+    },
+  ];
+
+  for (const c of cases) {
+    it(c.desc, async () => {
+      const errors = await errorsOf(c.yaml);
+      expect(errors.join('\n')).toMatch(c.want);
+    });
+  }
+
+  it('reports every error at once, in line order', async () => {
+    const yaml = `version: 1
+listeners:
+  - { name: public, port: -1 }
+upstreams:
+  a:
+    targets: [ "nope" ]
+routes:
+  - { name: r, match: { path: /a, colour: red }, upstream: b }
+`;
+    const errors = await errorsOf(yaml);
+    expect(errors.length).toBeGreaterThanOrEqual(4);
+    expect(errors[0]).toMatch(/^\/?.*gateway\.yaml:3 /);
+    expect(errors.some((e) => /:6 upstreams\.a\.targets\[0\]/.test(e))).toBe(true);
+    expect(errors.some((e) => /:8 routes\[0\]\.match\.colour: unknown key/.test(e))).toBe(true);
+    expect(errors.some((e) => /:8 routes\[0\]\.upstream: unknown upstream 'b'/.test(e))).toBe(true);
+  });
+});
+
+describe('config values', () => {
+  it('interpolates ${ENV} and ${ENV:-default}, typing whole plain values', async () => {
+    const yaml = `version: 1
+listeners:
+  - name: public
+    port: \${GW_PORT}
+    host: \${GW_HOST:-127.0.0.1}
+upstreams:
+  a:
+    targets:
+      - http://\${UP_HOST}:7001
+    timeouts:
+      response: \${RESP:-2s}
+`;
+    const r = await loadConfig('/cfg/gateway.yaml', { text: yaml, env: { GW_PORT: '9000', UP_HOST: 'svc.local' } });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.loaded.config.listeners[0]!.port).toBe(9000);
+    expect(r.loaded.config.listeners[0]!.host).toBe('127.0.0.1');
+    expect(r.loaded.config.upstreams.a!.targets[0]).toBe('http://svc.local:7001');
+    expect(r.loaded.config.upstreams.a!.timeouts!.response).toBe(2000);
+  });
+
+  it('converts durations and sizes and fills defaults', async () => {
+    const r = await loadConfig('/cfg/gateway.yaml', {
+      text: base.replace('port: 8080', 'port: 8080, limits: { maxHeaderSize: 32kb, headersTimeout: 1m }') + 'routes: []\n',
+      env: {},
+    });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const l = r.loaded.config.listeners[0]!;
+    expect(l.limits!.maxHeaderSize).toBe(32 * 1024);
+    expect(l.limits!.headersTimeout).toBe(60_000);
+    expect(l.limits!.maxUrlLength).toBe(8 * 1024);
+    expect(l.host).toBe('0.0.0.0');
+  });
+
+  it('merges a folder of files in name order and keeps each file\'s line numbers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-cfg-'));
+    writeFileSync(join(dir, '00-base.yaml'), base + 'routes:\n  - { name: a, match: { path: /a }, upstream: catalog }\n');
+    writeFileSync(join(dir, '10-more.yaml'), 'routes:\n  - { name: b, match: { path: /b }, upstream: catalog }\n  - { name: c, match: { path: /c }, upstream: missing }\n');
+    const r = await loadConfig(dir, { env: {} });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.issues.map(formatIssue).join('\n')).toMatch(/10-more\.yaml:3 routes\[2\]\.upstream: unknown upstream 'missing'/);
+  });
+});
