@@ -172,3 +172,71 @@ export function httpRequest(
     req.end(options.body);
   });
 }
+
+export interface SpawnedGateway {
+  pid: number;
+  port: number;
+  /** Parsed JSON log lines so far. */
+  logs: Record<string, unknown>[];
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+  /** Peak resident set size of the gateway process (VmHWM), bytes. */
+  peakRss(): number;
+}
+
+/**
+ * Runs `node dist/cli.js start` on a config in a child process (npm test builds dist
+ * first) and resolves once it logged its listener ports.
+ */
+export async function spawnGateway(yaml: string, options: { listener?: string; env?: NodeJS.ProcessEnv } = {}): Promise<SpawnedGateway> {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const file = writeTempConfig(yaml);
+  const child = spawn(process.execPath, [join(process.cwd(), 'dist/cli.js'), 'start', '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let buf = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 15_000);
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          if (entry.msg === 'gateway started') {
+            clearTimeout(timer);
+            const listeners = entry.listeners as Record<string, { port: number }>;
+            resolve((options.listener ? listeners[options.listener] : Object.values(listeners)[0])!.port);
+          }
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    void exited.then((code) => reject(new Error(`gateway exited with ${code}: ${stderr}`)));
+  });
+  return {
+    pid: child.pid!,
+    port,
+    logs,
+    exited,
+    stop(signal = 'SIGTERM') {
+      child.kill(signal);
+      return exited;
+    },
+    peakRss() {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : 0;
+    },
+  };
+}

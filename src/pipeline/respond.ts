@@ -4,6 +4,7 @@ import type { Reply, ResponseHead } from './policy.js';
 import { isThenable } from './pipeline.js';
 import { GatewayError, PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';
 import type { HeaderList } from '../http/headers.js';
+import { bodyBytes } from '../proxy/memory.js';
 
 /**
  * The request and response phases, run for every routed request. Hooks are called in a
@@ -125,6 +126,7 @@ function writeHead(ctx: RequestContext, status: number, headers: HeaderList, res
 /** Writes a body chunk; false means "pause until resume". */
 export function respondData(ctx: RequestContext, chunk: Buffer): boolean {
   ctx.bytesOut += chunk.length;
+  bodyBytes(chunk.length);
   const sink = ctx.sink;
   if (sink !== undefined) return sink.push(chunk);
   return ctx.res.write(chunk);

@@ -8,6 +8,7 @@ import { applyForwarding, buildUpstreamHeaders, filterResponseHeaders, type Forw
 import type { GatewayErrorCode } from '../errors.js';
 import { metrics, type UpstreamOutcome } from '../observability/metrics.js';
 import { logGate } from '../observability/logger.js';
+import { bodyBytes } from './memory.js';
 
 /** Upstream failures log at most once a second per upstream and error code. */
 const failureLogGate = logGate(1000);
@@ -91,6 +92,11 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     }
     if (ctx.aborted) return false;
     return respondHead(ctx, statusCode, filterResponseHeaders(rawHeaders), resume);
+  }
+
+  /** Called by undici for each request-body chunk it wrote upstream (undici 7 passes the chunk; its types say a size). */
+  onBodySent(chunk: number): void {
+    bodyBytes(typeof chunk === 'number' ? chunk : (chunk as Buffer).length);
   }
 
   onData(chunk: Buffer): boolean {
