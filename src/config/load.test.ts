@@ -162,7 +162,7 @@ upstreams:
     if (!r.ok) return;
     expect(r.loaded.config.listeners[0]!.port).toBe(9000);
     expect(r.loaded.config.listeners[0]!.host).toBe('127.0.0.1');
-    expect(r.loaded.config.upstreams.a!.targets[0]).toBe('http://svc.local:7001');
+    expect(r.loaded.config.upstreams.a!.targets?.[0]).toBe('http://svc.local:7001');
     expect(r.loaded.config.upstreams.a!.timeouts!.response).toBe(2000);
   });
 
