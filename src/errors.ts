@@ -9,6 +9,7 @@ export const GatewayErrors = {
   GW_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
+  GW_ERR_GONE: { status: 410, title: 'This API version has been retired' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
   GW_ERR_UPSTREAM_UNAVAILABLE: { status: 502, title: 'Upstream unavailable' },
   GW_ERR_UPSTREAM_RESET: { status: 502, title: 'Upstream connection reset' },

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Writable } from 'node:stream';
 import { Gateway } from '../src/gateway.js';
+import type { Clock } from '../src/store/clock.js';
 
 /**
  * Test harness: real sockets on 127.0.0.1 only. Upstreams are real node:http servers,
@@ -90,10 +91,10 @@ export interface TestGateway {
 }
 
 /** Writes YAML to a temp file and starts a gateway on it (listeners should use port 0). */
-export async function startGateway(yaml: string, options: { env?: NodeJS.ProcessEnv; file?: string } = {}): Promise<TestGateway> {
+export async function startGateway(yaml: string, options: { env?: NodeJS.ProcessEnv; file?: string; clock?: Clock } = {}): Promise<TestGateway> {
   const file = options.file ?? writeTempConfig(yaml);
   const { logger, lines } = memoryLogger();
-  const gw = await Gateway.start(file, { logger, env: options.env ?? process.env });
+  const gw = await Gateway.start(file, { logger, env: options.env ?? process.env, ...(options.clock ? { clock: options.clock } : {}) });
   const port = gw.port();
   return { gw, url: `http://127.0.0.1:${port}`, port, file, logs: lines, close: () => gw.close() };
 }

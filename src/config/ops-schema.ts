@@ -55,6 +55,7 @@ export const ACCESS_LOG_FIELDS = [
   'listener',
   'consumer',
   'tenant',
+  'apiVersion',
   'error',
   'traceId',
   'userAgent',
@@ -72,7 +73,7 @@ export const AccessLog = obj(
     output: Type.Optional(Type.String({ minLength: 1, default: 'stdout', description: '`stdout`, `stderr`, or a file path (relative to the config file), appended to.' })),
     fields: Type.Optional(
       Type.Array(Type.Union(ACCESS_LOG_FIELDS.map((f) => Type.Literal(f))), {
-        default: ['requestId', 'method', 'path', 'route', 'status', 'target', 'upstreamMs', 'totalMs', 'bytesIn', 'bytesOut', 'clientIp', 'listener', 'consumer', 'tenant', 'error'],
+        default: ['requestId', 'method', 'path', 'route', 'status', 'target', 'upstreamMs', 'totalMs', 'bytesIn', 'bytesOut', 'clientIp', 'listener', 'consumer', 'tenant', 'apiVersion', 'error'],
         uniqueItems: true,
         description: 'Fields of each line, in order.',
       }),

@@ -98,6 +98,31 @@ export const RouteMatch = obj(
     methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods (default: any).' })),
     headers: Type.Optional(Type.Record(Type.String(), HeaderMatch, { description: 'Header matchers by name.' })),
     query: Type.Optional(Type.Record(Type.String(), HeaderMatch, { description: 'Query parameter matchers by name.' })),
+    version: Type.Optional(
+      Type.Union(
+        [
+          Type.String({ minLength: 1, pattern: '^v?[0-9]+(\\.[0-9]+)*$', description: 'Shorthand for `{ is: <version> }`.' }),
+          obj(
+            {
+              is: Type.String({ minLength: 1, pattern: '^v?[0-9]+(\\.[0-9]+)*$', description: 'The version this route serves; `2` also takes `2.x`.' }),
+              sources: Type.Optional(
+                Type.Array(Type.Union([Type.Literal('path'), Type.Literal('header'), Type.Literal('media-type')]), {
+                  minItems: 1,
+                  uniqueItems: true,
+                  default: ['path', 'header', 'media-type'],
+                  description: 'Where the request names its version, first found wins: `/v2/…`, the header, `Accept: application/vnd.NAME.v2+json`.',
+                }),
+              ),
+              header: Type.Optional(Type.String({ minLength: 1, default: 'accept-version', description: 'Header carrying the version.' })),
+              vendor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9.-]*$', description: 'Vendor NAME in `application/vnd.NAME.v2+json` (default: any).' })),
+              default: Type.Optional(Type.Boolean({ default: false, description: 'Also take requests that name no version.' })),
+            },
+            'Version match with its sources.',
+          ),
+        ],
+        { description: 'API version this route serves (path `/v2/…`, `Accept-Version`, or vendor media type); see docs/versioning.md.' },
+      ),
+    ),
   },
   'What requests a route takes.',
 );

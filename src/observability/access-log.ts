@@ -125,6 +125,10 @@ const FIELDS: Record<AccessLogField, FieldWriter> = {
     const t = c.tenant ?? c.consumer?.tenant;
     if (t) l.tenant = t;
   },
+  apiVersion: (l, c) => {
+    const v = c.route?.apiVersion;
+    if (v !== undefined) l.apiVersion = v;
+  },
   error: (l, c) => {
     if (c.errorCode) l.error = c.errorCode;
   },

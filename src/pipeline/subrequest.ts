@@ -13,6 +13,14 @@ export interface CapturedResponse {
   errorCode: string | undefined;
 }
 
+/** The subrequest's response body passed its limit. */
+export class SubrequestTooLarge extends Error {
+  constructor(limit: number) {
+    super(`subrequest body exceeds its limit of ${limit} bytes`);
+    this.name = 'SubrequestTooLarge';
+  }
+}
+
 const NO_POLICIES: Pipeline = { request: [], response: [], log: [], policies: [] };
 
 /**
@@ -39,9 +47,15 @@ class CaptureResponse extends Writable {
     return this;
   }
 
+  /** Called once when the body passes the limit (to stop the upstream transfer). */
+  onOverflow: (() => void) | undefined;
+
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.#bytes += chunk.length;
-    if (this.#bytes > this.#limit) return cb(new Error('subrequest body exceeds its limit'));
+    if (this.#bytes > this.#limit) {
+      this.onOverflow?.();
+      return cb(new SubrequestTooLarge(this.#limit));
+    }
     this.#chunks.push(chunk);
     cb();
   }
@@ -55,7 +69,8 @@ class CaptureResponse extends Writable {
  * Runs a route's target again for a request, off the client's connection: the handler
  * only (no policies), with the given upstream headers, the body buffered up to `maxBody`.
  * Used for background work such as cache revalidation (RFC 5861 stale-while-revalidate).
- * Resolves once the response is complete; rejects when it is cut off or exceeds `maxBody`.
+ * Resolves once the response is complete; rejects when it is cut off, or with
+ * `SubrequestTooLarge` (the upstream transfer is then stopped) when it exceeds `maxBody`.
  *
  * @example
  *   const res = await subrequest(ctx, [...ctx.upstreamHeaders, 'if-none-match', etag], 1 << 20);
@@ -74,11 +89,18 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
   const headers = sub.upstreamHeaders;
   headers.length = 0;
   for (let i = 0; i < upstreamHeaders.length; i++) headers.push(upstreamHeaders[i]!);
+  let overflowed = false;
+  capture.onOverflow = () => {
+    overflowed = true;
+    // Stop the upstream transfer once this write has unwound.
+    queueMicrotask(() => sub.cancelable?.cancel());
+  };
   return new Promise((resolve, reject) => {
+    const fail = (err: Error) => reject(overflowed ? new SubrequestTooLarge(maxBody) : err);
     capture.once('finish', () => resolve({ status: capture.status, headers: capture.head, body: capture.body(), errorCode: sub.errorCode }));
-    capture.once('error', reject);
+    capture.once('error', fail);
     capture.once('close', () => {
-      if (!capture.writableFinished) reject(new Error('subrequest response was cut off'));
+      if (!capture.writableFinished) fail(new Error('subrequest response was cut off'));
     });
     try {
       route.handler.handle(sub);

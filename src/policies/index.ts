@@ -6,6 +6,8 @@ import { AUTH_POLICIES } from './auth/index.js';
 import cache from './cache/policy.js';
 import compress from './compress/policy.js';
 import transform from './transform/policy.js';
+import deprecation from './deprecation/policy.js';
+import etag from './etag/policy.js';
 import rateLimit from './rate-limit/policy.js';
 import quota from './quota/policy.js';
 import concurrency from './concurrency/policy.js';
@@ -18,6 +20,8 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   cache,
   compress,
   transform,
+  deprecation,
+  etag,
   rateLimit,
   quota,
   concurrency,

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/schema.js';
+import { compileVersionMatch, type VersionTest } from './version.js';
 
 /**
  * Matchers compiled from a route's `match:` block, once per config load. The path part is
@@ -44,15 +45,19 @@ export function requestHost(headers: IncomingHttpHeaders): string {
 export interface ExtraMatch {
   headers: [name: string, test: ValueTest][];
   query: [name: string, test: ValueTest][];
+  /** `match.version` (routing/version.ts), or null. */
+  version: VersionTest | null;
 }
 
 export function compileExtraMatch(match: RouteConfig['match']): ExtraMatch | null {
   const headers = Object.entries(match.headers ?? {}).map(([n, m]) => [n.toLowerCase(), compileValueMatch(m)] as [string, ValueTest]);
   const query = Object.entries(match.query ?? {}).map(([n, m]) => [n, compileValueMatch(m)] as [string, ValueTest]);
-  return headers.length + query.length === 0 ? null : { headers, query };
+  const version = match.version === undefined ? null : compileVersionMatch(match.version);
+  return headers.length + query.length === 0 && version === null ? null : { headers, query, version };
 }
 
-export function testExtra(extra: ExtraMatch, headers: IncomingHttpHeaders, query: () => URLSearchParams): boolean {
+export function testExtra(extra: ExtraMatch, headers: IncomingHttpHeaders, query: () => URLSearchParams, path = ''): boolean {
+  if (extra.version !== null && !extra.version(headers, path)) return false;
   for (const [name, test] of extra.headers) {
     const v = headers[name];
     if (!test(Array.isArray(v) ? v.join(', ') : v)) return false;

@@ -9,6 +9,7 @@ import {
   type ExtraMatch,
   type HostPattern,
 } from './matchers.js';
+import { routeVersion } from './version.js';
 
 /** A route with everything decided at load: matchers, pipeline, target. */
 export interface CompiledRoute {
@@ -25,6 +26,8 @@ export interface CompiledRoute {
   readonly methods: ReadonlySet<string> | null;
   readonly hosts: readonly HostPattern[] | null;
   readonly extra: ExtraMatch | null;
+  /** The API version the route serves (`match.version`), for logs; undefined when unversioned. */
+  readonly apiVersion: string | undefined;
   /** Listener names serving the route, or null for all. */
   readonly listeners: readonly string[] | null;
   readonly pipeline: Pipeline;
@@ -63,6 +66,7 @@ export function compileRouteMatch(config: RouteConfig, index: number): Omit<Comp
     methods,
     hosts: m.host ? (m.host as string[]).map(parseHostPattern) : null,
     extra: compileExtraMatch(m),
+    apiVersion: routeVersion(m.version),
     listeners: config.listeners ?? null,
   };
 }

@@ -68,7 +68,7 @@ class PathTable {
     if (hit) {
       const node = hit.store as Node;
       for (const route of node.candidates) {
-        if (route.extra !== null && !testExtra(route.extra, headers, query)) continue;
+        if (route.extra !== null && !testExtra(route.extra, headers, query, path)) continue;
         if (route.methods !== null && !route.methods.has(method)) {
           for (const m of route.methods) allow.add(m);
           continue;
@@ -96,7 +96,7 @@ function scan(
     if (skip?.includes(route)) continue;
     const params = route.matchPath(path);
     if (!params) continue;
-    if (route.extra !== null && !testExtra(route.extra, headers, query)) continue;
+    if (route.extra !== null && !testExtra(route.extra, headers, query, path)) continue;
     if (route.methods !== null && !route.methods.has(method)) {
       for (const m of route.methods) allow.add(m);
       continue;
