@@ -4,9 +4,10 @@ import type { ConsumerConfig } from './schema.js';
 import { parseScryptHash } from './hash.js';
 import { normalizeFingerprint } from './directory.js';
 import { checkJwtEntry } from '../policies/jwt/semantics.js';
+import { compileRule } from '../policies/abac/logic.js';
 
 /** Policies whose config may name an `anonymous:` consumer. */
-const AUTH_POLICIES = new Set(['api-key', 'basic-auth', 'jwt', 'oauth2-introspection', 'mtls', 'auth']);
+const AUTH_POLICIES = new Set(['api-key', 'basic-auth', 'jwt', 'oauth2-introspection', 'mtls', 'auth', 'abac']);
 
 /**
  * Checks on `consumers:` a schema cannot express: unique ids and credentials, usable scrypt
@@ -49,6 +50,13 @@ export function checkConsumers(config: GatewayConfig, source: ConfigSource): voi
       source.issueAt([...at, 'anonymous'], `unknown consumer '${entry.anonymous}' (define it under consumers:)`);
     }
     if (name === 'jwt') checkJwtEntry(entry, at, source);
+    if (name === 'abac') {
+      for (const field of ['allow', 'deny'] as const) {
+        if (entry[field] === undefined) continue;
+        const r = compileRule(entry[field]);
+        if (typeof r === 'string') source.issueAt([...at, field], r);
+      }
+    }
     if (name === 'auth' && Array.isArray(entry.anyOf)) {
       entry.anyOf.forEach((scheme: unknown, k: number) => {
         if (!scheme || typeof scheme !== 'object') return;
