@@ -17,6 +17,8 @@ export const BALANCE_NAMES = ['round-robin', 'weighted', 'least-connections', 'p
 /** Conditions an attempt can fail on, for `retries.on`. */
 export const RETRY_CONDITIONS = ['connect-error', 'reset', 'timeout', '500', '502', '503', '504'] as const;
 export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+/** Statuses may be written as numbers too (`on: [connect-error, 503]`). */
+const RETRY_STATUSES = [500, 502, 503, 504] as const;
 
 /** Idempotent methods (RFC 9110 §9.2.2): safe to send twice. */
 export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'] as const;
@@ -65,7 +67,7 @@ const retriesProps = (defaults: boolean) => {
   const from = defaults ? '' : ' (default: the upstream\'s)';
   return {
     attempts: Type.Integer({ minimum: 1, maximum: 10, ...d(3), description: `Tries in all, the first included${from}.` }),
-    on: Type.Array(literals(RETRY_CONDITIONS, { description: 'A retryable outcome.' }), {
+    on: Type.Array(Type.Union([...RETRY_CONDITIONS.map((c) => Type.Literal(c)), ...RETRY_STATUSES.map((c) => Type.Literal(c))], { description: 'A retryable outcome.' }), {
       minItems: 1,
       uniqueItems: true,
       ...d(['connect-error', 'reset', '503']),

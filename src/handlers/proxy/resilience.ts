@@ -49,7 +49,7 @@ function retryPolicy(route: RouteConfig, upstream: Upstream): Resilience['retry'
   if (r.attempts < 2) return undefined;
   return {
     attempts: r.attempts,
-    on: new Set(r.on as RetryCondition[]),
+    on: new Set(r.on.map((c) => String(c) as RetryCondition)),
     backoff: r.backoff,
     maxBackoff: r.maxBackoff,
     methods: new Set(r.methods),
