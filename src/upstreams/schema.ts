@@ -164,7 +164,8 @@ export const SplitOptions = obj(
       ),
     ),
     stickyBy: Type.Optional(literals(['consumer', 'ip', 'cookie'], { description: 'Keep one client on one side: by consumer id (else ip), client ip, or a cookie the gateway sets.' })),
-    cookie: Type.String({ minLength: 1, default: 'gantry-split', description: 'Cookie used by `stickyBy: cookie`.' }),
+    // Optional rather than defaulted: Ajv does not fill defaults inside a union branch.
+    cookie: Type.Optional(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'Cookie used by `stickyBy: cookie` (default `gantry-split`).' })),
   },
   'A traffic split with options.',
 );

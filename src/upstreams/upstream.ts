@@ -231,16 +231,20 @@ export class Upstream {
     return s;
   }
 
-  /** Stops health checks and discovery, and releases the pools (gracefully). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Stops health checks and discovery, and releases the pools. Pools close gracefully in
+   * the background: a request still in flight (a slow mirror copy, say) must not hold up
+   * a reload or a shutdown, which destroys whatever is left.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#active?.close();
     this.passive.close();
     this.#discovery.close();
-    const leases = [...this.#leases.values()];
+    for (const lease of this.#leases.values()) void this.#deps.pools.release(lease);
     this.#leases.clear();
-    await Promise.all(leases.map((l) => this.#deps.pools.release(l)));
+    return Promise.resolve();
   }
 
   #newTarget(s: TargetSpec): Target {

@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { buildUpstreamHeaders } from '../../proxy/headers.js';
+import { setHeader } from '../../http/headers.js';
 import { compileRewrite } from '../../proxy/rewrite.js';
 import { readBody, replayableLength } from '../../proxy/replay.js';
 import { metrics } from '../../observability/metrics.js';
@@ -39,7 +40,7 @@ export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps
     if (t === undefined || t.inFlight >= MAX_SHADOW_IN_FLIGHT) return;
     const headers = ctx.hasUpstreamHeaders ? ctx.upstreamHeaders.slice() : buildUpstreamHeaders(ctx.req.rawHeaders);
     headers.push('x-gantry-shadow', '1');
-    if (body !== null) headers.push('content-length', String(body.length));
+    if (body !== null) setHeader(headers, 'content-length', String(body.length));
     const path = t.basePath + (rewrite === null ? ctx.path : rewrite(ctx.path, ctx.params)) + ctx.query;
     const sentAt = performance.now();
     t.inFlight++;
@@ -54,6 +55,7 @@ export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps
         },
         (err: Error) => {
           const ms = performance.now() - sentAt;
+          ctx.logger.debug({ upstream: up.name, target: t.origin, err: { code: (err as { code?: string }).code, message: err.message } }, 'mirror request failed');
           t.sink?.report(t, 0, ms, err);
           metrics.upstreamAttempt(up.name, t.origin, outcomeOf(err), ms / 1000);
         },

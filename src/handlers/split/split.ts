@@ -77,5 +77,5 @@ export function createSplitHandler(route: RouteConfig, deps: HandlerDeps): Handl
 
 /** The list shorthand `[{ upstream, weight }]` as the full form. */
 function normalize(split: NonNullable<SplitConfig>): Exclude<NonNullable<SplitConfig>, unknown[]> {
-  return Array.isArray(split) ? { to: split, cookie: 'gantry-split' } : split;
+  return Array.isArray(split) ? { to: split } : split;
 }
