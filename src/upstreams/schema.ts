@@ -65,25 +65,26 @@ export const CircuitBreaker = obj(
 const retriesProps = (defaults: boolean) => {
   const d = <T>(v: T) => (defaults ? { default: v } : {});
   const from = defaults ? '' : ' (default: the upstream\'s)';
+  const opt = <T extends TSchema>(t: T) => (defaults ? t : Type.Optional(t)) as T;
   return {
-    attempts: Type.Integer({ minimum: 1, maximum: 10, ...d(3), description: `Tries in all, the first included${from}.` }),
-    on: Type.Array(Type.Union([...RETRY_CONDITIONS.map((c) => Type.Literal(c)), ...RETRY_STATUSES.map((c) => Type.Literal(c))], { description: 'A retryable outcome.' }), {
+    attempts: opt(Type.Integer({ minimum: 1, maximum: 10, ...d(3), description: `Tries in all, the first included${from}.` })),
+    on: opt(Type.Array(Type.Union([...RETRY_CONDITIONS.map((c) => Type.Literal(c)), ...RETRY_STATUSES.map((c) => Type.Literal(c))], { description: 'A retryable outcome.' }), {
       minItems: 1,
       uniqueItems: true,
       ...d(['connect-error', 'reset', '503']),
       description: `Outcomes that are retried${from}.`,
-    }),
-    backoff: Duration({ ...d('25ms'), description: `Base of the exponential backoff (full jitter)${from}.` }),
-    maxBackoff: Duration({ ...d('250ms'), description: `Longest wait between two tries${from}.` }),
-    budget: Type.Number({ minimum: 0, maximum: 10, ...d(0.2), description: `Retries allowed per request over the budget window${from}.` }),
-    minRetries: Type.Integer({ minimum: 0, ...d(10), description: `Retries always allowed per window, so quiet upstreams can retry${from}.` }),
-    budgetWindow: Duration({ ...d('10s'), description: `Sliding window of the retry budget${from}.` }),
-    maxReplayBody: Size({ ...d('64kb'), description: `Largest request body kept for a replay; larger bodies stream and are not retried${from}.` }),
-    methods: Type.Array(Type.String({ pattern: '^[A-Z]+$' }), {
+    })),
+    backoff: opt(Duration({ ...d('25ms'), description: `Base of the exponential backoff (full jitter)${from}.` })),
+    maxBackoff: opt(Duration({ ...d('250ms'), description: `Longest wait between two tries${from}.` })),
+    budget: opt(Type.Number({ minimum: 0, maximum: 10, ...d(0.2), description: `Retries allowed per request over the budget window${from}.` })),
+    minRetries: opt(Type.Integer({ minimum: 0, ...d(10), description: `Retries always allowed per window, so quiet upstreams can retry${from}.` })),
+    budgetWindow: opt(Duration({ ...d('10s'), description: `Sliding window of the retry budget${from}.` })),
+    maxReplayBody: opt(Size({ ...d('64kb'), description: `Largest request body kept for a replay; larger bodies stream and are not retried${from}.` })),
+    methods: opt(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), {
       minItems: 1,
       ...d([...IDEMPOTENT_METHODS]),
       description: `Methods that may be retried${defaults ? ' (idempotent ones)' : '; list POST etc. here to opt in per route'}${from}.`,
-    }),
+    })),
   };
 };
 
