@@ -48,12 +48,13 @@ routes:
     await Promise.all(ups.map((u) => u.close()));
   });
 
-  it('weighted: 10k requests split 5:3:2 within 5%', async () => {
-    const res = await load(gw.url, 10_000, { path: '/w', concurrency: 32 });
+  // 10k picks of each balancer run in-process in balancers.test.ts; over sockets 2k keep the suite quick.
+  it('weighted: 2k requests split 5:3:2 within 5%', { timeout: 60_000 }, async () => {
+    const res = await load(gw.url, 2000, { path: '/w', concurrency: 32 });
     expect(res.every((r) => r.status === 200)).toBe(true);
     const t = tally(res.map((r) => r.body));
     for (const [name, share] of [['t0', 0.5], ['t1', 0.3], ['t2', 0.2]] as const) {
-      expect(Math.abs((t.get(name) ?? 0) / 10_000 - share)).toBeLessThan(0.05 * share);
+      expect(Math.abs((t.get(name) ?? 0) / 2000 - share)).toBeLessThan(0.05 * share);
     }
   });
 
