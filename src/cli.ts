@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { main } from './cli/main.js';
+import { limitYoungGeneration } from './proxy/memory.js';
+
+// Before anything else loads: module loading and config compilation are what would grow the heap.
+limitYoungGeneration();
+const { main } = await import('./cli/main.js');
 
 main(process.argv.slice(2)).then(
   (code) => {

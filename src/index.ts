@@ -20,5 +20,5 @@ export type { GatewayConfig, RouteConfig, UpstreamConfig } from './config/schema
 export type { Store, LimitSpec, Decision, Grant, CounterResult, Algorithm, Awaitable } from './store/store.js';
 export { StoreUnavailableError } from './store/store.js';
 export { MemoryStore } from './store/memory.js';
-export { RedisStore } from './store/redis.js';
+export type { RedisStore } from './store/redis.js';
 export { systemClock, manualClock, type Clock, type ManualClock } from './store/clock.js';

@@ -70,6 +70,7 @@ export class Runtime {
     lease: PoolLease,
     storeLease: StoreLease,
     accessLog: AccessLogWriter | null,
+    tracing: Tracing | null,
   ) {
     this.#storeLease = storeLease;
     this.store = storeLease.store;
@@ -84,7 +85,7 @@ export class Runtime {
     this.upstreams = upstreams;
     this.forwarding = forwarding;
     this.accessLog = accessLog;
-    this.tracing = Tracing.acquire(loaded.config.telemetry?.tracing);
+    this.tracing = tracing;
     this.#policies = policies;
     this.#routers = new Map();
     for (const l of loaded.config.listeners) {
@@ -126,7 +127,8 @@ export class Runtime {
         });
       }
       const accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
-      return new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease, accessLog);
+      const tracing = await Tracing.acquire(config.telemetry?.tracing);
+      return new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease, accessLog, tracing);
     } catch (e) {
       await closePolicies(all, logger);
       await pools.release(lease);

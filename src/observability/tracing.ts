@@ -1,8 +1,5 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapSetter, type Tracer } from '@opentelemetry/api';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import type { CompositePropagator, TracerProvider } from './tracing-sdk.js';
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_ERROR_TYPE,
@@ -34,16 +31,18 @@ import { setHeader, type HeaderList } from '../http/headers.js';
  * then pass upstream untouched.
  *
  * @example
- *   const tracing = Tracing.acquire({ endpoint: 'http://127.0.0.1:4318/v1/traces', sampleRatio: 1, … });
+ *   const tracing = await Tracing.acquire({ endpoint: 'http://127.0.0.1:4318/v1/traces', sampleRatio: 1, … });
  *   tracing?.startServer(ctx);          // in #handle
  *   ctx.trace?.end(ctx);                // in the log phase
  */
 export class Tracing {
   readonly #provider: TracerProvider;
   readonly #tracer: Tracer;
-  readonly #propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
+  readonly #propagator: CompositePropagator;
 
-  private constructor(cfg: TracingConfig) {
+  private constructor(cfg: TracingConfig, sdk: typeof import('./tracing-sdk.js')) {
+    const { CompositePropagator, W3CTraceContextPropagator, W3CBaggagePropagator, TracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler, BatchSpanProcessor, OTLPTraceExporter, resourceFromAttributes } = sdk;
+    this.#propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
     this.#provider = new TracerProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: cfg.serviceName }),
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sampleRatio) }),
@@ -54,13 +53,17 @@ export class Tracing {
     this.#tracer = this.#provider.getTracer('gantry');
   }
 
-  /** A tracer for this config (shared by config versions with equal settings), or null when off. */
-  static acquire(cfg: TracingConfig | undefined): Tracing | null {
+  /**
+   * A tracer for this config (shared by config versions with equal settings), or null when
+   * off. The SDK is imported on first use only.
+   */
+  static async acquire(cfg: TracingConfig | undefined): Promise<Tracing | null> {
     if (cfg === undefined) return null;
     const key = JSON.stringify(cfg);
     let e = shared.get(key);
     if (e === undefined) {
-      e = { tracing: new Tracing(cfg), refs: 0 };
+      const sdk = await import('./tracing-sdk.js');
+      e = shared.get(key) ?? { tracing: new Tracing(cfg, sdk), refs: 0 };
       shared.set(key, e);
     }
     e.refs++;

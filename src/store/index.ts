@@ -1,22 +1,23 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import { MemoryStore } from './memory.js';
-import { RedisStore } from './redis.js';
 import type { StoreConfig } from './schema.js';
 import type { Store } from './store.js';
 
 export type { Store, LimitSpec, Decision, Grant, CounterResult, Algorithm, Awaitable } from './store.js';
 export { StoreUnavailableError } from './store.js';
 export { MemoryStore } from './memory.js';
-export { RedisStore } from './redis.js';
+// RedisStore is not re-exported here: ioredis loads only when a config uses `kind: redis`.
+export type { RedisStore } from './redis.js';
 export { systemClock, manualClock, type Clock, type ManualClock } from './clock.js';
 
 const DEFAULTS: StoreConfig = { kind: 'memory', url: 'redis://127.0.0.1:6379', keyPrefix: 'gantry:', timeout: 500, maxBackoff: 2000 };
 
-/** Builds a store from its (validated) config. */
-export function createStore(config: StoreConfig | undefined, logger: Logger, clock: Clock): Store {
+/** Builds a store from its (validated) config; the Redis client is imported on first use. */
+export async function createStore(config: StoreConfig | undefined, logger: Logger, clock: Clock): Promise<Store> {
   const c = { ...DEFAULTS, ...config };
   if (c.kind === 'memory') return new MemoryStore({ clock });
+  const { RedisStore } = await import('./redis.js');
   return new RedisStore({
     url: c.url,
     ...(c.nodes ? { nodes: c.nodes } : {}),
@@ -60,7 +61,7 @@ export class StoreCache {
     const id = JSON.stringify({ ...DEFAULTS, ...config });
     let entry = this.#open.get(id);
     if (entry === undefined) {
-      const store = createStore(config, logger, this.#clock);
+      const store = await createStore(config, logger, this.#clock);
       entry = { store, refs: 0 };
       this.#open.set(id, entry);
       // Serve at once when Redis is down: policies apply their onStoreError until it is back.
