@@ -19,4 +19,6 @@ export const ROWS = [
   { name: 'node ceiling (bare undici proxy)', path: '/', target: 'ceiling' },
   { name: 'bare proxy route', path: '/', baseline: true },
   { name: 'request-id + headers + access log', path: '/policies/' },
+  { name: 'cache hit (memory)', path: '/cached/' },
+  { name: 'compressed 10 KB JSON (gzip)', path: '/compressed/json-10k', headers: { 'accept-encoding': 'gzip' } },
 ];
