@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, startUpstream, sleep, type TestGateway, type TestUpstream } from '../helpers.js';
+import { writeFileSync } from 'node:fs';
+import { httpRequest, startGateway, startUpstream, sleep, type TestGateway, type TestUpstream } from '../helpers.js';
 import { load, tally } from '../load.js';
 
 /** Every upstream answers its own name, so the body says which target served a request. */
@@ -48,13 +49,12 @@ routes:
     await Promise.all(ups.map((u) => u.close()));
   });
 
-  // 10k picks of each balancer run in-process in balancers.test.ts; over sockets 2k keep the suite quick.
-  it('weighted: 2k requests split 5:3:2 within 5%', { timeout: 60_000 }, async () => {
-    const res = await load(gw.url, 2000, { path: '/w', concurrency: 32 });
+  it('weighted: 10k requests split 5:3:2 within 5%', { timeout: 120_000 }, async () => {
+    const res = await load(gw.url, 10_000, { path: '/w', concurrency: 64 });
     expect(res.every((r) => r.status === 200)).toBe(true);
     const t = tally(res.map((r) => r.body));
     for (const [name, share] of [['t0', 0.5], ['t1', 0.3], ['t2', 0.2]] as const) {
-      expect(Math.abs((t.get(name) ?? 0) / 2000 - share)).toBeLessThan(0.05 * share);
+      expect(Math.abs((t.get(name) ?? 0) / 10_000 - share)).toBeLessThan(0.05 * share);
     }
   });
 
@@ -97,5 +97,47 @@ routes:
     expect(new Set(again.map((r) => r.body))).toEqual(new Set([first[0]!.body]));
     expect(again.every((r) => r.headers['set-cookie'] === undefined)).toBe(true);
     await sleep(0);
+  });
+});
+
+describe('consistent-hash over real upstreams when a target leaves', () => {
+  it('remaps at most 25% of keys when one of 5 targets is removed', { timeout: 60_000 }, async () => {
+    const ups = await named(5);
+    const config = (n: number) => `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams:
+  hashed:
+    balance: consistent-hash
+    hashOn: "header:x-user"
+    targets: [ ${ups.slice(0, n).map((u) => `"${u.url}"`).join(', ')} ]
+routes:
+  - { name: hashed, match: { path: /h }, upstream: hashed }
+`;
+    const gw = await startGateway(config(5));
+    const keys = Array.from({ length: 300 }, (_, i) => `user-${i}`);
+    try {
+      const before = new Map<string, string>();
+      for (const [i, k] of keys.entries()) {
+        const r = await httpRequest(`${gw.url}/h`, { headers: { 'x-user': k } });
+        before.set(k, r.text);
+        if (i === 0) expect(r.status).toBe(200);
+      }
+      writeFileSync(gw.file, config(4));
+      const reloaded = await gw.gw.reload();
+      expect(reloaded.ok).toBe(true);
+      let moved = 0;
+      for (const k of keys) {
+        const r = await httpRequest(`${gw.url}/h`, { headers: { 'x-user': k } });
+        expect(r.text).not.toBe('t4'); // the removed target gets nothing
+        if (r.text !== before.get(k)) moved++;
+      }
+      // Only the keys the removed target owned (≈ 1/5) may move.
+      const ownedByRemoved = [...before.values()].filter((t) => t === 't4').length;
+      expect(moved).toBe(ownedByRemoved);
+      expect(moved / keys.length).toBeLessThanOrEqual(0.25);
+    } finally {
+      await gw.close();
+      await Promise.all(ups.map((u) => u.close()));
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { load, tally } from '../load.js';
 import type { Upstream } from '../../src/upstreams/upstream.js';
@@ -9,13 +10,24 @@ function upstreamOf(gw: TestGateway, name: string): Upstream {
   return gw.gw.runtime.upstreams.get(name)!;
 }
 
+/** An upstream in its own process (answers `name`), so it can really be killed. */
+async function upstreamProcess(name: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    ['-e', `require('node:http').createServer((q, s) => s.end(${JSON.stringify(name)})).listen(0, '127.0.0.1', function () { console.log(this.address().port); })`],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
 describe('a target killed under load', () => {
   let a: TestUpstream;
-  let b: TestUpstream;
+  let b: { url: string; child: ChildProcess };
   let gw: TestGateway;
   beforeAll(async () => {
     a = await startUpstream((_q, res) => res.end('a'));
-    b = await startUpstream((_q, res) => res.end('b'));
+    b = await upstreamProcess('b');
     gw = await startGateway(`version: 1
 ${LISTENER}
 upstreams:
@@ -29,15 +41,17 @@ routes:
   });
   afterAll(async () => {
     await gw?.close();
-    await Promise.all([a?.close(), b?.close()]);
+    b?.child.kill('SIGKILL');
+    await a?.close();
   });
 
   it('is ejected, and with retries clients see no error for idempotent requests', async () => {
     const running = load(gw.url, 1500, { path: '/p', concurrency: 16 });
     await sleep(150);
-    await b.close();
+    b.child.kill('SIGKILL'); // the process dies with requests in flight on its connections
     const res = await running;
     expect(res.filter((r) => r.status !== 200)).toEqual([]);
+    expect(tally(res.map((r) => r.body)).get('b')).toBeGreaterThan(0); // b served until it died
     const st = upstreamOf(gw, 'pair').status();
     const dead = st.targets.find((t) => t.url === b.url)!;
     expect(dead).toMatchObject({ state: 'ejected', available: false });
