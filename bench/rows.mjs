@@ -21,4 +21,7 @@ export const ROWS = [
   { name: 'request-id + headers + access log', path: '/policies/' },
   { name: 'cache hit (memory)', path: '/cached/' },
   { name: 'compressed 10 KB JSON (gzip)', path: '/compressed/json-10k', headers: { 'accept-encoding': 'gzip' } },
+  { name: 'rate-limit (memory store)', path: '/rl/', gateway: { config: 'bench/rate-limit.yaml' } },
+  { name: 'rate-limit (Redis, exact)', path: '/rl/', gateway: { config: 'bench/rate-limit.yaml', env: { RL_STORE: 'redis' } }, needs: ['redis'] },
+  { name: 'rate-limit (Redis, lease)', path: '/rl-lease/', gateway: { config: 'bench/rate-limit.yaml', env: { RL_STORE: 'redis' } }, needs: ['redis'] },
 ];

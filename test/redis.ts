@@ -35,8 +35,12 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** Starts a `redis-server` on a free 127.0.0.1 port and resolves once it answers PING. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts a `redis-server` on a free 127.0.0.1 port and resolves once it answers PING.
+ * `cluster: true` makes it a one-node Redis Cluster owning every slot (cluster protocol,
+ * MOVED/CROSSSLOT rules and all) for testing the cluster client.
+ */
+export async function startRedis(options: { cluster?: boolean } = {}): Promise<RedisServer> {
   if (!redisAvailable) throw new Error(`${BIN} not found: install the Debian package redis-server (.ci/run does)`);
   const dir = mkdtempSync(join(tmpdir(), 'gantry-redis-'));
   const port = await freePort();
@@ -45,7 +49,10 @@ export async function startRedis(): Promise<RedisServer> {
   const launch = async () => {
     const proc = spawn(
       BIN,
-      ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+      [
+        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning',
+        ...(options.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1'] : []),
+      ],
       { stdio: 'ignore' },
     );
     child = proc;
@@ -54,6 +61,13 @@ export async function startRedis(): Promise<RedisServer> {
       if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode} on port ${port}`);
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
       await new Promise((r) => setTimeout(r, 20));
+    }
+    if (options.cluster) {
+      await command(port, 'CLUSTER ADDSLOTSRANGE 0 16383'); // '-ERR … already busy' after a restart: fine
+      while (!(await command(port, 'CLUSTER INFO')).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error(`redis cluster on port ${port} did not become ok`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
   };
   const halt = async (signal: NodeJS.Signals) => {
@@ -119,16 +133,21 @@ function freePort(): Promise<number> {
 }
 
 /** Sends PING on a fresh connection; true on +PONG. */
-function ping(port: number): Promise<boolean> {
+async function ping(port: number): Promise<boolean> {
+  return (await command(port, 'PING')).startsWith('+PONG');
+}
+
+/** Sends one inline command on a fresh connection; resolves the first reply chunk ('' on error). */
+function command(port: number, line: string): Promise<string> {
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1');
-    const done = (ok: boolean) => {
+    const done = (reply: string) => {
       sock.destroy();
-      resolve(ok);
+      resolve(reply);
     };
-    sock.setTimeout(500, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('data', (d) => done(d.toString().startsWith('+PONG')));
-    sock.write('PING\r\n');
+    sock.setTimeout(500, () => done(''));
+    sock.once('error', () => done(''));
+    sock.once('data', (d) => done(d.toString()));
+    sock.write(line + '\r\n');
   });
 }

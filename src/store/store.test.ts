@@ -5,7 +5,7 @@ import { manualClock, type ManualClock } from './clock.js';
 import { MemoryStore } from './memory.js';
 import { RedisStore } from './redis.js';
 import { StoreUnavailableError, type LimitSpec, type Store } from './store.js';
-import { describeRedis } from '../../test/redis.js';
+import { describeRedis, startRedis, type RedisServer } from '../../test/redis.js';
 import { memoryLogger } from '../../test/helpers.js';
 
 /**
@@ -213,6 +213,21 @@ describeRedis('redis store', (redis) => {
     const s = make(clock);
     await s.ready(2000);
     return s;
+  });
+
+  describe('on a Redis Cluster (one node owning every slot)', () => {
+    let cluster: RedisServer;
+    beforeAll(async () => {
+      cluster = await startRedis({ cluster: true });
+    });
+    afterAll(async () => {
+      await cluster?.stop();
+    });
+    conformance('conformance (cluster client)', async (clock) => {
+      const s = new RedisStore({ url: 'redis://unused', nodes: [cluster.url], keyPrefix: 'c:', commandTimeoutMs: 500, maxBackoffMs: 200, logger, clock });
+      expect(await s.ready(5000)).toBe(true);
+      return s;
+    });
   });
 
   it('keys are <prefix>{key}: the logical key is the Cluster hash tag', async () => {
