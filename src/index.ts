@@ -21,4 +21,5 @@ export type { Store, LimitSpec, Decision, Grant, CounterResult, Algorithm, Await
 export { StoreUnavailableError } from './store/store.js';
 export { MemoryStore } from './store/memory.js';
 export type { RedisStore } from './store/redis.js';
+export { createStore } from './store/index.js';
 export { systemClock, manualClock, type Clock, type ManualClock } from './store/clock.js';

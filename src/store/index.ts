@@ -13,7 +13,10 @@ export { systemClock, manualClock, type Clock, type ManualClock } from './clock.
 
 const DEFAULTS: StoreConfig = { kind: 'memory', url: 'redis://127.0.0.1:6379', keyPrefix: 'gantry:', timeout: 500, maxBackoff: 2000 };
 
-/** Builds a store from its (validated) config; the Redis client is imported on first use. */
+/**
+ * Builds a store from its (validated) config. The Redis client is loaded only when a
+ * config asks for Redis (ioredis adds ~20 MB to a process that never uses it).
+ */
 export async function createStore(config: StoreConfig | undefined, logger: Logger, clock: Clock): Promise<Store> {
   const c = { ...DEFAULTS, ...config };
   if (c.kind === 'memory') return new MemoryStore({ clock });
@@ -46,7 +49,7 @@ export interface StoreLease {
  */
 export class StoreCache {
   readonly #clock: Clock;
-  readonly #open = new Map<string, { store: Store; refs: number }>();
+  readonly #open = new Map<string, { store: Promise<Store>; refs: number }>();
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -61,23 +64,26 @@ export class StoreCache {
     const id = JSON.stringify({ ...DEFAULTS, ...config });
     let entry = this.#open.get(id);
     if (entry === undefined) {
-      const store = await createStore(config, logger, this.#clock);
-      entry = { store, refs: 0 };
+      const opening = createStore(config, logger, this.#clock).then(async (s) => {
+        // Serve at once when Redis is down: policies apply their onStoreError until it is back.
+        if (!(await s.ready(1000))) logger.warn({ store: s.kind }, 'store not reachable at start; policies apply onStoreError until it is');
+        return s;
+      });
+      entry = { store: opening, refs: 0 };
       this.#open.set(id, entry);
-      // Serve at once when Redis is down: policies apply their onStoreError until it is back.
-      if (!(await store.ready(1000))) logger.warn({ store: store.kind }, 'store not reachable at start; policies apply onStoreError until it is');
     }
-    entry.refs++;
-    let released = false;
     const e = entry;
+    e.refs++;
+    const store = await e.store;
+    let released = false;
     return {
-      store: e.store,
+      store,
       release: async () => {
         if (released) return;
         released = true;
         if (--e.refs > 0) return;
         this.#open.delete(id);
-        await e.store.close();
+        await store.close();
       },
     };
   }
@@ -85,6 +91,6 @@ export class StoreCache {
   async closeAll(): Promise<void> {
     const all = [...this.#open.values()];
     this.#open.clear();
-    await Promise.all(all.map((e) => e.store.close()));
+    await Promise.all(all.map(async (e) => (await e.store).close()));
   }
 }
