@@ -233,6 +233,22 @@ routes:
       expect(r.text).toBe('lm-payload');
       expect(seen).toEqual([undefined, lm]);
     });
+    it('a 304 for another validator is not applied: the resource is fetched again', async () => {
+      let current = '"a"';
+      behaviours.set('/cc/othertag', (req, res) => {
+        if (req.headers['if-none-match'] !== undefined) return reply(res, 304, { etag: '"b"', 'cache-control': 'max-age=5' });
+        reply(res, 200, { etag: current, 'cache-control': 'max-age=5' }, `body ${current}`);
+      });
+      await get('/cc/othertag');
+      current = '"b"';
+      now += 10_000;
+      const r = await get('/cc/othertag');
+      expect(r.status).toBe(200);
+      expect(r.text).toBe('body "b"');
+      expect(r.headers['cache-status']).toMatch(/fwd=stale; fwd-status=200; stored/);
+      expect((await get('/cc/othertag')).headers['cache-status']).toMatch(/^gantry; hit/);
+      expect(count('/cc/othertag')).toBe(3);
+    });
     it('a changed resource replaces the entry', async () => {
       behaviours.set('/cc/changed', (_req, res, n) => reply(res, 200, { etag: `"v${n}"`, 'cache-control': 'max-age=5' }, `v${n}`));
       await get('/cc/changed');
@@ -315,6 +331,27 @@ routes:
       expect(b.headers['cache-status']).toMatch(/fwd-status=502; detail=stale-if-error/);
       now += 120_000;
       expect((await get('/cc/sie')).status).toBe(502);
+    });
+    it('stale-if-error covers an upstream that is gone (connection refused)', async () => {
+      const lone = await startUpstream((_req, res) => reply(res, 200, { 'cache-control': 'max-age=1, stale-if-error=60' }, 'from lone'));
+      const g = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams:
+  lone: { targets: [ "${lone.url}" ] }
+routes:
+  - { name: lone, match: { path: /* }, upstream: lone, policies: [ { cache: {} } ] }
+`);
+      try {
+        await httpRequest(g.url + '/x');
+        await lone.close();
+        now += 5_000;
+        const r = await httpRequest(g.url + '/x');
+        expect(r.status).toBe(200);
+        expect(r.text).toBe('from lone');
+        expect(r.headers['cache-status']).toMatch(/fwd-status=502; detail=stale-if-error/);
+      } finally {
+        await g.close();
+      }
     });
   });
 

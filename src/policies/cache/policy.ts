@@ -14,6 +14,7 @@ import { SharedCacheStore, SHARED_MAX_RETENTION } from './shared-store.js';
 import { acquireZone, count, releaseZone, type CacheZone, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
+import { PROBLEM_CONTENT_TYPE, problemFor } from '../../errors.js';
 
 /**
  * `cache`: an HTTP cache in front of the route's target, following RFC 9111 as a shared
@@ -85,7 +86,7 @@ export default definePolicy({
         return lookup(c, ctx);
       },
       response: function cacheStore(ctx, head) {
-        onResponse(c, ctx, head);
+        return onResponse(c, ctx, head);
       },
       log: function cacheDone(ctx) {
         const f = forwarded.get(ctx);
@@ -201,7 +202,7 @@ function isError(status: number, ctx: RequestContext): boolean {
   return ctx.errorCode !== undefined || status === 500 || status === 502 || status === 503 || status === 504;
 }
 
-function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void {
+function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void | Promise<void> {
   const f = forwarded.get(ctx);
   if (f === undefined) return;
   const now = cacheClock.now();
@@ -221,6 +222,10 @@ function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void 
       serveBody(ctx, head, stale.status, r.headers, stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=304`, r.entry ?? stale, now);
       return;
     }
+    // RFC 9111 §4.3.4: the 304 selects no stored response (another validator): drop the
+    // entry and ask again without validators, so the client gets a full response.
+    void c.zone.store.purge({ key: f.key });
+    return refetch(c, ctx, head, f);
   }
   if (stale !== undefined && isError(status, ctx) && now < stale.sieUntil) {
     count(c.zone, 'stale', c.route);
@@ -313,6 +318,48 @@ function serveBody(ctx: RequestContext, head: ResponseHead, status: number, head
     src.resume();
     return Readable.from(reply.status === 304 ? [] : [body]);
   });
+}
+
+/** Replaces the response with one fetched again without validators (stored when allowed). */
+function refetch(c: Compiled, ctx: RequestContext, head: ResponseHead, f: Forwarded): Promise<void> {
+  const headers = ctx.upstreamHeaders.slice();
+  removeHeader(headers, 'if-none-match');
+  removeHeader(headers, 'if-modified-since');
+  return subrequest(ctx, headers, c.admit.maxEntrySize).then(
+    (res) => {
+      const now = cacheClock.now();
+      const d = res.errorCode === undefined ? draftFrom(c.admit, reqOf(ctx), res.status, res.headers, now) : null;
+      if (d !== null) {
+        count(c.zone, 'stored', c.route);
+        store(c, ctx, f.key, complete(d, f.key, res.body));
+      }
+      release(c, f);
+      removeHeader(res.headers, 'content-length');
+      if (d !== null && !c.admit.exposeTags) removeHeader(res.headers, c.admit.tagHeader);
+      res.headers.push('content-length', String(res.body.length), 'cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${res.status}${d ? '; stored' : ''}`);
+      head.status = res.status;
+      head.headers.length = 0;
+      head.headers.push(...res.headers);
+      const body = res.body;
+      ctx.wrapResponseBody((src) => {
+        src.resume();
+        return Readable.from([body]);
+      });
+    },
+    (err: unknown) => {
+      release(c, f);
+      ctx.logger.warn({ err, requestId: ctx.id }, 'cache: refetch after a non-matching 304 failed');
+      const problem = Buffer.from(JSON.stringify(problemFor('GW_ERR_UPSTREAM_BAD_RESPONSE', 'The upstream answered a revalidation inconsistently.', ctx.id)));
+      ctx.errorCode = 'GW_ERR_UPSTREAM_BAD_RESPONSE';
+      head.status = 502;
+      head.headers.length = 0;
+      head.headers.push('content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(problem.length), 'cache-control', 'no-store');
+      ctx.wrapResponseBody((src) => {
+        src.resume();
+        return Readable.from([problem]);
+      });
+    },
+  );
 }
 
 function reqOf(ctx: RequestContext): CachePolicy.Request {
