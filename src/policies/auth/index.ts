@@ -8,6 +8,7 @@ import introspection from '../oauth2-introspection/policy.js';
 import rbac from '../rbac/policy.js';
 import abac from '../abac/policy.js';
 import opa from '../opa/policy.js';
+import internalToken from '../internal-token/policy.js';
 
 /** The authentication and authorization policies (docs/auth.md), in one list for policies/index.ts. */
-export const AUTH_POLICIES: readonly PolicyDefinition[] = [apiKey, auth, jwt, mtls, basicAuth, introspection, rbac, abac, opa] as PolicyDefinition[];
+export const AUTH_POLICIES: readonly PolicyDefinition[] = [apiKey, auth, jwt, mtls, basicAuth, introspection, rbac, abac, opa, internalToken] as PolicyDefinition[];
