@@ -71,7 +71,8 @@ listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 upstreams:
   echo: { targets: [ "${up.url}" ] }
 routes:
-  - { name: i, match: { path: /i/* }, upstream: echo, policies: [ { oauth2-introspection: { ${common}, audience: orders-api, tenantClaim: tenant, timeout: 300ms } } ] }
+  - { name: i, match: { path: /i/* }, upstream: echo, policies: [ { oauth2-introspection: { ${common}, audience: orders-api, tenantClaim: tenant, timeout: 5s } } ] }
+  - { name: slow, match: { path: /slow/* }, upstream: echo, policies: [ { oauth2-introspection: { ${common}, timeout: 300ms } } ] }
   - { name: badcreds, match: { path: /bad/* }, upstream: echo, policies: [ { oauth2-introspection: { url: "${as.url}", clientId: x, clientSecret: y } } ] }
 `);
   });
@@ -92,7 +93,7 @@ routes:
     { desc: '"active": "true" (a string) is not active', token: 'tok-active-string', want: 401 },
     { desc: 'no sub and no client_id', token: 'tok-no-subject', want: 401 },
     { desc: 'no token', want: 401 },
-    { desc: 'endpoint times out → 503, not 200', token: 'tok-slow', want: 503 },
+    { desc: 'endpoint times out → 503, not 200', token: 'tok-slow', path: '/slow/a', want: 503 },
     { desc: 'endpoint errors → 503', token: 'tok-500', want: 503 },
     { desc: 'endpoint refuses the gateway\'s client credentials → 503', token: 'tok-alice', path: '/bad/a', want: 503 },
   ];

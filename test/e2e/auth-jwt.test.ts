@@ -43,7 +43,7 @@ routes:
   - name: jwks
     match: { path: /jwks/* }
     upstream: echo
-    policies: [ { jwt: { issuer: "${ISS}", audience: ${AUD}, jwksUrl: "${ks.jwksUrl}", jwksCooldown: 1500ms } } ]
+    policies: [ { jwt: { issuer: "${ISS}", audience: ${AUD}, jwksUrl: "${ks.jwksUrl}", jwksCooldown: 2500ms } } ]
   - name: pem
     match: { path: /pem/* }
     upstream: echo
@@ -237,24 +237,25 @@ describe('jwt: attack battery', () => {
 
 describe('jwt: JWKS refetch and cooldown', () => {
   it('refetches on an unknown kid at most once per cooldown, and picks up rotated keys', async () => {
-    // Prime the key set, then wait out the cooldown (1500ms on this route).
-    expect((await httpRequest(gw.url + '/jwks/p', { headers: bearer(await sign(rsa, ok)) })).status).toBe(200);
-    await sleep(1600);
-    const burst = async (n: number) => {
-      const tokens = await Promise.all(Array.from({ length: n }, (_, i) => sign({ ...rogue, kid: `forged-${i}` }, ok)));
+    // Tokens with forged kids, signed up front so the bursts below are quick.
+    const forged = await Promise.all(Array.from({ length: 60 }, (_, i) => sign({ ...rogue, kid: `forged-${i}` }, ok)));
+    const burst = async (tokens: string[]) => {
       const codes = await Promise.all(tokens.map((t) => httpRequest(gw.url + '/jwks/x', { headers: bearer(t) }).then((r) => r.status)));
       expect(codes.every((s) => s === 401)).toBe(true);
     };
+    // Prime the key set, then wait out the cooldown (2500ms on this route).
+    expect((await httpRequest(gw.url + '/jwks/p', { headers: bearer(await sign(rsa, ok)) })).status).toBe(200);
+    await sleep(2600);
     const h0 = ks.jwksHits;
-    await burst(20);
+    await burst(forged.slice(0, 20));
     expect(ks.jwksHits - h0).toBe(1); // cooldown over: one refetch for the whole burst
-    await burst(20);
-    await burst(20);
+    await burst(forged.slice(20, 40));
+    await burst(forged.slice(40));
     expect(ks.jwksHits - h0).toBe(1); // within the cooldown: none
     // Rotation: a new key appears at the IdP; after the cooldown its first token triggers one refetch.
     const next = await signingKey('RS256', 'k2');
     ks.keys = [...ks.keys, next.publicJwk];
-    await sleep(1600);
+    await sleep(2600);
     const res = await httpRequest(gw.url + '/jwks/rotated', { headers: bearer(await sign(next, ok)) });
     expect(res.status).toBe(200);
     expect(ks.jwksHits - h0).toBe(2);

@@ -92,15 +92,19 @@ routes:
   - name: opa
     match: { path: "/opa/:tenant/*" }
     upstream: echo
-    policies: [ { api-key: {} }, { opa: { url: "${opa.url}", path: httpapi/authz/allow, timeout: 300ms, cacheTtl: 30s, headers: [x-opa] } } ]
+    policies: [ { api-key: {} }, { opa: { url: "${opa.url}", path: httpapi/authz/allow, timeout: 5s, cacheTtl: 30s, headers: [x-opa] } } ]
+  - name: opa-slow
+    match: { path: "/opa-slow/:tenant/*" }
+    upstream: echo
+    policies: [ { api-key: {} }, { opa: { url: "${opa.url}", path: httpapi/authz/allow, timeout: 300ms, headers: [x-opa] } } ]
   - name: opa-object
     match: { path: "/opa-object/:tenant/*" }
     upstream: echo
-    policies: [ { api-key: {} }, { opa: { url: "${opa.url}", path: httpapi/authz, cacheTtl: 0 } } ]
+    policies: [ { api-key: {} }, { opa: { url: "${opa.url}", path: httpapi/authz, cacheTtl: 0, timeout: 5s } } ]
   - name: opa-undefined
     match: { path: "/opa-undefined/:tenant/*" }
     upstream: echo
-    policies: [ { api-key: {} }, { opa: { url: "${opa.url}", path: no/such/doc } } ]
+    policies: [ { api-key: {} }, { opa: { url: "${opa.url}", path: no/such/doc, timeout: 5s } } ]
   - name: opa-down
     match: { path: "/opa-down/:tenant/*" }
     upstream: echo
@@ -136,7 +140,7 @@ const cases: { desc: string; method?: string; path: string; key?: string; header
   { desc: 'opa: result object { allow }', path: '/opa-object/acme/x', key: 'k-reader', want: 200 },
   { desc: 'opa: result object denied', path: '/opa-object/globex/x', key: 'k-reader', want: 403 },
   { desc: 'opa: undefined document → fail closed', path: '/opa-undefined/acme/x', key: 'k-reader', want: 503 },
-  { desc: 'opa: timeout → fail closed', path: '/opa/acme/slow', key: 'k-reader', headers: { 'x-opa': 'slow' }, want: 503 },
+  { desc: 'opa: timeout → fail closed', path: '/opa-slow/acme/slow', key: 'k-reader', headers: { 'x-opa': 'slow' }, want: 503 },
   { desc: 'opa: error → fail closed', path: '/opa/acme/err', key: 'k-reader', headers: { 'x-opa': 'error' }, want: 503 },
   { desc: 'opa: unreachable → fail closed', path: '/opa-down/acme/x', key: 'k-reader', want: 503 },
 ];

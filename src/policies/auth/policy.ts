@@ -32,11 +32,13 @@ export default definePolicy({
   name: 'auth',
   description: 'Accepts any of several authentication schemes (anyOf), optionally letting anonymous requests through as a named consumer.',
   schema,
-  create(config, deps) {
-    const list: Authenticator[] = config.anyOf.map((entry) => {
-      const name = Object.keys(entry)[0]!;
-      return AUTH_SCHEMES[name]!.create((entry as Record<string, never>)[name]!, deps);
-    });
+  async create(config, deps) {
+    const list: Authenticator[] = await Promise.all(
+      config.anyOf.map((entry) => {
+        const name = Object.keys(entry)[0]!;
+        return AUTH_SCHEMES[name]!.create((entry as Record<string, never>)[name]!, deps);
+      }),
+    );
     return authHooks(list, anonymousIdentity(config.anonymous, deps.config));
   },
 });

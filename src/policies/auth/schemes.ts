@@ -11,7 +11,7 @@ import { introspectionAuthenticator, schema as introspectionSchema } from '../oa
 /** An authentication scheme usable inside `auth: { anyOf: [...] }`. */
 export interface AuthScheme {
   schema: TSchema;
-  create(config: never, deps: PolicyDeps): Authenticator;
+  create(config: never, deps: PolicyDeps): Authenticator | Promise<Authenticator>;
 }
 
 /**

@@ -2,7 +2,6 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { SignJWT } from 'jose';
 import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { Identity } from '../../consumers/directory.js';
@@ -49,7 +48,8 @@ export default definePolicy({
   name: 'internal-token',
   description: 'Forwards a short-lived JWT signed by the gateway in place of the caller\'s credential.',
   schema,
-  create(config, deps) {
+  async create(config, deps) {
+    const { SignJWT } = await import('jose');
     const file = resolve(deps.baseDir, config.key);
     let key: KeyObject;
     try {

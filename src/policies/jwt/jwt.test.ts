@@ -80,7 +80,7 @@ describe('jwt authenticator', () => {
     expect(validateInPlace(schema, cfg)).toEqual([]);
     const config = { consumers: [] } as unknown as GatewayConfig;
     const deps = { config, logger: pino({ level: 'silent' }), routeName: 'r', baseDir: '/' } as unknown as PolicyDeps;
-    const a = jwtAuthenticator(cfg as never, deps);
+    const a = await jwtAuthenticator(cfg as never, deps);
     const token = await sign(key, { iss: 'iss', sub: 'alice' });
     const ctx = { req: { headers: { authorization: `Bearer ${token}` } } as unknown as IncomingMessage } as RequestContext;
     const first = a.authenticate(ctx);

@@ -5,7 +5,6 @@ import { anonymousIdentity, authHooks, challenge, failures, type AuthOutcome, ty
 import { VerifiedCache } from '../auth/verified-cache.js';
 import { bearerToken } from '../auth/bearer.js';
 import { schema, ISSUER_KEYS, type JwtConfig, type IssuerConfig } from './schema.js';
-import { JwtVerifier } from './verifier.js';
 import type { PolicyDeps } from '../../pipeline/policy.js';
 
 /**
@@ -19,7 +18,9 @@ import type { PolicyDeps } from '../../pipeline/policy.js';
 export { schema };
 
 /** The jwt scheme as an authenticator, for this policy and for `auth: { anyOf }`. */
-export function jwtAuthenticator(config: JwtConfig, deps: PolicyDeps): Authenticator {
+export async function jwtAuthenticator(config: JwtConfig, deps: PolicyDeps): Promise<Authenticator> {
+  // jose is loaded by the first config that verifies tokens, not by every gateway process.
+  const { JwtVerifier } = await import('./verifier.js');
   const issuers: IssuerConfig[] = config.issuers ?? [pickIssuerFields(config)];
   const verifier = new JwtVerifier(issuers, ConsumerDirectory.of(deps.config), deps.logger);
   const header = config.header.toLowerCase();
@@ -87,7 +88,7 @@ export default definePolicy({
   name: 'jwt',
   description: 'Authenticates bearer JWTs (inline keys, JWKS or OIDC discovery; several issuers), caching verified tokens until exp.',
   schema,
-  create(config, deps) {
-    return authHooks([jwtAuthenticator(config, deps)], anonymousIdentity(config.anonymous, deps.config));
+  async create(config, deps) {
+    return authHooks([await jwtAuthenticator(config, deps)], anonymousIdentity(config.anonymous, deps.config));
   },
 });
