@@ -7,9 +7,9 @@ const Token = Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' });
 const HeaderOps = Type.Object(
   {
     remove: Type.Array(Token, { default: [], description: 'Headers to remove.' }),
-    rename: Type.Record(Token, Token, { default: {}, description: 'Headers to rename (`old: new`), values kept.' }),
-    set: Type.Record(Token, Type.String(), { default: {}, description: 'Headers to replace or create; values are templates.' }),
-    add: Type.Record(Token, Type.String(), { default: {}, description: 'Headers to append; values are templates.' }),
+    rename: Type.Record(Token, Token, { additionalProperties: false, default: {}, description: 'Headers to rename (`old: new`), values kept.' }),
+    set: Type.Record(Token, Type.String(), { additionalProperties: false, default: {}, description: 'Headers to replace or create; values are templates.' }),
+    add: Type.Record(Token, Type.String(), { additionalProperties: false, default: {}, description: 'Headers to append; values are templates.' }),
   },
   { additionalProperties: false, default: {}, description: 'Header operations, applied in the order remove, rename, set, add.' },
 );
