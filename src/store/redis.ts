@@ -82,6 +82,13 @@ export class RedisStore implements Store {
     client.defineCommand('gantryLimit', { numberOfKeys: 1, lua: LIMIT_SCRIPT });
     client.defineCommand('gantryCount', { numberOfKeys: 1, lua: COUNT_SCRIPT });
     client.defineCommand('gantryAcquire', { numberOfKeys: 1, lua: ACQUIRE_SCRIPT });
+    // A dropped connection is an outage even if the server is back before the first
+    // reconnect attempt fails; either event opens it, and the throttle keeps it one line.
+    client.on('close', () => {
+      if (this.#closed || this.#down) return;
+      this.#down = true;
+      this.#errors.report(new Error('connection closed'), 'store: redis connection lost; reconnecting');
+    });
     client.on('error', (err: Error) => {
       this.#down = true;
       this.#errors.report(err, 'store: redis unreachable; reconnecting');

@@ -269,7 +269,7 @@ describeRedis('redis store', (redis) => {
     expect(performance.now() - started).toBeLessThan(2000); // failed, not queued until the timeout of each
     await new Promise((r) => setTimeout(r, 400)); // several reconnect attempts
     expect(store.healthy).toBe(false);
-    const outageLines = lines.filter((l) => String(l.msg).includes('unreachable'));
+    const outageLines = lines.filter((l) => String(l.msg).includes('reconnecting'));
     expect(outageLines.length).toBe(1);
 
     await redis().restart();
