@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { cacheClock } from '../../src/policies/cache/clock.js';
 
@@ -378,6 +379,31 @@ routes:
     expect((await get('/cc/item')).text).toBe('GET1');
     await httpRequest(gw.url + '/cc/item', { method: 'POST', body: 'x' });
     expect((await get('/cc/item')).text).toBe('GET3');
+  });
+
+  it('a config reload keeps the zone; changing its bound starts an empty one', async () => {
+    const lone = await startUpstream((_req, res) => reply(res, 200, { 'cache-control': 'max-age=600' }, 'r'));
+    const cfg = (maxSize: string, extraRoute = '') => `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams:
+  lone: { targets: [ "${lone.url}" ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: lone, policies: [ { cache: { maxSize: ${maxSize} } } ] }
+${extraRoute}`;
+    const g = await startGateway(cfg('1mb'));
+    try {
+      await httpRequest(g.url + '/a');
+      writeFileSync(g.file, cfg('1mb', '  - { name: other, match: { path: /other }, static: { body: x } }'));
+      expect((await g.gw.reload()).ok).toBe(true);
+      expect((await httpRequest(g.url + '/a')).headers['cache-status']).toMatch(/^gantry; hit/);
+      writeFileSync(g.file, cfg('2mb'));
+      expect((await g.gw.reload()).ok).toBe(true);
+      expect((await httpRequest(g.url + '/a')).headers['cache-status']).toMatch(/fwd=uri-miss/);
+      expect(lone.seen.length).toBe(2);
+    } finally {
+      await g.close();
+      await lone.close();
+    }
   });
 
   it('purge by key, prefix and tag', async () => {

@@ -79,7 +79,12 @@ export function draftFrom(
   if (vary?.includes('*')) return null;
   const hasValidator = obj.etag !== undefined || obj['last-modified'] !== undefined;
   if (policy.timeToLive() <= 0 && !hasValidator) return null;
-  const headers = upstream.slice();
+  // Names lower-cased once here, so each hit's header checks compare without converting.
+  const headers: HeaderList = new Array<string>(upstream.length);
+  for (let i = 0; i < upstream.length; i += 2) {
+    headers[i] = upstream[i]!.toLowerCase();
+    headers[i + 1] = upstream[i + 1]!;
+  }
   removeHeader(headers, 'age');
   removeHeader(headers, 'content-length');
   const rawTags = obj[opts.tagHeader];
