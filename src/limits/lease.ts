@@ -8,14 +8,16 @@ import type { Decision, Grant, LimitSpec, Store } from '../store/store.js';
  *
  * - fixed and sliding windows: a budget expires when the window it was granted in ends
  *   (measured from when the request for it was *sent*, so it never outlives the store's
- *   window); nothing is admitted over the limit, and at most `instances × lease` units
+ *   window); nothing is admitted over the limit, and at most `instances × 1.25 × lease` units
  *   may go unused in a window (budget still held when the window ends);
  * - token bucket and GCRA: a budget is spent within `leaseTtl`; in any interval, at most
- *   `instances × lease` more units than the exact algorithm are admitted (units taken
- *   just before the interval and spent in it).
+ *   `instances × 1.25 × lease` more units than the exact algorithm are admitted (units
+ *   taken just before the interval and spent in it; a budget holds at most a lease plus
+ *   the low-water top-up).
  *
  * Refills are coalesced per key: concurrent requests that find the budget empty wait for
- * one round trip. A refused refill is remembered until the store says to retry, so a
+ * one round trip, and a budget running low (under a quarter of `lease`) is topped up in
+ * the background, so in steady state no request waits. A refused refill is remembered until the store says to retry, so a
  * limited client costs no round trip either. docs/rate-limits.md states the bound.
  *
  * @example
@@ -28,6 +30,8 @@ interface Budget {
   expiresAt: number;
   /** Refused until then (performance.now() ms). */
   deniedUntil: number;
+  /** The store had nothing to grant: no background refill before then. */
+  dryUntil: number;
   /** The shared remaining at the last grant, and when the quota resets (for headers). */
   remaining: number;
   limit: number;
@@ -39,6 +43,7 @@ export class LeaseLimiter {
   readonly #store: Store;
   readonly #lease: number;
   readonly #ttlMs: number;
+  readonly #lowWater: number;
   readonly #budgets = new Map<string, Budget>();
   readonly #sweeper: NodeJS.Timeout;
   /** Round trips made (tests, status). */
@@ -48,6 +53,7 @@ export class LeaseLimiter {
     this.#store = store;
     this.#lease = lease;
     this.#ttlMs = leaseTtlMs;
+    this.#lowWater = Math.max(1, Math.floor(lease / 4));
     this.#sweeper = setInterval(() => this.#sweep(), 10_000);
     this.#sweeper.unref();
   }
@@ -57,11 +63,17 @@ export class LeaseLimiter {
     const now = performance.now();
     let b = this.#budgets.get(key);
     if (b === undefined) {
-      b = { tokens: 0, expiresAt: 0, deniedUntil: 0, remaining: 0, limit: spec.burst, resetAt: 0, pending: undefined };
+      b = { tokens: 0, expiresAt: 0, deniedUntil: 0, dryUntil: 0, remaining: 0, limit: spec.burst, resetAt: 0, pending: undefined };
       this.#budgets.set(key, b);
     }
     const local = this.#local(b, now, cost);
-    if (local !== undefined) return local;
+    if (local !== undefined) {
+      // Running low: top the budget up in the background, so the next requests find it full.
+      if (local.allowed && b.tokens < this.#lowWater && b.pending === undefined && now >= b.dryUntil) {
+        this.#refill(key, b, spec, 1).catch(noop); // a failure surfaces on the next refill on demand
+      }
+      return local;
+    }
     const budget = b;
     return this.#refill(key, budget, spec, cost).then(() => {
       const again = this.#local(budget, performance.now(), cost);
@@ -113,11 +125,12 @@ export class LeaseLimiter {
     b.resetAt = sentAt + g.resetMs;
     // Nothing (or not enough) granted: refused until the store says a unit could be.
     b.deniedUntil = b.tokens < cost ? sentAt + Math.max(1, g.retryAfterMs) : 0;
+    b.dryUntil = g.granted === 0 ? sentAt + Math.max(1, g.retryAfterMs) : 0;
   }
 
   #sweep(): void {
     const now = performance.now();
-    for (const [k, b] of this.#budgets) if (b.pending === undefined && now >= b.expiresAt && now >= b.deniedUntil) this.#budgets.delete(k);
+    for (const [k, b] of this.#budgets) if (b.pending === undefined && now >= b.expiresAt && now >= b.deniedUntil && now >= b.dryUntil) this.#budgets.delete(k);
   }
 
   close(): void {
@@ -125,3 +138,5 @@ export class LeaseLimiter {
     this.#budgets.clear();
   }
 }
+
+function noop(): void {}

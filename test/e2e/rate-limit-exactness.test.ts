@@ -100,22 +100,22 @@ describeRedis('exactness on Redis (two gateway processes)', (redis) => {
     return n;
   };
 
-  it('lease mode, fixed-window: never over the limit, at most instances × lease under, few round trips', async () => {
+  it('lease mode, fixed-window: never over the limit, at most instances × 1.25 × lease under, few round trips', async () => {
     await awayFromBoundary(10_000, 3_000);
     const before = await scriptCalls();
     const res = await burst(gws.map((g) => g.url + '/lease-fixed'), 300);
     const calls = (await scriptCalls()) - before;
     const ok = statusCounts(res)[200] ?? 0;
     expect(ok).toBeLessThanOrEqual(100);
-    expect(ok).toBeGreaterThanOrEqual(100 - 2 * 10);
+    expect(ok).toBeGreaterThanOrEqual(100 - 2 * 12);
     // 300 requests; budgets of 10 plus one refused refill per instance: far fewer round trips.
     expect(calls).toBeLessThan(60);
   });
 
-  it('lease mode, GCRA: within limit + instances × lease', async () => {
+  it('lease mode, GCRA: within limit + instances × 1.25 × lease', async () => {
     const res = await burst(gws.map((g) => g.url + '/lease-gcra'), 300);
     const ok = statusCounts(res)[200] ?? 0;
-    expect(ok).toBeLessThanOrEqual(100 + 2 * 10);
-    expect(ok).toBeGreaterThanOrEqual(100 - 2 * 10);
+    expect(ok).toBeLessThanOrEqual(100 + 2 * 12);
+    expect(ok).toBeGreaterThanOrEqual(100 - 2 * 12);
   });
 });
