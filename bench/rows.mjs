@@ -14,6 +14,23 @@
  *
  * Add a row: a route in bench/gateway.yaml (or your own config) and an entry here.
  */
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+
+// Auth rows (bench/auth.yaml): a fresh RSA key and API key per run, passed to the gateway
+// through its environment; the token is signed here with node:crypto (RS256, RFC 7518 §3.3).
+const API_KEY = 'bench-api-key-0123456789abcdef';
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const jwtInput = `${b64({ alg: 'RS256', kid: 'bench', typ: 'JWT' })}.${b64({ iss: 'https://bench.gantry.test', aud: 'bench', sub: 'bench-user', scope: 'read', exp: Math.floor(Date.now() / 1000) + 86_400 })}`;
+const JWT = `${jwtInput}.${sign('sha256', Buffer.from(jwtInput), rsa.privateKey).toString('base64url')}`;
+const AUTH = {
+  config: 'bench/auth.yaml',
+  env: {
+    BENCH_API_KEY_HASH: `sha256:${createHash('sha256').update(API_KEY).digest('hex')}`,
+    BENCH_PUBLIC_KEY: rsa.publicKey.export({ type: 'spki', format: 'pem' }),
+  },
+};
+
 export const ROWS = [
   { name: 'direct (no proxy)', path: '/', target: 'direct' },
   { name: 'node ceiling (bare undici proxy)', path: '/', target: 'ceiling' },
@@ -24,4 +41,7 @@ export const ROWS = [
   { name: 'rate-limit (memory store)', path: '/rl/', gateway: { config: 'bench/rate-limit.yaml' } },
   { name: 'rate-limit (Redis, exact)', path: '/rl/', gateway: { config: 'bench/rate-limit.yaml', env: { RL_STORE: 'redis' } }, needs: ['redis'] },
   { name: 'rate-limit (Redis, lease)', path: '/rl-lease/', gateway: { config: 'bench/rate-limit.yaml', env: { RL_STORE: 'redis' } }, needs: ['redis'] },
+  { name: 'api-key', path: '/apikey/', gateway: AUTH, headers: { 'x-api-key': API_KEY } },
+  { name: 'jwt RS256 (verified-token cache)', path: '/jwt/', gateway: AUTH, headers: { authorization: `Bearer ${JWT}` } },
+  { name: 'jwt RS256, no cache (verify each request)', path: '/jwt-nocache/', gateway: AUTH, headers: { authorization: `Bearer ${JWT}` } },
 ];
