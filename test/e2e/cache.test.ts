@@ -89,6 +89,7 @@ routes:
       { desc: 'Vary: * is not stored', cc: 'max-age=60', stored: false, extra: { vary: '*' } },
       { desc: '404 with max-age is stored', cc: 'max-age=60', status: 404, stored: true },
       { desc: '500 is not stored', cc: 'max-age=60', status: 500, stored: false },
+      { desc: 'event streams are not stored', cc: 'max-age=60', stored: false, extra: { 'content-type': 'text/event-stream' } },
     ];
     cases.forEach((c, i) => {
       it(c.desc, async () => {

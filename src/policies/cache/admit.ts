@@ -57,7 +57,7 @@ export const RETAIN_STALE = 300_000;
  * Decides from the response head whether a response may be stored (RFC 9111 §3, via
  * http-cache-semantics, as a shared cache) and prepares it. Returns null when it may not.
  * Set-Cookie responses are never stored: serving one user's cookie to another is worse
- * than any miss.
+ * than any miss. Neither are event streams, nor partial content.
  */
 export function draftFrom(
   opts: AdmitOptions,
@@ -69,6 +69,8 @@ export function draftFrom(
   if (!opts.statuses.has(status)) return null;
   const obj = toHeaderObject(upstream);
   if (obj['set-cookie'] !== undefined || obj['content-range'] !== undefined) return null;
+  // An event stream is open-ended: storing it would hold coalesced requests until it ends.
+  if (obj['content-type']?.toLowerCase().startsWith('text/event-stream')) return null;
   const length = obj['content-length'] === undefined ? -1 : Number(obj['content-length']);
   if (length > opts.maxEntrySize) return null;
   const cc = parseCacheControl(obj['cache-control']);
