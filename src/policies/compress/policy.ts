@@ -82,11 +82,12 @@ export default definePolicy({
     const pick = negotiator(codings);
     const accepts = typeMatcher(config.contentTypes);
     const { minSize } = config;
-    const make = (c: Coding, sse: boolean): Transform => {
+    const make = (c: Coding, sse: boolean, length: number): Transform => {
+      const w = windowFor(length);
       switch (c) {
         case 'br':
           return zlib.createBrotliCompress({
-            params: { [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotliQuality },
+            params: { [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotliQuality, ...(w ? { [zlib.constants.BROTLI_PARAM_LGWIN]: Math.max(10, w.bits) } : {}) },
             ...(sse ? { flush: zlib.constants.BROTLI_OPERATION_FLUSH } : {}),
           });
         case 'zstd': {
@@ -94,9 +95,9 @@ export default definePolicy({
           return z.createZstdCompress({ params: { [z.constants.ZSTD_c_compressionLevel!]: config.zstdLevel }, ...(sse ? { flush: z.constants.ZSTD_e_flush } : {}) });
         }
         case 'deflate':
-          return zlib.createDeflate({ level: config.gzipLevel, ...(sse ? { flush: zlib.constants.Z_SYNC_FLUSH } : {}) });
+          return zlib.createDeflate({ level: config.gzipLevel, ...(w ? { windowBits: w.bits, memLevel: w.mem } : {}), ...(sse ? { flush: zlib.constants.Z_SYNC_FLUSH } : {}) });
         default:
-          return zlib.createGzip({ level: config.gzipLevel, ...(sse ? { flush: zlib.constants.Z_SYNC_FLUSH } : {}) });
+          return zlib.createGzip({ level: config.gzipLevel, ...(w ? { windowBits: w.bits, memLevel: w.mem } : {}), ...(sse ? { flush: zlib.constants.Z_SYNC_FLUSH } : {}) });
       }
     };
     return {
@@ -112,11 +113,27 @@ export default definePolicy({
         if (coding === undefined) return;
         applyHeaders(head.headers, coding);
         const sse = h.mediaType === 'text/event-stream';
-        ctx.wrapResponseBody((src) => src.pipe(make(coding, sse)));
+        const length = h.length;
+        ctx.wrapResponseBody((src) => src.pipe(make(coding, sse, length)));
       },
     };
   },
 });
+
+/**
+ * A compression window no larger than a body of known length needs (as nginx's gzip
+ * filter does): the same output for less memory per stream. Undefined for unknown lengths.
+ */
+function windowFor(length: number): { bits: number; mem: number } | undefined {
+  if (length < 0) return undefined;
+  let bits = 15;
+  let mem = 8;
+  while (bits > 9 && length < (1 << (bits - 1)) - 262) {
+    bits--;
+    mem--;
+  }
+  return { bits, mem: Math.max(1, mem) };
+}
 
 interface Scanned {
   mediaType: string;
