@@ -111,6 +111,11 @@ describe('config errors name file, line and path', () => {
       want: /gateway\.yaml:8 routes\[0\]\.listeners\[0\]: unknown listener 'mobile'/,
     },
     {
+      desc: 'header name that is not a token',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /a }\n    upstream: catalog\n    policies:\n      - headers: { request: { set: { "bad name": x } } }\n',
+      want: /gateway\.yaml:12 routes\[0\]\.policies\[0\]\.headers\.request\.set\.bad name: unknown key 'bad name'/,
+    },
+    {
       desc: 'wildcard in the middle of a path',
       yaml: base + 'routes:\n  - { name: r, match: { path: /a/*/b }, upstream: catalog }\n',
       want: /gateway\.yaml:8 routes\[0\]\.match\.path: '\*' is only allowed at the end/,

@@ -157,8 +157,10 @@ export function applyForwarding(out: HeaderList, req: IncomingMessage, scheme: s
   const element = host ? `for=${node};proto=${scheme};host=${quoteIfNeeded(host)}` : `for=${node};proto=${scheme}`;
   out.push('forwarded', inFwd ? `${inFwd}, ${element}` : element);
   if (fw.via) {
+    // Via names the protocol version of the message as received (RFC 9110 §7.6.3).
+    const own = req.httpVersion === '1.1' ? fw.via : `${req.httpVersion} ${fw.via.slice(4)}`;
     const inVia = h.via;
-    out.push('via', inVia ? `${inVia}, ${fw.via}` : fw.via);
+    out.push('via', inVia ? `${inVia}, ${own}` : own);
   }
 }
 

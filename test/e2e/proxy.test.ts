@@ -136,6 +136,13 @@ routes:
     expect(seen.headers['x-client-ip']).toBe('10.0.0.2');
   });
 
+  it('Via names the protocol version the client used', async () => {
+    const raw = await rawRequest(gw.port, 'GET /echo/v HTTP/1.0\r\nHost: a.test\r\n\r\n', 1000);
+    expect(statusOf(raw)).toBe(200);
+    const seen = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> };
+    expect(seen.headers.via).toBe('1.0 gantry');
+  });
+
   it('preserveHost sends the client Host upstream', async () => {
     const seen = await echo(gw, '/preserve/x', { host: 'shop.test' });
     expect(seen.headers.host).toBe('shop.test');

@@ -13,10 +13,13 @@ import type { RequestContext } from '../../pipeline/context.js';
  *       request:  { set: { x-client-ip: "${client.ip}" }, remove: [cookie] }
  *       response: { add: { x-served-by: gantry }, remove: [server, x-powered-by] }
  */
+/** RFC 9110 §5.1 field name (a token); pattern-keyed records need additionalProperties: false to enforce it. */
+const HeaderName = Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' });
+
 const HeaderOps = Type.Object(
   {
-    set: Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), Type.String(), { default: {}, description: 'Replace (or create) these headers.' }),
-    add: Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), Type.String(), { default: {}, description: 'Append these headers, keeping existing values.' }),
+    set: Type.Record(HeaderName, Type.String(), { default: {}, additionalProperties: false, description: 'Replace (or create) these headers.' }),
+    add: Type.Record(HeaderName, Type.String(), { default: {}, additionalProperties: false, description: 'Append these headers, keeping existing values.' }),
     remove: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Remove these headers.' }),
   },
   { additionalProperties: false, default: {} },
