@@ -36,6 +36,7 @@ describe('consumer directory', () => {
   it('precomputes the propagated identity', () => {
     const a = dir.byApiKey(key)!;
     expect(a).toMatchObject({ id: 'acme', tenant: 'acme-co', tier: 'gold', scopes: ['read', 'write'], scopeHeader: 'read write', anonymous: false });
+    expect(a.upstreamHeaders).toEqual(['x-consumer-id', 'acme', 'x-consumer-tenant', 'acme-co', 'x-consumer-tier', 'gold', 'x-authenticated-scopes', 'read write']);
     expect(Object.isFrozen(a)).toBe(true);
   });
 

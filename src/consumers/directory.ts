@@ -3,6 +3,7 @@ import type { Consumer } from '../pipeline/context.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { ConsumerConfig } from './schema.js';
 import { parseScryptHash, type ScryptHash } from './hash.js';
+import { identityHeaders } from './identity.js';
 
 /**
  * A consumer as the data path sees it: the `Consumer` set on `ctx.consumer`, plus the
@@ -15,6 +16,8 @@ export interface Identity extends Consumer {
   readonly scopeHeader: string;
   /** Let through by `anonymous:` without a credential. */
   readonly anonymous: boolean;
+  /** The identity headers sent upstream, as a flat `[name, value, …]` list (consumers/identity.ts). */
+  readonly upstreamHeaders: readonly string[];
 }
 
 /**
@@ -24,14 +27,17 @@ export interface Identity extends Consumer {
  */
 export function makeIdentity(c: Omit<Consumer, 'scopes'> & { scopes?: readonly string[] | undefined; anonymous?: boolean }): Identity {
   const scopes = c.scopes ?? [];
+  const scopeHeader = scopes.join(' ');
+  const anonymous = c.anonymous ?? false;
   return Object.freeze({
     id: c.id,
     tenant: c.tenant,
     tier: c.tier,
     scopes,
     claims: c.claims,
-    scopeHeader: scopes.join(' '),
-    anonymous: c.anonymous ?? false,
+    scopeHeader,
+    anonymous,
+    upstreamHeaders: identityHeaders(c.id, c.tenant, c.tier, scopeHeader, anonymous),
   });
 }
 

@@ -1,5 +1,5 @@
 import type { RequestContext } from '../pipeline/context.js';
-import { removeHeader, setHeader } from '../http/headers.js';
+import { removeHeader } from '../http/headers.js';
 import type { Identity } from './directory.js';
 
 /**
@@ -22,17 +22,31 @@ export const IDENTITY_HEADERS = {
  * @example setIdentity(ctx, dir.byApiKey(key)!) // upstream sees X-Consumer-Id: acme-mobile
  */
 export function setIdentity(ctx: RequestContext, identity: Identity): void {
+  const h = ctx.upstreamHeaders;
+  // Only an earlier auth policy on this request can have set them (incoming ones are dropped).
+  if (ctx.consumer !== undefined) for (const name of ALL) removeHeader(h, name);
   ctx.consumer = identity;
   ctx.tenant = identity.tenant;
-  const h = ctx.upstreamHeaders;
-  setHeader(h, IDENTITY_HEADERS.id, identity.id);
-  setOrRemove(h, IDENTITY_HEADERS.tenant, identity.tenant);
-  setOrRemove(h, IDENTITY_HEADERS.tier, identity.tier);
-  setOrRemove(h, IDENTITY_HEADERS.scopes, identity.scopeHeader || undefined);
-  setOrRemove(h, IDENTITY_HEADERS.anonymous, identity.anonymous ? 'true' : undefined);
+  const add = identity.upstreamHeaders;
+  for (let i = 0; i < add.length; i++) h.push(add[i]!);
 }
 
-function setOrRemove(h: string[], name: string, value: string | undefined): void {
-  if (value === undefined) removeHeader(h, name);
-  else setHeader(h, name, value);
+const ALL = Object.values(IDENTITY_HEADERS);
+
+/**
+ * The identity headers of one consumer, computed once per identity. Values outside
+ * printable ASCII are percent-encoded (UTF-8) so that a token's `sub` can never smuggle
+ * control characters or undecodable bytes into a header (RFC 9110 §5.5).
+ */
+export function identityHeaders(id: string, tenant: string | undefined, tier: string | undefined, scopes: string, anonymous: boolean): string[] {
+  const out = [IDENTITY_HEADERS.id, headerSafe(id)];
+  if (tenant !== undefined) out.push(IDENTITY_HEADERS.tenant, headerSafe(tenant));
+  if (tier !== undefined) out.push(IDENTITY_HEADERS.tier, headerSafe(tier));
+  if (scopes !== '') out.push(IDENTITY_HEADERS.scopes, headerSafe(scopes));
+  if (anonymous) out.push(IDENTITY_HEADERS.anonymous, 'true');
+  return out;
+}
+
+function headerSafe(v: string): string {
+  return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac, KeyObject, sign as cryptoSign } from 'node:crypto';
 import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { b64, sign, signingKey, startKeyServer, type KeyServer, type SigningKey } from '../auth-fixtures.js';
+import { hashApiKey } from '../../src/consumers/hash.js';
 
 /**
  * jwt over real sockets: every algorithm family, JWKS with cooldown, OIDC discovery,
@@ -37,6 +38,8 @@ beforeAll(async () => {
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 consumers:
   - { id: alice, tenant: acme, tier: gold }
+  - { id: key-user, apiKeys: [ "${hashApiKey('k-any')}" ] }
+  - { id: guest }
 upstreams:
   echo: { targets: [ "${up.url}" ] }
 routes:
@@ -73,6 +76,15 @@ routes:
     upstream: echo
     policies:
       - jwt: { issuer: "${ISS}", jwksUrl: "${ks.jwksUrl}", scopesClaim: realm_access.roles, tenantClaim: org, requiredClaims: [email], claims: { email_verified: true, groups: [staff, admin] } }
+  - name: any
+    match: { path: /any/* }
+    upstream: echo
+    policies:
+      - auth:
+          anyOf:
+            - jwt: { issuer: "${ISS}", audience: ${AUD}, jwksUrl: "${ks.jwksUrl}" }
+            - api-key: {}
+          anonymous: guest
   - name: lax
     match: { path: /lax/* }
     upstream: echo
@@ -126,6 +138,32 @@ describe('jwt: accepted tokens', () => {
       const seen = up.seen[up.seen.length - 1]!;
       expect(seen.headers['x-consumer-id']).toBe(c.consumer);
       for (const [k, v] of Object.entries(c.upstream ?? {})) expect(seen.headers[k], k).toBe(v);
+    });
+  }
+
+  it('puts a subject with control or non-ASCII characters upstream percent-encoded, never raw', async () => {
+    const token = await sign(rsa, { ...ok, sub: 'mallory\r\nx-consumer-id: admin', tenant_x: 1 });
+    const res = await httpRequest(gw.url + '/jwks/inj', { headers: bearer(token) });
+    expect(res.status).toBe(200);
+    const seen = up.seen[up.seen.length - 1]!;
+    expect(seen.headers['x-consumer-id']).toBe(encodeURIComponent('mallory\r\nx-consumer-id: admin'));
+    expect(seen.rawHeaders.filter((h) => h.toLowerCase() === 'x-consumer-id')).toHaveLength(1);
+    await httpRequest(gw.url + '/jwks/utf8', { headers: bearer(await sign(rsa, { ...ok, sub: 'zoë' })) });
+    expect(up.seen[up.seen.length - 1]!.headers['x-consumer-id']).toBe('zo%C3%AB');
+  });
+
+  const anyCases: { desc: string; headers: () => Promise<Record<string, string>>; want: number; consumer?: string }[] = [
+    { desc: 'auth anyOf [jwt, api-key]: a token', headers: async () => bearer(await sign(rsa, ok)), want: 200, consumer: 'alice' },
+    { desc: 'auth anyOf [jwt, api-key]: a key', headers: async () => ({ 'x-api-key': 'k-any' }), want: 200, consumer: 'key-user' },
+    { desc: 'auth anyOf [jwt, api-key]: a bad token and a good key', headers: async () => ({ ...bearer('a.b.c'), 'x-api-key': 'k-any' }), want: 200, consumer: 'key-user' },
+    { desc: 'auth anyOf [jwt, api-key]: nothing → anonymous', headers: async () => ({}), want: 200, consumer: 'guest' },
+    { desc: 'auth anyOf [jwt, api-key]: only a bad token → 401', headers: async () => bearer(await sign(rsa, { ...ok, aud: 'x' })), want: 401 },
+  ];
+  for (const c of anyCases) {
+    it(c.desc, async () => {
+      const res = await httpRequest(gw.url + '/any/a', { headers: await c.headers() });
+      expect(res.status, res.text).toBe(c.want);
+      if (c.consumer) expect(up.seen[up.seen.length - 1]!.headers['x-consumer-id']).toBe(c.consumer);
     });
   }
 

@@ -4,7 +4,7 @@ import type { PolicyHooks, Reply, RequestResult } from '../../pipeline/policy.js
 import { isThenable } from '../../pipeline/pipeline.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../../errors.js';
 import type { HeaderList } from '../../http/headers.js';
-import { ConsumerDirectory, type Identity } from '../../consumers/directory.js';
+import { ConsumerDirectory, makeIdentity, type Identity } from '../../consumers/directory.js';
 import { setIdentity } from '../../consumers/identity.js';
 import type { GatewayConfig } from '../../config/schema.js';
 import { Name } from '../../config/types.js';
@@ -60,7 +60,7 @@ export function anonymousIdentity(id: string | undefined, config: GatewayConfig)
   if (id === undefined) return undefined;
   const base = ConsumerDirectory.of(config).byId(id);
   if (base === undefined) throw new Error(`anonymous consumer '${id}' is not defined in consumers:`);
-  return Object.freeze({ ...base, anonymous: true });
+  return makeIdentity({ ...base, anonymous: true });
 }
 
 /**
