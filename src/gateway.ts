@@ -277,7 +277,7 @@ export class Gateway {
 
     if (path === rt.server.healthPath) return healthReply(res, 200, { status: 'ok' });
     if (path === rt.server.readyPath) {
-      return this.#draining ? healthReply(res, 503, { status: 'draining' }) : healthReply(res, 200, { status: 'ready', version: rt.version });
+      return this.#draining ? healthReply(res, 503, { status: 'draining' }) : healthReply(res, 200, { status: 'ready', version: rt.version, store: rt.store.healthy ? 'ok' : 'unreachable' });
     }
 
     const ip = rt.forwarding.anyTrusted ? clientAddress(req, rt.forwarding) : (req.socket.remoteAddress ?? '');

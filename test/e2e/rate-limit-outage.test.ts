@@ -44,6 +44,7 @@ routes:
   };
 
   it('limits normally while Redis is up', async () => {
+    expect((await get('/readyz')).json()).toMatchObject({ status: 'ready', store: 'ok' });
     for (const p of ['/allow', '/deny', '/lease', '/quota']) {
       const r = await get(p);
       expect(r.status, p).toBe(200);
@@ -68,6 +69,11 @@ routes:
     const leased = await Promise.all(Array.from({ length: 6 }, () => get('/lease')));
     expect(leased.filter((r) => r.status === 200).length).toBe(4);
     expect(leased.filter((r) => r.status === 503).length).toBe(2);
+
+    // Still ready (policies decide what an outage means), but readiness says so.
+    const ready = await get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.json()).toMatchObject({ status: 'ready', store: 'unreachable' });
 
     const logLines = gw.logs.filter((l) => String(l.msg).includes("rate-limit 'lenient': store unavailable"));
     expect(logLines.length).toBe(1);

@@ -3,6 +3,7 @@ import { httpRequest, sleep, startGateway, startUpstream, writeTempConfig, type 
 import { burst, startGatewayProcess, statusCounts, type GatewayProcess } from '../limits.js';
 import { describeRedis } from '../redis.js';
 import { hashApiKey } from '../../src/consumers/hash.js';
+import { sign } from '../auth-fixtures.js';
 
 /** Tenancy: resolved once per request, used by limits, the access log and upstream selection. */
 describe('tenancy', () => {
@@ -86,6 +87,55 @@ ${upstreamsYaml()}routes:
     await sleep(50);
     const line = gw.logs.find((l) => l.msg === 'request' && l.route === 'template');
     expect(line?.tenant).toBe('acme');
+  });
+});
+
+describe('tenancy from token claims', () => {
+  const SECRET = 'a-tenancy-test-secret-of-at-least-32-bytes';
+  const ISS = 'https://id.tenancy.test';
+  const hs = { alg: 'HS256', secret: new TextEncoder().encode(SECRET) };
+  let acme: TestUpstream;
+  let shared: TestUpstream;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    acme = await startUpstream((_q, res) => res.end('acme'));
+    shared = await startUpstream((_q, res) => res.end('shared'));
+    gw = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+tenantFrom: claim:org
+upstreams:
+  acme: { targets: [ "${acme.url}" ] }
+  shared: { targets: [ "${shared.url}" ] }
+routes:
+  - name: claims
+    match: { path: /claims }
+    upstreamByTenant: { tenants: { acme: acme }, default: shared }
+    policies:
+      - jwt: { issuer: "${ISS}", secret: "${SECRET}" }
+      - rate-limit: { algorithm: fixed-window, limit: 2, window: 1h, by: claim:org }
+`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await acme?.close();
+    await shared?.close();
+  });
+
+  it('claim:NAME picks the tenant and keys the limit; two subjects of one org share it', async () => {
+    const [a, b, c] = await Promise.all([
+      sign(hs, { iss: ISS, sub: 'svc-a', org: 'acme' }),
+      sign(hs, { iss: ISS, sub: 'svc-b', org: 'acme' }),
+      sign(hs, { iss: ISS, sub: 'svc-c', org: 'globex' }),
+    ]);
+    const call = (t: string) => httpRequest(`${gw.url}/claims`, { headers: { authorization: `Bearer ${t}` } });
+    const first = await call(a);
+    expect([first.status, first.text]).toEqual([200, 'acme']);
+    expect((await call(b)).text).toBe('acme');
+    expect((await call(a)).status).toBe(429);
+    const other = await call(c);
+    expect([other.status, other.text]).toEqual([200, 'shared']);
+    await sleep(50);
+    expect(gw.logs.filter((l) => l.msg === 'request' && l.route === 'claims').map((l) => l.tenant)).toEqual(['acme', 'acme', 'acme', 'globex']);
   });
 });
 
