@@ -3,6 +3,12 @@ import https from 'node:https';
 import type { TLSSocket, SecureVersion } from 'node:tls';
 import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { issue, makeCa, writePems, type Issued } from '../tls-fixtures.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+function writePemsInto(dir: string, files: Record<string, string>): void {
+  for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, name), pem);
+}
 import { loadConfig } from '../../src/config/load.js';
 
 /** The https listener and the mtls policy, with certificates generated here. */
@@ -137,6 +143,39 @@ describe('https listener', () => {
       expect(up.seen.length).toBe(before);
     });
   }
+});
+
+describe('certificate rotation', () => {
+  it('a reload re-reads the certificate files of a kept https listener', async () => {
+    const first = await issue(ca, { cn: 'localhost', usage: 'server', dns: ['localhost'] });
+    const second = await issue(ca, { cn: 'localhost', usage: 'server', dns: ['localhost'] });
+    const yaml = `version: 1
+listeners: [ { name: s, port: 0, host: 127.0.0.1, protocol: https, tls: { cert: gw.pem, key: gw-key.pem } } ]
+routes: [ { name: r, match: { path: /* }, static: { status: 200 } } ]
+`;
+    const files = writePems({ 'gw.pem': first.cert, 'gw-key.pem': first.key, 'gateway.yaml': yaml });
+    const g = await startGateway(yaml, { file: files.path('gateway.yaml') });
+    const served = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: g.gw.port('s'), servername: 'localhost', ca: ca.cert, agent: false }, (res) => {
+          const fp = (res.socket as TLSSocket).getPeerCertificate().fingerprint256.replaceAll(':', '').toLowerCase();
+          res.resume();
+          res.on('end', () => resolve(fp));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const port = g.gw.port('s');
+      expect(await served()).toBe(first.fingerprint);
+      writePemsInto(files.dir, { 'gw.pem': second.cert, 'gw-key.pem': second.key });
+      expect(await g.gw.reload()).toMatchObject({ ok: true });
+      expect(g.gw.port('s')).toBe(port); // same socket, new certificate
+      expect(await served()).toBe(second.fingerprint);
+    } finally {
+      await g.close();
+    }
+  });
 });
 
 describe('tls config', () => {
