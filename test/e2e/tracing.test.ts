@@ -1,0 +1,151 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: { key: string; value: Record<string, unknown> }[];
+  status?: { code?: number };
+}
+
+/** A real OTLP/HTTP receiver: decodes the JSON export (`/v1/traces`) the SDK posts. */
+async function startReceiver(): Promise<{ url: string; spans: OtlpSpan[]; requests: { path: string; headers: http.IncomingHttpHeaders }[]; close(): Promise<void> }> {
+  const spans: OtlpSpan[] = [];
+  const requests: { path: string; headers: http.IncomingHttpHeaders }[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      requests.push({ path: req.url!, headers: req.headers });
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
+      for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}/v1/traces`, spans, requests, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+const attr = (s: OtlpSpan, key: string): unknown => {
+  const v = s.attributes.find((a) => a.key === key)?.value;
+  return v === undefined ? undefined : (v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.boolValue));
+};
+
+async function waitFor<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await sleep(20);
+  }
+}
+
+describe('tracing (OTLP/HTTP)', () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let up: TestUpstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    up = await startUpstream();
+    gw = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+telemetry:
+  tracing: { endpoint: "${receiver.url}", sampleRatio: 1, serviceName: gantry-test, headers: { x-collector-key: k1 }, flushInterval: 50ms }
+upstreams:
+  echo: { targets: [ "${up.url}" ] }
+  dead: { targets: [ "http://127.0.0.1:1" ] }
+routes:
+  - { name: items, match: { path: "/items/:id" }, upstream: echo }
+  - { name: down, match: { path: /down }, upstream: dead }
+`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await up?.close();
+    await receiver?.close();
+  });
+
+  it('continues the client trace: server span, one client span child of it, context and baggage sent upstream', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await httpRequest(`${gw.url}/items/7?x=1`, {
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, tracestate: 'vendor=abc', baggage: 'tenant=acme', 'user-agent': 'test/1' },
+    });
+    expect(res.status).toBe(200);
+    const server = await waitFor(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 2));
+    const client = await waitFor(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 3));
+    expect(server.parentSpanId).toBe('00f067aa0ba902b7');
+    expect(server.name).toBe('GET /items/:id');
+    expect(attr(server, 'http.route')).toBe('/items/:id');
+    expect(attr(server, 'gantry.route')).toBe('items');
+    expect(attr(server, 'http.request.method')).toBe('GET');
+    expect(attr(server, 'http.response.status_code')).toBe(200);
+    expect(attr(server, 'url.path')).toBe('/items/7');
+    expect(attr(server, 'user_agent.original')).toBe('test/1');
+    expect(client.parentSpanId).toBe(server.spanId);
+    expect(client.name).toBe('GET');
+    expect(attr(client, 'server.address')).toBe('127.0.0.1');
+    expect(attr(client, 'server.port')).toBe(up.port);
+    expect(attr(client, 'gantry.upstream')).toBe('echo');
+    expect(attr(client, 'http.response.status_code')).toBe(200);
+    // The upstream saw the client span as its parent, the vendor state and the baggage.
+    const seen = up.seen.at(-1)!;
+    expect(seen.headers.traceparent).toBe(`00-${traceId}-${client.spanId}-01`);
+    expect(seen.headers.tracestate).toBe('vendor=abc');
+    expect(seen.headers.baggage).toBe('tenant=acme');
+    expect(receiver.requests[0]!.headers['x-collector-key']).toBe('k1');
+    expect(receiver.requests[0]!.path).toBe('/v1/traces');
+  });
+
+  it('starts a new trace when the client sent none; a failed attempt is an error client span', async () => {
+    const before = receiver.spans.length;
+    const res = await httpRequest(`${gw.url}/down`);
+    expect(res.status).toBe(502);
+    const server = await waitFor(() => receiver.spans.slice(before).find((s) => s.kind === 2 && attr(s, 'gantry.route') === 'down'));
+    const client = await waitFor(() => receiver.spans.slice(before).find((s) => s.kind === 3 && s.traceId === server.traceId));
+    expect(server.parentSpanId ?? '').toBe('');
+    expect(server.status?.code).toBe(2);
+    expect(attr(server, 'error.type')).toBe('GW_ERR_UPSTREAM_UNAVAILABLE');
+    expect(client.parentSpanId).toBe(server.spanId);
+    expect(client.status?.code).toBe(2);
+    expect(attr(client, 'error.type')).toBe('connect_error');
+  });
+
+  it('unmatched requests get a server span without a route', async () => {
+    const before = receiver.spans.length;
+    expect((await httpRequest(`${gw.url}/nothing`)).status).toBe(404);
+    const server = await waitFor(() => receiver.spans.slice(before).find((s) => s.kind === 2 && attr(s, 'url.path') === '/nothing'));
+    expect(server.name).toBe('GET');
+    expect(attr(server, 'gantry.route')).toBeUndefined();
+    expect(receiver.spans.slice(before).filter((s) => s.kind === 3)).toHaveLength(0);
+  });
+});
+
+describe('tracing off', () => {
+  it('passes trace headers upstream untouched and creates no trace state', async () => {
+    const up = await startUpstream();
+    const gw = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams: { echo: { targets: [ "${up.url}" ] } }
+routes: [ { name: echo, match: { path: /e }, upstream: echo } ]
+`);
+    try {
+      expect(gw.gw.runtime.tracing).toBeNull();
+      const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      await httpRequest(`${gw.url}/e`, { headers: { traceparent: tp, baggage: 'a=b' } });
+      expect(up.seen.at(-1)!.headers.traceparent).toBe(tp);
+      expect(up.seen.at(-1)!.headers.baggage).toBe('a=b');
+    } finally {
+      await gw.close();
+      await up.close();
+    }
+  });
+});
