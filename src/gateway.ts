@@ -47,6 +47,9 @@ export interface GatewayOptions {
 export interface LastReload {
   at: string;
   ok: boolean;
+  /** Version and hash now serving, after a successful reload. */
+  version?: number;
+  hash?: string;
   issues?: string[];
 }
 
@@ -73,6 +76,7 @@ export class Gateway {
   #draining = false;
   #onIdle: (() => void) | undefined;
   #reloading: Promise<ReloadResult> | undefined;
+  #queuedReload: Promise<ReloadResult> | undefined;
   #lastReload: LastReload | undefined;
   readonly #withAdmin: boolean;
   #admin: AdminServer | undefined;
@@ -149,44 +153,56 @@ export class Gateway {
 
   /**
    * Re-reads and rebuilds the config. The new config is validated and built completely
-   * before it replaces the old; on any error the old one keeps serving.
+   * before it replaces the old; on any error the old one keeps serving. Reloads run one at
+   * a time, and requests for a reload while one is queued share the queued one (a burst
+   * of SIGHUPs or file events builds at most two configs).
    */
   reload(): Promise<ReloadResult> {
-    // Reloads are serialised: a burst of signals builds at most one config at a time.
-    const run = async (): Promise<ReloadResult> => {
-      const at = new Date().toISOString();
-      const result = await loadConfig(this.configPath, { env: this.#env });
-      if (!result.ok) {
-        this.#lastReload = { at, ok: false, issues: result.issues.map(formatIssue) };
-        this.logger.error({ issues: this.#lastReload.issues }, 'config reload rejected; the previous config keeps serving');
-        metrics.reloadResult(false);
-        return { ok: false, issues: result.issues };
-      }
-      let next: Runtime;
-      try {
-        next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger, this.#stores);
-        await this.#syncListeners(result.loaded);
-        await this.#syncAdmin(result.loaded);
-      } catch (e) {
-        const issue: ConfigIssue = { file: this.configPath, line: 0, path: '', message: (e as Error).message, severity: 'error' };
-        this.#lastReload = { at, ok: false, issues: [formatIssue(issue)] };
-        this.logger.error({ err: e }, 'config reload failed; the previous config keeps serving');
-        metrics.reloadResult(false);
-        return { ok: false, issues: [issue] };
-      }
-      const old = this.#runtime;
-      this.#runtime = next;
-      this.#version = next.version;
-      this.#lastReload = { at, ok: true };
-      for (const w of result.loaded.warnings) this.logger.warn(formatIssue(w));
-      this.logger.info({ version: next.version, hash: result.loaded.hash, routes: next.routes.length }, 'config reloaded');
-      metrics.reloadResult(true, { version: next.version, hash: result.loaded.hash });
-      void old.retire(this.logger).then(() => this.#forgetRemoved(old));
-      return { ok: true, version: next.version };
+    if (this.#queuedReload !== undefined) return this.#queuedReload;
+    const run = (): Promise<ReloadResult> => {
+      this.#queuedReload = undefined;
+      return this.#reloadNow();
     };
     const p = (this.#reloading ?? Promise.resolve()).then(run, run);
+    this.#queuedReload = p;
     this.#reloading = p;
     return p;
+  }
+
+  async #reloadNow(): Promise<ReloadResult> {
+    const at = new Date().toISOString();
+    const fail = (issues: ConfigIssue[], log: object, msg: string): ReloadResult => {
+      this.#lastReload = { at, ok: false, issues: issues.map(formatIssue) };
+      this.logger.error(log, msg);
+      metrics.reloadResult(false);
+      return { ok: false, issues };
+    };
+    if (this.#draining) return fail([{ file: this.configPath, line: 0, path: '', message: 'the gateway is draining', severity: 'error' }], {}, 'reload refused: draining');
+    const result = await loadConfig(this.configPath, { env: this.#env });
+    if (!result.ok) {
+      return fail(result.issues, { issues: result.issues.map(formatIssue) }, 'config reload rejected; the previous config keeps serving');
+    }
+    let next: Runtime | undefined;
+    try {
+      next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger, this.#stores);
+      await this.#syncListeners(result.loaded);
+      await this.#syncAdmin(result.loaded);
+    } catch (e) {
+      // A runtime built but never swapped in holds pools, stores and policy resources.
+      if (next !== undefined) void next.retire(this.logger);
+      const issue: ConfigIssue = { file: this.configPath, line: 0, path: '', message: (e as Error).message, severity: 'error' };
+      return fail([issue], { err: e }, 'config reload failed; the previous config keeps serving');
+    }
+    const old = this.#runtime;
+    this.#runtime = next;
+    this.#version = next.version;
+    this.#lastReload = { at, ok: true, version: next.version, hash: result.loaded.hash };
+    for (const w of result.loaded.warnings) this.logger.warn(formatIssue(w));
+    this.logger.info({ version: next.version, hash: result.loaded.hash, routes: next.routes.length }, 'config reloaded');
+    metrics.reloadResult(true, { version: next.version, hash: result.loaded.hash });
+    // In-flight requests hold `old`; it closes what only it uses once the last one ends.
+    void old.retire(this.logger).then(() => this.#forgetRemoved(old));
+    return { ok: true, version: next.version };
   }
 
   async #syncAdmin(loaded: LoadedConfig): Promise<void> {

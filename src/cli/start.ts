@@ -1,4 +1,7 @@
+import cluster from 'node:cluster';
 import { ConfigError, Gateway } from '../gateway.js';
+import { watchConfig } from '../config/watch.js';
+import { startPrimary, startWorker } from './cluster.js';
 
 export interface StartOptions {
   config: string;
@@ -6,10 +9,18 @@ export interface StartOptions {
 }
 
 /**
- * `gantry start`: runs the gateway until SIGTERM/SIGINT (drain, exit 0) with SIGHUP reloads.
+ * `gantry start`: runs the gateway until SIGTERM/SIGINT (drain, exit 0). SIGHUP, a change
+ * of the config file (`reload.watch`) and `POST /api/reload` reload it without dropping a
+ * request. `--workers N` (N > 1) runs a primary that forks N workers sharing the listeners.
  * Resolves undefined (the process stays up) or an exit code when it cannot start.
  */
 export async function start(options: StartOptions): Promise<number | undefined> {
+  if (!Number.isInteger(options.workers) || options.workers < 1) {
+    process.stderr.write(`gantry start: --workers must be a positive integer\n`);
+    return 2;
+  }
+  if (cluster.isWorker) return startWorker(options.config);
+  if (options.workers > 1) return startPrimary(options.config, options.workers);
   let gw: Gateway;
   try {
     gw = await Gateway.start(options.config);
@@ -20,6 +31,8 @@ export async function start(options: StartOptions): Promise<number | undefined> 
     }
     throw e;
   }
+  const reload = gw.runtime.config.reload;
+  if (reload?.watch !== false) watchConfig(options.config, reload?.debounce ?? 300, () => void gw.reload());
   process.on('SIGHUP', () => void gw.reload());
   let stopping = false;
   const stop = (signal: string) => {

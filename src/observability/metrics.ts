@@ -103,16 +103,18 @@ export class GatewayMetrics {
     ['upstream', 'target'],
     LATENCY_BUCKETS,
   );
-  readonly targetHealthy = new GaugeFamily('gantry_upstream_target_healthy', '1 when the target takes traffic, 0 when health checks took it out.', ['upstream', 'target']);
-  readonly circuit = new GaugeFamily('gantry_upstream_circuit_state', 'Circuit-breaker state (one series per state; the current one is 1).', ['upstream', 'target', 'state']);
+  // Each worker checks health and keeps breakers of its own; cluster mode shows the worst (min healthy, max open).
+  readonly targetHealthy = new GaugeFamily('gantry_upstream_target_healthy', '1 when the target takes traffic, 0 when health checks took it out.', ['upstream', 'target'], 'min');
+  readonly circuit = new GaugeFamily('gantry_upstream_circuit_state', 'Circuit-breaker state (one series per state; the current one is 1).', ['upstream', 'target', 'state'], 'max');
   readonly cache = new CounterFamily('gantry_cache_requests_total', 'Cache lookups by route and result.', ['route', 'result']);
   readonly rateLimit = new CounterFamily('gantry_rate_limit_decisions_total', 'Rate-limit decisions by route, policy and decision.', ['route', 'policy', 'decision']);
   readonly storeErrors = new CounterFamily('gantry_store_errors_total', 'Errors talking to the shared store, by store kind and operation.', ['store', 'operation']);
   readonly connections = new GaugeFamily('gantry_http_active_connections', 'Open client connections by listener.', ['listener']);
   readonly reloads = new CounterFamily('gantry_config_reloads_total', 'Config reloads by result (success or failure).', ['result']);
-  readonly lastReloadSuccess = new GaugeFamily('gantry_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.', []);
-  readonly lastReloadOk = new GaugeFamily('gantry_config_last_reload_successful', '1 when the last reload attempt succeeded.', []);
-  readonly configInfo = new GaugeFamily('gantry_config_info', 'The config being served: version counter and content hash (value is always 1).', ['version', 'hash']);
+  // Cluster mode: a worker's config state is not additive; show the newest / worst / served.
+  readonly lastReloadSuccess = new GaugeFamily('gantry_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.', [], 'max');
+  readonly lastReloadOk = new GaugeFamily('gantry_config_last_reload_successful', '1 when the last reload attempt succeeded (every worker, in cluster mode).', [], 'min');
+  readonly configInfo = new GaugeFamily('gantry_config_info', 'The config being served: version counter and content hash (value is always 1).', ['version', 'hash'], 'max');
   /** route → [method × class] slots, so a request end is two Map-free increments. */
   readonly #routes = new Map<string, (RequestSlot | undefined)[]>();
 

@@ -16,12 +16,15 @@
  *   registry.registerMetric(f as never);
  *   f.series('home').observe(0.05);
  */
+/** How cluster mode combines a metric across workers (prom-client aggregator names). */
+export type Aggregator = 'sum' | 'max' | 'min' | 'first' | 'average' | 'omit';
+
 /** What prom-client's registry reads from a metric (`get()`); its .d.ts types `type` as a numeric enum, the runtime uses these strings. */
 export interface MetricJson {
   name: string;
   help: string;
   type: 'counter' | 'gauge' | 'histogram';
-  aggregator: 'sum';
+  aggregator: Aggregator;
   values: { labels: Record<string, string | number>; value: number; metricName?: string }[];
 }
 
@@ -29,14 +32,15 @@ abstract class Family<S> {
   readonly name: string;
   readonly help: string;
   readonly labelNames: readonly string[];
-  readonly aggregator = 'sum' as const;
+  readonly aggregator: Aggregator;
   abstract readonly type: MetricJson['type'];
   protected readonly map = new Map<string, { labels: Record<string, string>; s: S }>();
 
-  constructor(name: string, help: string, labelNames: readonly string[]) {
+  constructor(name: string, help: string, labelNames: readonly string[], aggregator: Aggregator = 'sum') {
     this.name = name;
     this.help = help;
     this.labelNames = labelNames;
+    this.aggregator = aggregator;
   }
 
   protected abstract create(): S;

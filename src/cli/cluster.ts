@@ -1,0 +1,221 @@
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { Logger } from 'pino';
+import { ConfigError, Gateway } from '../gateway.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { formatIssue } from '../config/source.js';
+import { watchConfig } from '../config/watch.js';
+import { createLogger, flushLogger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
+import { runCommand, type ReloadOutcome } from '../admin/commands.js';
+import type { AdminBackend } from '../admin/routes.js';
+import type { AdminServer } from '../admin/server.js';
+import { syncAdmin } from '../admin/local.js';
+
+/**
+ * Cluster mode (`gantry start --workers N`, node:cluster): the primary validates the config,
+ * forks N workers that share the listeners (the kernel/primary spreads connections), runs
+ * the admin listener, and relays admin commands to every worker over IPC. A reload is
+ * validated in the primary first, so an invalid config never reaches a worker; a valid one
+ * is reloaded by every worker, each swapping atomically. `/metrics` sums all workers with
+ * prom-client's AggregatorRegistry.
+ */
+
+type ToWorker = { type: 'gantry:command'; id: number; name: string; payload?: unknown };
+type FromWorker =
+  | { type: 'gantry:ready'; version: number }
+  | { type: 'gantry:failed'; message: string }
+  | { type: 'gantry:result'; id: number; ok: boolean; result?: unknown; error?: string };
+
+const COMMAND_TIMEOUT = 30_000;
+
+class ClusterBackend implements AdminBackend {
+  readonly metricsContentType = metrics.contentType;
+  readonly #primary: Primary;
+  constructor(primary: Primary) {
+    this.#primary = primary;
+  }
+  run(command: string, payload?: unknown): Promise<unknown[]> {
+    return command === 'reload' ? this.#primary.reload() : this.#primary.broadcast(command, payload);
+  }
+  metrics(): Promise<string> {
+    return this.#primary.aggregator.clusterMetrics();
+  }
+  describe(): { mode: 'cluster'; workers: number[] } {
+    return { mode: 'cluster', workers: this.#primary.workers().map((w) => w.process.pid ?? 0) };
+  }
+}
+
+class Primary {
+  readonly aggregator = new AggregatorRegistry();
+  readonly logger: Logger;
+  readonly #configPath: string;
+  readonly #count: number;
+  readonly #pending = new Map<number, { resolve: (v: FromWorker & { type: 'gantry:result' }) => void; timer: NodeJS.Timeout }>();
+  #nextId = 1;
+  #stopping = false;
+  #admin: AdminServer | undefined;
+  #reloading: Promise<ReloadOutcome[]> = Promise.resolve([]);
+
+  constructor(configPath: string, count: number, logger: Logger) {
+    this.#configPath = configPath;
+    this.#count = count;
+    this.logger = logger;
+  }
+
+  workers(): Worker[] {
+    return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+  }
+
+  /** Forks one worker and resolves when it serves (or rejects when its config fails). */
+  fork(): Promise<Worker> {
+    const worker = cluster.fork({ GANTRY_WORKER: '1' });
+    worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    return new Promise((resolve, reject) => {
+      const onMsg = (m: FromWorker) => {
+        if (m.type === 'gantry:ready') {
+          worker.off('message', onMsg);
+          resolve(worker);
+        } else if (m.type === 'gantry:failed') {
+          worker.off('message', onMsg);
+          reject(new Error(m.message));
+        }
+      };
+      worker.on('message', onMsg);
+      worker.once('exit', (code) => reject(new Error(`worker exited with code ${code} before it was ready`)));
+    });
+  }
+
+  async start(loaded: LoadedConfig): Promise<void> {
+    await Promise.all(Array.from({ length: this.#count }, () => this.fork()));
+    cluster.on('exit', (worker, code, signal) => {
+      if (this.#stopping) return;
+      this.logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting a new one');
+      setTimeout(() => void this.fork().catch((e: unknown) => this.logger.error({ err: e }, 'replacement worker failed')), 500).unref();
+    });
+    this.#admin = await syncAdmin(undefined, loaded.config.admin, new ClusterBackend(this), this.logger);
+    this.logger.info({ workers: this.workers().map((w) => w.process.pid), hash: loaded.hash }, 'cluster started');
+  }
+
+  #onMessage(m: FromWorker): void {
+    if (m.type !== 'gantry:result') return;
+    const p = this.#pending.get(m.id);
+    if (!p) return;
+    this.#pending.delete(m.id);
+    clearTimeout(p.timer);
+    p.resolve(m);
+  }
+
+  /** Runs a command on every worker; one result per worker, in worker order. */
+  async broadcast(name: string, payload?: unknown): Promise<unknown[]> {
+    const results = await Promise.all(
+      this.workers().map(
+        (w) =>
+          new Promise<FromWorker & { type: 'gantry:result' }>((resolve) => {
+            const id = this.#nextId++;
+            const timer = setTimeout(() => {
+              this.#pending.delete(id);
+              resolve({ type: 'gantry:result', id, ok: false, error: `worker ${w.process.pid} did not answer '${name}' in time` });
+            }, COMMAND_TIMEOUT);
+            this.#pending.set(id, { resolve, timer });
+            w.send({ type: 'gantry:command', id, name, payload } satisfies ToWorker);
+          }),
+      ),
+    );
+    const failed = results.find((r) => !r.ok);
+    if (failed) throw new Error(failed.error ?? `command '${name}' failed`);
+    return results.map((r) => r.result);
+  }
+
+  /** Validates in the primary, then reloads every worker; serialised. */
+  reload(): Promise<ReloadOutcome[]> {
+    const run = async (): Promise<ReloadOutcome[]> => {
+      const result = await loadConfig(this.#configPath);
+      if (!result.ok) {
+        const issues = result.issues.map(formatIssue);
+        this.logger.error({ issues }, 'config reload rejected in the primary; workers keep serving the previous config');
+        const status = (await this.broadcast('status')) as { config: { version: number; hash: string } }[];
+        return status.map((s) => ({ ok: false, version: s.config.version, hash: s.config.hash, issues }));
+      }
+      const outcomes = (await this.broadcast('reload')) as ReloadOutcome[];
+      if (outcomes.every((o) => o.ok)) this.#admin = await syncAdmin(this.#admin, result.loaded.config.admin, new ClusterBackend(this), this.logger);
+      this.logger.info({ workers: outcomes.map((o) => ({ ok: o.ok, version: o.version })) }, 'cluster reloaded');
+      return outcomes;
+    };
+    this.#reloading = this.#reloading.then(run, run);
+    return this.#reloading;
+  }
+
+  async stop(signal: string): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.logger.info({ signal }, 'stopping workers');
+    const exits = this.workers().map((w) => new Promise<void>((r) => w.once('exit', () => r())));
+    for (const w of this.workers()) w.process.kill('SIGTERM');
+    await Promise.all(exits);
+    await this.#admin?.close();
+    flushLogger(this.logger);
+  }
+}
+
+/** The primary of `gantry start --workers N`. */
+export async function startPrimary(configPath: string, count: number): Promise<number | undefined> {
+  const result = await loadConfig(configPath);
+  if (!result.ok) {
+    process.stderr.write(new ConfigError(result.issues).message + '\n');
+    return 1;
+  }
+  const logger = createLogger({ level: result.loaded.config.log?.level }).child({ role: 'primary' });
+  const primary = new Primary(configPath, count, logger);
+  try {
+    await primary.start(result.loaded);
+  } catch (e) {
+    logger.error({ err: e }, 'cluster failed to start');
+    await primary.stop('startup-failure');
+    return 1;
+  }
+  const reload = () => void primary.reload().catch((e: unknown) => logger.error({ err: e }, 'cluster reload failed'));
+  const r = result.loaded.config.reload;
+  if (r?.watch !== false) watchConfig(configPath, r?.debounce ?? 300, reload);
+  process.on('SIGHUP', reload);
+  const stop = (signal: string) => void primary.stop(signal).then(() => process.exit(0));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return undefined;
+}
+
+/** A worker of `gantry start --workers N`: one gateway without the admin listener. */
+export async function startWorker(configPath: string): Promise<number | undefined> {
+  let gw: Gateway;
+  try {
+    gw = await Gateway.start(configPath, { admin: false });
+  } catch (e) {
+    process.send?.({ type: 'gantry:failed', message: (e as Error).message } satisfies FromWorker);
+    if (e instanceof ConfigError) return 1;
+    throw e;
+  }
+  // Answer the primary's metric requests with this worker's registry.
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  new AggregatorRegistry();
+  process.on('message', (m: ToWorker) => {
+    if (m?.type !== 'gantry:command') return;
+    runCommand(gw, m.name, m.payload).then(
+      (result) => process.send?.({ type: 'gantry:result', id: m.id, ok: true, result } satisfies FromWorker),
+      (e: unknown) => process.send?.({ type: 'gantry:result', id: m.id, ok: false, error: (e as Error).message } satisfies FromWorker),
+    );
+  });
+  // The primary coordinates reloads; a SIGHUP sent to the whole process group must not
+  // reload (or, by default, kill) a worker on its own.
+  process.on('SIGHUP', () => undefined);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void gw.drain().then((inTime) => process.exit(inTime ? 0 : 1));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('disconnect', stop);
+  process.send?.({ type: 'gantry:ready', version: gw.runtime.version } satisfies FromWorker);
+  return undefined;
+}

@@ -1,0 +1,86 @@
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest, startUpstream, writeTempConfig, type TestUpstream } from '../helpers.js';
+import { eventually, freePort, spawnGantry, type GantryProcess } from '../ops-helpers.js';
+
+const TOKEN = 'cluster-token-0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+/** `gantry start --workers 2`: shared listener, reload reaching every worker, aggregated metrics. */
+describe('cluster mode', () => {
+  let up: TestUpstream;
+  let gantry: GantryProcess;
+  let file: string;
+  let pub: string;
+  let admin: string;
+  const config = (extra = '') => `version: 1
+listeners: [ { name: public, port: ${new URL(pub).port}, host: 127.0.0.1 } ]
+admin: { host: 127.0.0.1, port: ${new URL(admin).port}, token: "${TOKEN}" }
+reload: { watch: false }
+log: { level: warn, access: false }
+upstreams: { echo: { targets: [ "${up.url}" ] } }
+routes:
+  - { name: echo, match: { path: /echo/* }, upstream: echo }
+${extra}`;
+
+  beforeAll(async () => {
+    up = await startUpstream();
+    pub = `http://127.0.0.1:${await freePort()}`;
+    admin = `http://127.0.0.1:${await freePort()}`;
+    file = writeTempConfig(config());
+    gantry = await spawnGantry(['start', '--config', file, '--workers', '2'], `${admin}/readyz`);
+  });
+  afterAll(async () => {
+    await gantry?.stop();
+    await up?.close();
+  });
+
+  const status = async () => (await httpRequest(`${admin}/api/status`, { headers: auth })).json<{ mode: string; workers: { pid: number; version: number }[] }>();
+
+  it('runs two workers behind one listener and sums their metrics', async () => {
+    const s = await status();
+    expect(s.mode).toBe('cluster');
+    expect(s.workers).toHaveLength(2);
+    expect(new Set(s.workers.map((w) => w.pid)).size).toBe(2);
+    // Fresh connections, so the primary spreads them over both workers.
+    const n = 40;
+    for (let i = 0; i < n; i++) expect((await httpRequest(`${pub}/echo/${i}`)).status).toBe(200);
+    const text = (await httpRequest(`${admin}/metrics`, { headers: auth })).text;
+    const m = /gantry_http_requests_total\{route="echo",method="GET",status_class="2xx"\} (\d+)/.exec(text);
+    expect(Number(m?.[1])).toBe(n);
+    expect(text).toMatch(/gantry_config_last_reload_successful 1\b/);
+  });
+
+  it('reload through the admin API reaches every worker; an invalid config reaches none', async () => {
+    writeFileSync(file, config('  - { name: added, match: { path: /added }, static: { status: 200, body: added } }\n'));
+    const r = await httpRequest(`${admin}/api/reload`, { method: 'POST', headers: auth });
+    expect(r.status).toBe(200);
+    const body = r.json<{ ok: boolean; workers: { ok: boolean; version: number }[] }>();
+    expect(body.workers.map((w) => [w.ok, w.version])).toEqual([
+      [true, 2],
+      [true, 2],
+    ]);
+    for (let i = 0; i < 6; i++) expect((await httpRequest(`${pub}/added`)).text).toBe('added');
+
+    writeFileSync(file, config('  - { name: bad, match: { path: /bad }, upstream: nowhere }\n'));
+    const bad = await httpRequest(`${admin}/api/reload`, { method: 'POST', headers: auth });
+    expect(bad.status).toBe(422);
+    expect(bad.json<{ issues: string[] }>().issues.join()).toMatch(/unknown upstream 'nowhere'/);
+    expect((await status()).workers.map((w) => w.version)).toEqual([2, 2]);
+  });
+
+  it('SIGHUP to the primary reloads every worker', async () => {
+    writeFileSync(file, config());
+    gantry.signal('SIGHUP');
+    const s = await eventually(async () => {
+      const st = await status();
+      return st.workers.every((w) => w.version === 3) ? st : undefined;
+    });
+    expect(s.workers).toHaveLength(2);
+    expect((await httpRequest(`${pub}/added`)).status).toBe(404);
+  });
+
+  it('SIGTERM drains the workers and exits 0', async () => {
+    expect(await gantry.stop()).toBe(0);
+  });
+});
