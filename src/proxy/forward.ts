@@ -9,11 +9,11 @@ import type { GatewayErrorCode } from '../errors.js';
 import { metrics, type UpstreamOutcome } from '../observability/metrics.js';
 import { logGate } from '../observability/logger.js';
 import { bodyBytes } from './memory.js';
+import { endAttempt } from '../observability/tracing.js';
+import type { Span } from '@opentelemetry/api';
 
 /** Upstream failures log at most once a second per upstream and error code. */
 const failureLogGate = logGate(1000);
-import { endAttempt } from '../observability/tracing.js';
-import type { Span } from '@opentelemetry/api';
 
 /** Per-route proxy settings compiled at load. */
 export interface ForwardOptions {

@@ -51,11 +51,19 @@ async function waitFor<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
 describe('tracing (OTLP/HTTP)', () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let up: TestUpstream;
+  let flaky: TestUpstream;
   let gw: TestGateway;
+  let flakyCalls = 0;
 
   beforeAll(async () => {
     receiver = await startReceiver();
     up = await startUpstream();
+    // Fails the first two attempts of each request with 503, then answers.
+    flaky = await startUpstream((_req, res) => {
+      const ok = ++flakyCalls % 3 === 0;
+      res.writeHead(ok ? 200 : 503, { 'content-length': '2' });
+      res.end(ok ? 'ok' : 'no');
+    });
     gw = await startGateway(`version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 telemetry:
@@ -63,7 +71,11 @@ telemetry:
 upstreams:
   echo: { targets: [ "${up.url}" ] }
   dead: { targets: [ "http://127.0.0.1:1" ] }
+  flaky:
+    targets: [ "${flaky.url}" ]
+    retries: { attempts: 3, on: ["503"], backoff: 1ms, maxBackoff: 2ms, minRetries: 100 }
 routes:
+  - { name: retried, match: { path: /retried }, upstream: flaky }
   - { name: items, match: { path: "/items/:id" }, upstream: echo }
   - { name: down, match: { path: /down }, upstream: dead }
 `);
@@ -71,6 +83,7 @@ routes:
   afterAll(async () => {
     await gw?.close();
     await up?.close();
+    await flaky?.close();
     await receiver?.close();
   });
 
@@ -117,6 +130,26 @@ routes:
     expect(client.parentSpanId).toBe(server.spanId);
     expect(client.status?.code).toBe(2);
     expect(attr(client, 'error.type')).toBe('connect_error');
+  });
+
+  it('retries: one client span per attempt, each a child of the server span, counting resends', async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const res = await httpRequest(`${gw.url}/retried`, { headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
+    expect(res.status).toBe(200);
+    const server = await waitFor(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 2));
+    const clients = await waitFor(() => {
+      const c = receiver.spans.filter((s) => s.traceId === traceId && s.kind === 3);
+      return c.length === 3 ? c : undefined;
+    });
+    clients.sort((a, b) => Number(attr(a, 'http.request.resend_count') ?? 0) - Number(attr(b, 'http.request.resend_count') ?? 0));
+    expect(clients.map((c) => c.parentSpanId)).toEqual([server.spanId, server.spanId, server.spanId]);
+    expect(new Set(clients.map((c) => c.spanId)).size).toBe(3);
+    expect(clients.map((c) => attr(c, 'http.request.resend_count'))).toEqual([undefined, 1, 2]);
+    expect(clients.map((c) => attr(c, 'http.response.status_code'))).toEqual([503, 503, 200]);
+    expect(clients.map((c) => c.status?.code ?? 0)).toEqual([2, 2, 0]);
+    // Each attempt carried its own span id upstream.
+    const sent = flaky.seen.slice(-3).map((r) => r.headers.traceparent);
+    expect(sent).toEqual(clients.map((c) => `00-${traceId}-${c.spanId}-01`));
   });
 
   it('unmatched requests get a server span without a route', async () => {
