@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { start } from './start.js';
 import { validate } from './validate.js';
 import { hashKey } from './hash-key.js';
+import { OPS_COMMANDS, OPS_USAGE } from './ops-commands.js';
 
 const USAGE = `gantry — an API gateway
 
@@ -9,7 +10,7 @@ Usage:
   gantry start [--config FILE] [--workers N]   run the gateway (default config: gateway.yaml)
   gantry validate FILE                         check a config; exit 0 when valid, 1 with errors
   gantry hash-key [KEY] [--password|--generate]  print the hash to store in consumers: (KEY from stdin if omitted)
-  gantry help                                  this text
+${OPS_USAGE}  gantry help                                  this text
 
 Signals: SIGHUP reloads the config, SIGTERM/SIGINT drain and exit.
 `;
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
       process.stdout.write(USAGE);
       return 0;
     default:
+      if (Object.hasOwn(OPS_COMMANDS, command)) return OPS_COMMANDS[command]!(rest);
       process.stderr.write(`gantry: unknown command '${command}'\n\n${USAGE}`);
       return 2;
   }

@@ -10,6 +10,7 @@ import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
 import { checkListenersTls } from '../listeners/tls.js';
 import { checkOps } from './ops-checks.js';
+import { lintConfig } from './lint.js';
 
 /** A config that passed validation, ready to be built into a runtime. */
 export interface LoadedConfig {
@@ -54,6 +55,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   checkOps(config, source);
 
   if (source.errors.length > 0) return { ok: false, issues: sortIssues(source.issues) };
+  lintConfig(config, source);
   const hash = createHash('sha256');
   for (const f of source.files) hash.update(options.text ?? safeRead(f));
   return {

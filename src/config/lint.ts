@@ -1,0 +1,173 @@
+import type { GatewayConfig, RouteConfig } from './schema.js';
+import type { ConfigSource } from './source.js';
+
+/**
+ * Lint: warnings for configs that load but probably do not do what was meant. They never
+ * stop a load; `gantry validate` prints them and `gantry diff` uses the shadowing rule.
+ *
+ *  - a route that can never match (another route takes every request it would match),
+ *  - an upstream no route uses; a consumer whose tier is not defined; policies that name
+ *    consumers or tiers that do not exist,
+ *  - `cache` before authentication on a route that authenticates (a cached answer would
+ *    skip the credential check),
+ *  - a rate limit keyed `by: consumer` (or tenant) on a route without authentication,
+ *  - an admin listener bound beyond loopback.
+ */
+
+/** Policy names that authenticate a consumer. */
+export const AUTH_POLICIES: ReadonlySet<string> = new Set(['api-key', 'jwt', 'auth', 'mtls', 'basic-auth', 'oauth2', 'oidc', 'hmac']);
+const LIMIT_POLICIES = new Set(['rate-limit', 'quota', 'concurrency']);
+
+/** `route B` is unreachable because of `route A`. */
+export interface Shadow {
+  shadowed: string;
+  by: string;
+  index: number;
+  why: string;
+}
+
+export function lintConfig(config: GatewayConfig, source: ConfigSource): void {
+  const routes = Array.isArray(config.routes) ? config.routes : [];
+  for (const s of findShadowed(routes)) {
+    source.issueAt(['routes', s.index], `route '${s.shadowed}' can never match: route '${s.by}' takes every request it would (${s.why})`, 'warning');
+  }
+  lintReferences(config, source);
+  routes.forEach((r, i) => lintPolicyOrder(config, r, i, source));
+  const admin = config.admin;
+  if (admin && admin.host !== undefined && !['127.0.0.1', '::1', 'localhost'].includes(admin.host)) {
+    source.issueAt(['admin', 'host'], `admin listener binds ${admin.host}, beyond loopback; keep it on a private network`, 'warning');
+  }
+}
+
+interface Shape {
+  name: string;
+  index: number;
+  priority: number;
+  pattern: string | undefined;
+  methods: Set<string> | null;
+  hosts: string[] | null;
+  listeners: string[] | null;
+  conditional: boolean;
+}
+
+function shapeOf(r: RouteConfig, index: number): Shape {
+  const m = r.match ?? {};
+  let methods: Set<string> | null = null;
+  if (Array.isArray(m.methods)) {
+    methods = new Set(m.methods);
+    if (methods.has('GET')) methods.add('HEAD');
+  }
+  return {
+    name: r.name,
+    index,
+    priority: r.priority ?? 0,
+    pattern: m.pathRegex !== undefined ? undefined : (m.path ?? '/*'),
+    methods,
+    hosts: m.host ? (Array.isArray(m.host) ? m.host : [m.host as unknown as string]) : null,
+    listeners: r.listeners ?? null,
+    conditional: Object.keys(m.headers ?? {}).length > 0 || Object.keys(m.query ?? {}).length > 0,
+  };
+}
+
+/** Whether every path `b` matches is matched by `a`. */
+function pathCovers(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a.endsWith('/*')) {
+    const base = a.slice(0, -2);
+    return base === '' || b === base || b.startsWith(base + '/');
+  }
+  if (b.endsWith('*')) return false;
+  const as = a.split('/');
+  const bs = b.split('/');
+  if (as.length !== bs.length) return false;
+  return as.every((seg, i) => seg.startsWith(':') || (seg === bs[i] && !seg.startsWith(':')));
+}
+
+const covers = <T>(a: T[] | Set<T> | null, b: T[] | Set<T> | null) => a === null || (b !== null && [...b].every((x) => (a instanceof Set ? a.has(x) : a.includes(x))));
+
+/**
+ * Routes that can never match. A takes all of B's requests when A is tried first
+ * (higher priority; or the same path and priority, declared earlier — the router orders
+ * routes of one path by priority, specificity, then declaration), A has no header/query
+ * condition, and A's path, methods, hosts and listeners include B's. A catch-all `/*`
+ * shadows regex routes of no higher priority (regex routes are the last resort).
+ */
+export function findShadowed(routes: readonly RouteConfig[]): Shadow[] {
+  const shapes = routes.filter((r) => r && typeof r === 'object' && typeof r.name === 'string').map((r, i) => shapeOf(r, i));
+  const out: Shadow[] = [];
+  for (const b of shapes) {
+    for (const a of shapes) {
+      if (a === b || a.conditional) continue;
+      if (!covers(a.methods, b.methods) || !covers(a.hosts, b.hosts) || !covers(a.listeners, b.listeners)) continue;
+      let why: string | undefined;
+      if (a.pattern !== undefined && b.pattern !== undefined) {
+        if (!pathCovers(a.pattern, b.pattern)) continue;
+        if (a.priority > b.priority) why = `priority ${a.priority} > ${b.priority}, path ${a.pattern} covers ${b.pattern}`;
+        else if (a.priority === b.priority && a.pattern === b.pattern && a.index < b.index) why = `same match, declared first`;
+      } else if (b.pattern === undefined && a.pattern === '/*' && a.priority >= b.priority) {
+        why = 'catch-all /* is tried before regex routes';
+      }
+      if (why !== undefined) {
+        out.push({ shadowed: b.name, by: a.name, index: b.index, why });
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+function policyNames(list: unknown): string[] {
+  return Array.isArray(list) ? list.filter((e) => e && typeof e === 'object').map((e) => Object.keys(e as object)[0]!) : [];
+}
+
+function lintPolicyOrder(config: GatewayConfig, r: RouteConfig, i: number, source: ConfigSource): void {
+  if (!r || typeof r !== 'object') return;
+  const global = policyNames(config.policies);
+  const own = policyNames(r.policies);
+  const all = [...global, ...own];
+  const firstAuth = all.findIndex((n) => AUTH_POLICIES.has(n));
+  const at = (k: number) => (k < global.length ? ['policies', k] : ['routes', i, 'policies', k - global.length]);
+  const cache = all.indexOf('cache');
+  if (cache >= 0 && firstAuth > cache) {
+    source.issueAt(at(cache), `route '${r.name}': cache runs before ${all[firstAuth]}, so a cached answer skips authentication; put the auth policy first`, 'warning');
+  }
+  const entries = [...(Array.isArray(config.policies) ? config.policies : []), ...(Array.isArray(r.policies) ? r.policies : [])];
+  entries.forEach((e, k) => {
+    const name = Object.keys(e ?? {})[0];
+    if (name === undefined || !LIMIT_POLICIES.has(name)) return;
+    const by = (e[name] as { by?: unknown } | undefined)?.by;
+    const keys = (Array.isArray(by) ? by : [by]).filter((x): x is string => typeof x === 'string');
+    const needsIdentity = keys.find((x) => x === 'consumer' || x === 'tenant');
+    if (needsIdentity && firstAuth < 0) {
+      source.issueAt([...at(k), name, 'by'], `route '${r.name}': ${name} by ${needsIdentity} but the route has no authentication policy, so every request shares one anonymous key`, 'warning');
+    }
+  });
+}
+
+/** Unused upstreams; consumer tiers and policy references to consumers/tiers that do not exist. */
+function lintReferences(config: GatewayConfig, source: ConfigSource): void {
+  const text = JSON.stringify(config.routes ?? []) + JSON.stringify(config.policies ?? []);
+  for (const name of Object.keys(config.upstreams ?? {})) {
+    if (!text.includes(JSON.stringify(name))) source.issueAt(['upstreams', name], `upstream '${name}' is not used by any route`, 'warning');
+  }
+  const consumers = Array.isArray((config as { consumers?: unknown }).consumers) ? ((config as { consumers: { id?: string; tier?: string }[] }).consumers) : [];
+  const tiers = new Set(Object.keys(((config as { tiers?: Record<string, unknown> }).tiers) ?? {}));
+  const ids = new Set(consumers.map((c) => c?.id).filter((x): x is string => typeof x === 'string'));
+  consumers.forEach((c, i) => {
+    if (c && typeof c.tier === 'string' && tiers.size > 0 && !tiers.has(c.tier)) source.issueAt(['consumers', i, 'tier'], `tier '${c.tier}' is not defined under tiers`, 'warning');
+  });
+  const visit = (v: unknown, path: (string | number)[]) => {
+    if (Array.isArray(v)) return v.forEach((x, i) => visit(x, [...path, i]));
+    if (!v || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v)) {
+      const vals = (Array.isArray(x) ? x : [x]).filter((s): s is string => typeof s === 'string');
+      if ((k === 'consumers' || k === 'consumer') && vals.length > 0 && path.length > 0) {
+        for (const id of vals) if (!ids.has(id)) source.issueAt([...path, k], `unknown consumer '${id}'`, 'warning');
+      } else if ((k === 'tiers' || k === 'tier') && vals.length > 0 && path.length > 0) {
+        for (const t of vals) if (!tiers.has(t)) source.issueAt([...path, k], `unknown tier '${t}'`, 'warning');
+      } else visit(x, [...path, k]);
+    }
+  };
+  visit(config.policies, ['policies']);
+  (config.routes ?? []).forEach((r, i) => visit(r?.policies, ['routes', i, 'policies']));
+}
