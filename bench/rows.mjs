@@ -35,6 +35,9 @@ export const ROWS = [
   { name: 'direct (no proxy)', path: '/', target: 'direct' },
   { name: 'node ceiling (bare undici proxy)', path: '/', target: 'ceiling' },
   { name: 'bare proxy route', path: '/', baseline: true },
+  // Cluster mode: the primary spreads connections over two workers (both CPUs; the load
+  // generator shares them, so on 2 cores this row shows the cost/benefit of --workers 2).
+  { name: 'bare proxy route, --workers 2', path: '/', gateway: { workers: 2 } },
   { name: 'request-id + headers + access log', path: '/policies/' },
   { name: 'cache hit (memory)', path: '/cached/' },
   { name: 'compressed 10 KB JSON (gzip)', path: '/compressed/json-10k', headers: { 'accept-encoding': 'gzip' } },
