@@ -17,6 +17,7 @@ import { normalizePath, splitTarget } from './routing/normalize.js';
 import { clientAddress } from './proxy/headers.js';
 import { createLogger, flushLogger } from './observability/logger.js';
 import { metrics } from './observability/metrics.js';
+import { UpstreamCache } from './upstreams/reuse.js';
 import { StoreCache } from './store/index.js';
 import { tenantOf } from './tenancy/tenant.js';
 import { systemClock, type Clock } from './store/clock.js';
@@ -69,6 +70,8 @@ export class Gateway {
   readonly #pools = new PoolCache();
   readonly #stores: StoreCache;
   readonly #listeners = new Map<string, ListenerState>();
+  /** Upstreams kept across reloads while their config is unchanged (health, breakers, budgets). */
+  readonly #upstreams = new UpstreamCache();
   readonly #env: NodeJS.ProcessEnv | undefined;
   #runtime!: Runtime;
   #version = 0;
@@ -96,7 +99,7 @@ export class Gateway {
     const logger = options.logger ?? createLogger({ level: result.loaded.config.log?.level });
     const gw = new Gateway(configPath, logger, options.env, options.clock ?? systemClock, options.admin !== false);
     for (const w of result.loaded.warnings) logger.warn(formatIssue(w));
-    gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger, gw.#stores);
+    gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger, gw.#stores, gw.#upstreams);
     await gw.#syncListeners(result.loaded);
     await gw.#syncAdmin(result.loaded);
     metrics.reloadResult(true, { version: gw.#version, hash: result.loaded.hash });
@@ -184,7 +187,7 @@ export class Gateway {
     }
     let next: Runtime | undefined;
     try {
-      next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger, this.#stores);
+      next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger, this.#stores, this.#upstreams);
       await this.#syncListeners(result.loaded);
       await this.#syncAdmin(result.loaded);
     } catch (e) {

@@ -12,6 +12,7 @@ import type { StoreCache, StoreLease } from './store/index.js';
 import type { Store } from './store/store.js';
 import { AccessLogWriter } from './observability/access-log.js';
 import { Tracing } from './observability/tracing.js';
+import type { UpstreamCache, UpstreamLease } from './upstreams/reuse.js';
 import { compileTenantFrom, type TenantResolver } from './tenancy/tenant.js';
 
 /** Server settings with every default applied. */
@@ -54,6 +55,7 @@ export class Runtime {
   readonly #lease: PoolLease;
   /** When this config version was built (status output). */
   readonly loadedAt = new Date().toISOString();
+  #releaseUpstreams: () => Promise<void> = () => closeUpstreams(this.upstreams);
   /** Requests currently being served on this runtime. */
   inFlight = 0;
   #retired = false;
@@ -94,7 +96,7 @@ export class Runtime {
   }
 
   /** Compiles a validated config. Throws (with the route or policy named) when a factory fails. */
-  static async build(loaded: LoadedConfig, version: number, pools: PoolCache, logger: Logger, stores: StoreCache): Promise<Runtime> {
+  static async build(loaded: LoadedConfig, version: number, pools: PoolCache, logger: Logger, stores: StoreCache, upstreamCache?: UpstreamCache): Promise<Runtime> {
     const config = loaded.config;
     const server = { ...SERVER_DEFAULTS, ...config.server };
     const forwarding: ForwardingOptions = {
@@ -103,7 +105,12 @@ export class Runtime {
       via: server.via ? `1.1 ${server.via}` : '',
     };
     const lease: PoolLease = new Set();
-    const upstreams = buildUpstreams(config.upstreams, { pools, logger, baseDir: loaded.baseDir });
+    // With a cache, upstreams whose config did not change are the same objects as before
+    // the reload: health, breakers and budgets carry over (upstreams/reuse.ts).
+    const upstreamLease: UpstreamLease = new Set();
+    const upstreamDeps = { pools, logger, baseDir: loaded.baseDir };
+    const upstreams = upstreamCache ? upstreamCache.acquire(config.upstreams, upstreamDeps, upstreamLease) : buildUpstreams(config.upstreams, upstreamDeps);
+    const releaseUpstreams = () => (upstreamCache ? upstreamCache.release(upstreamLease) : closeUpstreams(upstreams));
     await Promise.all([...upstreams.values()].map((u) => u.ready));
     const storeLease = await stores.acquire(config.store, logger);
     const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir, store: storeLease.store, clock: stores.clock };
@@ -128,12 +135,14 @@ export class Runtime {
       }
       const accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
       const tracing = await Tracing.acquire(config.telemetry?.tracing);
-      return new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease, accessLog, tracing);
+      const rt = new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease, accessLog, tracing);
+      rt.#releaseUpstreams = releaseUpstreams;
+      return rt;
     } catch (e) {
       await closePolicies(all, logger);
       await pools.release(lease);
       await storeLease.release();
-      await closeUpstreams(upstreams);
+      await releaseUpstreams();
       throw e;
     }
   }
@@ -158,7 +167,7 @@ export class Runtime {
             this.accessLog?.close();
             return Tracing.release(this.tracing);
           })
-          .then(() => closeUpstreams(this.upstreams))
+          .then(() => this.#releaseUpstreams())
           .then(resolve);
       if (this.inFlight === 0) close();
       else this.#onIdle = close;
