@@ -35,19 +35,25 @@ export function limitsOf(cfg: ListenerConfig): ListenerLimits {
  * handler (request smuggling starts where a proxy and its upstream disagree on framing).
  */
 export function createHttpServer(limits: ListenerLimits, handler: (req: IncomingMessage, res: ServerResponse) => void): http.Server {
-  const server = http.createServer(
-    {
-      maxHeaderSize: limits.maxHeaderSize,
-      headersTimeout: limits.headersTimeout,
-      requestTimeout: limits.requestTimeout,
-      keepAliveTimeout: limits.keepAliveTimeout,
-      insecureHTTPParser: false,
-      requireHostHeader: true,
-      joinDuplicateHeaders: false,
-      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeout / 4))),
-    },
-    handler,
-  );
+  return applyLimits(http.createServer(httpServerOptions(limits), handler), limits);
+}
+
+/** Node server options for a listener's limits (shared by the http and https servers). */
+export function httpServerOptions(limits: ListenerLimits): http.ServerOptions {
+  return {
+    maxHeaderSize: limits.maxHeaderSize,
+    headersTimeout: limits.headersTimeout,
+    requestTimeout: limits.requestTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+    joinDuplicateHeaders: false,
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeout / 4))),
+  };
+}
+
+/** Connection limits and protocol-error answers, for any http.Server (https included). */
+export function applyLimits<S extends http.Server>(server: S, limits: ListenerLimits): S {
   server.maxConnections = limits.maxConnections;
   server.maxRequestsPerSocket = limits.maxRequestsPerConnection || null;
   server.on('clientError', onClientError);

@@ -2,7 +2,7 @@ import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { ConsumerDirectory, type Identity } from '../../consumers/directory.js';
 import { anonymousIdentity, authHooks, challenge, failures, type AuthOutcome, type Authenticator } from '../auth/authenticator.js';
-import { VerifiedCache } from '../auth/verified-cache.js';
+import { VerifiedCache, type Loaded } from '../auth/verified-cache.js';
 import { bearerToken } from '../auth/bearer.js';
 import { schema, ISSUER_KEYS, type JwtConfig, type IssuerConfig } from './schema.js';
 import type { PolicyDeps } from '../../pipeline/policy.js';
@@ -26,30 +26,23 @@ export async function jwtAuthenticator(config: JwtConfig, deps: PolicyDeps): Pro
   const header = config.header.toLowerCase();
   const bearer = header === 'authorization';
   const maxLength = config.maxTokenLength;
-  const cache = config.cacheSize > 0 ? new VerifiedCache<Identity>(config.cacheSize) : undefined;
+  const cache = new VerifiedCache<Identity>(config.cacheSize);
   const cacheTtl = config.cacheTtl;
-  const inflight = new Map<string, Promise<AuthOutcome>>();
   const c = challenge('Bearer', config.realm);
   // RFC 6750 §3.1: invalid_token for expired, revoked, malformed or otherwise invalid tokens.
   const { invalid, unavailable } = failures(challenge('Bearer', config.realm, 'error="invalid_token"'));
 
-  const verify = (token: string, key: string): Promise<AuthOutcome> => {
-    const p = verifier.verify(token).then(
-      (v): AuthOutcome => {
-        inflight.delete(key);
-        if (v === 'invalid') return invalid;
-        if (v === 'unavailable') return unavailable;
-        cache?.set(key, v.identity, Math.min(v.until, Date.now() + cacheTtl));
-        return v.identity;
-      },
-      (e: unknown): AuthOutcome => {
-        inflight.delete(key);
-        deps.logger.error({ err: e }, 'token verification failed');
-        return unavailable;
-      },
-    );
-    inflight.set(key, p);
-    return p;
+  const verify = async (token: string): Promise<Loaded<Identity, AuthOutcome>> => {
+    let v;
+    try {
+      v = await verifier.verify(token);
+    } catch (e) {
+      deps.logger.error({ err: e }, 'token verification failed');
+      return { result: unavailable };
+    }
+    if (v === 'invalid') return { result: invalid };
+    if (v === 'unavailable') return { result: unavailable };
+    return { result: v.identity, cache: { value: v.identity, until: Math.min(v.until, Date.now() + cacheTtl) } };
   };
 
   return {
@@ -58,10 +51,8 @@ export async function jwtAuthenticator(config: JwtConfig, deps: PolicyDeps): Pro
       const token = extractToken(ctx, header, bearer);
       if (token === undefined) return undefined;
       if (token === null || token.length > maxLength) return invalid;
-      const key = cache !== undefined ? cache.key(token) : token;
-      const hit = cache?.get(key);
-      if (hit !== undefined) return hit;
-      return inflight.get(key) ?? verify(token, key);
+      const key = cache.key(token);
+      return cache.get(key) ?? cache.load(key, () => verify(token));
     },
     accepted: config.hideCredentials ? (ctx: RequestContext) => ctx.removeRequestHeader(header) : undefined,
   };

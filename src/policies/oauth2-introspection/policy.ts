@@ -5,7 +5,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { ConsumerDirectory, type Identity } from '../../consumers/directory.js';
 import { Duration, HttpUrl, Size } from '../../config/types.js';
 import { anonymousIdentity, authHooks, challenge, commonAuthFields, failures, type AuthFailure, type AuthOutcome, type Authenticator } from '../auth/authenticator.js';
-import { VerifiedCache } from '../auth/verified-cache.js';
+import { VerifiedCache, type Loaded } from '../auth/verified-cache.js';
 import { compileClaim, compileMapping, identityFromClaims } from '../auth/claims.js';
 import { bearerToken } from '../auth/bearer.js';
 
@@ -49,7 +49,6 @@ export function introspectionAuthenticator(config: Config, deps: PolicyDeps): Au
   const c = challenge('Bearer', config.realm);
   const { invalid, unavailable } = failures(challenge('Bearer', config.realm, 'error="invalid_token"'));
   const cache = new VerifiedCache<Cached>(config.cacheSize);
-  const inflight = new Map<string, Promise<AuthOutcome>>();
   const mapping = compileMapping(config);
   const fallback = config.consumerClaim === 'sub' ? compileClaim('client_id') : undefined;
   const agent = new Agent({ connections: 32, keepAliveTimeout: 30_000 });
@@ -57,7 +56,7 @@ export function introspectionAuthenticator(config: Config, deps: PolicyDeps): Au
   const authorization = `Basic ${Buffer.from(`${encodeURIComponent(config.clientId)}:${encodeURIComponent(config.clientSecret)}`).toString('base64')}`;
   const hint = config.tokenTypeHint ? `&token_type_hint=${encodeURIComponent(config.tokenTypeHint)}` : '';
 
-  const introspect = async (token: string): Promise<{ outcome: AuthOutcome; until: number }> => {
+  const introspect = async (token: string): Promise<Loaded<Cached, AuthOutcome>> => {
     let body: Record<string, unknown>;
     try {
       const res = await request(config.url, {
@@ -70,15 +69,15 @@ export function introspectionAuthenticator(config: Config, deps: PolicyDeps): Au
       if (res.statusCode !== 200) {
         await res.body.dump();
         deps.logger.warn({ status: res.statusCode, url: config.url }, 'introspection endpoint refused the request');
-        return { outcome: unavailable, until: 0 };
+        return { result: unavailable };
       }
       body = (await res.body.json()) as Record<string, unknown>;
     } catch (e) {
       deps.logger.warn({ err: e, url: config.url }, 'introspection failed');
-      return { outcome: unavailable, until: 0 };
+      return { result: unavailable };
     }
     const now = Date.now();
-    const negative = { outcome: invalid, until: now + config.negativeCacheTtl };
+    const negative = { result: invalid, cache: config.negativeCacheTtl > 0 ? { value: invalid, until: now + config.negativeCacheTtl } : undefined };
     // RFC 7662 §2.2: anything but `active: true` is an inactive token.
     if (typeof body !== 'object' || body === null || body.active !== true) return negative;
     const exp = typeof body.exp === 'number' ? body.exp * 1000 : Infinity;
@@ -88,17 +87,7 @@ export function introspectionAuthenticator(config: Config, deps: PolicyDeps): Au
     let identity = identityFromClaims(body, mapping, dir);
     if (identity === undefined && fallback !== undefined) identity = identityFromClaims(body, { ...mapping, consumer: fallback }, dir);
     if (identity === undefined) return negative;
-    return { outcome: identity, until: Math.min(exp, now + config.cacheTtl) };
-  };
-
-  const lookup = (token: string, key: string): Promise<AuthOutcome> => {
-    const p = introspect(token).then(({ outcome, until }) => {
-      inflight.delete(key);
-      if (outcome !== unavailable && outcome !== undefined) cache.set(key, outcome, until);
-      return outcome;
-    });
-    inflight.set(key, p);
-    return p;
+    return { result: identity, cache: { value: identity, until: Math.min(exp, now + config.cacheTtl) } };
   };
 
   return {
@@ -108,9 +97,7 @@ export function introspectionAuthenticator(config: Config, deps: PolicyDeps): Au
       if (token === undefined) return undefined;
       if (token === null || token.length > config.maxTokenLength) return invalid;
       const key = cache.key(token);
-      const hit = cache.get(key);
-      if (hit !== undefined) return hit;
-      return inflight.get(key) ?? lookup(token, key);
+      return cache.get(key) ?? cache.load(key, () => introspect(token));
     },
     accepted: config.hideCredentials ? (ctx: RequestContext) => ctx.removeRequestHeader('authorization') : undefined,
     close: () => agent.close(),

@@ -3,7 +3,7 @@ import { Agent, request } from 'undici';
 import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { Duration, HttpUrl } from '../../config/types.js';
-import { VerifiedCache } from '../auth/verified-cache.js';
+import { VerifiedCache, type Loaded } from '../auth/verified-cache.js';
 import { consumerView, denied } from '../auth/authz.js';
 import { problemReply } from '../auth/authenticator.js';
 
@@ -49,8 +49,7 @@ export default definePolicy({
   create(config, deps) {
     const endpoint = `${config.url.replace(/\/$/, '')}/v1/data/${config.path}`;
     const headerNames = config.headers.map((h) => h.toLowerCase());
-    const cache = config.cacheTtl > 0 ? new VerifiedCache<number>(config.cacheSize) : undefined;
-    const inflight = new Map<string, Promise<number | undefined>>();
+    const cache = new VerifiedCache<number>(config.cacheTtl > 0 ? config.cacheSize : 0);
     const agent = new Agent({ connections: 32, keepAliveTimeout: 30_000 });
 
     const input = (ctx: RequestContext): string => {
@@ -74,7 +73,7 @@ export default definePolicy({
       });
     };
 
-    const ask = async (body: string, key: string): Promise<number | undefined> => {
+    const ask = async (body: string): Promise<Loaded<number, number | undefined>> => {
       try {
         const res = await request(endpoint, {
           method: 'POST',
@@ -86,19 +85,18 @@ export default definePolicy({
         if (res.statusCode !== 200) {
           await res.body.dump();
           deps.logger.warn({ status: res.statusCode, endpoint }, 'OPA answered with an error');
-          return undefined;
+          return { result: undefined };
         }
         const verdict = allows(await res.body.json());
         if (verdict === undefined) {
           deps.logger.warn({ endpoint }, 'OPA returned no result (undefined document?)');
-          return undefined;
+          return { result: undefined };
         }
         const d = verdict ? ALLOW : DENY;
-        cache?.set(key, d, Date.now() + config.cacheTtl);
-        return d;
+        return { result: d, cache: { value: d, until: Date.now() + config.cacheTtl } };
       } catch (e) {
         deps.logger.warn({ err: e, endpoint }, 'OPA decision failed');
-        return undefined;
+        return { result: undefined };
       }
     };
 
@@ -111,15 +109,10 @@ export default definePolicy({
     return {
       request: function opa(ctx: RequestContext) {
         const body = input(ctx);
-        const key = cache !== undefined ? cache.key(body) : body;
-        const hit = cache?.get(key);
+        const key = cache.key(body);
+        const hit = cache.get(key);
         if (hit !== undefined) return reply(ctx, hit);
-        let p = inflight.get(key);
-        if (p === undefined) {
-          p = ask(body, key).finally(() => inflight.delete(key));
-          inflight.set(key, p);
-        }
-        return p.then((d) => reply(ctx, d));
+        return cache.load(key, () => ask(body)).then((d) => reply(ctx, d));
       },
       close: () => agent.close(),
     };
