@@ -107,6 +107,7 @@ export class GatewayMetrics {
   readonly targetHealthy = new GaugeFamily('gantry_upstream_target_healthy', '1 when the target takes traffic, 0 when health checks took it out.', ['upstream', 'target'], 'min');
   readonly circuit = new GaugeFamily('gantry_upstream_circuit_state', 'Circuit-breaker state (one series per state; the current one is 1).', ['upstream', 'target', 'state'], 'max');
   readonly cache = new CounterFamily('gantry_cache_requests_total', 'Cache lookups by route and result.', ['route', 'result']);
+  readonly auth = new CounterFamily('gantry_auth_decisions_total', 'Authentication and authorization outcomes by route, policy and result.', ['route', 'policy', 'result']);
   readonly rateLimit = new CounterFamily('gantry_rate_limit_decisions_total', 'Rate-limit decisions by route, policy and decision.', ['route', 'policy', 'decision']);
   readonly storeErrors = new CounterFamily('gantry_store_errors_total', 'Errors talking to the shared store, by store kind and operation.', ['store', 'operation']);
   readonly connections = new GaugeFamily('gantry_http_active_connections', 'Open client connections by listener.', ['listener']);
@@ -127,6 +128,7 @@ export class GatewayMetrics {
       this.targetHealthy,
       this.circuit,
       this.cache,
+      this.auth,
       this.rateLimit,
       this.storeErrors,
       this.connections,
@@ -221,6 +223,7 @@ export class GatewayMetrics {
     this.requestDuration.retain('route', keep);
     this.cache.retain('route', keep);
     this.rateLimit.retain('route', keep);
+    this.auth.retain('route', keep);
   }
 
   /** Drops every series of an upstream a reload removed. */

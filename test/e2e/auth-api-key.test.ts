@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { hashApiKey } from '../../src/consumers/hash.js';
+import { metrics } from '../../src/observability/metrics.js';
 
 /** api-key, auth anyOf + anonymous, and identity propagation, over real sockets. */
 describe('api-key', () => {
@@ -103,6 +104,16 @@ routes:
       for (const [k, v] of Object.entries(c.upstream ?? {})) expect(seen.headers[k], k).toBe(v);
     });
   }
+
+  it('counts outcomes in gantry_auth_decisions_total', async () => {
+    const series = (result: string) => metrics.auth.series('keyed', 'api-key', result);
+    const before = ['accepted', 'invalid', 'missing'].map((r) => series(r).value);
+    await httpRequest(gw.url + '/keyed/m', { headers: { 'x-api-key': KEY } });
+    await httpRequest(gw.url + '/keyed/m', { headers: { 'x-api-key': 'wrong' } });
+    await httpRequest(gw.url + '/keyed/m');
+    expect(['accepted', 'invalid', 'missing'].map((r, i) => series(r).value - before[i]!)).toEqual([1, 1, 1]);
+    expect(await metrics.text()).toMatch(/gantry_auth_decisions_total\{route="keyed",policy="api-key",result="accepted"\} \d+/);
+  });
 
   it('logs the consumer in the access log', async () => {
     await httpRequest(gw.url + '/keyed/log', { headers: { 'x-api-key': KEY } });

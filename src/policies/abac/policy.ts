@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { denied } from '../auth/authz.js';
+import { AUTHZ_RESULTS, counters } from '../auth/counters.js';
 import { compileRule, type Rule } from './logic.js';
 import { AbacInput } from './input.js';
 
@@ -36,13 +37,18 @@ export default definePolicy({
   name: 'abac',
   description: 'Allows or denies requests with JSON Logic rules over request attributes and identity, compiled at load.',
   schema,
-  create(config) {
+  create(config, deps) {
+    const count = counters('abac', deps.routeName, AUTHZ_RESULTS);
     const allow = mustCompile(config.allow, 'allow');
     const deny = config.deny === undefined ? undefined : mustCompile(config.deny, 'deny');
     return {
       request: function abac(ctx: RequestContext) {
         const input = new AbacInput(ctx);
-        if ((deny === undefined || !deny(input)) && allow(input)) return undefined;
+        if ((deny === undefined || !deny(input)) && allow(input)) {
+          count.allowed.value++;
+          return undefined;
+        }
+        count.denied.value++;
         return denied(ctx, config.message);
       },
     };

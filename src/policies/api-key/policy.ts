@@ -3,6 +3,7 @@ import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { ConsumerDirectory } from '../../consumers/directory.js';
 import { anonymousIdentity, authHooks, challenge, commonAuthFields, failures, type Authenticator } from '../auth/authenticator.js';
+import { AUTH_RESULTS, counters } from '../auth/counters.js';
 import { queryParam, withoutQueryParam } from '../auth/query.js';
 
 /**
@@ -58,6 +59,6 @@ export default definePolicy({
   schema,
   create(config, deps) {
     const dir = ConsumerDirectory.of(deps.config);
-    return authHooks([apiKeyAuthenticator(config, dir)], anonymousIdentity(config.anonymous, deps.config));
+    return authHooks([apiKeyAuthenticator(config, dir)], anonymousIdentity(config.anonymous, deps.config), counters('api-key', deps.routeName, AUTH_RESULTS));
   },
 });

@@ -8,6 +8,7 @@ import { ConsumerDirectory, makeIdentity, type Identity } from '../../consumers/
 import { setIdentity } from '../../consumers/identity.js';
 import type { GatewayConfig } from '../../config/schema.js';
 import { Name } from '../../config/types.js';
+import type { AUTH_RESULTS, Counters } from './counters.js';
 
 /**
  * The common shape of every authentication scheme (api-key, basic-auth, jwt,
@@ -69,9 +70,9 @@ export function anonymousIdentity(id: string | undefined, config: GatewayConfig)
  * the challenges of every scheme, RFC 9110 §11.6.1), or the anonymous consumer when no
  * credential was presented at all.
  *
- * @example authHooks([apiKeyAuthenticator], { anonymous: undefined })
+ * @example authHooks([apiKeyAuthenticator], undefined, counters('api-key', 'orders', AUTH_RESULTS))
  */
-export function authHooks(list: readonly Authenticator[], anonymous: Identity | undefined): PolicyHooks {
+export function authHooks(list: readonly Authenticator[], anonymous: Identity | undefined, count: Counters<(typeof AUTH_RESULTS)[number]>): PolicyHooks {
   const challenges: HeaderList = [];
   for (const a of list) challenges.push('www-authenticate', a.challenge);
 
@@ -101,6 +102,7 @@ export function authHooks(list: readonly Authenticator[], anonymous: Identity | 
       }
       setIdentity(ctx, out);
       a.accepted?.(ctx);
+      count.accepted.value++;
       return undefined;
     }
     return conclude(ctx, failed);
@@ -110,6 +112,7 @@ export function authHooks(list: readonly Authenticator[], anonymous: Identity | 
     if (out !== undefined && !isFailure(out)) {
       setIdentity(ctx, out);
       a.accepted?.(ctx);
+      count.accepted.value++;
       return undefined;
     }
     return settle(ctx, i + 1, out === undefined ? failed : worse(failed, out));
@@ -119,14 +122,18 @@ export function authHooks(list: readonly Authenticator[], anonymous: Identity | 
     if (failed === undefined) {
       if (anonymous !== undefined) {
         setIdentity(ctx, anonymous);
+        count.anonymous.value++;
         return undefined;
       }
+      count.missing.value++;
       return problemReply(ctx, 'GW_ERR_UNAUTHORIZED', 'A valid credential is required.', challenges);
     }
     if (failed.failure === 'unavailable') {
+      count.unavailable.value++;
       return problemReply(ctx, 'GW_ERR_AUTH_UNAVAILABLE', 'The credential could not be checked right now; retry later.', ['retry-after', '1']);
     }
     // Never say which part of the credential was wrong (the RFCs' error codes at most).
+    count.invalid.value++;
     return problemReply(ctx, 'GW_ERR_UNAUTHORIZED', 'The credential is not valid.', failed.challenge ? ['www-authenticate', failed.challenge] : challenges);
   };
 

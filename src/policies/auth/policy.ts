@@ -1,6 +1,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { definePolicy } from '../../pipeline/policy.js';
 import { anonymousIdentity, authHooks, type Authenticator } from './authenticator.js';
+import { AUTH_RESULTS, counters } from './counters.js';
 import { AUTH_SCHEMES } from './schemes.js';
 import { Name } from '../../config/types.js';
 
@@ -39,6 +40,6 @@ export default definePolicy({
         return AUTH_SCHEMES[name]!.create((entry as Record<string, never>)[name]!, deps);
       }),
     );
-    return authHooks(list, anonymousIdentity(config.anonymous, deps.config));
+    return authHooks(list, anonymousIdentity(config.anonymous, deps.config), counters('auth', deps.routeName, AUTH_RESULTS));
   },
 });

@@ -5,6 +5,7 @@ import { ConsumerDirectory, type Identity } from '../../consumers/directory.js';
 import { hashPassword, parseScryptHash, verifyPassword, type ScryptHash } from '../../consumers/hash.js';
 import { Duration } from '../../config/types.js';
 import { anonymousIdentity, authHooks, challenge, commonAuthFields, failures, type AuthOutcome, type Authenticator } from '../auth/authenticator.js';
+import { AUTH_RESULTS, counters } from '../auth/counters.js';
 import { VerifiedCache } from '../auth/verified-cache.js';
 
 /**
@@ -85,6 +86,6 @@ export default definePolicy({
   description: 'Authenticates consumers with HTTP Basic credentials checked against scrypt hashes.',
   schema,
   create(config, deps) {
-    return authHooks([basicAuthenticator(config, ConsumerDirectory.of(deps.config))], anonymousIdentity(config.anonymous, deps.config));
+    return authHooks([basicAuthenticator(config, ConsumerDirectory.of(deps.config))], anonymousIdentity(config.anonymous, deps.config), counters('basic-auth', deps.routeName, AUTH_RESULTS));
   },
 });

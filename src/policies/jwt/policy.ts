@@ -2,6 +2,7 @@ import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { ConsumerDirectory, type Identity } from '../../consumers/directory.js';
 import { anonymousIdentity, authHooks, challenge, failures, type AuthOutcome, type Authenticator } from '../auth/authenticator.js';
+import { AUTH_RESULTS, counters } from '../auth/counters.js';
 import { VerifiedCache, type Loaded } from '../auth/verified-cache.js';
 import { bearerToken } from '../auth/bearer.js';
 import { schema, ISSUER_KEYS, type JwtConfig, type IssuerConfig } from './schema.js';
@@ -80,6 +81,6 @@ export default definePolicy({
   description: 'Authenticates bearer JWTs (inline keys, JWKS or OIDC discovery; several issuers), caching verified tokens until exp.',
   schema,
   async create(config, deps) {
-    return authHooks([await jwtAuthenticator(config, deps)], anonymousIdentity(config.anonymous, deps.config));
+    return authHooks([await jwtAuthenticator(config, deps)], anonymousIdentity(config.anonymous, deps.config), counters('jwt', deps.routeName, AUTH_RESULTS));
   },
 });

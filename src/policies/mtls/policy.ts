@@ -4,6 +4,7 @@ import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { ConsumerDirectory } from '../../consumers/directory.js';
 import { anonymousIdentity, authHooks, challenge, commonAuthFields, failures, type AuthOutcome, type Authenticator } from '../auth/authenticator.js';
+import { AUTH_RESULTS, counters } from '../auth/counters.js';
 
 /**
  * `mtls`: identifies the consumer by the client certificate of an `https` listener with
@@ -89,6 +90,6 @@ export default definePolicy({
   description: 'Authenticates consumers by client certificate (mTLS), by fingerprint, SAN or subject CN.',
   schema,
   create(config, deps) {
-    return authHooks([mtlsAuthenticator(config, ConsumerDirectory.of(deps.config))], anonymousIdentity(config.anonymous, deps.config));
+    return authHooks([mtlsAuthenticator(config, ConsumerDirectory.of(deps.config))], anonymousIdentity(config.anonymous, deps.config), counters('mtls', deps.routeName, AUTH_RESULTS));
   },
 });

@@ -5,6 +5,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { ConsumerDirectory, type Identity } from '../../consumers/directory.js';
 import { Duration, HttpUrl, Size } from '../../config/types.js';
 import { anonymousIdentity, authHooks, challenge, commonAuthFields, failures, type AuthFailure, type AuthOutcome, type Authenticator } from '../auth/authenticator.js';
+import { AUTH_RESULTS, counters } from '../auth/counters.js';
 import { VerifiedCache, type Loaded } from '../auth/verified-cache.js';
 import { compileClaim, compileMapping, identityFromClaims } from '../auth/claims.js';
 import { bearerToken } from '../auth/bearer.js';
@@ -113,6 +114,6 @@ export default definePolicy({
   description: 'Authenticates opaque bearer tokens through an OAuth 2.0 introspection endpoint (RFC 7662), with positive and negative caching.',
   schema,
   create(config, deps) {
-    return authHooks([introspectionAuthenticator(config, deps)], anonymousIdentity(config.anonymous, deps.config));
+    return authHooks([introspectionAuthenticator(config, deps)], anonymousIdentity(config.anonymous, deps.config), counters('oauth2-introspection', deps.routeName, AUTH_RESULTS));
   },
 });

@@ -5,6 +5,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { Duration, HttpUrl } from '../../config/types.js';
 import { VerifiedCache, type Loaded } from '../auth/verified-cache.js';
 import { consumerView, denied } from '../auth/authz.js';
+import { AUTHZ_RESULTS, counters } from '../auth/counters.js';
 import { problemReply } from '../auth/authenticator.js';
 
 /**
@@ -47,6 +48,7 @@ export default definePolicy({
   description: 'Delegates the decision to Open Policy Agent (Data API), with a timeout, a decision cache and fail-closed errors.',
   schema,
   create(config, deps) {
+    const count = counters('opa', deps.routeName, AUTHZ_RESULTS);
     const endpoint = `${config.url.replace(/\/$/, '')}/v1/data/${config.path}`;
     const headerNames = config.headers.map((h) => h.toLowerCase());
     const cache = new VerifiedCache<number>(config.cacheTtl > 0 ? config.cacheSize : 0);
@@ -101,8 +103,15 @@ export default definePolicy({
     };
 
     const reply = (ctx: RequestContext, d: number | undefined) => {
-      if (d === ALLOW) return undefined;
-      if (d === DENY) return denied(ctx, 'The authorization policy denied this request.');
+      if (d === ALLOW) {
+        count.allowed.value++;
+        return undefined;
+      }
+      if (d === DENY) {
+        count.denied.value++;
+        return denied(ctx, 'The authorization policy denied this request.');
+      }
+      count.unavailable.value++;
       return problemReply(ctx, 'GW_ERR_AUTH_UNAVAILABLE', 'The authorization decision could not be made; retry later.', ['retry-after', '1']);
     };
 

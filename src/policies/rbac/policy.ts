@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { denied } from '../auth/authz.js';
+import { AUTHZ_RESULTS, counters } from '../auth/counters.js';
 
 /**
  * `rbac`: required scopes (or roles: whatever the auth policy mapped into the consumer's
@@ -50,7 +51,8 @@ export default definePolicy({
   name: 'rbac',
   description: 'Requires scopes or roles (anyOf / allOf) per route and method.',
   schema,
-  create(config) {
+  create(config, deps) {
+    const count = counters('rbac', deps.routeName, AUTHZ_RESULTS);
     const byMethod = new Map<string, { check: Check; scope: string }>();
     for (const [m, r] of Object.entries(config.methods)) byMethod.set(m, { check: compileRequirement(r), scope: describe(r) });
     if (!byMethod.has('HEAD') && byMethod.has('GET')) byMethod.set('HEAD', byMethod.get('GET')!);
@@ -60,7 +62,11 @@ export default definePolicy({
         const rule = byMethod.get(ctx.method) ?? fallback;
         if (rule === undefined) return undefined;
         const c = ctx.consumer;
-        if (c !== undefined && rule.check(c.scopes ?? [])) return undefined;
+        if (c !== undefined && rule.check(c.scopes ?? [])) {
+          count.allowed.value++;
+          return undefined;
+        }
+        count.denied.value++;
         // RFC 6750 §3.1: insufficient_scope names the scope the request needed.
         return denied(ctx, 'The credential lacks a scope this resource requires.', `Bearer realm="gantry", error="insufficient_scope", scope="${rule.scope}"`);
       },
