@@ -1,0 +1,71 @@
+import { mkdirSync, renameSync, symlinkSync, writeFileSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sleep, writeTempConfig } from '../../test/helpers.js';
+import { watchConfig } from './watch.js';
+
+/** Waits until `fn` is true or `ms` pass. */
+async function until(fn: () => boolean, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return true;
+    await sleep(20);
+  }
+  return fn();
+}
+
+describe('watchConfig', () => {
+  const stops: (() => void)[] = [];
+  afterEach(() => stops.splice(0).forEach((s) => s()));
+
+  it('fires once after a burst of writes settles (debounce)', async () => {
+    const file = writeTempConfig('a: 1\n');
+    let n = 0;
+    stops.push(watchConfig(file, 100, () => n++));
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(file, `a: ${i}\n`);
+      await sleep(10);
+    }
+    expect(await until(() => n === 1)).toBe(true);
+    await sleep(250);
+    expect(n).toBe(1);
+  });
+
+  it('sees an editor-style replace (write a temp file, rename over)', async () => {
+    const file = writeTempConfig('a: 1\n');
+    let n = 0;
+    stops.push(watchConfig(file, 50, () => n++));
+    const tmp = join(dirname(file), '.gateway.yaml.swp');
+    writeFileSync(tmp, 'a: 2\n');
+    renameSync(tmp, file);
+    expect(await until(() => n >= 1)).toBe(true);
+  });
+
+  it('sees a Kubernetes ConfigMap update (the ..data symlink swapped)', async () => {
+    const dir = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
+    const mount = join(dir, 'mount');
+    mkdirSync(join(mount, '..v1'), { recursive: true });
+    mkdirSync(join(mount, '..v2'));
+    writeFileSync(join(mount, '..v1', 'gateway.yaml'), 'a: 1\n');
+    writeFileSync(join(mount, '..v2', 'gateway.yaml'), 'a: 2\n');
+    symlinkSync('..v1', join(mount, '..data'));
+    symlinkSync('..data/gateway.yaml', join(mount, 'gateway.yaml'));
+    let n = 0;
+    stops.push(watchConfig(join(mount, 'gateway.yaml'), 50, () => n++));
+    // What the kubelet does: a new ..data_tmp link renamed over ..data.
+    symlinkSync('..v2', join(mount, '..data_tmp'));
+    renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
+    expect(await until(() => n >= 1)).toBe(true);
+  });
+
+  it('ignores other files in the directory', async () => {
+    const file = writeTempConfig('a: 1\n');
+    let n = 0;
+    stops.push(watchConfig(file, 50, () => n++));
+    const other = join(dirname(file), 'notes.txt');
+    writeFileSync(other, 'x');
+    unlinkSync(other);
+    await sleep(300);
+    expect(n).toBe(0);
+  });
+});
