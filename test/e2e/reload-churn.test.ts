@@ -19,8 +19,11 @@ function config(g: number): string {
   // Block style: the YAML parser reads it ~40% faster than flow style, and parsing is most of a reload here.
   const lines = ['version: 1', 'listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]', 'log: { level: error, access: false }', 'upstreams:'];
   for (let i = 0; i < SIZE; i++) {
-    // Ports nothing listens on: requests fail fast (connection refused) and still create pools and series.
-    lines.push(`  u${g}-${i}:`, '    targets:', `      - http://127.0.0.1:${20000 + ((g * SIZE + i) % 20000)}`);
+    // A distinct loopback address per upstream (127.0.0.0/8 is all loopback) on the discard
+    // port, where nothing listens: requests fail fast (connection refused) and still create
+    // pools and series. (High ports could collide with other tests' ephemeral listeners.)
+    const n = (g * SIZE + i) % 60_000;
+    lines.push(`  u${g}-${i}:`, '    targets:', `      - http://127.${1 + (n >> 16)}.${(n >> 8) & 255}.${(n & 255) || 1}:9`);
   }
   lines.push('routes:');
   for (let i = 0; i < SIZE; i++) lines.push(`  - name: r${g}-${i}`, '    match:', `      path: /g${g}/r${i}/*`, `    upstream: u${g}-${i}`);
