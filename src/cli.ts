@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { limitYoungGeneration } from './proxy/memory.js';
+import { limitYoungGeneration, releaseYoungGeneration } from './proxy/memory.js';
 
 // Before anything else loads: module loading and config compilation are what would grow the heap.
 limitYoungGeneration();
@@ -7,6 +7,8 @@ const { main } = await import('./cli/main.js');
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // `start` resolves once the gateway serves: from here on V8 sizes the heap for the load.
+    releaseYoungGeneration();
     if (code !== undefined) process.exitCode = code;
   },
   (err: unknown) => {

@@ -29,19 +29,29 @@ try {
 const BUDGET = 4 * 1024 * 1024;
 
 /**
- * Keeps V8's young generation at its initial few MB. By default V8 grows it to 32 MB
- * when allocation is bursty — compiling the config validators at startup is enough — and
- * never gives it back; a gateway's per-request garbage is small and dies young, so a
- * small young generation costs little (a scavenge copies only the live objects of
- * in-flight requests) and keeps each instance's resident size down, which matters when
- * many instances share a node. For the CLI process only; an operator who sets
- * `--max-semi-space-size` or `--min-semi-space-size` keeps their setting.
+ * Startup without a swollen young generation. Loading modules and compiling the config
+ * validators allocate in bursts, and V8 answers bursts by growing the young generation to
+ * its 32 MB maximum, which it never gives back: an idle gateway would carry ~30 MB it
+ * needed once. `limitYoungGeneration` holds the young generation at its initial size while
+ * the process starts; `releaseYoungGeneration` hands sizing back to V8 once the gateway
+ * serves, so request load grows it as usual (a small young generation under load costs
+ * throughput: scavenges run far more often). An operator who sets `--max-semi-space-size`
+ * or `--min-semi-space-size` keeps their setting.
  */
 export function limitYoungGeneration(): void {
+  setGrowthFactor(1);
+}
+
+/** See `limitYoungGeneration`. */
+export function releaseYoungGeneration(): void {
+  setGrowthFactor(2);
+}
+
+function setGrowthFactor(factor: number): void {
   const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
   if (/semi[-_]space/.test(flags)) return;
   try {
-    v8.setFlagsFromString('--semi-space-growth-factor=1');
+    v8.setFlagsFromString(`--semi-space-growth-factor=${factor}`);
   } catch {
     // not settable on this runtime: V8's own sizing applies
   }
