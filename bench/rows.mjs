@@ -38,6 +38,8 @@ export const ROWS = [
   // Cluster mode: the primary spreads connections over two workers (both CPUs; the load
   // generator shares them, so on 2 cores this row shows the cost/benefit of --workers 2).
   { name: 'bare proxy route, --workers 2', path: '/', gateway: { workers: 2 } },
+  // Tracing configured, nothing sampled: the per-request cost of having tracing on.
+  { name: 'bare proxy route, tracing on (0% sampled)', path: '/', gateway: { config: 'bench/gateway-tracing.yaml' } },
   { name: 'request-id + headers + access log', path: '/policies/' },
   { name: 'cache hit (memory)', path: '/cached/' },
   { name: 'compressed 10 KB JSON (gzip)', path: '/compressed/json-10k', headers: { 'accept-encoding': 'gzip' } },

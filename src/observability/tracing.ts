@@ -91,49 +91,51 @@ export class Tracing {
   startServer(ctx: RequestContext): void {
     const req = ctx.req;
     const parent = req.headers.traceparent !== undefined || req.headers.baggage !== undefined ? this.#propagator.extract(ROOT_CONTEXT, req.headers, headerGetter) : ROOT_CONTEXT;
-    const span = this.#tracer.startSpan(
-      ctx.method,
-      {
-        kind: SpanKind.SERVER,
-        startTime: performance.timeOrigin + ctx.startedAt,
-        attributes: {
-          [ATTR_HTTP_REQUEST_METHOD]: ctx.method,
-          [ATTR_URL_PATH]: ctx.path,
-          [ATTR_URL_SCHEME]: ctx.listener.scheme,
-          [ATTR_CLIENT_ADDRESS]: ctx.clientIp,
-          ...(req.headers.host !== undefined ? { [ATTR_SERVER_ADDRESS]: req.headers.host.replace(/:\d+$/, '') } : {}),
-          ...(req.headers['user-agent'] !== undefined ? { [ATTR_USER_AGENT_ORIGINAL]: req.headers['user-agent'] } : {}),
-        },
-      },
-      parent,
-    );
+    // Attributes only for recorded spans: an unsampled request pays for a span id and the
+    // propagated context, not for attribute objects nobody exports.
+    const span = this.#tracer.startSpan(ctx.method, { kind: SpanKind.SERVER, startTime: performance.timeOrigin + ctx.startedAt }, parent);
+    if (span.isRecording()) {
+      span.setAttribute(ATTR_HTTP_REQUEST_METHOD, ctx.method);
+      span.setAttribute(ATTR_URL_PATH, ctx.path);
+      span.setAttribute(ATTR_URL_SCHEME, ctx.listener.scheme);
+      span.setAttribute(ATTR_CLIENT_ADDRESS, ctx.clientIp);
+      if (req.headers.host !== undefined) span.setAttribute(ATTR_SERVER_ADDRESS, req.headers.host.replace(/:\d+$/, ''));
+      if (req.headers['user-agent'] !== undefined) span.setAttribute(ATTR_USER_AGENT_ORIGINAL, req.headers['user-agent']);
+    }
     ctx.trace = new RequestTrace(this, span, trace.setSpan(parent, span));
   }
 
   /** Starts a client span for one upstream attempt and writes its context into `headers`. */
   startClient(parent: Context, method: string, origin: string, path: string, headers: HeaderList, attempt: number, upstream: string): Span {
-    const u = new URL(origin);
-    const span = this.#tracer.startSpan(
-      method,
-      {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          [ATTR_HTTP_REQUEST_METHOD]: method,
-          [ATTR_SERVER_ADDRESS]: u.hostname,
-          [ATTR_SERVER_PORT]: Number(u.port) || (u.protocol === 'https:' ? 443 : 80),
-          [ATTR_URL_FULL]: origin + path,
-          'gantry.upstream': upstream,
-          ...(attempt > 0 ? { [ATTR_HTTP_REQUEST_RESEND_COUNT]: attempt } : {}),
-        },
-      },
-      parent,
-    );
+    const span = this.#tracer.startSpan(method, { kind: SpanKind.CLIENT }, parent);
+    if (span.isRecording()) {
+      const o = originParts(origin);
+      span.setAttribute(ATTR_HTTP_REQUEST_METHOD, method);
+      span.setAttribute(ATTR_SERVER_ADDRESS, o.host);
+      span.setAttribute(ATTR_SERVER_PORT, o.port);
+      span.setAttribute(ATTR_URL_FULL, origin + path);
+      span.setAttribute('gantry.upstream', upstream);
+      if (attempt > 0) span.setAttribute(ATTR_HTTP_REQUEST_RESEND_COUNT, attempt);
+    }
     this.#propagator.inject(trace.setSpan(parent, span), headers, headerListSetter);
     return span;
   }
 }
 
 const shared = new Map<string, { tracing: Tracing; refs: number }>();
+
+/** Host and port of a target origin, parsed once per origin (origins come from config). */
+const origins = new Map<string, { host: string; port: number }>();
+function originParts(origin: string): { host: string; port: number } {
+  let o = origins.get(origin);
+  if (o === undefined) {
+    const u = new URL(origin);
+    o = { host: u.hostname, port: Number(u.port) || (u.protocol === 'https:' ? 443 : 80) };
+    if (origins.size > 10_000) origins.clear();
+    origins.set(origin, o);
+  }
+  return o;
+}
 
 /** The trace of one request: its server span and the context upstream attempts use as parent. */
 export class RequestTrace {
@@ -160,6 +162,10 @@ export class RequestTrace {
   /** Ends the server span in the log phase with the route, consumer and status. */
   end(ctx: RequestContext): void {
     const span = this.span;
+    if (!span.isRecording()) {
+      span.end();
+      return;
+    }
     const route = ctx.route;
     if (route !== undefined) {
       const pattern = route.config.match.path;
