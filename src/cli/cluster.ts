@@ -28,6 +28,7 @@ type FromWorker =
   | { type: 'gantry:result'; id: number; ok: boolean; result?: unknown; error?: string };
 
 const COMMAND_TIMEOUT = 30_000;
+const WORKER_EXITED = 'worker exited';
 
 class ClusterBackend implements AdminBackend {
   readonly metricsContentType = metrics.contentType;
@@ -51,7 +52,7 @@ class Primary {
   readonly logger: Logger;
   readonly #configPath: string;
   readonly #count: number;
-  readonly #pending = new Map<number, { resolve: (v: FromWorker & { type: 'gantry:result' }) => void; timer: NodeJS.Timeout }>();
+  readonly #pending = new Map<number, { worker: Worker; resolve: (v: FromWorker & { type: 'gantry:result' }) => void; timer: NodeJS.Timeout }>();
   #nextId = 1;
   #stopping = false;
   #admin: AdminServer | undefined;
@@ -63,8 +64,11 @@ class Primary {
     this.logger = logger;
   }
 
+  /** Workers that finished starting (a starting worker cannot answer commands yet). */
+  readonly #ready = new Set<Worker>();
+
   workers(): Worker[] {
-    return Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && w.isConnected());
+    return [...this.#ready].filter((w) => w.isConnected());
   }
 
   /** Forks one worker and resolves when it serves (or rejects when its config fails). */
@@ -75,6 +79,7 @@ class Primary {
       const onMsg = (m: FromWorker) => {
         if (m.type === 'gantry:ready') {
           worker.off('message', onMsg);
+          this.#ready.add(worker);
           resolve(worker);
         } else if (m.type === 'gantry:failed') {
           worker.off('message', onMsg);
@@ -89,6 +94,14 @@ class Primary {
   async start(loaded: LoadedConfig): Promise<void> {
     await Promise.all(Array.from({ length: this.#count }, () => this.fork()));
     cluster.on('exit', (worker, code, signal) => {
+      this.#ready.delete(worker);
+      // Commands in flight to a dead worker will never be answered: settle them now.
+      for (const [id, p] of this.#pending) {
+        if (p.worker !== worker) continue;
+        this.#pending.delete(id);
+        clearTimeout(p.timer);
+        p.resolve({ type: 'gantry:result', id, ok: false, error: WORKER_EXITED });
+      }
       if (this.#stopping) return;
       this.logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting a new one');
       setTimeout(() => void this.fork().catch((e: unknown) => this.logger.error({ err: e }, 'replacement worker failed')), 500).unref();
@@ -117,14 +130,16 @@ class Primary {
               this.#pending.delete(id);
               resolve({ type: 'gantry:result', id, ok: false, error: `worker ${w.process.pid} did not answer '${name}' in time` });
             }, COMMAND_TIMEOUT);
-            this.#pending.set(id, { resolve, timer });
+            this.#pending.set(id, { worker: w, resolve, timer });
             w.send({ type: 'gantry:command', id, name, payload } satisfies ToWorker);
           }),
       ),
     );
-    const failed = results.find((r) => !r.ok);
+    // A worker that died meanwhile is not part of the answer (it is being replaced).
+    const live = results.filter((r) => r.error !== WORKER_EXITED);
+    const failed = live.find((r) => !r.ok);
     if (failed) throw new Error(failed.error ?? `command '${name}' failed`);
-    return results.map((r) => r.result);
+    return live.map((r) => r.result);
   }
 
   /** Validates in the primary, then reloads every worker; serialised. */
@@ -150,8 +165,10 @@ class Primary {
     if (this.#stopping) return;
     this.#stopping = true;
     this.logger.info({ signal }, 'stopping workers');
-    const exits = this.workers().map((w) => new Promise<void>((r) => w.once('exit', () => r())));
-    for (const w of this.workers()) w.process.kill('SIGTERM');
+    // Every worker, ready or still starting.
+    const all = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
+    const exits = all.map((w) => new Promise<void>((r) => w.once('exit', () => r())));
+    for (const w of all) w.process.kill('SIGTERM');
     await Promise.all(exits);
     await this.#admin?.close();
     flushLogger(this.logger);

@@ -80,6 +80,18 @@ ${extra}`;
     expect((await httpRequest(`${pub}/added`)).status).toBe(404);
   });
 
+  it('a worker that dies is replaced and serves the current config', async () => {
+    const before = await status();
+    const victim = before.workers[0]!.pid;
+    process.kill(victim, 'SIGKILL');
+    const after = await eventually(async () => {
+      const st = await status();
+      return st.workers.length === 2 && !st.workers.some((w) => w.pid === victim) ? st : undefined;
+    }, 15_000, 'a replacement worker');
+    expect(after.workers.every((w) => w.pid !== victim)).toBe(true);
+    for (let i = 0; i < 6; i++) expect((await httpRequest(`${pub}/echo/after-crash`)).status).toBe(200);
+  });
+
   it('SIGTERM drains the workers and exits 0', async () => {
     expect(await gantry.stop()).toBe(0);
   });
