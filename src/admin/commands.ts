@@ -31,7 +31,14 @@ export interface ReadyOutcome {
  * Readiness checks beyond "config loaded and not draining": the store session adds
  * "store reachable" here. Each returns quickly (a ping with a short timeout).
  */
-export const READINESS_CHECKS: Record<string, (gw: Gateway) => Promise<{ ok: boolean; detail?: string }>> = {};
+export const READINESS_CHECKS: Record<string, (gw: Gateway) => Promise<{ ok: boolean; detail?: string }>> = {
+  // DESIGN: ready = config loaded and store reachable. The store tracks its connection
+  // (Redis: connected and answering); the memory store is always reachable.
+  async store(gw) {
+    const store = gw.runtime.store;
+    return { ok: store.healthy, detail: `${store.kind}${store.healthy ? '' : ' unreachable'}` };
+  },
+};
 
 export const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
   async status(gw) {

@@ -123,3 +123,36 @@ describe('admin API', () => {
     expect(v.get('gantry_config_reloads_total{result="failure"}')).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('admin /readyz and the store', () => {
+  it('is ready with the memory store and names the check; not ready (503) while Redis is unreachable', async () => {
+    const cfg = (store: string) => `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+admin: { host: 127.0.0.1, port: 0, token: "${TOKEN}" }
+store: ${store}
+routes: [ { name: r, match: { path: /r }, static: { status: 200 } } ]
+`;
+    const mem = await startGateway(cfg('{ kind: memory }'));
+    try {
+      const r = await httpRequest(`http://127.0.0.1:${mem.gw.adminPort}/readyz`);
+      expect(r.status).toBe(200);
+      expect(r.json<{ workers: { checks: Record<string, { ok: boolean }> }[] }>().workers[0]!.checks.store).toEqual({ ok: true, detail: 'memory' });
+    } finally {
+      await mem.close();
+    }
+    const red = await startGateway(cfg('{ kind: redis, url: "redis://127.0.0.1:9" }'));
+    try {
+      let r = await httpRequest(`http://127.0.0.1:${red.gw.adminPort}/readyz`);
+      for (let i = 0; i < 50 && r.status !== 503; i++) {
+        await new Promise((res) => setTimeout(res, 50));
+        r = await httpRequest(`http://127.0.0.1:${red.gw.adminPort}/readyz`);
+      }
+      expect(r.status).toBe(503);
+      expect(r.json<{ workers: { checks: Record<string, { ok: boolean; detail: string }> }[] }>().workers[0]!.checks.store).toEqual({ ok: false, detail: 'redis unreachable' });
+      // Liveness is not readiness: the process still answers /healthz.
+      expect((await httpRequest(`http://127.0.0.1:${red.gw.adminPort}/healthz`)).status).toBe(200);
+    } finally {
+      await red.close();
+    }
+  });
+});
