@@ -296,7 +296,10 @@ export class Gateway {
 
     if (path === rt.server.healthPath) return healthReply(res, 200, { status: 'ok' });
     if (path === rt.server.readyPath) {
-      return this.#draining ? healthReply(res, 503, { status: 'draining' }) : healthReply(res, 200, { status: 'ready', version: rt.version, store: rt.store.healthy ? 'ok' : 'unreachable' });
+      if (this.#draining) return healthReply(res, 503, { status: 'draining' });
+      const store = rt.store.healthy ? 'ok' : 'unreachable';
+      const ready = rt.store.healthy || !rt.server.readyRequiresStore;
+      return healthReply(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', version: rt.version, store });
     }
 
     const ip = rt.forwarding.anyTrusted ? clientAddress(req, rt.forwarding) : (req.socket.remoteAddress ?? '');

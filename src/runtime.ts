@@ -22,6 +22,7 @@ const SERVER_DEFAULTS: ServerSettings = {
   trustedProxies: [],
   healthPath: '/healthz',
   readyPath: '/readyz',
+  readyRequiresStore: true,
   drainTimeout: 30_000,
   via: 'gantry',
   mergeSlashes: true,

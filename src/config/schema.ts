@@ -177,6 +177,10 @@ export const Server = obj(
     trustedProxies: Type.Array(Cidr(), { default: [], description: 'Peers whose X-Forwarded-*/Forwarded headers are kept and extended.' }),
     healthPath: Type.String({ pattern: '^/', default: '/healthz', description: 'Liveness endpoint on every listener.' }),
     readyPath: Type.String({ pattern: '^/', default: '/readyz', description: 'Readiness endpoint on every listener.' }),
+    readyRequiresStore: Type.Boolean({
+      default: true,
+      description: 'Readiness needs the store reachable (DESIGN). Set false where limits fail open and a store outage should not take instances out of the load balancer.',
+    }),
     drainTimeout: Duration({ default: '30s', description: 'On SIGTERM, time allowed for in-flight requests to finish.' }),
     via: Type.String({ default: 'gantry', description: 'Pseudonym in the Via header (RFC 9110 §7.6.3); empty string omits it.' }),
     mergeSlashes: Type.Boolean({ default: true, description: 'Collapse `//` in paths before routing.' }),

@@ -22,6 +22,17 @@ export interface Consumer {
 /** Wraps the response body stream; e.g. `(src) => src.pipe(zlib.createGzip())`. */
 export type BodyWrapper = (body: Readable, ctx: RequestContext) => Readable;
 
+/** Maps a complete response body to another (e.g. `(b) => zlib.gzipSync(b)`). */
+export type BodyMapper = (body: Buffer, ctx: RequestContext) => Buffer;
+
+/** Internal: a response whose head waits for its whole body (see `mapResponseBody`). */
+export interface HeldResponse {
+  status: number;
+  headers: string[];
+  chunks: Buffer[];
+  size: number;
+}
+
 /**
  * Everything known about one request as it moves through the pipeline. One object per
  * request with a fixed shape; policies read it and write the few fields meant for them.
@@ -61,6 +72,8 @@ export class RequestContext {
   body: Buffer | undefined = undefined;
   /** Internal: the readable side of the body-wrapper chain, once the head is written with wrappers. */
   sink: Readable | undefined = undefined;
+  /** Internal: the response held back while its body is collected for body mappers. */
+  held: HeldResponse | undefined = undefined;
   readonly logger: Logger;
   /** The request's server span when tracing is on (undefined otherwise: nothing to pay). */
   trace: RequestTrace | undefined = undefined;
@@ -71,6 +84,8 @@ export class RequestContext {
   #upstreamHeaders: HeaderList | undefined = undefined;
   #responseHeaders: HeaderList | undefined = undefined;
   #bodyWrappers: BodyWrapper[] | undefined = undefined;
+  #bodyMappers: BodyMapper[] | undefined = undefined;
+  #mapLimit = Infinity;
   #locals: Map<unknown, unknown> | undefined = undefined;
 
   constructor(
@@ -146,6 +161,29 @@ export class RequestContext {
   }
   get bodyWrappers(): readonly BodyWrapper[] | undefined {
     return this.#bodyWrappers;
+  }
+
+  /**
+   * Maps the whole response body once it is complete: the response head waits for the
+   * body, so the mapped body goes out with an exact Content-Length in one write, and no
+   * stream is built. For bodies known to be small (a policy checks Content-Length first);
+   * a body over `maxBytes` is answered with 502 instead. Mappers run in the order
+   * registered, before any wrapper registered after them. Returns false (and registers
+   * nothing) when a body wrapper is already in place, since the wrapper must see the body
+   * first: the caller then wraps the stream instead.
+   */
+  mapResponseBody(mapper: BodyMapper, maxBytes = Infinity): boolean {
+    if (this.#bodyWrappers !== undefined) return false;
+    (this.#bodyMappers ??= []).push(mapper);
+    if (maxBytes < this.#mapLimit) this.#mapLimit = maxBytes;
+    return true;
+  }
+  get bodyMappers(): readonly BodyMapper[] | undefined {
+    return this.#bodyMappers;
+  }
+  /** The smallest `maxBytes` any mapper asked for. */
+  get mapLimit(): number {
+    return this.#mapLimit;
   }
 
   /** Per-request state for policies, keyed by anything (use a module-private symbol). */

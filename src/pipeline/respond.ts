@@ -1,9 +1,9 @@
 import { Readable, pipeline as pipeStreams } from 'node:stream';
-import type { RequestContext } from './context.js';
+import type { HeldResponse, RequestContext } from './context.js';
 import type { Reply, ResponseHead } from './policy.js';
 import { isThenable } from './pipeline.js';
 import { GatewayError, PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';
-import type { HeaderList } from '../http/headers.js';
+import { removeHeader, setHeader, type HeaderList } from '../http/headers.js';
 import { bodyBytes } from '../proxy/memory.js';
 
 /**
@@ -110,6 +110,16 @@ function writeHead(ctx: RequestContext, status: number, headers: HeaderList, res
   ctx.status = status;
   const res = ctx.res;
   if (res.headersSent || res.destroyed) return;
+  if (ctx.bodyMappers !== undefined) {
+    // The head waits for the whole body (see RequestContext.mapResponseBody).
+    ctx.held = { status, headers, chunks: [], size: 0 };
+    return;
+  }
+  startBody(ctx, status, headers, resume);
+}
+
+function startBody(ctx: RequestContext, status: number, headers: HeaderList, resume: (() => void) | undefined): void {
+  const res = ctx.res;
   res.writeHead(status, headers);
   const wrappers = ctx.bodyWrappers;
   if (wrappers !== undefined) {
@@ -127,6 +137,18 @@ function writeHead(ctx: RequestContext, status: number, headers: HeaderList, res
 export function respondData(ctx: RequestContext, chunk: Buffer): boolean {
   ctx.bytesOut += chunk.length;
   bodyBytes(chunk.length);
+  const held = ctx.held;
+  if (held !== undefined) {
+    held.size += chunk.length;
+    if (held.size > ctx.mapLimit) {
+      ctx.held = undefined;
+      ctx.cancelable?.cancel();
+      problemNow(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', 'The response body is larger than the gateway can transform.');
+      return false;
+    }
+    held.chunks.push(chunk);
+    return true;
+  }
   const sink = ctx.sink;
   if (sink !== undefined) return sink.push(chunk);
   return ctx.res.write(chunk);
@@ -134,13 +156,58 @@ export function respondData(ctx: RequestContext, chunk: Buffer): boolean {
 
 /** Ends the response body. */
 export function respondEnd(ctx: RequestContext): void {
+  if (ctx.held !== undefined) return releaseHeld(ctx, ctx.held);
   const sink = ctx.sink;
   if (sink !== undefined) sink.push(null);
   else ctx.res.end();
 }
 
+/** Maps a held body, then sends head and body (through body wrappers, if any). */
+function releaseHeld(ctx: RequestContext, held: HeldResponse): void {
+  ctx.held = undefined;
+  let body = held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks, held.size);
+  try {
+    for (const map of ctx.bodyMappers!) body = map(body, ctx);
+  } catch (e) {
+    ctx.logger.error({ err: e, requestId: ctx.id, route: ctx.route?.name }, 'response body mapping failed');
+    problemNow(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', 'The response body could not be transformed.');
+    return;
+  }
+  const headers = held.headers;
+  removeHeader(headers, 'transfer-encoding');
+  if (ctx.bodyWrappers === undefined) setHeader(headers, 'content-length', String(body.length));
+  else removeHeader(headers, 'content-length');
+  startBody(ctx, held.status, headers, undefined);
+  if (ctx.sink !== undefined) {
+    ctx.sink.push(body);
+    ctx.sink.push(null);
+  } else {
+    ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
+  }
+}
+
+/**
+ * A problem response written directly: for failures after the response phase already ran
+ * (its hooks and body mappers belong to the response that failed, not to this one).
+ */
+function problemNow(ctx: RequestContext, code: GatewayErrorCode, detail: string): void {
+  ctx.errorCode = code;
+  const p = problemFor(code, detail, ctx.id);
+  p.instance = ctx.path;
+  const body = Buffer.from(JSON.stringify(p));
+  ctx.status = p.status;
+  const headers: HeaderList = ['content-type', PROBLEM_CONTENT_TYPE, 'cache-control', 'no-store', 'content-length', String(body.length)];
+  const extra = ctx.extraResponseHeaders;
+  if (extra !== undefined) headers.push(...extra);
+  if (ctx.res.headersSent) return respondAbort(ctx);
+  ctx.res.writeHead(p.status, headers);
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
+}
+
 /** Cuts a response off after its head was sent (upstream failed mid-body). */
 export function respondAbort(ctx: RequestContext, err?: Error): void {
+  // A response already complete (e.g. a problem sent after a body outgrew its mapper) stays as is.
+  if (ctx.res.writableEnded && ctx.sink === undefined) return;
   if (ctx.sink !== undefined) ctx.sink.destroy(err);
   ctx.res.destroy(err);
 }

@@ -151,6 +151,10 @@ routes: [ { name: r, match: { path: /r }, static: { status: 200 } } ]
       expect(r.json<{ workers: { checks: Record<string, { ok: boolean; detail: string }> }[] }>().workers[0]!.checks.store).toEqual({ ok: false, detail: 'redis unreachable' });
       // Liveness is not readiness: the process still answers /healthz.
       expect((await httpRequest(`http://127.0.0.1:${red.gw.adminPort}/healthz`)).status).toBe(200);
+      // The public listener's readiness follows the store too (server.readyRequiresStore, default true).
+      const pub = await httpRequest(`${red.url}/readyz`);
+      expect(pub.status).toBe(503);
+      expect(pub.json()).toMatchObject({ status: 'not ready', store: 'unreachable' });
     } finally {
       await red.close();
     }

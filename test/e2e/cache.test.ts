@@ -358,7 +358,16 @@ routes:
   });
 
   it('coalescing: 100 concurrent misses make exactly one upstream request', async () => {
-    behaviours.set('/cc/herd', (_req, res) => setTimeout(() => reply(res, 200, { 'cache-control': 'max-age=60' }, 'herd'), 150));
+    // The origin answers only once all 100 requests are inside the gateway, so every one of
+    // them is a miss whatever the machine's speed (no timing assumption).
+    behaviours.set('/cc/herd', (_req, res) => {
+      const started = Date.now();
+      const answer = () => {
+        if (gw.gw.inFlight >= 100 || Date.now() - started > 10_000) reply(res, 200, { 'cache-control': 'max-age=60' }, 'herd');
+        else setTimeout(answer, 5);
+      };
+      answer();
+    });
     const all = await Promise.all(Array.from({ length: 100 }, () => get('/cc/herd')));
     expect(all.every((r) => r.status === 200 && r.text === 'herd')).toBe(true);
     expect(count('/cc/herd')).toBe(1);

@@ -50,6 +50,7 @@ upstreams:
   up: { targets: [ "${up.url}" ] }
 routes:
   - { name: api, match: { path: /* }, upstream: up, policies: [ { compress: {} } ] }
+  - { name: streamed, match: { path: /streamed/* }, upstream: up, rewrite: { stripPrefix: /streamed }, policies: [ { compress: { bufferBelow: 1kb } } ] }
   - { name: cached, match: { path: /cached/* }, upstream: up, rewrite: { stripPrefix: /cached }, policies: [ { cache: { ttl: 60s } }, { compress: { encodings: [gzip, br] } } ] }
 `);
   });
@@ -80,7 +81,8 @@ routes:
       expect(r.headers.vary).toBe('Accept-Encoding');
       expect(decode(c.want, r.body)).toBe(JSON_10K);
       if (c.want) {
-        expect(r.headers['content-length']).toBeUndefined();
+        // A small body of known length is compressed in one piece: exact Content-Length.
+        expect(r.headers['content-length']).toBe(String(r.body.length));
         expect(r.headers.etag).toBe('W/"abc"');
         expect(r.body.length).toBeLessThan(JSON_10K.length / 3);
       } else {
@@ -114,6 +116,16 @@ routes:
     expect(zlib.gunzipSync(r.body).toString()).toBe(JSON_10K);
     const v = await httpRequest(gw.url + '/vary', { headers: { 'accept-encoding': 'gzip' } });
     expect(v.headers.vary).toBe('Accept-Language, Accept-Encoding');
+  });
+
+  it('bodies over bufferBelow (and of unknown length) stream through zlib', async () => {
+    for (const path of ['/streamed/data', '/chunked']) {
+      const r = await httpRequest(gw.url + path, { headers: { 'accept-encoding': 'gzip' } });
+      expect(r.headers['content-encoding']).toBe('gzip');
+      expect(r.headers['content-length']).toBeUndefined();
+      expect(r.headers['transfer-encoding']).toBe('chunked');
+      expect(zlib.gunzipSync(r.body).toString()).toBe(JSON_10K);
+    }
   });
 
   it('after the cache: stores identity, compresses per client', async () => {

@@ -13,6 +13,7 @@ describeRedis('rate limits when Redis goes away and comes back', (redis) => {
   beforeAll(async () => {
     gw = await startGateway(`version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+server: { readyRequiresStore: false }
 store: { kind: redis, url: "${redis().url}", keyPrefix: "outage:", timeout: 300ms, maxBackoff: 100ms }
 routes:
   - name: allow
@@ -70,7 +71,7 @@ routes:
     expect(leased.filter((r) => r.status === 200).length).toBe(4);
     expect(leased.filter((r) => r.status === 503).length).toBe(2);
 
-    // Still ready (policies decide what an outage means), but readiness says so.
+    // Still ready (readyRequiresStore: false: policies decide what an outage means), but readiness says so.
     const ready = await get('/readyz');
     expect(ready.status).toBe(200);
     expect(ready.json()).toMatchObject({ status: 'ready', store: 'unreachable' });

@@ -10,20 +10,30 @@ function upstreamOf(gw: TestGateway, name: string): Upstream {
   return gw.gw.runtime.upstreams.get(name)!;
 }
 
-/** An upstream in its own process (answers `name`), so it can really be killed. */
-async function upstreamProcess(name: string): Promise<{ url: string; child: ChildProcess }> {
+/**
+ * An upstream in its own process (answers `name`), so it can really be killed. It prints
+ * its port, then a dot per request served, so the test knows it is carrying load.
+ */
+async function upstreamProcess(name: string): Promise<{ url: string; child: ChildProcess; served: () => number }> {
   const child = spawn(
     process.execPath,
-    ['-e', `require('node:http').createServer((q, s) => s.end(${JSON.stringify(name)})).listen(0, '127.0.0.1', function () { console.log(this.address().port); })`],
+    [
+      '-e',
+      `require('node:http').createServer((q, s) => { s.end(${JSON.stringify(name)}); process.stdout.write('.'); })` +
+        `.listen(0, '127.0.0.1', function () { process.stdout.write(this.address().port + '\\n'); })`,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const port = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
-  return { url: `http://127.0.0.1:${port}`, child };
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  while (!out.includes('\n')) await sleep(10);
+  const port = out.slice(0, out.indexOf('\n'));
+  return { url: `http://127.0.0.1:${port}`, child, served: () => out.length - port.length - 1 };
 }
 
 describe('a target killed under load', () => {
   let a: TestUpstream;
-  let b: { url: string; child: ChildProcess };
+  let b: { url: string; child: ChildProcess; served: () => number };
   let gw: TestGateway;
   beforeAll(async () => {
     a = await startUpstream((_q, res) => res.end('a'));
@@ -47,8 +57,10 @@ routes:
 
   it('is ejected, and with retries clients see no error for idempotent requests', async () => {
     const running = load(gw.url, 1500, { path: '/p', concurrency: 16 });
-    await sleep(150);
-    b.child.kill('SIGKILL'); // the process dies with requests in flight on its connections
+    // Kill b once it carries load: the process dies with requests in flight on its connections.
+    for (let i = 0; i < 500 && b.served() < 50; i++) await sleep(10);
+    expect(b.served()).toBeGreaterThanOrEqual(50);
+    b.child.kill('SIGKILL');
     const res = await running;
     expect(res.filter((r) => r.status !== 200)).toEqual([]);
     expect(tally(res.map((r) => r.body)).get('b')).toBeGreaterThan(0); // b served until it died

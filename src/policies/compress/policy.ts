@@ -43,6 +43,10 @@ export const schema = Type.Object(
       description: 'Media types to compress: exact (`application/json`), `type/*`, or structured-suffix wildcards (`application/*+json`).',
     }),
     gzipLevel: Type.Integer({ minimum: 1, maximum: 9, default: 6, description: 'gzip/deflate level (1 fastest … 9 smallest).' }),
+    bufferBelow: Size({
+      default: '256kb',
+      description: 'Bodies with a known Content-Length up to this size are compressed in one piece (no stream per response, exact Content-Length); larger or unknown-length bodies stream.',
+    }),
     brotliQuality: Type.Integer({ minimum: 0, maximum: 11, default: 4, description: 'Brotli quality (0 fastest … 11 smallest); 4 suits dynamic responses.' }),
     zstdLevel: Type.Integer({ minimum: 1, maximum: 19, default: 3, description: 'zstd level.' }),
   },
@@ -81,7 +85,16 @@ export default definePolicy({
     if (codings.length < config.encodings.length) deps.logger.warn('zstd is not available in this Node version; it is not offered');
     const pick = negotiator(codings);
     const accepts = typeMatcher(config.contentTypes);
-    const { minSize } = config;
+    const { minSize, bufferBelow } = config;
+    const oneShot: Record<Coding, (body: Buffer) => Buffer> = {
+      gzip: (b) => zlib.gzipSync(b, { level: config.gzipLevel, ...windowOptions(b.length) }),
+      deflate: (b) => zlib.deflateSync(b, { level: config.gzipLevel, ...windowOptions(b.length) }),
+      br: (b) =>
+        zlib.brotliCompressSync(b, {
+          params: { [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotliQuality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length },
+        }),
+      zstd: (b) => (zlib as unknown as { zstdCompressSync(b: Buffer, o: object): Buffer }).zstdCompressSync(b, {}),
+    };
     const make = (c: Coding, sse: boolean, length: number): Transform => {
       const w = windowFor(length);
       switch (c) {
@@ -114,6 +127,9 @@ export default definePolicy({
         applyHeaders(head.headers, coding);
         const sse = h.mediaType === 'text/event-stream';
         const length = h.length;
+        // Small and of known length: one synchronous zlib call once the body is in, which
+        // costs far less than a zlib stream per response (and keeps Content-Length exact).
+        if (!sse && length >= 0 && length <= bufferBelow && ctx.mapResponseBody(oneShot[coding], bufferBelow)) return;
         ctx.wrapResponseBody((src) => src.pipe(make(coding, sse, length)));
       },
     };
@@ -133,6 +149,11 @@ function windowFor(length: number): { bits: number; mem: number } | undefined {
     mem--;
   }
   return { bits, mem: Math.max(1, mem) };
+}
+
+function windowOptions(length: number): { windowBits?: number; memLevel?: number } {
+  const w = windowFor(length);
+  return w ? { windowBits: w.bits, memLevel: w.mem } : {};
 }
 
 interface Scanned {
