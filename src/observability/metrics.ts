@@ -116,6 +116,8 @@ export class GatewayMetrics {
   readonly lastReloadSuccess = new GaugeFamily('gantry_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.', [], 'max');
   readonly lastReloadOk = new GaugeFamily('gantry_config_last_reload_successful', '1 when the last reload attempt succeeded (every worker, in cluster mode).', [], 'min');
   readonly configInfo = new GaugeFamily('gantry_config_info', 'The config being served: version counter and content hash (value is always 1).', ['version', 'hash'], 'max');
+  /** upstream → target → cached attempt series (dropped with the upstream's series). */
+  readonly #attempts = new Map<string, Map<string, { duration: HistogramSeries; byClass: CounterSeries[]; byOutcome: Map<string, CounterSeries> }>>();
   /** route → [method × class] slots, so a request end is two Map-free increments. */
   readonly #routes = new Map<string, (RequestSlot | undefined)[]>();
 
@@ -164,9 +166,24 @@ export class GatewayMetrics {
 
   /** One upstream attempt ended: `outcome` is the response status or why there was none. */
   upstreamAttempt(upstream: string, target: string, outcome: number | UpstreamOutcome, seconds: number): void {
-    const o = typeof outcome === 'number' ? statusClass(outcome) : outcome;
-    this.upstreamAttempts.series(upstream, target, o).value++;
-    this.upstreamDuration.series(upstream, target).observe(seconds);
+    // Per proxied request: two Map lookups by name, no label string built (series are cached per target).
+    let targets = this.#attempts.get(upstream);
+    if (targets === undefined) this.#attempts.set(upstream, (targets = new Map()));
+    let slot = targets.get(target);
+    if (slot === undefined) {
+      slot = { duration: this.upstreamDuration.series(upstream, target), byClass: [], byOutcome: new Map() };
+      targets.set(target, slot);
+    }
+    let count: CounterSeries | undefined;
+    if (typeof outcome === 'number') {
+      const ci = classIndex(outcome);
+      count = slot.byClass[ci] ??= this.upstreamAttempts.series(upstream, target, CLASSES[ci]!);
+    } else {
+      count = slot.byOutcome.get(outcome);
+      if (count === undefined) slot.byOutcome.set(outcome, (count = this.upstreamAttempts.series(upstream, target, outcome)));
+    }
+    count.value++;
+    slot.duration.observe(seconds);
   }
 
   /** A target became healthy or unhealthy (health checks, passive ejection). */
@@ -228,6 +245,7 @@ export class GatewayMetrics {
 
   /** Drops every series of an upstream a reload removed. */
   forgetUpstream(name: string): void {
+    this.#attempts.delete(name);
     for (const f of this.#upstreamFamilies()) f.retain('upstream', (v) => v !== name);
   }
 
@@ -241,6 +259,10 @@ export class GatewayMetrics {
       return targets === undefined || labels.target === '' || targets.includes(labels.target ?? '');
     };
     for (const f of this.#upstreamFamilies()) f.retain('upstream', keep);
+    for (const [upstream, targets] of this.#attempts) {
+      const now = current.get(upstream);
+      if (now !== undefined) for (const t of targets.keys()) if (!now.includes(t)) targets.delete(t);
+    }
   }
 
   #upstreamFamilies() {
