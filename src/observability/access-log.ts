@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import type { RequestContext } from '../pipeline/context.js';
 import { AccessLog as AccessLogSchema, type AccessLogConfig, type AccessLogField } from '../config/ops-schema.js';
 import { validateInPlace } from '../config/validate.js';
+import { bufferedDestination, loggerOptions } from './logger.js';
 
 export const REDACTED = '[REDACTED]';
 
@@ -154,8 +155,8 @@ function openOutput(output: string, processLogger: Logger, baseDir: string): { l
   const key = output === 'stderr' ? 'stderr' : isAbsolute(output) ? output : resolve(baseDir, output);
   let entry = outputs.get(key);
   if (entry === undefined) {
-    const dest = key === 'stderr' ? pino.destination({ dest: 2, sync: false }) : pino.destination({ dest: key, append: true, mkdir: true, sync: false });
-    const logger = pino({ base: { service: 'gantry' }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, dest);
+    const dest = key === 'stderr' ? bufferedDestination(2) : bufferedDestination(key, { append: true, mkdir: true });
+    const logger = pino(loggerOptions(), dest);
     entry = { logger, dest, refs: 0 };
     outputs.set(key, entry);
   }
