@@ -9,7 +9,7 @@
 //
 //   ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=50 ONLY='bare|jwt' UPSTREAM=nginx|node PIN=1 npm run bench
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,24 +36,36 @@ const REDIS_PORT = 19379;
 
 mkdirSync(join(RUN, 'logs'), { recursive: true });
 const children = [];
+const logFiles = [];
 const log = (...a) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 function start(name, cmd, args, { cpus, extraEnv, cwd } = {}) {
   const argv = PIN && cpus ? ['taskset', '-c', cpus, cmd, ...args] : [cmd, ...args];
+  // Output goes straight to a file, as in the peer harness: a pipe would make this runner
+  // read every access-log line on the load generator's CPU.
   const out = join(RUN, 'logs', `${name}.log`);
+  writeFileSync(out, '');
+  const fd = openSync(out, 'a'); // appending: trimLogs may truncate it while the child writes
+  logFiles.push(out);
   const child = spawn(argv[0], argv.slice(1), {
     cwd: cwd ?? ROOT,
     env: { ...env, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd, fd],
     detached: true,
   });
-  const chunks = [];
-  child.stdout.on('data', (c) => chunks.length < 200 && chunks.push(c));
-  child.stderr.on('data', (c) => chunks.length < 200 && chunks.push(c));
-  child.on('exit', () => writeFileSync(out, Buffer.concat(chunks)));
+  closeSync(fd);
   children.push(child);
-  log(`started ${name} pid ${child.pid}${PIN && cpus ? ` (cpu ${cpus})` : ''}`);
+  log(`started ${name}${PIN && cpus ? ` (cpu ${cpus})` : ''}, pid ${child.pid}, log ${out}`);
   return child;
+}
+
+/** Keeps the first 256 KB of each log (startup lines, first errors): access logs grow large. */
+function trimLogs() {
+  for (const file of logFiles) {
+    try {
+      if (statSync(file).size > 256 * 1024) truncateSync(file, 256 * 1024);
+    } catch {}
+  }
 }
 
 function stopAll() {
@@ -223,6 +235,7 @@ async function main() {
       if (WARMUP > 0) load(row.url, row.headers, WARMUP);
       const r = load(row.url, row.headers, DURATION);
       results.get(row.name).push(r);
+      trimLogs();
       log(`round ${round} ${row.name.padEnd(36)} ${Math.round(r.rps).toString().padStart(7)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms  errors ${r.errors}`);
     }
   }
@@ -265,5 +278,6 @@ main()
   })
   .finally(() => {
     stopAll();
+    setTimeout(trimLogs, 200).unref();
     setTimeout(() => process.exit(), 300).unref();
   });

@@ -16,6 +16,7 @@ import { respondError, runRequestPhase } from './pipeline/respond.js';
 import { normalizePath, splitTarget } from './routing/normalize.js';
 import { clientAddress } from './proxy/headers.js';
 import { createLogger, flushLogger } from './observability/logger.js';
+import { flushAccessLogs } from './observability/access-log.js';
 import { metrics } from './observability/metrics.js';
 import { UpstreamCache } from './upstreams/reuse.js';
 import { StoreCache } from './store/index.js';
@@ -387,7 +388,7 @@ export class Gateway {
     await this.#pools.closeAll();
     await this.#stores.closeAll();
     this.logger.info({ inTime }, 'drained');
-    flushLogger(this.logger);
+    await Promise.all([flushLogger(this.logger), flushAccessLogs()]);
     return inTime;
   }
 
@@ -402,7 +403,7 @@ export class Gateway {
     await this.#runtime.retire(this.logger);
     await this.#pools.closeAll();
     await this.#stores.closeAll();
-    flushLogger(this.logger);
+    await flushLogger(this.logger);
   }
 }
 

@@ -171,7 +171,7 @@ class Primary {
     for (const w of all) w.process.kill('SIGTERM');
     await Promise.all(exits);
     await this.#admin?.close();
-    flushLogger(this.logger);
+    await flushLogger(this.logger);
   }
 }
 

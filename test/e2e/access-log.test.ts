@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { httpRequest, sleep, spawnGateway, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 
 /** Access-log settings: fields, redaction, sampling and file output. */
 describe('access log', () => {
@@ -79,6 +79,20 @@ routes:
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatchObject({ msg: 'request', method: 'GET', path: '/ok', status: 200 });
     expect(accessLines(file)).toHaveLength(0);
+  });
+
+  it('SIGTERM writes every buffered access-log line before the process exits', async () => {
+    const child = await spawnGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+log: { access: { output: stdout } }
+routes:
+  - { name: ok, match: { path: /ok }, static: { status: 200, body: ok } }
+`);
+    const n = 300; // ~100 KB of lines: several chunks, the last one still gathered in memory
+    for (let i = 0; i < n; i += 50) await Promise.all(Array.from({ length: 50 }, () => httpRequest(`http://127.0.0.1:${child.port}/ok`)));
+    expect(await child.stop('SIGTERM')).toBe(0);
+    expect(child.logs.filter((l) => l.msg === 'request')).toHaveLength(n);
+    expect(child.logs.some((l) => l.msg === 'drained')).toBe(true);
   });
 
   it('rejects unknown fields with the config path', async () => {

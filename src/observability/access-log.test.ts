@@ -1,0 +1,88 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { AccessLogWriter } from './access-log.js';
+import { BatchedDestination, bufferedDestination, loggerOptions } from './logger.js';
+import type { RequestContext } from '../pipeline/context.js';
+
+/** A logger whose lines are collected as raw text. */
+function textLogger(level = 'info'): { logger: pino.Logger; text: () => string } {
+  let text = '';
+  const dest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { logger: pino(loggerOptions(level), dest), text: () => text };
+}
+
+/** The fields the writers read, as a finished request would have them. */
+function fakeContext(over: Record<string, unknown> = {}): RequestContext {
+  return {
+    id: 'req-1',
+    method: 'GET',
+    path: '/p',
+    query: '',
+    route: { name: 'r', apiVersion: undefined },
+    status: 200,
+    target: 'http://127.0.0.1:1',
+    upstreamMs: 1.23456,
+    elapsed: () => 2.5,
+    bytesOut: 10,
+    clientIp: '127.0.0.1',
+    listener: { name: 'public' },
+    header: (name: string) => (name === 'user-agent' ? 'ua' : undefined),
+    aborted: false,
+    errorCode: undefined,
+    ...over,
+  } as unknown as RequestContext;
+}
+
+const ALL = ['requestId', 'method', 'path', 'query', 'route', 'status', 'target', 'upstreamMs', 'totalMs', 'bytesIn', 'bytesOut', 'clientIp', 'listener', 'error', 'userAgent'];
+
+describe('access-log line', () => {
+  it("is one JSON line in pino's shape, with strings escaped", () => {
+    const { logger, text } = textLogger();
+    const w = AccessLogWriter.compile({ fields: ALL }, logger, '/tmp')!;
+    const path = '/a"b\\c\u2028d\u0001é';
+    w.write(fakeContext({ path, status: 502, errorCode: 'GW_ERR_UPSTREAM', upstreamMs: -1, target: '' }), 7);
+    const lines = text().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toBe('');
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 'info', service: 'gantry', msg: 'request', path, status: 502, error: 'GW_ERR_UPSTREAM', upstreamMs: null, target: null, bytesIn: 7, totalMs: 2.5, userAgent: 'ua' });
+    expect(typeof line.time).toBe('string');
+    expect(Number.isNaN(Date.parse(line.time as string))).toBe(false);
+  });
+
+  it('writes null for a number that is not finite, and marks aborted requests', () => {
+    const { logger, text } = textLogger();
+    const w = AccessLogWriter.compile({ fields: ['status', 'upstreamMs', 'bytesOut'] }, logger, '/tmp')!;
+    w.write(fakeContext({ upstreamMs: Number.NaN, bytesOut: Number.POSITIVE_INFINITY, aborted: true, status: 200 }), 0);
+    expect(JSON.parse(text())).toMatchObject({ status: 200, upstreamMs: null, bytesOut: null, aborted: true });
+  });
+
+  it('follows the logger level (nothing below info)', () => {
+    const { logger, text } = textLogger('warn');
+    AccessLogWriter.compile(true, logger, '/tmp')!.write(fakeContext({ status: 500 }), 0);
+    expect(text()).toBe('');
+  });
+});
+
+describe('batched destination', () => {
+  it('gathers lines into chunks and writes them all, in order, on flush', async () => {
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'gantry-log-')), 'out.log');
+    const dest = bufferedDestination(file, { mkdir: true });
+    expect(dest).toBeInstanceOf(BatchedDestination);
+    await new Promise((r) => setTimeout(r, 50)); // sonic-boom opens the file asynchronously
+    const line = `${'x'.repeat(99)}\n`;
+    for (let i = 0; i < 1000; i++) dest.write(line); // 100 KB: several chunks, some still gathered
+    await new Promise<void>((resolve, reject) => dest.flush((err) => (err ? reject(err) : resolve())));
+    expect(readFileSync(file, 'utf8')).toBe(line.repeat(1000));
+    dest.end();
+  });
+});
