@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
-import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { httpRequest, type SimpleResponse } from './helpers.js';
+import { freePort, httpRequest, type SimpleResponse } from './helpers.js';
 
 /** Helpers for limit tests: bursts of concurrent requests and counting what came back. */
 
@@ -31,17 +30,6 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** A free 127.0.0.1 port (bound and released; the caller binds it next). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Starts `node dist/cli.js start --config FILE` (npm test builds dist first) with `PORT`

@@ -1,18 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { httpRequest, sleep } from './helpers.js';
 
+export { freePort } from './helpers.js';
+
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
-/** A free TCP port on 127.0.0.1 (bound and released; fine for tests on loopback). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 export interface GantryProcess {
   proc: ChildProcess;

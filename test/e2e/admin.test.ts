@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 
 const TOKEN = 'admin-token-0123456789abcdef';
 
@@ -14,16 +14,6 @@ routes:
   - { name: hello, match: { path: /hello, methods: [GET] }, static: { status: 200, body: hi } }
 ${extraRoute}`;
 
-/** Parses the Prometheus text format into `name{labels}` → value. */
-function parse(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
 
 describe('admin API', () => {
   let up: TestUpstream;
@@ -73,7 +63,7 @@ describe('admin API', () => {
     expect((await httpRequest(`${gw.url}/nowhere/42`)).status).toBe(404);
     const res = await httpRequest(`${admin}/metrics`, { headers: auth });
     expect(res.headers['content-type']).toContain('text/plain');
-    const v = parse(res.text);
+    const v = parseMetrics(res.text);
     expect(v.get('gantry_http_requests_total{route="items",method="GET",status_class="2xx"}')).toBe(3);
     expect(v.get('gantry_http_requests_total{route="items",method="POST",status_class="2xx"}')).toBe(1);
     expect(v.get('gantry_http_requests_total{route="hello",method="GET",status_class="2xx"}')).toBe(1);
@@ -118,7 +108,7 @@ describe('admin API', () => {
     expect(after.config.version).toBe(before.config.version + 1);
     expect(after.lastReload).toMatchObject({ ok: false });
     expect((await httpRequest(`${gw.url}/added`)).text).toBe('added');
-    const v = parse((await httpRequest(`${admin}/metrics`, { headers: auth })).text);
+    const v = parseMetrics((await httpRequest(`${admin}/metrics`, { headers: auth })).text);
     expect(v.get('gantry_config_last_reload_successful')).toBe(0);
     expect(v.get('gantry_config_reloads_total{result="failure"}')).toBeGreaterThanOrEqual(1);
   });

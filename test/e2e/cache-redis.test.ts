@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describeRedis } from '../redis.js';
-import { httpRequest, sleep, startGateway, startUpstream, writeTempConfig, type TestGateway, type TestUpstream } from '../helpers.js';
+import { freePort, httpRequest, sleep, startGateway, startUpstream, writeTempConfig, type TestGateway, type TestUpstream } from '../helpers.js';
 
 /**
  * The shared cache: two gateway processes (the built CLI) on one real redis-server see
@@ -17,17 +16,6 @@ interface Proc {
   url: string;
 }
 
-/** A free loopback port (the processes' logs are buffered, so they cannot report theirs). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `gantry start --config FILE` and resolves once its /readyz answers. */
 async function startProcess(yaml: string): Promise<Proc> {

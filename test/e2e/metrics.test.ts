@@ -1,18 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 
 const TOKEN = 'metrics-token-0123456789';
 
-function parse(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
 
 /** Policies' metrics reach /metrics with route and policy names; a reload drops removed routes' series. */
 describe('metrics across features', () => {
@@ -33,7 +24,7 @@ ${withLimited ? `  - name: limited
     upstream: app
     policies: [ { rate-limit: { name: two-per-minute, algorithm: fixed-window, limit: 2, window: 1m } } ]
 ` : ''}`;
-  const scrape = async () => parse((await httpRequest(`http://127.0.0.1:${gw.gw.adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text);
+  const scrape = async () => parseMetrics((await httpRequest(`http://127.0.0.1:${gw.gw.adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text);
 
   beforeAll(async () => {
     up = await startUpstream((_req, res) => {
