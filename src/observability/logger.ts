@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -31,36 +32,64 @@ export function loggerOptions(level = 'info'): pino.LoggerOptions {
  * An asynchronous destination that writes in batches (one write call per ~50 access-log
  * lines instead of one per line) and flushes at least once a second, so lines still reach
  * the terminal promptly when traffic is light.
+ *
+ * A file descriptor that is not a regular file (a pipe, a socket, a terminal) may be shared
+ * with other processes — cluster workers inherit the primary's stdout — and only writes of
+ * at most PIPE_BUF (4096) bytes reach a pipe whole. There batches are cut at line
+ * boundaries below 4096 bytes, so lines of different workers never interleave mid-line.
  */
 export function bufferedDestination(dest: number | string, extra: { append?: boolean; mkdir?: boolean } = {}): BatchedDestination {
-  const out = new BatchedDestination(pino.destination({ dest, sync: false, minLength: 0, maxWrite: 64 * 1024, ...extra }));
+  const atomic = typeof dest === 'number' && !isRegularFile(dest);
+  const maxWrite = atomic ? PIPE_BUF : 64 * 1024;
+  const out = new BatchedDestination(pino.destination({ dest, sync: false, minLength: 0, maxWrite, ...extra }), atomic ? PIPE_BUF : 0);
   setInterval(() => out.flush(), 1000).unref();
   return out;
 }
 
+/** Largest write POSIX guarantees to reach a pipe in one piece (Linux: 4096). */
+const PIPE_BUF = 4096;
 const CHUNK = 16 * 1024;
 
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Gathers lines into 16 KB chunks in front of sonic-boom. sonic-boom's own `minLength`
- * batching measures the byte length of the chunk it appends to on every write (a scan of up
- * to `maxWrite` bytes per line: ~5 µs per access-log line), and its `flush` stops at
+ * Gathers lines into chunks in front of sonic-boom. sonic-boom's own `minLength` batching
+ * measures the byte length of the chunk it appends to on every write (a scan of up to
+ * `maxWrite` bytes per line: ~5 µs per access-log line), and its `flush` stops at
  * `minLength` when a write is already in flight; here sonic-boom only ever sees whole
  * chunks and writes each at once, and `flush(cb)` calls back once everything is written.
  */
 export class BatchedDestination implements pino.DestinationStream {
   readonly #boom: ReturnType<typeof pino.destination>;
+  /** When > 0: every chunk is whole lines of at most this many bytes (see PIPE_BUF). */
+  readonly #atomicBytes: number;
   #pending = '';
+  #pendingBytes = 0;
   /** Chunks handed to sonic-boom and not yet written. */
   #busy = false;
   #waiters: ((err?: Error) => void)[] = [];
 
-  constructor(boom: ReturnType<typeof pino.destination>) {
+  constructor(boom: ReturnType<typeof pino.destination>, atomicBytes = 0) {
     this.#boom = boom;
+    this.#atomicBytes = atomicBytes;
     boom.on('drain', () => this.#settle());
     boom.on('error', (err: Error) => this.#settle(err));
   }
 
   write(line: string): boolean {
+    if (this.#atomicBytes > 0) {
+      const n = Buffer.byteLength(line);
+      if (this.#pendingBytes + n > this.#atomicBytes) this.#push();
+      this.#pending += line;
+      this.#pendingBytes += n;
+      return true;
+    }
     this.#pending += line;
     if (this.#pending.length >= CHUNK) this.#push();
     return true;
@@ -89,6 +118,7 @@ export class BatchedDestination implements pino.DestinationStream {
     if (this.#pending === '') return;
     const chunk = this.#pending;
     this.#pending = '';
+    this.#pendingBytes = 0;
     this.#busy = true;
     this.#boom.write(chunk);
   }

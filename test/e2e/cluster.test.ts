@@ -96,3 +96,51 @@ ${extra}`;
     expect(await gantry.stop()).toBe(0);
   });
 });
+
+/** Workers share the primary's stdout (a pipe here): their access-log lines must never interleave mid-line. */
+describe('cluster mode access log on a shared pipe', () => {
+  it('every line from either worker arrives whole', async () => {
+    const up = await startUpstream();
+    const pub = `http://127.0.0.1:${await freePort()}`;
+    const admin = `http://127.0.0.1:${await freePort()}`;
+    const file = writeTempConfig(`version: 1
+listeners: [ { name: public, port: ${new URL(pub).port}, host: 127.0.0.1 } ]
+admin: { host: 127.0.0.1, port: ${new URL(admin).port}, token: "${TOKEN}" }
+reload: { watch: false }
+log: { level: info, access: { fields: [requestId, method, path, status, userAgent] } }
+upstreams: { echo: { targets: [ "${up.url}" ] } }
+routes:
+  - { name: echo, match: { path: /echo/* }, upstream: echo }
+`);
+    const gantry = await spawnGantry(['start', '--config', file, '--workers', '2'], `${admin}/readyz`);
+    try {
+      // ~2 MB of lines from two processes at once, each line ~1 KB (a long user agent). The
+      // test stops reading meanwhile, so the pipe fills and the writers have to wait for room:
+      // that is when writes longer than PIPE_BUF get split and interleaved.
+      gantry.proc.stdout!.pause();
+      const n = 2000;
+      const ua = `load/${'x'.repeat(900)}`;
+      for (let i = 0; i < n; i += 100) {
+        const batch = await Promise.all(Array.from({ length: 100 }, (_, j) => httpRequest(`${pub}/echo/${i + j}`, { headers: { 'user-agent': ua } })));
+        expect(batch.every((r) => r.status === 200)).toBe(true);
+      }
+      gantry.proc.stdout!.resume();
+      expect(await gantry.stop()).toBe(0);
+      const lines = gantry.output().split('\n').filter((l) => l !== '');
+      const broken = lines.filter((l) => {
+        try {
+          JSON.parse(l);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      expect(broken).toEqual([]);
+      const paths = lines.map((l) => JSON.parse(l) as { msg: string; path?: string }).filter((l) => l.msg === 'request').map((l) => l.path);
+      expect(new Set(paths).size).toBe(n);
+    } finally {
+      await gantry.stop();
+      await up.close();
+    }
+  });
+});
