@@ -31,6 +31,7 @@ const LOAD_CPU = env.LOAD_CPUS ?? '0';
 const PROXY_CPU = env.PROXY_CPUS ?? '1';
 const UPSTREAM = env.UPSTREAM ?? (has('nginx') ? 'nginx' : 'node');
 const LOADGEN = env.LOADGEN ?? (has('wrk') ? 'wrk' : 'autocannon');
+const NOISY_SPREAD = 1.15;
 const UPSTREAM_PORT = 19002;
 const REDIS_PORT = 19379;
 
@@ -241,6 +242,11 @@ async function main() {
   }
 
   const med = (name, k) => median(results.get(name).map((r) => r[k]));
+  /** Fastest round over slowest round (1.00 = perfectly steady). */
+  const spreadOf = (name) => {
+    const rps = results.get(name).map((r) => r.rps);
+    return Math.max(...rps) / Math.max(1, Math.min(...rps));
+  };
   const direct = rows.find((r) => r.target === 'direct' && results.has(r.name));
   const base = rows.find((r) => r.baseline && results.has(r.name));
   const ceil = rows.find((r) => r.target === 'ceiling' && results.has(r.name));
@@ -248,23 +254,29 @@ async function main() {
     `upstream: ${UPSTREAM}; load: ${LOADGEN} -c${CONNECTIONS}, ${DURATION}s × ${ROUNDS} rounds (medians), warm-up ${WARMUP}s; ` +
       `pinning: ${PIN ? `load + upstream on cpu ${LOAD_CPU}, gateway on cpu ${PROXY_CPU}` : 'none'}; node ${process.version}`,
     '',
-    '| row | req/s | p50 ms | p99 ms | vs direct | vs node ceiling | vs bare proxy | errors | req/s per round |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|---|',
+    '| row | req/s | p50 ms | p99 ms | vs direct | vs node ceiling | vs bare proxy | errors | spread | req/s per round |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|---|',
   ];
   for (const row of rows) {
     if (skipped.has(row.name)) {
-      lines.push(`| ${row.name} | skipped | | | | | | | ${skipped.get(row.name)} |`);
+      lines.push(`| ${row.name} | skipped | | | | | | | | ${skipped.get(row.name)} |`);
       continue;
     }
     const rps = med(row.name, 'rps');
     const ratio = (other) => (other ? (rps / med(other.name, 'rps')).toFixed(2) : 'n/a');
     const errors = results.get(row.name).reduce((a, r) => a + r.errors, 0);
     lines.push(
-      `| ${row.name} | ${Math.round(rps)} | ${med(row.name, 'p50').toFixed(2)} | ${med(row.name, 'p99').toFixed(2)} | ${ratio(direct)} | ${ratio(ceil)} | ${ratio(base)} | ${errors} | ${results
+      `| ${row.name} | ${Math.round(rps)} | ${med(row.name, 'p50').toFixed(2)} | ${med(row.name, 'p99').toFixed(2)} | ${ratio(direct)} | ${ratio(ceil)} | ${ratio(base)} | ${errors} | ${spreadOf(row.name).toFixed(2)} | ${results
         .get(row.name)
         .map((r) => Math.round(r.rps))
         .join(', ')} |`,
     );
+  }
+  // The rows measured without Gantry show how steady the machine was: on a shared machine
+  // one round can run at half speed, and ratios of such a run mean little.
+  const steady = [direct, ceil].filter(Boolean).map((r) => spreadOf(r.name));
+  if (steady.some((x) => x > NOISY_SPREAD)) {
+    lines.push('', `**Noisy run:** the reference rows varied by up to ${Math.max(...steady).toFixed(2)}× between rounds (max/min req/s > ${NOISY_SPREAD}); compare ratios from a steadier run.`);
   }
   const table = lines.join('\n');
   console.log('\n' + table);
