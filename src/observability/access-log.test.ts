@@ -86,3 +86,26 @@ describe('batched destination', () => {
     dest.end();
   });
 });
+
+describe('batched destination on a pipe', () => {
+  it('hands over whole lines in chunks of at most 4096 bytes', async () => {
+    const boom = pino.destination({ dest: '/dev/null', sync: false, minLength: 0 });
+    const chunks: string[] = [];
+    const write = boom.write.bind(boom);
+    boom.write = (data: string) => {
+      chunks.push(data);
+      return write(data);
+    };
+    const dest = new BatchedDestination(boom, 4096);
+    const lines = Array.from({ length: 500 }, (_, i) => `${JSON.stringify({ i, pad: 'é'.repeat(i % 300) })}\n`);
+    for (const l of lines) dest.write(l);
+    await new Promise<void>((resolve) => dest.flush(() => resolve()));
+    expect(chunks.join('')).toBe(lines.join(''));
+    expect(chunks.length).toBeGreaterThan(20);
+    for (const c of chunks) {
+      expect(Buffer.byteLength(c)).toBeLessThanOrEqual(4096);
+      expect(c.endsWith('\n')).toBe(true);
+    }
+    await dest.end();
+  });
+});

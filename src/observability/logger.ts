@@ -1,4 +1,4 @@
-import { fstatSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -39,7 +39,7 @@ export function loggerOptions(level = 'info'): pino.LoggerOptions {
  * boundaries below 4096 bytes, so lines of different workers never interleave mid-line.
  */
 export function bufferedDestination(dest: number | string, extra: { append?: boolean; mkdir?: boolean } = {}): BatchedDestination {
-  const atomic = typeof dest === 'number' && !isRegularFile(dest);
+  const atomic = !isRegularFile(dest);
   const maxWrite = atomic ? PIPE_BUF : 64 * 1024;
   const out = new BatchedDestination(pino.destination({ dest, sync: false, minLength: 0, maxWrite, ...extra }), atomic ? PIPE_BUF : 0);
   setInterval(() => out.flush(), 1000).unref();
@@ -50,11 +50,12 @@ export function bufferedDestination(dest: number | string, extra: { append?: boo
 const PIPE_BUF = 4096;
 const CHUNK = 16 * 1024;
 
-function isRegularFile(fd: number): boolean {
+/** Whether writes go to a regular file (a path that does not exist yet will be one). */
+function isRegularFile(dest: number | string): boolean {
   try {
-    return fstatSync(fd).isFile();
+    return typeof dest === 'number' ? fstatSync(dest).isFile() : statSync(dest).isFile();
   } catch {
-    return false;
+    return typeof dest === 'string';
   }
 }
 
