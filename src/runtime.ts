@@ -116,6 +116,7 @@ export class Runtime {
     const storeLease = await stores.acquire(config.store, logger);
     const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir, store: storeLease.store, clock: stores.clock };
     const all: PolicyInstance[] = [];
+    let accessLog: AccessLogWriter | null = null;
     try {
       const global = await createPolicies(config.policies, undefined, deps);
       all.push(...global);
@@ -134,12 +135,13 @@ export class Runtime {
           handler: createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir }),
         });
       }
-      const accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
+      accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
       const tracing = await Tracing.acquire(config.telemetry?.tracing);
       const rt = new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease, accessLog, tracing);
       rt.#releaseUpstreams = releaseUpstreams;
       return rt;
     } catch (e) {
+      accessLog?.close();
       await closePolicies(all, logger);
       await pools.release(lease);
       await storeLease.release();

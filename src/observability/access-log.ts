@@ -1,9 +1,10 @@
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { RequestContext } from '../pipeline/context.js';
 import { AccessLog as AccessLogSchema, type AccessLogConfig, type AccessLogField } from '../config/ops-schema.js';
 import { validateInPlace } from '../config/validate.js';
-import { BatchedDestination, bufferedDestination, flushLogger, isoTimeCached, loggerOptions } from './logger.js';
+import { BatchedDestination, bufferedDestination, flushLogger, isoTimeCached, logGate, loggerOptions } from './logger.js';
 
 export const REDACTED = '[REDACTED]';
 
@@ -166,12 +167,46 @@ const outputs = new Map<string, { logger: Logger; dest: BatchedDestination; refs
 /** Files being closed (their last lines still being written). */
 const closing = new Set<Promise<void>>();
 
+const outputErrorGate = logGate(60_000);
+
+/**
+ * Opens (creating folders as needed) an access-log file for appending, synchronously, so
+ * that a path that cannot be written fails the config load or reload with its reason
+ * instead of losing lines silently later.
+ */
+function openLogFile(path: string): number {
+  try {
+    makeFolders(dirname(path));
+    return openSync(path, 'a');
+  } catch (e) {
+    throw new Error(`log.access.output: cannot open ${path} for writing (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+  }
+}
+
+/**
+ * Creates missing folders one level at a time. Node 20's `mkdirSync(p, { recursive: true })`
+ * never returns for a path under a pseudo-filesystem such as /proc (mkdir answers ENOENT
+ * though the parent exists, and it retries forever); one level at a time, that is an error.
+ */
+function makeFolders(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !existsSync(d); d = dirname(d)) {
+    if (dirname(d) === d) break;
+    missing.push(d);
+  }
+  for (const d of missing.reverse()) mkdirSync(d);
+}
+
 function openOutput(output: string, processLogger: Logger, baseDir: string): { logger: Logger; release: () => void } {
   if (output === 'stdout') return { logger: processLogger, release: () => undefined };
   const key = output === 'stderr' ? 'stderr' : isAbsolute(output) ? output : resolve(baseDir, output);
   let entry = outputs.get(key);
   if (entry === undefined) {
-    const dest = key === 'stderr' ? bufferedDestination(2) : bufferedDestination(key, { append: true, mkdir: true });
+    const dest = bufferedDestination(key === 'stderr' ? 2 : openLogFile(key));
+    // Later write errors (disk full, file removed): one line a minute on the process log.
+    dest.onError((err) => {
+      if (outputErrorGate(key) >= 0) processLogger.error({ err, output: key }, 'access log cannot be written');
+    });
     const logger = pino(loggerOptions(), dest);
     entry = { logger, dest, refs: 0 };
     outputs.set(key, entry);

@@ -41,9 +41,7 @@ export function loggerOptions(level = 'info'): pino.LoggerOptions {
 export function bufferedDestination(dest: number | string, extra: { append?: boolean; mkdir?: boolean } = {}): BatchedDestination {
   const atomic = !isRegularFile(dest);
   const maxWrite = atomic ? PIPE_BUF : 64 * 1024;
-  const out = new BatchedDestination(pino.destination({ dest, sync: false, minLength: 0, maxWrite, ...extra }), atomic ? PIPE_BUF : 0);
-  setInterval(() => out.flush(), 1000).unref();
-  return out;
+  return new BatchedDestination(pino.destination({ dest, sync: false, minLength: 0, maxWrite, ...extra }), atomic ? PIPE_BUF : 0);
 }
 
 /** Largest write POSIX guarantees to reach a pipe in one piece (Linux: 4096). */
@@ -75,12 +73,23 @@ export class BatchedDestination implements pino.DestinationStream {
   /** Chunks handed to sonic-boom and not yet written. */
   #busy = false;
   #waiters: ((err?: Error) => void)[] = [];
+  #onError: (err: Error) => void = () => undefined;
+  readonly #timer: NodeJS.Timeout;
 
   constructor(boom: ReturnType<typeof pino.destination>, atomicBytes = 0) {
     this.#boom = boom;
     this.#atomicBytes = atomicBytes;
+    this.#timer = setInterval(() => this.flush(), 1000).unref();
     boom.on('drain', () => this.#settle());
-    boom.on('error', (err: Error) => this.#settle(err));
+    boom.on('error', (err: Error) => {
+      this.#settle(err);
+      this.#onError(err);
+    });
+  }
+
+  /** Called when a write fails (the lines of that write are lost; later writes are tried). */
+  onError(listener: (err: Error) => void): void {
+    this.#onError = listener;
   }
 
   write(line: string): boolean {
@@ -106,6 +115,7 @@ export class BatchedDestination implements pino.DestinationStream {
 
   /** Writes what is left and closes the file; resolves once closed. */
   end(): Promise<void> {
+    clearInterval(this.#timer);
     this.#push();
     const closed = new Promise<void>((resolve) => {
       this.#boom.once('close', () => resolve());
@@ -121,7 +131,13 @@ export class BatchedDestination implements pino.DestinationStream {
     this.#pending = '';
     this.#pendingBytes = 0;
     this.#busy = true;
-    this.#boom.write(chunk);
+    try {
+      this.#boom.write(chunk);
+    } catch (e) {
+      // closed already (a line logged after its config was retired): report, never throw into a request
+      this.#settle(e as Error);
+      this.#onError(e as Error);
+    }
   }
 
   #settle(err?: Error): void {

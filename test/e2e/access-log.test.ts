@@ -95,6 +95,33 @@ routes:
     expect(child.logs.some((l) => l.msg === 'drained')).toBe(true);
   });
 
+  it('refuses to start on an output it cannot open, and reports write errors on the process log', async () => {
+    await expect(
+      startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+log: { access: { output: /proc/gantry-nope/access.log } }
+routes: [ { name: ok, match: { path: /ok }, static: { status: 200 } } ]
+`),
+    ).rejects.toThrow(/log\.access\.output: cannot open \/proc\/gantry-nope\/access\.log/);
+    // /dev/full opens, but every write fails with ENOSPC.
+    const full = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+log: { access: { output: /dev/full } }
+routes: [ { name: ok, match: { path: /ok }, static: { status: 200 } } ]
+`);
+    try {
+      for (let i = 0; i < 3; i++) expect((await httpRequest(`${full.url}/ok`)).status).toBe(200);
+      const deadline = Date.now() + 3000;
+      while (!full.logs.some((l) => l.msg === 'access log cannot be written') && Date.now() < deadline) await sleep(50);
+      const errors = full.logs.filter((l) => l.msg === 'access log cannot be written');
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ output: '/dev/full', err: { code: 'ENOSPC' } });
+      expect((await httpRequest(`${full.url}/ok`)).status).toBe(200);
+    } finally {
+      await full.close();
+    }
+  });
+
   it('rejects unknown fields with the config path', async () => {
     await expect(
       startGateway(`version: 1
