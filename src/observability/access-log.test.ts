@@ -76,7 +76,7 @@ describe('batched destination', () => {
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
     const file = join(mkdtempSync(join(tmpdir(), 'gantry-log-')), 'out.log');
-    const dest = bufferedDestination(file, { mkdir: true });
+    const dest = bufferedDestination(file);
     expect(dest).toBeInstanceOf(BatchedDestination);
     await new Promise((r) => setTimeout(r, 50)); // sonic-boom opens the file asynchronously
     const line = `${'x'.repeat(99)}\n`;

@@ -38,10 +38,10 @@ export function loggerOptions(level = 'info'): pino.LoggerOptions {
  * at most PIPE_BUF (4096) bytes reach a pipe whole. There batches are cut at line
  * boundaries below 4096 bytes, so lines of different workers never interleave mid-line.
  */
-export function bufferedDestination(dest: number | string, extra: { append?: boolean; mkdir?: boolean } = {}): BatchedDestination {
+export function bufferedDestination(dest: number | string): BatchedDestination {
   const atomic = !isRegularFile(dest);
   const maxWrite = atomic ? PIPE_BUF : 64 * 1024;
-  return new BatchedDestination(pino.destination({ dest, sync: false, minLength: 0, maxWrite, ...extra }), atomic ? PIPE_BUF : 0);
+  return new BatchedDestination(pino.destination({ dest, sync: false, minLength: 0, maxWrite, append: true }), atomic ? PIPE_BUF : 0);
 }
 
 /** Largest write POSIX guarantees to reach a pipe in one piece (Linux: 4096). */
