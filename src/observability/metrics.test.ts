@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AggregatorRegistry } from 'prom-client';
 import { GatewayMetrics, statusClass } from './metrics.js';
-
-/** Parses the text exposition into `name{labels}` → value. */
-function parse(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    out.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return out;
-}
+import { parseMetrics } from '../../test/helpers.js';
 
 describe('metrics', () => {
   it('counts requests by route, method and status class with a latency histogram', async () => {
@@ -21,7 +11,7 @@ describe('metrics', () => {
     m.requestDone('products', 'BREW', 503, 0.0001);
     m.requestDone(undefined, 'GET', 404, 0.0001);
     m.requestDone('products', 'GET', 0, 1);
-    const v = parse(await m.text());
+    const v = parseMetrics(await m.text());
     expect(v.get('gantry_http_requests_total{route="products",method="GET",status_class="2xx"}')).toBe(2);
     expect(v.get('gantry_http_requests_total{route="products",method="OTHER",status_class="5xx"}')).toBe(1);
     expect(v.get('gantry_http_requests_total{route="(unmatched)",method="GET",status_class="4xx"}')).toBe(1);
@@ -47,7 +37,7 @@ describe('metrics', () => {
     m.storeError('redis', 'incr');
     m.reloadResult(true, { version: 3, hash: 'abc' });
     m.reloadResult(false);
-    const v = parse(await m.text());
+    const v = parseMetrics(await m.text());
     expect(v.get('gantry_upstream_attempts_total{upstream="catalog",target="http://a:1",outcome="2xx"}')).toBe(1);
     expect(v.get('gantry_upstream_attempts_total{upstream="catalog",target="http://a:1",outcome="connect_error"}')).toBe(1);
     expect(v.get('gantry_upstream_attempt_duration_seconds_count{upstream="catalog",target="http://a:1"}')).toBe(2);
@@ -82,7 +72,7 @@ describe('metrics', () => {
     expect(m.requests.size).toBe(1);
     // A forgotten route that serves again (in-flight on the old config) starts fresh.
     m.requestDone('a', 'GET', 200, 0.001);
-    expect(parse(await m.text()).get('gantry_http_requests_total{route="a",method="GET",status_class="2xx"}')).toBe(1);
+    expect(parseMetrics(await m.text()).get('gantry_http_requests_total{route="a",method="GET",status_class="2xx"}')).toBe(1);
   });
 
   it('aggregates across workers with prom-client AggregatorRegistry (sums, histograms too)', async () => {
@@ -92,7 +82,7 @@ describe('metrics', () => {
     w2.requestDone('r', 'GET', 200, 0.002);
     w2.requestDone('r', 'GET', 200, 0.002);
     const agg = AggregatorRegistry.aggregate([await w1.registry.getMetricsAsJSON(), await w2.registry.getMetricsAsJSON()] as never);
-    const v = parse(await agg.metrics());
+    const v = parseMetrics(await agg.metrics());
     expect(v.get('gantry_http_requests_total{route="r",method="GET",status_class="2xx"}')).toBe(3);
     expect(v.get('gantry_http_request_duration_seconds_bucket{route="r",method="GET",status_class="2xx",le="0.001"}')).toBe(1);
     expect(v.get('gantry_http_request_duration_seconds_count{route="r",method="GET",status_class="2xx"}')).toBe(3);
