@@ -4,7 +4,7 @@ import pino, { type Logger } from 'pino';
 import type { RequestContext } from '../pipeline/context.js';
 import { AccessLog as AccessLogSchema, type AccessLogConfig, type AccessLogField } from '../config/ops-schema.js';
 import { validateInPlace } from '../config/validate.js';
-import { BatchedDestination, bufferedDestination, flushLogger, isoTimeCached, logGate, loggerOptions } from './logger.js';
+import { BatchedDestination, bufferedDestination, isoTimeCached, logGate, loggerOptions } from './logger.js';
 
 export const REDACTED = '[REDACTED]';
 
@@ -231,9 +231,9 @@ function openOutput(output: string, processLogger: Logger, baseDir: string): { l
   };
 }
 
-/** Flushes every file destination (tests, shutdown). */
 /** Writes out every access-log file (open or closing); resolves when done or after `timeoutMs`. */
 export function flushAccessLogs(timeoutMs = 2000): Promise<void> {
-  const all = Promise.all([...[...outputs.values()].map((e) => flushLogger(e.logger, timeoutMs)), ...closing]).then(() => undefined);
+  const flushed = [...outputs.values()].map((e) => new Promise<void>((r) => e.dest.flush(() => r())));
+  const all = Promise.all([...flushed, ...closing]).then(() => undefined);
   return Promise.race([all, new Promise<void>((r) => setTimeout(r, timeoutMs).unref())]);
 }

@@ -1,4 +1,4 @@
-import { fstatSync, statSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -38,22 +38,21 @@ export function loggerOptions(level = 'info'): pino.LoggerOptions {
  * at most PIPE_BUF (4096) bytes reach a pipe whole. There batches are cut at line
  * boundaries below 4096 bytes, so lines of different workers never interleave mid-line.
  */
-export function bufferedDestination(dest: number | string): BatchedDestination {
-  const atomic = !isRegularFile(dest);
+export function bufferedDestination(fd: number): BatchedDestination {
+  const atomic = !isRegularFile(fd);
   const maxWrite = atomic ? PIPE_BUF : 64 * 1024;
-  return new BatchedDestination(pino.destination({ dest, sync: false, minLength: 0, maxWrite, append: true }), atomic ? PIPE_BUF : 0);
+  return new BatchedDestination(pino.destination({ dest: fd, sync: false, minLength: 0, maxWrite }), atomic ? PIPE_BUF : 0);
 }
 
 /** Largest write POSIX guarantees to reach a pipe in one piece (Linux: 4096). */
 const PIPE_BUF = 4096;
 const CHUNK = 16 * 1024;
 
-/** Whether writes go to a regular file (a path that does not exist yet will be one). */
-function isRegularFile(dest: number | string): boolean {
+function isRegularFile(fd: number): boolean {
   try {
-    return typeof dest === 'number' ? fstatSync(dest).isFile() : statSync(dest).isFile();
+    return fstatSync(fd).isFile();
   } catch {
-    return typeof dest === 'string';
+    return false;
   }
 }
 
