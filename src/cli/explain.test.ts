@@ -64,6 +64,24 @@ describe('gantry explain', () => {
     expect(write.reasons.join('\n')).toMatch(/methods PUT exclude GET/);
   });
 
+  it('matches versioned routes like the router (version in the path, a header), naming the version', async () => {
+    const versioned = writeTempConfig(`version: 1
+listeners: [ { name: public, port: 0 } ]
+routes:
+  - { name: orders-v1, match: { path: /orders/*, version: { is: "1", default: true } }, static: { status: 200 } }
+  - { name: orders-v2, match: { path: /orders/*, version: "2" }, static: { status: 200 } }
+  - { name: any-v2, match: { path: /v2/*, version: "2" }, static: { status: 200 } }
+`);
+    const byPath = (await explain(versioned, { method: 'GET', url: '/v2/orders/7', headers: {} })) as Explanation;
+    expect(byPath.matched?.route).toBe('any-v2');
+    expect(formatExplanation(byPath)).toMatch(/✓ version "2" match/);
+    const byHeader = (await explain(versioned, { method: 'GET', url: '/orders/7', headers: { 'Accept-Version': '2' } })) as Explanation;
+    expect(byHeader.matched?.route).toBe('orders-v2');
+    const none = (await explain(versioned, { method: 'GET', url: '/orders/7', headers: {} })) as Explanation;
+    expect(none.matched?.route).toBe('orders-v1');
+    expect(none.nearMisses.find((n) => n.route === 'orders-v2')!.reasons.join('\n')).toMatch(/version "2" do not match/);
+  });
+
   it('reports config errors and bad targets', async () => {
     expect(await explain(file, { method: 'GET', url: 'nope', headers: {} })).toEqual({ issues: [expect.stringMatching(/not a valid request target/)] });
     expect(await explain(file, { method: 'GET', url: '/', headers: {}, listener: 'x' })).toEqual({ issues: ["unknown listener 'x'"] });

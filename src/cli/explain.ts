@@ -65,8 +65,12 @@ function check(route: CompiledRoute, method: string, path: string, headers: Inco
     ok &&= hit;
   }
   if (route.extra !== null) {
-    const hit = testExtra(route.extra, headers, () => new URLSearchParams(query));
-    const keys = [...Object.keys(m.headers ?? {}).map((h) => `header ${h}`), ...Object.keys(m.query ?? {}).map((q) => `query ${q}`)];
+    const hit = testExtra(route.extra, headers, () => new URLSearchParams(query), path);
+    const keys = [
+      ...(m.version !== undefined ? [`version ${JSON.stringify(m.version)}`] : []),
+      ...Object.keys(m.headers ?? {}).map((h) => `header ${h}`),
+      ...Object.keys(m.query ?? {}).map((q) => `query ${q}`),
+    ];
     reasons.push(`${keys.join(', ')} ${hit ? 'match' : 'do not match'}`);
     ok &&= hit;
   }

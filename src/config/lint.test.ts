@@ -32,6 +32,11 @@ const cases: { desc: string; yaml: string; want: RegExp | null }[] = [
     want: /route 'legacy' can never match: route 'all'.*catch-all/,
   },
   {
+    desc: 'a versioned route does not shadow another version of the same path',
+    yaml: 'routes:\n  - { name: v1, match: { path: /api/*, version: "1" }, upstream: app }\n  - { name: v2, match: { path: /api/*, version: "2" }, upstream: app }\n',
+    want: null,
+  },
+  {
     desc: 'a header-conditional route does not shadow',
     yaml: 'routes:\n  - { name: a, match: { path: /x, headers: { x-v: "2" } }, upstream: app }\n  - { name: b, match: { path: /x }, upstream: app }\n',
     want: null,

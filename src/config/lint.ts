@@ -65,7 +65,8 @@ function shapeOf(r: RouteConfig, index: number): Shape {
     methods,
     hosts: m.host ? (Array.isArray(m.host) ? m.host : [m.host as unknown as string]) : null,
     listeners: r.listeners ?? null,
-    conditional: Object.keys(m.headers ?? {}).length > 0 || Object.keys(m.query ?? {}).length > 0,
+    // Same conditions as compileExtraMatch (routing/matchers.ts): such a route may pass requests on.
+    conditional: m.version !== undefined || Object.keys(m.headers ?? {}).length > 0 || Object.keys(m.query ?? {}).length > 0,
   };
 }
 
