@@ -118,6 +118,17 @@ routes:
     expect(v.headers.vary).toBe('Accept-Language, Accept-Encoding');
   });
 
+  it('HEAD gets the GET headers, without a length for a body it does not carry', async () => {
+    const get = await httpRequest(gw.url + '/data', { headers: { 'accept-encoding': 'gzip' } });
+    expect(get.headers['content-length']).toBe(String(get.body.length));
+    const head = await httpRequest(gw.url + '/data', { method: 'HEAD', headers: { 'accept-encoding': 'gzip' } });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-encoding']).toBe('gzip');
+    expect(head.headers.vary).toBe('Accept-Encoding');
+    expect(head.headers['content-length']).toBeUndefined();
+    expect(head.body.length).toBe(0);
+  });
+
   it('bodies over bufferBelow (and of unknown length) stream through zlib', async () => {
     for (const path of ['/streamed/data', '/chunked']) {
       const r = await httpRequest(gw.url + path, { headers: { 'accept-encoding': 'gzip' } });
