@@ -45,6 +45,7 @@ if (!url) {
   const port = await freePort();
   dir = mkdtempSync(join(tmpdir(), 'gantry-bench-redis-'));
   redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  redis.on('error', (e) => console.error(`redis-server: ${e.message}`));
   url = `redis://127.0.0.1:${port}`;
 }
 

@@ -69,6 +69,8 @@ export class StoreCache {
         if (!(await s.ready(1000))) logger.warn({ store: s.kind }, 'store not reachable at start; policies apply onStoreError until it is');
         return s;
       });
+      // A store that failed to open is not kept: the next config load tries again.
+      opening.catch(() => this.#open.delete(id));
       entry = { store: opening, refs: 0 };
       this.#open.set(id, entry);
     }

@@ -30,7 +30,7 @@ export const schema = Type.Object(
     issuer: Type.String({ default: 'gantry', description: '`iss` claim.' }),
     audience: Type.Optional(Type.String({ minLength: 1, description: '`aud` claim.' })),
     ttl: Duration({ default: '60s', description: 'Token lifetime (`exp` − `iat`).' }),
-    header: Type.String({ default: 'Authorization', description: 'Header carrying the token: `Authorization` (as `Bearer`) or any other (bare token).' }),
+    header: Type.String({ default: 'Authorization', pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'Header carrying the token: `Authorization` (as `Bearer`) or any other (bare token).' }),
     copyClaims: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Claims copied from the caller\'s verified token (e.g. `email`).' }),
   },
   { additionalProperties: false },
