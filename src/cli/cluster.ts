@@ -3,7 +3,6 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ConfigError, Gateway } from '../gateway.js';
 import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { formatIssue } from '../config/source.js';
 import { watchConfig } from '../config/watch.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
@@ -142,18 +141,21 @@ class Primary {
     return live.map((r) => r.result);
   }
 
-  /** Validates in the primary, then reloads every worker; serialised. */
+  /**
+   * Reloads every worker; serialised. Each worker validates the file itself and keeps its
+   * config when it is bad, so a rejected reload shows in every worker's status and
+   * metrics. Once all took it, the primary applies the new admin settings.
+   */
   reload(): Promise<ReloadOutcome[]> {
     const run = async (): Promise<ReloadOutcome[]> => {
-      const result = await loadConfig(this.#configPath);
-      if (!result.ok) {
-        const issues = result.issues.map(formatIssue);
-        this.logger.error({ issues }, 'config reload rejected in the primary; workers keep serving the previous config');
-        const status = (await this.broadcast('status')) as { config: { version: number; hash: string } }[];
-        return status.map((s) => ({ ok: false, version: s.config.version, hash: s.config.hash, issues }));
-      }
       const outcomes = (await this.broadcast('reload')) as ReloadOutcome[];
-      if (outcomes.every((o) => o.ok)) this.#admin = await syncAdmin(this.#admin, result.loaded.config.admin, new ClusterBackend(this), this.logger);
+      const rejected = outcomes.find((o) => !o.ok);
+      if (rejected) {
+        this.logger.error({ issues: rejected.issues }, 'config reload rejected; workers keep serving the previous config');
+        return outcomes;
+      }
+      const result = await loadConfig(this.#configPath);
+      if (result.ok) this.#admin = await syncAdmin(this.#admin, result.loaded.config.admin, new ClusterBackend(this), this.logger);
       this.logger.info({ workers: outcomes.map((o) => ({ ok: o.ok, version: o.version })) }, 'cluster reloaded');
       return outcomes;
     };

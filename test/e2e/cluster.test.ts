@@ -67,6 +67,12 @@ ${extra}`;
     expect(bad.status).toBe(422);
     expect(bad.json<{ issues: string[] }>().issues.join()).toMatch(/unknown upstream 'nowhere'/);
     expect((await status()).workers.map((w) => w.version)).toEqual([2, 2]);
+    // The rejection is visible like in a single process: last reload result and metrics.
+    const st = (await httpRequest(`${admin}/api/status`, { headers: auth })).json<{ lastReload: { ok: boolean } | null }>();
+    expect(st.lastReload?.ok).toBe(false);
+    const text = (await httpRequest(`${admin}/metrics`, { headers: auth })).text;
+    expect(text).toMatch(/gantry_config_last_reload_successful 0\b/);
+    expect(text).toMatch(/gantry_config_reloads_total\{result="failure"\} 2\b/);
   });
 
   it('SIGHUP to the primary reloads every worker', async () => {
