@@ -57,6 +57,16 @@ const cases: { desc: string; yaml: string; want: RegExp | null }[] = [
     want: /upstreams\.spare: warning: upstream 'spare' is not used by any route/,
   },
   {
+    desc: 'an unused upstream named like a route',
+    yaml: 'upstreams: { app: { targets: [ "http://127.0.0.1:7001" ] }, a: { targets: [ "http://127.0.0.1:7009" ] } }\nroutes:\n  - { name: a, match: { path: /x }, upstream: app }\n',
+    want: /upstreams\.a: warning: upstream 'a' is not used by any route/,
+  },
+  {
+    desc: 'upstreams used only by a split, a mirror and a fallback',
+    yaml: 'upstreams: { app: { targets: [ "http://127.0.0.1:7001" ] }, canary: { targets: [ "http://127.0.0.1:7002" ] }, shadow: { targets: [ "http://127.0.0.1:7003" ] }, backup: { targets: [ "http://127.0.0.1:7004" ] } }\nroutes:\n  - { name: a, match: { path: /x }, split: [ { upstream: app, weight: 9 }, { upstream: canary, weight: 1 } ], mirror: { upstream: shadow, percent: 5 }, fallback: { upstream: backup } }\n',
+    want: null,
+  },
+  {
     desc: 'cache before authentication',
     yaml:
       'consumers:\n  - { id: c1, apiKeys: [ "sha256:' + 'a'.repeat(64) + '" ] }\nroutes:\n  - name: a\n    match: { path: /x }\n    upstream: app\n    policies:\n      - cache: { ttl: 30s }\n      - api-key: {}\n',

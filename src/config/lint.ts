@@ -6,8 +6,7 @@ import type { ConfigSource } from './source.js';
  * stop a load; `gantry validate` prints them and `gantry diff` uses the shadowing rule.
  *
  *  - a route that can never match (another route takes every request it would match),
- *  - an upstream no route uses; a consumer whose tier is not defined; policies that name
- *    consumers or tiers that do not exist,
+ *  - an upstream no route uses,
  *  - `cache` before authentication on a route that authenticates (a cached answer would
  *    skip the credential check),
  *  - a rate limit keyed `by: consumer` (or tenant) on a route without authentication,
@@ -145,30 +144,24 @@ function lintPolicyOrder(config: GatewayConfig, r: RouteConfig, i: number, sourc
   });
 }
 
-/** Unused upstreams; consumer tiers and policy references to consumers/tiers that do not exist. */
+/**
+ * Upstreams no route names. (Unknown upstreams, consumers and tiers are load errors, in
+ * upstreams/semantics.ts, limits/semantics.ts and the consumer directory.)
+ */
 function lintReferences(config: GatewayConfig, source: ConfigSource): void {
-  const text = JSON.stringify(config.routes ?? []) + JSON.stringify(config.policies ?? []);
+  const used = new Set<string>();
+  for (const r of config.routes ?? []) for (const name of upstreamRefs(r)) used.add(name);
   for (const name of Object.keys(config.upstreams ?? {})) {
-    if (!text.includes(JSON.stringify(name))) source.issueAt(['upstreams', name], `upstream '${name}' is not used by any route`, 'warning');
+    if (!used.has(name)) source.issueAt(['upstreams', name], `upstream '${name}' is not used by any route`, 'warning');
   }
-  const consumers = Array.isArray((config as { consumers?: unknown }).consumers) ? ((config as { consumers: { id?: string; tier?: string }[] }).consumers) : [];
-  const tiers = new Set(Object.keys(((config as { tiers?: Record<string, unknown> }).tiers) ?? {}));
-  const ids = new Set(consumers.map((c) => c?.id).filter((x): x is string => typeof x === 'string'));
-  consumers.forEach((c, i) => {
-    if (c && typeof c.tier === 'string' && tiers.size > 0 && !tiers.has(c.tier)) source.issueAt(['consumers', i, 'tier'], `tier '${c.tier}' is not defined under tiers`, 'warning');
-  });
-  const visit = (v: unknown, path: (string | number)[]) => {
-    if (Array.isArray(v)) return v.forEach((x, i) => visit(x, [...path, i]));
-    if (!v || typeof v !== 'object') return;
-    for (const [k, x] of Object.entries(v)) {
-      const vals = (Array.isArray(x) ? x : [x]).filter((s): s is string => typeof s === 'string');
-      if ((k === 'consumers' || k === 'consumer') && vals.length > 0 && path.length > 0) {
-        for (const id of vals) if (!ids.has(id)) source.issueAt([...path, k], `unknown consumer '${id}'`, 'warning');
-      } else if ((k === 'tiers' || k === 'tier') && vals.length > 0 && path.length > 0) {
-        for (const t of vals) if (!tiers.has(t)) source.issueAt([...path, k], `unknown tier '${t}'`, 'warning');
-      } else visit(x, [...path, k]);
-    }
-  };
-  visit(config.policies, ['policies']);
-  (config.routes ?? []).forEach((r, i) => visit(r?.policies, ['routes', i, 'policies']));
+}
+
+/** Every upstream a route can send to: target, split sides, mirror, fallback, per-tenant. */
+function upstreamRefs(r: RouteConfig): string[] {
+  const out: (string | undefined)[] = [r.upstream, r.mirror?.upstream, r.fallback?.upstream];
+  const split = r.split;
+  if (split) for (const s of Array.isArray(split) ? split : split.to) out.push(s.upstream);
+  const byTenant = r.upstreamByTenant;
+  if (byTenant) out.push(...Object.values(byTenant.tenants), byTenant.default);
+  return out.filter((n): n is string => typeof n === 'string');
 }
