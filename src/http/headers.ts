@@ -31,7 +31,8 @@ export function removeHeader(list: HeaderList, name: string): number {
     w += 2;
   }
   const removed = (list.length - w) / 2;
-  list.length = w;
+  // Setting `length` is a runtime call even when it does not change: only when something went.
+  if (removed > 0) list.length = w;
   return removed;
 }
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
-import { AccessLogWriter } from './access-log.js';
-import { BatchedDestination, bufferedDestination, loggerOptions } from './logger.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AccessLogWriter, millis, str } from './access-log.js';
+import { BatchedDestination, bufferedDestination, isoTimeCached, loggerOptions } from './logger.js';
 import type { RequestContext } from '../pipeline/context.js';
 
 /** A logger whose lines are collected as raw text. */
@@ -73,6 +73,33 @@ describe('access-log line', () => {
   });
 });
 
+describe('access-log value formatting', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('prints durations as String(Math.round(ms * 100) / 100) does', () => {
+    const samples = [0, 0.004, 0.005, 0.01, 0.1, 0.999, 1, 1.005, 1.23456, 2.5, 10.1, 99.995, 123.45, 1e6 + 0.07, 999_999_999.99];
+    for (let i = 0; i < 2000; i++) samples.push(Math.random() * 10 ** ((i % 7) - 1));
+    for (const ms of samples) expect(millis(ms)).toBe(String(Math.round(ms * 100) / 100));
+    expect(millis(Number.NaN)).toBe('null');
+    expect(millis(Number.POSITIVE_INFINITY)).toBe('null');
+    expect(millis(-0.5)).toBe('-0.5');
+  });
+
+  it('quotes strings exactly as JSON.stringify does', () => {
+    const samples = ['', 'GET', '/a/b?c=d', '127.0.0.1', '::ffff:10.0.0.1', 'a"b', 'a\\b', '\u0000', '\t', '\u007f', 'é', '\u2028', '\ud800', '😀', '~', ' '];
+    for (let c = 0; c < 0x180; c++) samples.push(`x${String.fromCharCode(c)}y`);
+    for (const s of samples) expect(str(s)).toBe(JSON.stringify(s));
+  });
+
+  it('stamps lines with the ISO time of the current millisecond', () => {
+    vi.useFakeTimers();
+    for (const t of ['2026-11-28T07:41:32.000Z', '2026-11-28T07:41:32.007Z', '2026-11-28T07:41:32.999Z', '2026-11-28T07:41:33.010Z', '2027-01-01T00:00:00.100Z']) {
+      vi.setSystemTime(new Date(t));
+      expect(isoTimeCached()).toBe(`,"time":"${t}"`);
+    }
+  });
+});
+
 describe('batched destination', () => {
   it('gathers lines into chunks and writes them all, in order, on flush', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'gantry-log-')), 'out.log');
@@ -88,11 +115,11 @@ describe('batched destination', () => {
 
 describe('batched destination on a pipe', () => {
   it('hands over whole lines in chunks of at most 4096 bytes', async () => {
-    const boom = pino.destination({ dest: '/dev/null', sync: false, minLength: 0 });
+    const boom = pino.destination({ dest: '/dev/null', sync: false, minLength: 0, contentMode: 'buffer' });
     const chunks: string[] = [];
-    const write = boom.write.bind(boom);
-    boom.write = (data: string) => {
-      chunks.push(data);
+    const write = boom.write.bind(boom) as unknown as (data: Buffer) => boolean;
+    (boom as unknown as { write: (data: Buffer) => boolean }).write = (data: Buffer) => {
+      chunks.push(data.toString());
       return write(data);
     };
     const dest = new BatchedDestination(boom, 4096);
