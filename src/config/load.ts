@@ -9,6 +9,7 @@ import { checkDefinition, type PolicyRegistry } from '../pipeline/registry.js';
 import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
 import { checkListenersTls } from '../listeners/tls.js';
+import { checkInternalTokenKeys } from '../policies/internal-token/key.js';
 import { checkOps } from './ops-checks.js';
 import { lintConfig } from './lint.js';
 
@@ -52,6 +53,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   validatePolicies(config, registry, source);
   checkSemantics(config, source);
   checkListenersTls(config, baseDir, source);
+  await checkInternalTokenKeys(config, baseDir, source);
   checkOps(config, source);
 
   if (source.errors.length > 0) return { ok: false, issues: sortIssues(source.issues) };

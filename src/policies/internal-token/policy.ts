@@ -1,11 +1,10 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { Identity } from '../../consumers/directory.js';
 import { Duration } from '../../config/types.js';
+import { ALGS, loadSigningKey } from './key.js';
 
 /**
  * `internal-token`: replaces the caller's credential with a short-lived JWT signed by the
@@ -20,11 +19,9 @@ import { Duration } from '../../config/types.js';
  * @example
  *   - internal-token: { key: keys/gateway-signing.pem, alg: ES256, audience: internal, ttl: 60s }
  */
-const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const;
-
 export const schema = Type.Object(
   {
-    key: Type.String({ minLength: 1, description: 'PEM private key file (PKCS#8, or SEC1/PKCS#1), relative to the config file.' }),
+    key: Type.String({ minLength: 1, description: 'PEM private key file (PKCS#8, or SEC1/PKCS#1), relative to the config file; checked at load (readable, fits `alg`).' }),
     alg: Type.Union(ALGS.map((a) => Type.Literal(a)), { default: 'ES256', description: 'Signing algorithm; must fit the key.' }),
     kid: Type.Optional(Type.String({ minLength: 1, description: '`kid` header, so services can pick the key from a JWKS.' })),
     issuer: Type.String({ default: 'gantry', description: '`iss` claim.' }),
@@ -35,8 +32,6 @@ export const schema = Type.Object(
   },
   { additionalProperties: false },
 );
-
-const KEY_TYPES: Record<(typeof ALGS)[number], string[]> = { RS256: ['rsa'], PS256: ['rsa', 'rsa-pss'], ES256: ['ec'], ES384: ['ec'], EdDSA: ['ed25519'] };
 
 interface Minted {
   value: string;
@@ -50,16 +45,10 @@ export default definePolicy({
   schema,
   async create(config, deps) {
     const { SignJWT } = await import('jose');
-    const file = resolve(deps.baseDir, config.key);
-    let key: KeyObject;
-    try {
-      key = createPrivateKey(readFileSync(file));
-    } catch (e) {
-      throw new Error(`internal-token.key: cannot load a private key from ${config.key}: ${(e as Error).message}`, { cause: e });
-    }
-    if (!KEY_TYPES[config.alg].includes(key.asymmetricKeyType ?? '')) {
-      throw new Error(`internal-token.alg: ${config.alg} does not fit a ${key.asymmetricKeyType} key`);
-    }
+    // Checked at load with the config line (key.ts); read again here, so a file changed
+    // between the check and the build still fails the build instead of a request.
+    const key = await loadSigningKey(resolve(deps.baseDir, config.key), config.key, config.alg);
+    if ('message' in key) throw new Error(`internal-token.${key.field}: ${key.message}`);
     const header = config.header.toLowerCase();
     const bearer = header === 'authorization';
     const ttlSec = Math.max(1, Math.floor(config.ttl / 1000));
