@@ -34,9 +34,16 @@ export function setIdentity(ctx: RequestContext, identity: Identity): void {
 const ALL = Object.values(IDENTITY_HEADERS);
 
 /**
- * The identity headers of one consumer, computed once per identity. Values outside
- * printable ASCII are percent-encoded (UTF-8) so that a token's `sub` can never smuggle
- * control characters or undecodable bytes into a header (RFC 9110 §5.5).
+ * The identity headers of one consumer, computed once per identity. Values are made
+ * unambiguous and header-safe by percent-encoding (RFC 3986 §2.1, UTF-8 bytes) every `%`,
+ * every character outside printable ASCII, and leading or trailing spaces (which HTTP
+ * parsers strip, RFC 9110 §5.5); everything else is sent as is. So a token's `sub` can
+ * never smuggle control characters or undecodable bytes into a header, two different
+ * values never give the same header, and one percent-decoding (`decodeURIComponent`)
+ * upstream restores the value exactly.
+ *
+ * @example identityHeaders('zoë', 'acme', undefined, 'a%b read', false)
+ *   // ['x-consumer-id', 'zo%C3%AB', 'x-consumer-tenant', 'acme', 'x-authenticated-scopes', 'a%25b read']
  */
 export function identityHeaders(id: string, tenant: string | undefined, tier: string | undefined, scopes: string, anonymous: boolean): string[] {
   const out = [IDENTITY_HEADERS.id, headerSafe(id)];
@@ -47,6 +54,18 @@ export function identityHeaders(id: string, tenant: string | undefined, tier: st
   return out;
 }
 
-function headerSafe(v: string): string {
-  return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);
+/** Printable ASCII (RFC 9110 §5.5 field-vchar and SP) except `%`, neither starting nor ending with SP. */
+const PLAIN = /^(?:[\x21-\x24\x26-\x7e](?:[\x20-\x24\x26-\x7e]*[\x21-\x24\x26-\x7e])?)?$/;
+const UNSAFE = /[^\x20-\x24\x26-\x7e]+|^ +| +$/g;
+/** A lone UTF-16 surrogate has no UTF-8 form; token strings with one never get here (auth/claims.ts). */
+const LONE_SURROGATE = /\p{Cs}/gu;
+
+/**
+ * One value, encoded as `identityHeaders` describes.
+ *
+ * @example headerSafe('%C3%A9') // '%25C3%25A9', while headerSafe('é') is '%C3%A9'
+ */
+export function headerSafe(v: string): string {
+  if (PLAIN.test(v)) return v;
+  return v.replace(UNSAFE, (run) => encodeURIComponent(run.replace(LONE_SURROGATE, '\ufffd')));
 }

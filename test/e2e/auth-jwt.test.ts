@@ -146,7 +146,7 @@ describe('jwt: accepted tokens', () => {
     const res = await httpRequest(gw.url + '/jwks/inj', { headers: bearer(token) });
     expect(res.status).toBe(200);
     const seen = up.seen[up.seen.length - 1]!;
-    expect(seen.headers['x-consumer-id']).toBe(encodeURIComponent('mallory\r\nx-consumer-id: admin'));
+    expect(seen.headers['x-consumer-id']).toBe('mallory%0D%0Ax-consumer-id: admin');
     expect(seen.rawHeaders.filter((h) => h.toLowerCase() === 'x-consumer-id')).toHaveLength(1);
     await httpRequest(gw.url + '/jwks/utf8', { headers: bearer(await sign(rsa, { ...ok, sub: 'zoë' })) });
     expect(up.seen[up.seen.length - 1]!.headers['x-consumer-id']).toBe('zo%C3%AB');

@@ -58,15 +58,21 @@ export function identityFromClaims(claims: Record<string, unknown>, m: ClaimMapp
   });
 }
 
+/**
+ * A lone UTF-16 surrogate (JSON allows `"\ud800"`) has no UTF-8 form, so it could not be sent
+ * upstream unambiguously (consumers/identity.ts): such a string counts as absent.
+ */
+const ILL_FORMED = /\p{Cs}/u;
+
 function asString(v: unknown): string | undefined {
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') return ILL_FORMED.test(v) ? undefined : v;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
   return undefined;
 }
 
 /** `"a b c"` (RFC 6749 §3.3, RFC 8693 §4.2) or `["a", "b"]` → scopes. */
 export function asScopes(v: unknown): string[] {
-  if (typeof v === 'string') return v.split(' ').filter((s) => s.length > 0);
-  if (Array.isArray(v)) return v.filter((s): s is string => typeof s === 'string' && s.length > 0);
+  if (typeof v === 'string') return v.split(' ').filter((s) => s.length > 0 && !ILL_FORMED.test(s));
+  if (Array.isArray(v)) return v.filter((s): s is string => typeof s === 'string' && s.length > 0 && !ILL_FORMED.test(s));
   return [];
 }
