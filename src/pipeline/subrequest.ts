@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { RequestContext } from './context.js';
 import type { HeaderList } from '../http/headers.js';
 import type { Pipeline } from './pipeline.js';
@@ -80,15 +80,7 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
   const route = ctx.route;
   if (route === undefined) return Promise.reject(new Error('subrequest needs a routed request'));
   const capture = new CaptureResponse(maxBody);
-  const sub = new RequestContext(ctx.req, capture as unknown as ServerResponse, ctx.listener, ctx.path, ctx.query, ctx.clientIp, performance.now(), ctx.logger);
-  sub.route = { ...route, pipeline: NO_POLICIES };
-  sub.params = ctx.params;
-  sub.consumer = ctx.consumer;
-  sub.tenant = ctx.tenant;
-  sub.id = ctx.id;
-  const headers = sub.upstreamHeaders;
-  headers.length = 0;
-  for (let i = 0; i < upstreamHeaders.length; i++) headers.push(upstreamHeaders[i]!);
+  const sub = subContext(ctx, capture, upstreamHeaders);
   let overflowed = false;
   capture.onOverflow = () => {
     overflowed = true;
@@ -108,4 +100,126 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
       reject(e as Error);
     }
   });
+}
+
+/** A subrequest's response whose body streams (see `subrequestStream`). */
+export interface StreamedResponse {
+  status: number;
+  headers: HeaderList;
+  /**
+   * The body, with backpressure to the upstream. It errors when the response is cut off;
+   * destroying it stops the upstream transfer.
+   */
+  body: Readable;
+  /** Set when the gateway produced the response itself, or when it failed mid-body. */
+  readonly errorCode: string | undefined;
+}
+
+/**
+ * Stands in for the client's `ServerResponse` like `CaptureResponse`, but hands the body on
+ * as a Readable: a write completes only once the reader took the chunk, so a slow reader
+ * slows the upstream instead of filling memory.
+ */
+class StreamResponse extends Writable {
+  headersSent = false;
+  readonly body: Readable;
+  onHead: (status: number, headers: HeaderList) => void = () => {};
+  /** Stops the upstream transfer (the reader gave up on the body). */
+  onCancel: () => void = () => {};
+  #pending: ((err?: Error | null) => void) | undefined;
+
+  constructor() {
+    super();
+    this.body = new Readable({
+      read: () => {
+        const next = this.#pending;
+        this.#pending = undefined;
+        next?.();
+      },
+      destroy: (err, cb) => {
+        if (!this.writableFinished) this.onCancel();
+        cb(err);
+      },
+    });
+    // Failures reach the reader through `body`.
+    this.on('error', () => {});
+  }
+
+  writeHead(status: number, headers: HeaderList): this {
+    this.headersSent = true;
+    this.onHead(status, headers);
+    return this;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.body.push(chunk)) cb();
+    else this.#pending = cb;
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.body.push(null);
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.writableFinished) this.body.destroy(err ?? new Error('subrequest response was cut off'));
+    cb(err);
+  }
+}
+
+/**
+ * Like `subrequest`, but resolves as soon as the response head arrives, with the body as
+ * a stream of any length: for responses that may be too large to hold (a cache refetch
+ * that streams to the client and is stored only if it fits). The caller must consume or
+ * destroy the body. Rejects when the exchange fails before a head (the handler answers
+ * upstream failures with its own error response, so that is rare).
+ *
+ * @example
+ *   const res = await subrequestStream(ctx, ctx.upstreamHeaders.slice());
+ *   pipeline(res.body, sink, (err) => {});
+ */
+export function subrequestStream(ctx: RequestContext, upstreamHeaders: HeaderList): Promise<StreamedResponse> {
+  const route = ctx.route;
+  if (route === undefined) return Promise.reject(new Error('subrequest needs a routed request'));
+  const out = new StreamResponse();
+  const sub = subContext(ctx, out, upstreamHeaders);
+  out.onCancel = () => {
+    // Marked aborted first, so the handler treats the cancel as a client going away.
+    sub.aborted = true;
+    sub.cancelable?.cancel();
+  };
+  return new Promise((resolve, reject) => {
+    out.onHead = (status, headers) =>
+      resolve({
+        status,
+        headers,
+        body: out.body,
+        get errorCode() {
+          return sub.errorCode;
+        },
+      });
+    out.once('close', () => {
+      if (!out.headersSent) reject(new Error('subrequest response was cut off'));
+    });
+    try {
+      route.handler.handle(sub);
+    } catch (e) {
+      reject(e as Error);
+    }
+  });
+}
+
+/** A request context for the route's handler alone, answering into `res`. */
+function subContext(ctx: RequestContext, res: Writable, upstreamHeaders: HeaderList): RequestContext {
+  const route = ctx.route!;
+  const sub = new RequestContext(ctx.req, res as unknown as ServerResponse, ctx.listener, ctx.path, ctx.query, ctx.clientIp, performance.now(), ctx.logger);
+  sub.route = { ...route, pipeline: NO_POLICIES };
+  sub.params = ctx.params;
+  sub.consumer = ctx.consumer;
+  sub.tenant = ctx.tenant;
+  sub.id = ctx.id;
+  const headers = sub.upstreamHeaders;
+  headers.length = 0;
+  for (let i = 0; i < upstreamHeaders.length; i++) headers.push(upstreamHeaders[i]!);
+  return sub;
 }

@@ -1,19 +1,21 @@
-import { Readable, Transform } from 'node:stream';
-import type CachePolicy from 'http-cache-semantics';
+import { Readable } from 'node:stream';
 import { definePolicy, type RequestResult, type ResponseHead } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { isThenable } from '../../pipeline/pipeline.js';
-import { subrequest } from '../../pipeline/subrequest.js';
+import { respondAbort } from '../../pipeline/respond.js';
+import type { StreamedResponse } from '../../pipeline/subrequest.js';
 import { getHeader, removeHeader, setHeader, type HeaderList } from '../../http/headers.js';
 import { schema, type CacheConfig } from './schema.js';
 import { compileKey, variantKey } from './key.js';
-import { requestObject, type CacheNode, type CachedResponse } from './entry.js';
-import { admitOptions, complete, draftFrom, refresh, retention, type AdmitOptions, type Draft } from './admit.js';
+import type { CacheNode, CachedResponse } from './entry.js';
+import { admitOptions, draftFrom } from './admit.js';
 import { MemoryCacheStore } from './store.js';
 import { SharedCacheStore, SHARED_MAX_RETENTION } from './shared-store.js';
-import { acquireZone, count, releaseZone, type CacheZone, type InFlight } from './zones.js';
+import { acquireZone, count, releaseZone, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
+import { collector, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
+import { onNotModified, revalidateInBackground } from './revalidate.js';
 import { PROBLEM_CONTENT_TYPE, problemFor } from '../../errors.js';
 
 /**
@@ -32,33 +34,8 @@ import { PROBLEM_CONTENT_TYPE, problemFor } from '../../errors.js';
  *     - cache: { ttl: 30s, staleWhileRevalidate: 10s, key: { query: [page] } }
  */
 
-/** Why a request went forward (RFC 9211 §2.2 `fwd`). */
-type Fwd = 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass';
-
-/** Per-request state of a request that went upstream. */
-interface Forwarded {
-  key: string;
-  fwd: Fwd;
-  /** The coalescing slot this request leads, released once its response is known. */
-  lead: InFlight | undefined;
-  /** Entry being revalidated / usable on error. */
-  stale: CachedResponse | undefined;
-  /** The client's validators were removed so that a full response comes back to store. */
-  strippedConditional: boolean;
-}
-
 const forwarded = new WeakMap<RequestContext, Forwarded>();
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-
-interface Compiled {
-  zone: CacheZone;
-  /** Route label of the metrics. */
-  route: string;
-  admit: AdmitOptions;
-  name: string;
-  key: (ctx: RequestContext) => string;
-  methods: ReadonlySet<string>;
-}
 
 export default definePolicy({
   name: 'cache',
@@ -102,7 +79,7 @@ export { type CacheConfig };
 function lookup(c: Compiled, ctx: RequestContext): RequestResult | Promise<RequestResult> {
   const method = ctx.method;
   if (!c.methods.has(method)) {
-    if (UNSAFE.has(method)) forwarded.set(ctx, { key: c.key(ctx), fwd: 'bypass', lead: undefined, stale: undefined, strippedConditional: false });
+    if (UNSAFE.has(method)) forwarded.set(ctx, { key: c.key(ctx), fwd: 'bypass', lead: undefined, stale: undefined, strippedConditional: false, background: false });
     return undefined;
   }
   // Ranges are not served from the cache (RFC 9111 §3.3 is not implemented): pass through.
@@ -172,7 +149,7 @@ function forward(c: Compiled, ctx: RequestContext, key: string, stale: CachedRes
     c.zone.inFlight.set(key, lead);
   }
   count(c.zone, stale === undefined ? 'misses' : 'revalidations', c.route);
-  const f: Forwarded = { key, fwd, lead, stale, strippedConditional: false };
+  const f: Forwarded = { key, fwd, lead, stale, strippedConditional: false, background: false };
   forwarded.set(ctx, f);
   if (ctx.method !== 'HEAD') {
     // Ask for a full response (to store), and answer the client's validators here.
@@ -189,14 +166,6 @@ function forward(c: Compiled, ctx: RequestContext, key: string, stale: CachedRes
   return undefined;
 }
 
-function release(c: Compiled, f: Forwarded): void {
-  const lead = f.lead;
-  if (lead === undefined) return;
-  f.lead = undefined;
-  if (c.zone.inFlight.get(f.key) === lead) c.zone.inFlight.delete(f.key);
-  lead.resolve();
-}
-
 /** RFC 5861 §4: the upstream could not answer (no response, or 500/502/503/504). */
 function isError(status: number, ctx: RequestContext): boolean {
   return ctx.errorCode !== undefined || status === 500 || status === 502 || status === 503 || status === 504;
@@ -205,7 +174,6 @@ function isError(status: number, ctx: RequestContext): boolean {
 function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void | Promise<void> {
   const f = forwarded.get(ctx);
   if (f === undefined) return;
-  const now = cacheClock.now();
   const status = head.status;
   if (f.fwd === 'bypass') {
     // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its URI.
@@ -214,26 +182,30 @@ function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void 
   }
   const stale = f.stale;
   if (stale !== undefined && status === 304 && ctx.errorCode === undefined) {
-    const r = refresh(c.admit, stale, reqOf(ctx), head.headers, now, f.key);
-    if (r !== null) {
-      count(c.zone, 'revalidated', c.route);
-      if (r.entry !== null) store(c, ctx, f.key, r.entry);
-      release(c, f);
-      serveBody(ctx, head, stale.status, r.headers, stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=304`, r.entry ?? stale, now);
-      return;
+    const r = onNotModified(c, ctx, f, stale, head.headers);
+    if (isThenable(r)) {
+      return r.then(
+        (res) => serveRefetched(c, ctx, head, f, res),
+        (err: unknown) => refetchFailed(c, ctx, head, f, err),
+      );
     }
-    // RFC 9111 §4.3.4: the 304 selects no stored response (another validator): drop the
-    // entry and ask again without validators, so the client gets a full response.
-    void c.zone.store.purge({ key: f.key });
-    return refetch(c, ctx, head, f);
-  }
-  if (stale !== undefined && isError(status, ctx) && now < stale.sieUntil) {
-    count(c.zone, 'stale', c.route);
     release(c, f);
-    serveBody(ctx, head, stale.status, stale.headers.slice(), stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=${status}; detail=stale-if-error`, stale, now);
+    serveBody(ctx, head, r.headers, stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=304`, r.entry ?? stale);
     return;
   }
-  const draft = ctx.method === 'HEAD' || ctx.errorCode !== undefined ? null : draftFrom(c.admit, reqOf(ctx), status, head.headers, now);
+  if (stale !== undefined && isError(status, ctx) && cacheClock.now() < stale.sieUntil) {
+    count(c.zone, 'stale', c.route);
+    release(c, f);
+    serveBody(ctx, head, stale.headers.slice(), stale.body, `${c.name}; fwd=${f.fwd}; fwd-status=${status}; detail=stale-if-error`, stale);
+    return;
+  }
+  admit(c, ctx, f, head);
+}
+
+/** A full response from the upstream: passed on, and stored on the way when it may be. */
+function admit(c: Compiled, ctx: RequestContext, f: Forwarded, head: ResponseHead): void {
+  const status = head.status;
+  const draft = ctx.method === 'HEAD' || ctx.errorCode !== undefined ? null : draftFrom(c.admit, reqOf(ctx), status, head.headers, cacheClock.now());
   if (draft === null) {
     release(c, f);
     head.headers.push('cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${status}`);
@@ -258,153 +230,64 @@ function answerConditional(ctx: RequestContext, head: ResponseHead): boolean {
   return true;
 }
 
-/** Passes the body through while keeping a copy; stores it when complete and small enough. */
-function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft: Draft, swallow: boolean): Transform {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  let keep = true;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      if (keep) {
-        bytes += chunk.length;
-        if (bytes > c.admit.maxEntrySize) {
-          keep = false;
-          chunks.length = 0;
-          release(c, f);
-        } else chunks.push(chunk);
-      }
-      cb(null, swallow ? undefined : chunk);
-    },
-    flush(cb) {
-      if (keep && !ctx.aborted) {
-        const body = Buffer.concat(chunks, bytes);
-        if (draft.length < 0 || draft.length === body.length) {
-          count(c.zone, 'stored', c.route);
-          store(c, ctx, f.key, complete(draft, f.key, body));
-        }
-      }
-      release(c, f);
-      cb();
-    },
-  });
-}
-
-/** Stores an entry under its key (or its Vary variant, with a marker at the key). */
-function store(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): void {
-  const ttl = retention(e, cacheClock.now());
-  if (ttl <= 0) return;
-  const s = c.zone.store;
-  if (e.vary === null) {
-    void s.set(key, e, ttl);
-    return;
-  }
-  void s.set(key, { kind: 'vary', vary: e.vary, size: 64 + key.length * 2 }, ttl);
-  void s.set(variantKey(key, e.vary, ctx.req.headers), e, ttl);
-}
-
 /**
  * Answers with a stored body instead of the upstream's (a 304 to our revalidation, or an
  * error replaced by a stale entry), or with 304 when the client's validators match.
  */
-function serveBody(ctx: RequestContext, head: ResponseHead, status: number, headers: HeaderList, body: Buffer, cacheStatus: string, e: CachedResponse, now: number): void {
-  const reply = hitReply(ctx.req.headers, { ...e, headers }, now, cacheStatus);
+function serveBody(ctx: RequestContext, head: ResponseHead, headers: HeaderList, body: Buffer, cacheStatus: string, e: CachedResponse): void {
+  const reply = hitReply(ctx.req.headers, { ...e, headers }, cacheClock.now(), cacheStatus);
   head.status = reply.status;
   const out = reply.headers as HeaderList;
   if (reply.status !== 304) setHeader(out, 'content-length', String(body.length));
   head.headers.length = 0;
   head.headers.push(...out);
-  void status;
   ctx.wrapResponseBody((src) => {
     src.resume();
     return Readable.from(reply.status === 304 ? [] : [body]);
   });
 }
 
-/** Replaces the response with one fetched again without validators (stored when allowed). */
-function refetch(c: Compiled, ctx: RequestContext, head: ResponseHead, f: Forwarded): Promise<void> {
-  const headers = ctx.upstreamHeaders.slice();
-  removeHeader(headers, 'if-none-match');
-  removeHeader(headers, 'if-modified-since');
-  return subrequest(ctx, headers, c.admit.maxEntrySize).then(
-    (res) => {
-      const now = cacheClock.now();
-      const d = res.errorCode === undefined ? draftFrom(c.admit, reqOf(ctx), res.status, res.headers, now) : null;
-      if (d !== null) {
-        count(c.zone, 'stored', c.route);
-        store(c, ctx, f.key, complete(d, f.key, res.body));
-      }
-      release(c, f);
-      removeHeader(res.headers, 'content-length');
-      if (d !== null && !c.admit.exposeTags) removeHeader(res.headers, c.admit.tagHeader);
-      res.headers.push('content-length', String(res.body.length), 'cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${res.status}${d ? '; stored' : ''}`);
-      head.status = res.status;
-      head.headers.length = 0;
-      head.headers.push(...res.headers);
-      const body = res.body;
-      ctx.wrapResponseBody((src) => {
-        src.resume();
-        return Readable.from([body]);
-      });
-    },
-    (err: unknown) => {
-      release(c, f);
-      ctx.logger.warn({ err, requestId: ctx.id }, 'cache: refetch after a non-matching 304 failed');
-      const problem = Buffer.from(JSON.stringify(problemFor('GW_ERR_UPSTREAM_BAD_RESPONSE', 'The upstream answered a revalidation inconsistently.', ctx.id)));
-      ctx.errorCode = 'GW_ERR_UPSTREAM_BAD_RESPONSE';
-      head.status = 502;
-      head.headers.length = 0;
-      head.headers.push('content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(problem.length), 'cache-control', 'no-store');
-      ctx.wrapResponseBody((src) => {
-        src.resume();
-        return Readable.from([problem]);
-      });
-    },
-  );
+/**
+ * Serves, in place of a 304 that selected nothing stored, the response fetched again
+ * without validators: its body streams to the client whatever its size, and is stored on
+ * the way only when it may be and fits `maxEntrySize` (see `admit`).
+ */
+function serveRefetched(c: Compiled, ctx: RequestContext, head: ResponseHead, f: Forwarded, res: StreamedResponse): void {
+  const body = res.body;
+  if (ctx.aborted) {
+    body.destroy();
+    release(c, f);
+    return;
+  }
+  // A client that goes away stops the transfer; a transfer cut off cuts the client off,
+  // rather than let a truncated body look complete.
+  ctx.res.once('close', () => body.destroy());
+  body.once('error', () => {
+    ctx.errorCode ??= res.errorCode ?? 'GW_ERR_UPSTREAM_RESET';
+    respondAbort(ctx);
+  });
+  if (res.errorCode !== undefined) ctx.errorCode = res.errorCode;
+  head.status = res.status;
+  head.headers.length = 0;
+  head.headers.push(...res.headers);
+  ctx.wrapResponseBody((src) => {
+    src.resume();
+    return body;
+  });
+  admit(c, ctx, f, head);
 }
 
-function reqOf(ctx: RequestContext): CachePolicy.Request {
-  return requestObject(ctx.path + ctx.query, ctx.method, ctx.req.headers);
-}
-
-/** Refreshes an entry off the client's path (stale-while-revalidate); one at a time per key. */
-function revalidateInBackground(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): void {
-  if (c.zone.inFlight.has(key)) return;
-  let resolve!: () => void;
-  const lead: InFlight = { promise: new Promise<void>((r) => (resolve = r)), resolve };
-  c.zone.inFlight.set(key, lead);
-  count(c.zone, 'revalidations', c.route);
-  const headers = ctx.upstreamHeaders.slice();
-  removeHeader(headers, 'if-none-match');
-  removeHeader(headers, 'if-modified-since');
-  if (e.etag !== undefined) headers.push('if-none-match', e.etag);
-  if (e.lastModified !== undefined) headers.push('if-modified-since', e.lastModified);
-  const req = reqOf(ctx);
-  const vary = ctx.req.headers;
-  subrequest(ctx, headers, c.admit.maxEntrySize)
-    .then((res) => {
-      const now = cacheClock.now();
-      const fake = { req: { headers: vary } } as RequestContext;
-      if (res.status === 304 && res.errorCode === undefined) {
-        const r = refresh(c.admit, e, req, res.headers, now, key);
-        if (r?.entry) {
-          count(c.zone, 'revalidated', c.route);
-          store(c, fake, key, r.entry);
-        }
-        return;
-      }
-      if (res.errorCode !== undefined) return;
-      const d = draftFrom(c.admit, req, res.status, res.headers, now);
-      if (d !== null) {
-        count(c.zone, 'stored', c.route);
-        store(c, fake, key, complete(d, key, res.body));
-      } else if (res.status < 500) {
-        // The resource is no longer cacheable: drop the stale copy.
-        void c.zone.store.purge({ key });
-      }
-    })
-    .catch((err: unknown) => ctx.logger.warn({ err, key }, 'background cache revalidation failed'))
-    .finally(() => {
-      if (c.zone.inFlight.get(key) === lead) c.zone.inFlight.delete(key);
-      resolve();
-    });
+/** The refetch after a non-matching 304 got no response at all. */
+function refetchFailed(c: Compiled, ctx: RequestContext, head: ResponseHead, f: Forwarded, err: unknown): void {
+  release(c, f);
+  ctx.logger.warn({ err, requestId: ctx.id }, 'cache: refetch after a non-matching 304 failed');
+  const problem = Buffer.from(JSON.stringify(problemFor('GW_ERR_UPSTREAM_BAD_RESPONSE', 'The upstream answered a revalidation inconsistently.', ctx.id)));
+  ctx.errorCode = 'GW_ERR_UPSTREAM_BAD_RESPONSE';
+  head.status = 502;
+  head.headers.length = 0;
+  head.headers.push('content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(problem.length), 'cache-control', 'no-store');
+  ctx.wrapResponseBody((src) => {
+    src.resume();
+    return Readable.from([problem]);
+  });
 }

@@ -1,0 +1,113 @@
+import { Transform } from 'node:stream';
+import type CachePolicy from 'http-cache-semantics';
+import type { RequestContext } from '../../pipeline/context.js';
+import { variantKey } from './key.js';
+import { requestObject, type CachedResponse } from './entry.js';
+import { complete, retention, type AdmitOptions, type Draft } from './admit.js';
+import { count, type CacheZone, type InFlight } from './zones.js';
+import { cacheClock } from './clock.js';
+
+/**
+ * Filling the cache: the per-policy and per-fetch state shared by the request path
+ * (`policy.ts`) and revalidation (`revalidate.ts`), and the body collector that stores a
+ * response once it is complete and small enough.
+ */
+
+/** A cache policy compiled from its config. */
+export interface Compiled {
+  zone: CacheZone;
+  /** Route label of the metrics. */
+  route: string;
+  admit: AdmitOptions;
+  name: string;
+  key: (ctx: RequestContext) => string;
+  methods: ReadonlySet<string>;
+}
+
+/** Why a request went forward (RFC 9211 §2.2 `fwd`). */
+export type Fwd = 'uri-miss' | 'vary-miss' | 'stale' | 'request' | 'bypass';
+
+/** One fetch from the upstream on behalf of the cache: a client's request, or a background revalidation. */
+export interface Forwarded {
+  key: string;
+  fwd: Fwd;
+  /** The coalescing slot this fetch leads, released once its response is known. */
+  lead: InFlight | undefined;
+  /** Entry being revalidated / usable on error. */
+  stale: CachedResponse | undefined;
+  /** The client's validators were removed so that a full response comes back to store. */
+  strippedConditional: boolean;
+  /** Off the client's path (stale-while-revalidate): a body too large to store is not downloaded. */
+  background: boolean;
+}
+
+/** Frees the coalescing slot of a fetch (idempotent): requests waiting on it look again. */
+export function release(c: Compiled, f: Forwarded): void {
+  const lead = f.lead;
+  if (lead === undefined) return;
+  f.lead = undefined;
+  if (c.zone.inFlight.get(f.key) === lead) c.zone.inFlight.delete(f.key);
+  lead.resolve();
+}
+
+/** Stores an entry under its key (or its Vary variant, with a marker at the key). */
+export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): void {
+  const ttl = retention(e, cacheClock.now());
+  if (ttl <= 0) return;
+  const s = c.zone.store;
+  if (e.vary === null) {
+    void s.set(key, e, ttl);
+    return;
+  }
+  void s.set(key, { kind: 'vary', vary: e.vary, size: 64 + key.length * 2 }, ttl);
+  void s.set(variantKey(key, e.vary, ctx.req.headers), e, ttl);
+}
+
+/**
+ * Passes the body through while keeping a copy; stores it when complete and no larger
+ * than `maxEntrySize`. A larger body keeps flowing to the client, uncached; in the
+ * background nobody reads it, so the stale entry is dropped and the transfer stopped.
+ * With `swallow` the body is stored but not passed on (the client gets a 304).
+ */
+export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft: Draft, swallow: boolean): Transform {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let keep = true;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (keep) {
+        bytes += chunk.length;
+        if (bytes > c.admit.maxEntrySize) {
+          keep = false;
+          chunks.length = 0;
+          if (f.background) {
+            // Dropped before the waiting requests look again; destroying stops the transfer.
+            void c.zone.store.purge({ key: f.key });
+            release(c, f);
+            cb();
+            this.destroy();
+            return;
+          }
+          release(c, f);
+        } else chunks.push(chunk);
+      }
+      cb(null, swallow ? undefined : chunk);
+    },
+    flush(cb) {
+      if (keep && (f.background || !ctx.aborted)) {
+        const body = Buffer.concat(chunks, bytes);
+        if (draft.length < 0 || draft.length === body.length) {
+          count(c.zone, 'stored', c.route);
+          store(c, ctx, f.key, complete(draft, f.key, body));
+        }
+      }
+      release(c, f);
+      cb();
+    },
+  });
+}
+
+/** The request as http-cache-semantics reads it. */
+export function reqOf(ctx: RequestContext): CachePolicy.Request {
+  return requestObject(ctx.path + ctx.query, ctx.method, ctx.req.headers);
+}
