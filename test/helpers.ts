@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -197,66 +198,141 @@ export function httpRequest(
   });
 }
 
+/**
+ * Polls `fn` until it returns a value other than undefined, and resolves with it; rejects
+ * naming `what` once `ms` passed. The one way tests wait for something asynchronous.
+ *
+ * @example
+ *   const span = await eventually(() => receiver.spans.find((s) => s.traceId === id), 5000, 'the span');
+ */
+export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, ms = 10_000, what = 'condition'): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
 export interface SpawnedGateway {
+  proc: ChildProcess;
   pid: number;
+  /**
+   * Port of the listener `options.listener` (default: the first) as the 'gateway started'
+   * log line reported it; 0 when the gateway logs above `info` (use `readyUrl` then).
+   */
   port: number;
-  /** Parsed JSON log lines so far. */
+  /** The config file (or folder) the process runs on. */
+  file: string;
+  /** Parsed JSON log lines of stdout so far. */
   logs: Record<string, unknown>[];
-  /** Sends a signal and resolves with the exit code. */
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Sends a signal to the process. */
+  signal(sig: NodeJS.Signals): void;
+  /** Sends `signal` (SIGTERM by default; SIGKILL after 10 s) unless it exited; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   exited: Promise<number | null>;
   /** Peak resident set size of the gateway process (VmHWM), bytes. */
   peakRss(): number;
 }
 
+export interface SpawnOptions {
+  /** Extra `gantry start` arguments, e.g. `['--workers', '2']`. */
+  args?: string[];
+  /** Ready once this URL answers 200 (e.g. the admin `/readyz`); default: once the 'gateway started' line is logged. */
+  readyUrl?: string;
+  /** Which listener's port `port` reports. */
+  listener?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Run on this existing config file or folder instead of writing `yaml` to a temp file. */
+  file?: string;
+}
+
 /**
- * Runs `node dist/cli.js start` on a config in a child process (npm test builds dist
- * first) and resolves once it logged its listener ports.
+ * Runs `node dist/cli.js start --config FILE` in a child process (npm test builds dist
+ * first) and resolves once it is ready: `readyUrl` answers 200, or without one, the
+ * 'gateway started' line was logged.
+ *
+ * @example
+ *   const g = await spawnGateway(yaml, { args: ['--workers', '2'], readyUrl: `${admin}/readyz` });
+ *   g.signal('SIGHUP');
+ *   expect(await g.stop()).toBe(0);
  */
-export async function spawnGateway(yaml: string, options: { listener?: string; env?: NodeJS.ProcessEnv } = {}): Promise<SpawnedGateway> {
-  const { spawn } = await import('node:child_process');
-  const { readFileSync } = await import('node:fs');
-  const file = writeTempConfig(yaml);
-  const child = spawn(process.execPath, [join(process.cwd(), 'dist/cli.js'), 'start', '--config', file], {
+export async function spawnGateway(yaml: string, options: SpawnOptions = {}): Promise<SpawnedGateway> {
+  const file = options.file ?? writeTempConfig(yaml);
+  const child = spawn(process.execPath, [join(process.cwd(), 'dist/cli.js'), 'start', '--config', file, ...(options.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });
   const logs: Record<string, unknown>[] = [];
-  let stderr = '';
+  let out = '';
   let buf = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start: ${stderr}`)), 15_000);
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const entry = JSON.parse(line) as Record<string, unknown>;
-          logs.push(entry);
-          if (entry.msg === 'gateway started') {
-            clearTimeout(timer);
-            const listeners = entry.listeners as Record<string, { port: number }>;
-            resolve((options.listener ? listeners[options.listener] : Object.values(listeners)[0])!.port);
-          }
-        } catch {
-          // not a log line
-        }
+  let port = 0;
+  let started = false;
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    const text = d.toString();
+    out += text;
+    buf += text;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue; // not a log line
       }
-    });
-    void exited.then((code) => reject(new Error(`gateway exited with ${code}: ${stderr}`)));
+      logs.push(entry);
+      if (entry.msg === 'gateway started' && !started) {
+        started = true;
+        const listeners = entry.listeners as Record<string, { port: number }>;
+        port = (options.listener ? listeners[options.listener] : Object.values(listeners)[0])?.port ?? 0;
+      }
+    }
   });
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      exitCode = code;
+      r(code);
+    }),
+  );
+  const ready = async () => {
+    if (exitCode !== undefined) throw new Error(`gateway exited (${exitCode}):\n${out}`);
+    if (options.readyUrl === undefined) return started || undefined;
+    try {
+      return (await httpRequest(options.readyUrl)).status === 200 || undefined;
+    } catch {
+      return undefined; // not listening yet
+    }
+  };
+  try {
+    // Generous: a cluster start imports the gateway in three processes, slow on a busy 2-core machine.
+    await eventually(ready, 25_000, 'the gateway to start');
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw new Error(`${(e as Error).message}\n${out}`);
+  }
   return {
+    proc: child,
     pid: child.pid!,
     port,
+    file,
     logs,
+    output: () => out,
+    signal: (sig) => void child.kill(sig),
     exited,
-    stop(signal = 'SIGTERM') {
+    async stop(signal = 'SIGTERM') {
+      if (exitCode !== undefined) return exitCode;
       child.kill(signal);
-      return exited;
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
     },
     peakRss() {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));

@@ -1,18 +1,11 @@
 import { mkdirSync, renameSync, symlinkSync, writeFileSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, writeTempConfig } from '../../test/helpers.js';
+import { eventually, sleep, writeTempConfig } from '../../test/helpers.js';
 import { watchConfig } from './watch.js';
 
-/** Waits until `fn` is true or `ms` pass. */
-async function until(fn: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (fn()) return true;
-    await sleep(20);
-  }
-  return fn();
-}
+/** Waits until `fn` is true (rejects after 3 s). */
+const until = (fn: () => boolean, what: string) => eventually(() => fn() || undefined, 3000, what);
 
 describe('watchConfig', () => {
   const stops: (() => void)[] = [];
@@ -28,7 +21,7 @@ describe('watchConfig', () => {
       writeFileSync(file, `a: ${i}\n`);
       await sleep(10);
     }
-    expect(await until(() => n === 1)).toBe(true);
+    await until(() => n === 1, 'one call');
     await sleep(600);
     expect(n).toBe(1);
   });
@@ -40,7 +33,7 @@ describe('watchConfig', () => {
     const tmp = join(dirname(file), '.gateway.yaml.swp');
     writeFileSync(tmp, 'a: 2\n');
     renameSync(tmp, file);
-    expect(await until(() => n >= 1)).toBe(true);
+    await until(() => n >= 1, 'a call');
   });
 
   it('sees a Kubernetes ConfigMap update (the ..data symlink swapped)', async () => {
@@ -57,7 +50,7 @@ describe('watchConfig', () => {
     // What the kubelet does: a new ..data_tmp link renamed over ..data.
     symlinkSync('..v2', join(mount, '..data_tmp'));
     renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
-    expect(await until(() => n >= 1)).toBe(true);
+    await until(() => n >= 1, 'a call');
   });
 
   it('ignores other files in the directory', async () => {
@@ -70,4 +63,5 @@ describe('watchConfig', () => {
     await sleep(300);
     expect(n).toBe(0);
   });
+
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, sleep, spawnGateway, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, sleep, spawnGateway, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 
 /** Access-log settings: fields, redaction, sampling and file output. */
 describe('access log', () => {
@@ -111,8 +111,7 @@ routes: [ { name: ok, match: { path: /ok }, static: { status: 200 } } ]
 `);
     try {
       for (let i = 0; i < 3; i++) expect((await httpRequest(`${full.url}/ok`)).status).toBe(200);
-      const deadline = Date.now() + 3000;
-      while (!full.logs.some((l) => l.msg === 'access log cannot be written') && Date.now() < deadline) await sleep(50);
+      await eventually(() => full.logs.some((l) => l.msg === 'access log cannot be written') || undefined, 3000, 'the write error to be logged');
       const errors = full.logs.filter((l) => l.msg === 'access log cannot be written');
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatchObject({ output: '/dev/full', err: { code: 'ENOSPC' } });

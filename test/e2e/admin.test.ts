@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 
 const TOKEN = 'admin-token-0123456789abcdef';
 
@@ -132,12 +132,10 @@ routes: [ { name: r, match: { path: /r }, static: { status: 200 } } ]
     }
     const red = await startGateway(cfg('{ kind: redis, url: "redis://127.0.0.1:9" }'));
     try {
-      let r = await httpRequest(`http://127.0.0.1:${red.gw.adminPort}/readyz`);
-      for (let i = 0; i < 50 && r.status !== 503; i++) {
-        await new Promise((res) => setTimeout(res, 50));
-        r = await httpRequest(`http://127.0.0.1:${red.gw.adminPort}/readyz`);
-      }
-      expect(r.status).toBe(503);
+      const r = await eventually(async () => {
+        const res = await httpRequest(`http://127.0.0.1:${red.gw.adminPort}/readyz`);
+        return res.status === 503 ? res : undefined;
+      }, 5000, '/readyz to report the store unreachable');
       expect(r.json<{ workers: { checks: Record<string, { ok: boolean; detail: string }> }[] }>().workers[0]!.checks.store).toEqual({ ok: false, detail: 'redis unreachable' });
       // Liveness is not readiness: the process still answers /healthz.
       expect((await httpRequest(`http://127.0.0.1:${red.gw.adminPort}/healthz`)).status).toBe(200);

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
-import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { cacheClock } from '../../src/policies/cache/clock.js';
 
 /**
@@ -290,7 +290,7 @@ routes:
       const stale = await get('/cc/swr');
       expect(stale.text).toBe('v1');
       expect(stale.headers['cache-status']).toMatch(/hit; detail=stale-while-revalidate; ttl=-5/);
-      for (let i = 0; i < 50 && count('/cc/swr') < 2; i++) await sleep(10);
+      await eventually(() => count('/cc/swr') >= 2 || undefined, 5000, 'the background revalidation');
       await sleep(20);
       expect(count('/cc/swr')).toBe(2);
       const fresh = await get('/cc/swr');

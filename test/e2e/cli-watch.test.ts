@@ -1,13 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, writeTempConfig } from '../helpers.js';
-import { eventually, freePort, spawnGantry, type GantryProcess } from '../ops-helpers.js';
+import { eventually, freePort, httpRequest, spawnGateway, type SpawnedGateway } from '../helpers.js';
 
 const TOKEN = 'watch-token-0123456789';
 
 /** `gantry start` reloads when its config file changes, and keeps serving through a bad edit. */
 describe('gantry start: config file watch', () => {
-  let gantry: GantryProcess;
+  let gantry: SpawnedGateway;
   let file: string;
   let pub: string;
   let admin: string;
@@ -25,8 +24,8 @@ routes:
   beforeAll(async () => {
     pub = `http://127.0.0.1:${await freePort()}`;
     admin = `http://127.0.0.1:${await freePort()}`;
-    file = writeTempConfig(config('one'));
-    gantry = await spawnGantry(['start', '--config', file], `${admin}/readyz`);
+    gantry = await spawnGateway(config('one'), { readyUrl: `${admin}/readyz` });
+    file = gantry.file;
   });
   afterAll(async () => {
     await gantry?.stop();

@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, startUpstream, writeTempConfig, type TestUpstream } from '../helpers.js';
-import { eventually, freePort, spawnGantry, type GantryProcess } from '../ops-helpers.js';
+import { eventually, freePort, httpRequest, spawnGateway, startUpstream, type SpawnedGateway, type TestUpstream } from '../helpers.js';
 
 const TOKEN = 'cluster-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -9,7 +8,7 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 /** `gantry start --workers 2`: shared listener, reload reaching every worker, aggregated metrics. */
 describe('cluster mode', () => {
   let up: TestUpstream;
-  let gantry: GantryProcess;
+  let gantry: SpawnedGateway;
   let file: string;
   let pub: string;
   let admin: string;
@@ -27,8 +26,8 @@ ${extra}`;
     up = await startUpstream();
     pub = `http://127.0.0.1:${await freePort()}`;
     admin = `http://127.0.0.1:${await freePort()}`;
-    file = writeTempConfig(config());
-    gantry = await spawnGantry(['start', '--config', file, '--workers', '2'], `${admin}/readyz`);
+    gantry = await spawnGateway(config(), { args: ['--workers', '2'], readyUrl: `${admin}/readyz` });
+    file = gantry.file;
   });
   afterAll(async () => {
     await gantry?.stop();
@@ -109,7 +108,7 @@ describe('cluster mode access log on a shared pipe', () => {
     const up = await startUpstream();
     const pub = `http://127.0.0.1:${await freePort()}`;
     const admin = `http://127.0.0.1:${await freePort()}`;
-    const file = writeTempConfig(`version: 1
+    const gantry = await spawnGateway(`version: 1
 listeners: [ { name: public, port: ${new URL(pub).port}, host: 127.0.0.1 } ]
 admin: { host: 127.0.0.1, port: ${new URL(admin).port}, token: "${TOKEN}" }
 reload: { watch: false }
@@ -117,8 +116,7 @@ log: { level: info, access: { fields: [requestId, method, path, status, userAgen
 upstreams: { echo: { targets: [ "${up.url}" ] } }
 routes:
   - { name: echo, match: { path: /echo/* }, upstream: echo }
-`);
-    const gantry = await spawnGantry(['start', '--config', file, '--workers', '2'], `${admin}/readyz`);
+`, { args: ['--workers', '2'], readyUrl: `${admin}/readyz` });
     try {
       // ~2 MB of lines from two processes at once, each line ~1 KB (a long user agent). The
       // test stops reading meanwhile, so the pipe fills and the writers have to wait for room:

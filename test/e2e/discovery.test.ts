@@ -1,38 +1,16 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, startGateway, startUpstream, writeTempConfig, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, sleep, startGateway, startUpstream, writeTempConfig, type TestGateway, type TestUpstream } from '../helpers.js';
 import { load, tally } from '../load.js';
-
-/**
- * A real UDP DNS server on 127.0.0.1 answering from a table the test edits (dns-packet
- * encodes the wire format); the gateway's resolver is pointed at it with `dns.servers`.
- */
-async function startDnsStub(): Promise<{ port: number; records: Map<string, dnsPacket.Answer[]>; queries: number; close(): void }> {
-  const records = new Map<string, dnsPacket.Answer[]>();
-  const sock: Socket = createSocket('udp4');
-  const stub = { port: 0, records, queries: 0, close: () => sock.close() };
-  sock.on('message', (msg, rinfo) => {
-    const q = dnsPacket.decode(msg);
-    const question = q.questions?.[0];
-    if (!question) return;
-    stub.queries++;
-    const answers = (records.get(`${question.type} ${question.name}`) ?? []).map((a) => ({ ...a, name: question.name }));
-    const reply = dnsPacket.encode({ id: q.id, type: 'response', flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE, questions: q.questions, answers } as dnsPacket.Packet);
-    sock.send(reply, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-  stub.port = sock.address().port;
-  return stub;
-}
+import { startDnsStub, type DnsStub } from '../dns.js';
 
 const named = (name: string) => startUpstream((_q, res) => res.end(name));
 const LISTENER = 'listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]';
 
 describe('DNS discovery (local resolver stub)', () => {
-  let dns: Awaited<ReturnType<typeof startDnsStub>>;
+  let dns: DnsStub;
   let a: TestUpstream;
   let b: TestUpstream;
   let gw: TestGateway;
@@ -77,7 +55,7 @@ routes:
     expect(gw.gw.runtime.upstreams.get('srv')!.status().discovery).toBe('dns SRV _http._tcp.api.test');
 
     dns.records.set('SRV _http._tcp.api.test', [{ type: 'SRV', name: '', ttl: 5, data: { priority: 10, weight: 1, port: b.port, target: '127.0.0.1' } } as dnsPacket.Answer]);
-    for (let i = 0; i < 50 && gw.gw.runtime.upstreams.get('srv')!.targets.length !== 1; i++) await sleep(20);
+    await eventually(() => gw.gw.runtime.upstreams.get('srv')!.targets.length === 1 || undefined, 5000, 'the SRV change to be resolved');
     const after = await load(gw.url, 20, { path: '/srv' });
     expect(new Set(after.map((r) => r.body))).toEqual(new Set(['b']));
   });
@@ -85,7 +63,7 @@ routes:
   it('a failing lookup keeps the last targets', async () => {
     dns.records.delete('A single.test'); // NOERROR with no answers → ENODATA
     const q = dns.queries;
-    for (let i = 0; i < 50 && dns.queries < q + 2; i++) await sleep(20);
+    await eventually(() => dns.queries >= q + 2 || undefined, 5000, 'two more lookups');
     const res = await load(gw.url, 5, { path: '/a' });
     expect(res.every((r) => r.body === 'a')).toBe(true);
     expect(gw.logs.some((l) => l.msg === 'dns discovery failed; keeping the last targets')).toBe(true);
@@ -127,7 +105,7 @@ routes:
     const inFlight = load(gw.url, 4, { path: '/f', concurrency: 4 });
     await sleep(50);
     writeFileSync(file, `targets:\n  - ${b.url}\n`);
-    for (let i = 0; i < 100 && gw.gw.runtime.upstreams.get('filed')!.targets[0]?.url !== b.url; i++) await sleep(20);
+    await eventually(() => gw.gw.runtime.upstreams.get('filed')!.targets[0]?.url === b.url || undefined, 5000, 'the file change to be seen');
     expect((await inFlight).every((r) => r.status === 200)).toBe(true);
     const after = await load(gw.url, 10, { path: '/f' });
     expect(new Set(after.map((r) => r.body))).toEqual(new Set(['b']));

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
-import { httpRequest, sleep, spawnGateway, startUpstream } from '../helpers.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+import { eventually, freePort, httpRequest, sleep, spawnGateway, startUpstream } from '../helpers.js';
 
 describe('process lifecycle', () => {
   it('SIGTERM drains: stops accepting, finishes the request in flight, exits 0', async () => {
@@ -67,7 +58,7 @@ routes: [ { name: slow, match: { path: /* }, upstream: slow } ]
     let banner = '';
     child.stderr.on('data', (d) => (banner += d));
     try {
-      for (let i = 0; i < 100 && !banner.includes('Try:'); i++) await sleep(100);
+      await eventually(() => banner.includes('Try:') || undefined, 10_000, 'the demo banner');
       expect(banner).toContain(`curl http://localhost:${gwPort}/api/products`);
       const r = await httpRequest(`http://127.0.0.1:${gwPort}/api/products`);
       expect(r.status).toBe(200);

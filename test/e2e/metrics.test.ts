@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 
 const TOKEN = 'metrics-token-0123456789';
 
@@ -57,13 +57,10 @@ ${withLimited ? `  - name: limited
     writeFileSync(gw.file, config(false));
     expect((await gw.gw.reload()).ok).toBe(true);
     // Series are dropped once the old config has no request left (retire is asynchronous).
-    let text = '';
-    for (let i = 0; i < 50; i++) {
-      text = [...(await scrape()).keys()].join('\n');
-      if (!text.includes('route="limited"')) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(text).not.toContain('route="limited"');
+    const text = await eventually(async () => {
+      const t = [...(await scrape()).keys()].join('\n');
+      return t.includes('route="limited"') ? undefined : t;
+    }, 5000, 'the removed route\'s series to be dropped');
     expect(text).toContain('route="cached"');
   });
 });

@@ -3,8 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import autocannon from 'autocannon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, sleep, writeTempConfig } from '../helpers.js';
-import { eventually, freePort, spawnGantry, type GantryProcess } from '../ops-helpers.js';
+import { eventually, freePort, httpRequest, sleep, spawnGateway, type SpawnedGateway } from '../helpers.js';
 
 const TOKEN = 'reload-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -21,7 +20,7 @@ const INVALID: Record<number, string> = { 6: 'routes: [ { name: x,, }\n', 13: 'b
 describe('reload under load', () => {
   let upstream: http.Server;
   let upUrl: string;
-  let gantry: GantryProcess;
+  let gantry: SpawnedGateway;
   let file: string;
   let pub: string;
   let admin: string;
@@ -48,8 +47,8 @@ ${variant === 'b' ? '  - { name: only-b, match: { path: /only-b }, static: { sta
     upUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
     pub = `http://127.0.0.1:${await freePort()}`;
     admin = `http://127.0.0.1:${await freePort()}`;
-    file = writeTempConfig(config('a'));
-    gantry = await spawnGantry(['start', '--config', file], `${admin}/readyz`);
+    gantry = await spawnGateway(config('a'), { readyUrl: `${admin}/readyz` });
+    file = gantry.file;
   });
   afterAll(async () => {
     await gantry?.stop();

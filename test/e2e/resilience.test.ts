@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { load, tally } from '../load.js';
 import type { Upstream } from '../../src/upstreams/upstream.js';
 
@@ -26,7 +26,7 @@ async function upstreamProcess(name: string): Promise<{ url: string; child: Chil
   );
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  while (!out.includes('\n')) await sleep(10);
+  await eventually(() => out.includes('\n') || undefined, 10_000, `upstream ${name} to listen`);
   const port = out.slice(0, out.indexOf('\n'));
   return { url: `http://127.0.0.1:${port}`, child, served: () => out.length - port.length - 1 };
 }
@@ -58,8 +58,7 @@ routes:
   it('is ejected, and with retries clients see no error for idempotent requests', async () => {
     const running = load(gw.url, 1500, { path: '/p', concurrency: 16 });
     // Kill b once it carries load: the process dies with requests in flight on its connections.
-    for (let i = 0; i < 500 && b.served() < 50; i++) await sleep(10);
-    expect(b.served()).toBeGreaterThanOrEqual(50);
+    await eventually(() => b.served() >= 50 || undefined, 5000, 'b to serve 50 requests');
     b.child.kill('SIGKILL');
     const res = await running;
     expect(res.filter((r) => r.status !== 200)).toEqual([]);

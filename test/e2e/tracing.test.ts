@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -37,16 +37,6 @@ const attr = (s: OtlpSpan, key: string): unknown => {
   const v = s.attributes.find((a) => a.key === key)?.value;
   return v === undefined ? undefined : (v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.boolValue));
 };
-
-async function waitFor<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(20);
-  }
-}
 
 describe('tracing (OTLP/HTTP)', () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
@@ -93,8 +83,8 @@ routes:
       headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, tracestate: 'vendor=abc', baggage: 'tenant=acme', 'user-agent': 'test/1' },
     });
     expect(res.status).toBe(200);
-    const server = await waitFor(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 2));
-    const client = await waitFor(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 3));
+    const server = await eventually(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 2));
+    const client = await eventually(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 3));
     expect(server.parentSpanId).toBe('00f067aa0ba902b7');
     expect(server.name).toBe('GET /items/:id');
     expect(attr(server, 'http.route')).toBe('/items/:id');
@@ -122,8 +112,8 @@ routes:
     const before = receiver.spans.length;
     const res = await httpRequest(`${gw.url}/down`);
     expect(res.status).toBe(502);
-    const server = await waitFor(() => receiver.spans.slice(before).find((s) => s.kind === 2 && attr(s, 'gantry.route') === 'down'));
-    const client = await waitFor(() => receiver.spans.slice(before).find((s) => s.kind === 3 && s.traceId === server.traceId));
+    const server = await eventually(() => receiver.spans.slice(before).find((s) => s.kind === 2 && attr(s, 'gantry.route') === 'down'));
+    const client = await eventually(() => receiver.spans.slice(before).find((s) => s.kind === 3 && s.traceId === server.traceId));
     expect(server.parentSpanId ?? '').toBe('');
     expect(server.status?.code).toBe(2);
     expect(attr(server, 'error.type')).toBe('GW_ERR_UPSTREAM_UNAVAILABLE');
@@ -136,8 +126,8 @@ routes:
     const traceId = '0af7651916cd43dd8448eb211c80319c';
     const res = await httpRequest(`${gw.url}/retried`, { headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
     expect(res.status).toBe(200);
-    const server = await waitFor(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 2));
-    const clients = await waitFor(() => {
+    const server = await eventually(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 2));
+    const clients = await eventually(() => {
       const c = receiver.spans.filter((s) => s.traceId === traceId && s.kind === 3);
       return c.length === 3 ? c : undefined;
     });
@@ -155,7 +145,7 @@ routes:
   it('unmatched requests get a server span without a route', async () => {
     const before = receiver.spans.length;
     expect((await httpRequest(`${gw.url}/nothing`)).status).toBe(404);
-    const server = await waitFor(() => receiver.spans.slice(before).find((s) => s.kind === 2 && attr(s, 'url.path') === '/nothing'));
+    const server = await eventually(() => receiver.spans.slice(before).find((s) => s.kind === 2 && attr(s, 'url.path') === '/nothing'));
     expect(server.name).toBe('GET');
     expect(attr(server, 'gantry.route')).toBeUndefined();
     expect(receiver.spans.slice(before).filter((s) => s.kind === 3)).toHaveLength(0);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { load, tally } from '../load.js';
 
 const LISTENER = 'listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]';
@@ -81,7 +81,7 @@ routes:
     expect(r.status).toBe(200);
     expect(r.text).toBe('v1');
     expect(v1.seen.at(-1)!.body.toString()).toBe('hello');
-    for (let i = 0; i < 50 && shadow.seen.length === before; i++) await sleep(10);
+    await eventually(() => shadow.seen.length > before || undefined, 5000, 'the mirrored copy');
     const copy = shadow.seen.at(-1)!;
     expect(copy.body.toString()).toBe('hello');
     expect(copy.headers['x-gantry-shadow']).toBe('1');

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers.js';
+import { eventually, httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers.js';
 import { describeRedis } from '../../../test/redis.js';
 
 /** In-flight limits: slots held while the upstream works, released on completion and on abort. */
@@ -30,8 +30,7 @@ routes:
   });
 
   const waitHeld = async (n: number) => {
-    const deadline = Date.now() + 5000;
-    while (held.length < n && Date.now() < deadline) await sleep(10);
+    await eventually(() => held.length >= n || undefined, 5000, `${n} requests at the upstream`);
     expect(held.length).toBe(n);
   };
   const finish = (res: http.ServerResponse) => {
