@@ -64,4 +64,20 @@ describe('watchConfig', () => {
     expect(n).toBe(0);
   });
 
+  it('a config folder: any .yaml/.yml file written, added or removed fires; other files do not', async () => {
+    const dir = dirname(writeTempConfig('version: 1\n', '00-base.yaml'));
+    writeFileSync(join(dir, '10-routes.yaml'), 'routes: []\n');
+    let n = 0;
+    stops.push(watchConfig(dir, 50, () => n++));
+    writeFileSync(join(dir, 'README.txt'), 'x');
+    writeFileSync(join(dir, '.10-routes.yaml.swp'), 'x');
+    await sleep(300);
+    expect(n).toBe(0);
+    writeFileSync(join(dir, '10-routes.yaml'), 'routes: [ a ]\n');
+    await until(() => n === 1, 'the edit');
+    writeFileSync(join(dir, '20-more.yml'), 'routes: [ b ]\n');
+    await until(() => n === 2, 'the added file');
+    unlinkSync(join(dir, '20-more.yml'));
+    await until(() => n === 3, 'the removed file');
+  });
 });

@@ -152,6 +152,53 @@ routes:
   });
 });
 
+/**
+ * Parent-based sampling (W3C Trace Context `trace-flags`): at `sampleRatio: 0` the gateway
+ * starts no trace of its own, but a client's sampled trace is still recorded and exported,
+ * and an unsampled one is propagated unsampled.
+ */
+describe('tracing at sampleRatio 0', () => {
+  it('exports a sampled incoming trace as a child span; an unsampled one and a new root are not exported', async () => {
+    const receiver = await startReceiver();
+    const up = await startUpstream();
+    const gw = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+telemetry:
+  tracing: { endpoint: "${receiver.url}", sampleRatio: 0, serviceName: gantry-ratio-0, flushInterval: 50ms }
+upstreams: { echo: { targets: [ "${up.url}" ] } }
+routes: [ { name: echo, match: { path: /e/* }, upstream: echo } ]
+`);
+    try {
+      const unsampled = '5e1b4a3c2d7f46e8b9a0c1d2e3f40516';
+      const sampled = '7a8b9c0d1e2f43a4b5c6d7e8f9a0b1c2';
+      expect((await httpRequest(`${gw.url}/e/unsampled`, { headers: { traceparent: `00-${unsampled}-b7ad6b7169203331-00` } })).status).toBe(200);
+      const unsampledUpstream = up.seen.at(-1)!.headers.traceparent;
+      expect((await httpRequest(`${gw.url}/e/root`)).status).toBe(200);
+      const rootUpstream = up.seen.at(-1)!.headers.traceparent;
+      expect((await httpRequest(`${gw.url}/e/sampled`, { headers: { traceparent: `00-${sampled}-00f067aa0ba902b7-01` } })).status).toBe(200);
+      const sampledUpstream = up.seen.at(-1)!.headers.traceparent;
+
+      const server = await eventually(() => receiver.spans.find((s) => s.traceId === sampled && s.kind === 2), 5000, 'the server span');
+      const client = await eventually(() => receiver.spans.find((s) => s.traceId === sampled && s.kind === 3), 5000, 'the client span');
+      expect(server.parentSpanId).toBe('00f067aa0ba902b7');
+      expect(attr(server, 'url.path')).toBe('/e/sampled');
+      expect(client.parentSpanId).toBe(server.spanId);
+      expect(sampledUpstream).toBe(`00-${sampled}-${client.spanId}-01`);
+      // Every span that ended has been exported once flush resolves: only the sampled trace's two.
+      await gw.gw.runtime.tracing!.flush();
+      expect(receiver.spans.map((s) => s.traceId)).toEqual([sampled, sampled]);
+      // The unsampled trace goes on upstream, still unsampled; the new root is unsampled too.
+      expect(unsampledUpstream).toMatch(new RegExp(`^00-${unsampled}-(?!b7ad6b7169203331)[0-9a-f]{16}-00$`));
+      expect(rootUpstream).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      expect(rootUpstream).not.toContain(unsampled);
+    } finally {
+      await gw.close();
+      await up.close();
+      await receiver.close();
+    }
+  });
+});
+
 describe('tracing off', () => {
   it('passes trace headers upstream untouched and creates no trace state', async () => {
     const up = await startUpstream();
