@@ -104,7 +104,8 @@ ${extra}`;
 
 /** Workers share the primary's stdout (a pipe here): their access-log lines must never interleave mid-line. */
 describe('cluster mode access log on a shared pipe', () => {
-  it('every line from either worker arrives whole', async () => {
+  // A cluster start plus 2,000 requests: 10-25 s on a busy 2-core machine.
+  it('every line from either worker arrives whole', { timeout: 60_000 }, async () => {
     const up = await startUpstream();
     const pub = `http://127.0.0.1:${await freePort()}`;
     const admin = `http://127.0.0.1:${await freePort()}`;
