@@ -111,8 +111,7 @@ routes:
     expect(new Set(after.map((r) => r.body))).toEqual(new Set(['b']));
 
     writeFileSync(file, '- not a url\n');
-    await sleep(300);
-    expect(gw.logs.some((l) => l.msg === 'target file is invalid; keeping the last targets')).toBe(true);
+    await eventually(() => gw.logs.some((l) => l.msg === 'target file is invalid; keeping the last targets') || undefined, 5000, 'the invalid file to be logged');
     const still = await load(gw.url, 5, { path: '/f' });
     expect(new Set(still.map((r) => r.body))).toEqual(new Set(['b']));
   });
