@@ -5,7 +5,7 @@ import { createPolicies, composePipeline, type PolicyInstance } from './pipeline
 import { compileRouteMatch, type CompiledRoute } from './routing/route.js';
 import { Router } from './routing/router.js';
 import { createHandler } from './handlers/index.js';
-import { buildUpstreams, type PoolCache, type PoolLease, type Upstream } from './upstreams/upstream.js';
+import { type PoolCache, type PoolLease, type Upstream } from './upstreams/upstream.js';
 import { compileCidrs } from './config/validate.js';
 import type { ForwardingOptions } from './proxy/headers.js';
 import type { StoreCache, StoreLease } from './store/index.js';
@@ -56,7 +56,8 @@ export class Runtime {
   readonly #lease: PoolLease;
   /** When this config version was built (status output). */
   readonly loadedAt = new Date().toISOString();
-  #releaseUpstreams: () => Promise<void> = () => closeUpstreams(this.upstreams);
+  /** Hands the upstreams back to the gateway's UpstreamCache (set by `build`). */
+  #releaseUpstreams: () => Promise<void> = () => Promise.resolve();
   /** Requests currently being served on this runtime. */
   inFlight = 0;
   #retired = false;
@@ -97,7 +98,7 @@ export class Runtime {
   }
 
   /** Compiles a validated config. Throws (with the route or policy named) when a factory fails. */
-  static async build(loaded: LoadedConfig, version: number, pools: PoolCache, logger: Logger, stores: StoreCache, upstreamCache?: UpstreamCache): Promise<Runtime> {
+  static async build(loaded: LoadedConfig, version: number, pools: PoolCache, logger: Logger, stores: StoreCache, upstreamCache: UpstreamCache): Promise<Runtime> {
     const config = loaded.config;
     const server = { ...SERVER_DEFAULTS, ...config.server };
     const forwarding: ForwardingOptions = {
@@ -106,12 +107,12 @@ export class Runtime {
       via: server.via ? `1.1 ${server.via}` : '',
     };
     const lease: PoolLease = new Set();
-    // With a cache, upstreams whose config did not change are the same objects as before
-    // the reload: health, breakers and budgets carry over (upstreams/reuse.ts).
+    // Upstreams whose config did not change are the same objects as before the reload:
+    // health, breakers and budgets carry over (upstreams/reuse.ts).
     const upstreamLease: UpstreamLease = new Set();
     const upstreamDeps = { pools, logger, baseDir: loaded.baseDir };
-    const upstreams = upstreamCache ? upstreamCache.acquire(config.upstreams, upstreamDeps, upstreamLease) : buildUpstreams(config.upstreams, upstreamDeps);
-    const releaseUpstreams = () => (upstreamCache ? upstreamCache.release(upstreamLease) : closeUpstreams(upstreams));
+    const upstreams = upstreamCache.acquire(config.upstreams, upstreamDeps, upstreamLease);
+    const releaseUpstreams = () => upstreamCache.release(upstreamLease);
     await Promise.all([...upstreams.values()].map((u) => u.ready));
     const storeLease = await stores.acquire(config.store, logger);
     const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir, store: storeLease.store, clock: stores.clock };
@@ -185,11 +186,6 @@ export class Runtime {
       f();
     }
   }
-}
-
-/** Stops health checks and discovery and releases the upstreams' pools (gracefully). */
-async function closeUpstreams(upstreams: ReadonlyMap<string, Upstream>): Promise<void> {
-  await Promise.all([...upstreams.values()].map((u) => u.close()));
 }
 
 async function closePolicies(list: readonly PolicyInstance[], logger: Logger): Promise<void> {

@@ -191,17 +191,26 @@ function releaseHeld(ctx: RequestContext, held: HeldResponse): void {
  * (its hooks and body mappers belong to the response that failed, not to this one).
  */
 function problemNow(ctx: RequestContext, code: GatewayErrorCode, detail: string): void {
-  ctx.errorCode = code;
-  const p = problemFor(code, detail, ctx.id);
-  p.instance = ctx.path;
-  const body = Buffer.from(JSON.stringify(p));
+  const p = problemReply(ctx, code, detail);
   ctx.status = p.status;
-  const headers: HeaderList = ['content-type', PROBLEM_CONTENT_TYPE, 'cache-control', 'no-store', 'content-length', String(body.length)];
+  p.headers.push('content-length', String(p.body.length));
   const extra = ctx.extraResponseHeaders;
-  if (extra !== undefined) headers.push(...extra);
+  if (extra !== undefined) p.headers.push(...extra);
   if (ctx.res.headersSent) return respondAbort(ctx);
-  ctx.res.writeHead(p.status, headers);
-  ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
+  ctx.res.writeHead(p.status, p.headers);
+  ctx.res.end(ctx.method === 'HEAD' ? undefined : p.body);
+}
+
+/** A gateway error as problem+json (RFC 9457): records the code on the request. */
+function problemReply(ctx: RequestContext, code: GatewayErrorCode, detail: string | undefined): { status: number; headers: HeaderList; body: Buffer } {
+  ctx.errorCode = code;
+  const problem = problemFor(code, detail, ctx.id);
+  problem.instance = ctx.path;
+  return {
+    status: problem.status,
+    headers: ['content-type', PROBLEM_CONTENT_TYPE, 'cache-control', 'no-store'],
+    body: Buffer.from(JSON.stringify(problem)),
+  };
 }
 
 /** Cuts a response off after its head was sent (upstream failed mid-body). */
@@ -244,17 +253,14 @@ function finishOnce(fn: () => void): () => void {
 
 /** Sends one of the gateway's own errors as problem+json (RFC 9457). */
 export function respondError(ctx: RequestContext, code: GatewayErrorCode, detail?: string, extraHeaders?: HeaderList): void {
-  ctx.errorCode = code;
-  const res = ctx.res;
-  if (res.headersSent) {
+  if (ctx.res.headersSent) {
+    ctx.errorCode = code;
     respondAbort(ctx);
     return;
   }
-  const problem = problemFor(code, detail, ctx.id);
-  problem.instance = ctx.path;
-  const headers: HeaderList = ['content-type', PROBLEM_CONTENT_TYPE, 'cache-control', 'no-store'];
-  if (extraHeaders) headers.push(...extraHeaders);
-  respondReply(ctx, { status: problem.status, headers, body: Buffer.from(JSON.stringify(problem)) });
+  const reply = problemReply(ctx, code, detail);
+  if (extraHeaders) reply.headers.push(...extraHeaders);
+  respondReply(ctx, reply);
 }
 
 function toList(h: Record<string, string> | undefined): HeaderList {

@@ -329,13 +329,6 @@ export function failureKind(err: Error | undefined): FailureKind {
   }
 }
 
-/** Builds every upstream of a config; `await Promise.all([...map.values()].map((u) => u.ready))` before serving. */
-export function buildUpstreams(configs: Record<string, UpstreamConfig>, deps: UpstreamDeps): Map<string, Upstream> {
-  const out = new Map<string, Upstream>();
-  for (const [name, cfg] of Object.entries(configs)) out.set(name, new Upstream(name, cfg, deps));
-  return out;
-}
-
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

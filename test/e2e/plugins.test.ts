@@ -19,7 +19,7 @@ const tmpRoot = join(dirname(fileURLToPath(import.meta.url)), '../../.test-tmp')
 function configWithPlugins(yaml: string): string {
   const dir = join(tmpRoot, `${process.pid}-${Math.random().toString(36).slice(2)}`);
   mkdirSync(join(dir, 'policies'), { recursive: true });
-  for (const f of ['add-tenant.mjs', 'async-check.mjs', 'bad-hook.mjs']) copyFileSync(join(fixtures, f), join(dir, 'policies', f));
+  for (const f of ['add-tenant.mjs', 'async-check.mjs', 'bad-hook.mjs', 'upper-body.mjs']) copyFileSync(join(fixtures, f), join(dir, 'policies', f));
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, yaml);
   return file;
@@ -34,10 +34,18 @@ describe('plugins: custom policies validated and run like built-ins', () => {
     const file = configWithPlugins(
       `version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
-plugins: [ ./policies/add-tenant.mjs, ./policies/async-check.mjs ]
+plugins: [ ./policies/add-tenant.mjs, ./policies/async-check.mjs, ./policies/upper-body.mjs ]
 upstreams:
   echo: { targets: [ "${up.url}" ] }
 routes:
+  - name: mapped
+    match: { path: /upper/* }
+    upstream: echo
+    policies: [ { upper-body: {} } ]
+  - name: mapped-small
+    match: { path: /upper-small/* }
+    upstream: echo
+    policies: [ { upper-body: { maxBytes: 16 } } ]
   - name: tenanted
     match: { path: /t/* }
     upstream: echo
@@ -61,6 +69,25 @@ routes:
     expect(seen['x-tenant']).toBe('acme');
     expect(seen['x-checked']).toBe('yes');
     expect(r.headers['x-tenant-tagged']).toBe('acme');
+  });
+
+  it('a plugin can map a whole response body; one over its limit or a failing mapper is a 502 problem', async () => {
+    const mapped = await httpRequest(`${gw.url}/upper/x`);
+    expect(mapped.status).toBe(200);
+    expect(mapped.text).toContain('"METHOD":"GET"');
+    expect(Number(mapped.headers['content-length'])).toBe(Buffer.byteLength(mapped.text));
+
+    const tooBig = await httpRequest(`${gw.url}/upper-small/x`);
+    expect(tooBig.status).toBe(502);
+    expect(tooBig.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(tooBig.json<{ detail: string }>().detail).toMatch(/larger than the gateway can transform/);
+
+    const failed = await httpRequest(`${gw.url}/upper/x`, { headers: { 'x-map-fail': 'yes' } });
+    expect(failed.status).toBe(502);
+    expect(failed.json<{ detail: string }>().detail).toMatch(/could not be transformed/);
+
+    // The gateway keeps serving on the same route afterwards.
+    expect((await httpRequest(`${gw.url}/upper/y`)).status).toBe(200);
   });
 
   it('a plugin can answer the request itself (sync and async hooks)', async () => {
