@@ -105,6 +105,7 @@ export class Runtime {
       trusted: compileCidrs(server.trustedProxies),
       anyTrusted: server.trustedProxies.length > 0,
       via: server.via ? `1.1 ${server.via}` : '',
+      viaName: server.via,
     };
     const lease: PoolLease = new Set();
     // Upstreams whose config did not change are the same objects as before the reload:

@@ -116,8 +116,10 @@ export interface ForwardingOptions {
   trusted: BlockList;
   /** Whether any proxy is trusted at all (skips the lookup in the common case). */
   anyTrusted: boolean;
-  /** `1.1 gantry` or '' to omit Via. */
+  /** `1.1 gantry` (the Via element of an HTTP/1.1 request) or '' to omit Via. */
   via: string;
+  /** The pseudonym alone (`gantry`), for requests of another HTTP version. */
+  viaName: string;
 }
 
 /** Whether the connection's peer is a trusted proxy. */
@@ -169,7 +171,7 @@ export function applyForwarding(out: HeaderList, req: IncomingMessage, scheme: s
   out.push('forwarded', inFwd ? `${inFwd}, ${element}` : element);
   if (fw.via) {
     // Via names the protocol version of the message as received (RFC 9110 §7.6.3).
-    const own = req.httpVersion === '1.1' ? fw.via : `${req.httpVersion} ${fw.via.slice(4)}`;
+    const own = req.httpVersion === '1.1' ? fw.via : `${req.httpVersion} ${fw.viaName}`;
     const inVia = h.via;
     out.push('via', inVia ? `${inVia}, ${own}` : own);
   }

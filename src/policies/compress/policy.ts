@@ -95,7 +95,10 @@ export default definePolicy({
         zlib.brotliCompressSync(b, {
           params: { [zlib.constants.BROTLI_PARAM_QUALITY]: config.brotliQuality, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: b.length },
         }),
-      zstd: (b) => (zlib as unknown as { zstdCompressSync(b: Buffer, o: object): Buffer }).zstdCompressSync(b, {}),
+      zstd: (b) => {
+        const z = zlib as unknown as { zstdCompressSync(b: Buffer, o: object): Buffer; constants: Record<string, number> };
+        return z.zstdCompressSync(b, { params: { [z.constants.ZSTD_c_compressionLevel!]: config.zstdLevel } });
+      },
     };
     const make = (c: Coding, sse: boolean, length: number): Transform => {
       const w = windowFor(length);
