@@ -15,6 +15,9 @@
  * Add a row: a route in bench/gateway.yaml (or your own config) and an entry here.
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 // Auth rows (bench/auth.yaml): a fresh RSA key and API key per run, passed to the gateway
 // through its environment; the token is signed here with node:crypto (RS256, RFC 7518 §3.3).
@@ -23,11 +26,17 @@ const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const jwtInput = `${b64({ alg: 'RS256', kid: 'bench', typ: 'JWT' })}.${b64({ iss: 'https://bench.gantry.test', aud: 'bench', sub: 'bench-user', scope: 'read', exp: Math.floor(Date.now() / 1000) + 86_400 })}`;
 const JWT = `${jwtInput}.${sign('sha256', Buffer.from(jwtInput), rsa.privateKey).toString('base64url')}`;
+// internal-token signs with a file: a fresh EC P-256 key per run, under bench/.run.
+const RUN_DIR = join(dirname(fileURLToPath(import.meta.url)), '.run');
+const SIGNING_KEY = join(RUN_DIR, 'internal-token.pem');
+mkdirSync(RUN_DIR, { recursive: true });
+writeFileSync(SIGNING_KEY, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
 const AUTH = {
   config: 'bench/auth.yaml',
   env: {
     BENCH_API_KEY_HASH: `sha256:${createHash('sha256').update(API_KEY).digest('hex')}`,
     BENCH_PUBLIC_KEY: rsa.publicKey.export({ type: 'spki', format: 'pem' }),
+    BENCH_SIGNING_KEY: SIGNING_KEY,
   },
 };
 
@@ -49,4 +58,6 @@ export const ROWS = [
   { name: 'api-key', path: '/apikey/', gateway: AUTH, headers: { 'x-api-key': API_KEY } },
   { name: 'jwt RS256 (verified-token cache)', path: '/jwt/', gateway: AUTH, headers: { authorization: `Bearer ${JWT}` } },
   { name: 'jwt RS256, no cache (verify each request)', path: '/jwt-nocache/', gateway: AUTH, headers: { authorization: `Bearer ${JWT}` } },
+  { name: 'api-key + internal-token ES256 (signed token reused)', path: '/apikey-internal/', gateway: AUTH, headers: { 'x-api-key': API_KEY } },
+  { name: 'jwt RS256, no cache + internal-token ES256 (token reused across identity objects)', path: '/jwt-nocache-internal/', gateway: AUTH, headers: { authorization: `Bearer ${JWT}` } },
 ];

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { systemClock, type Clock } from '../../store/clock.js';
 
 interface Entry<V> {
   value: V;
@@ -27,9 +28,12 @@ export interface Loaded<V, R> {
 export class VerifiedCache<V> {
   readonly #lru: LRUCache<string, Entry<V>> | undefined;
   readonly #inflight = new Map<string, Promise<unknown>>();
+  readonly #clock: Clock;
 
-  constructor(max: number) {
+  /** `clock` judges the deadlines (a policy's `deps.clock`, so tests can move time). */
+  constructor(max: number, clock: Clock = systemClock) {
     this.#lru = max > 0 ? new LRUCache({ max }) : undefined;
+    this.#clock = clock;
   }
 
   /** The cache key of a credential. */
@@ -37,7 +41,7 @@ export class VerifiedCache<V> {
     return createHash('sha256').update(credential).digest('base64');
   }
 
-  get(key: string, now = Date.now()): V | undefined {
+  get(key: string, now = this.#clock.now()): V | undefined {
     const e = this.#lru?.get(key);
     if (e === undefined) return undefined;
     if (now >= e.until) {
@@ -48,7 +52,7 @@ export class VerifiedCache<V> {
   }
 
   set(key: string, value: V, until: number): void {
-    if (until > Date.now()) this.#lru?.set(key, { value, until });
+    if (until > this.#clock.now()) this.#lru?.set(key, { value, until });
   }
 
   /** Runs `load` once for all concurrent callers of `key`, caching what it says to cache. */

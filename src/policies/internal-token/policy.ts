@@ -4,6 +4,7 @@ import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { Identity } from '../../consumers/directory.js';
 import { Duration } from '../../config/types.js';
+import { VerifiedCache, type Loaded } from '../auth/verified-cache.js';
 import { ALGS, loadSigningKey } from './key.js';
 
 /**
@@ -13,8 +14,11 @@ import { ALGS, loadSigningKey } from './key.js';
  * request without a consumer has the header removed: nothing reaches the upstream that
  * looks like a gateway-issued identity.
  *
- * Tokens are minted once per identity and reused until half their lifetime has passed, so
- * most requests add a header without signing anything (and without a Promise).
+ * Signed tokens are cached by what they say (subject and claims), not by identity object:
+ * callers whose identity is rebuilt per request (a JWT with the verified-token cache off,
+ * a new token of the same user) share one token, concurrent first requests share one
+ * signing, and a token is reused until half its lifetime has passed. Most requests add a
+ * header without signing anything (and without a Promise).
  *
  * @example
  *   - internal-token: { key: keys/gateway-signing.pem, alg: ES256, audience: internal, ttl: 60s }
@@ -26,17 +30,19 @@ export const schema = Type.Object(
     kid: Type.Optional(Type.String({ minLength: 1, description: '`kid` header, so services can pick the key from a JWKS.' })),
     issuer: Type.String({ default: 'gantry', description: '`iss` claim.' }),
     audience: Type.Optional(Type.String({ minLength: 1, description: '`aud` claim.' })),
-    ttl: Duration({ default: '60s', description: 'Token lifetime (`exp` − `iat`).' }),
+    ttl: Duration({ default: '60s', description: 'Token lifetime (`exp` − `iat`); a token is re-signed once half of it has passed.' }),
     header: Type.String({ default: 'Authorization', pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'Header carrying the token: `Authorization` (as `Bearer`) or any other (bare token).' }),
     copyClaims: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Claims copied from the caller\'s verified token (e.g. `email`).' }),
+    cacheSize: Type.Integer({ minimum: 1, default: 10_000, description: 'Signed tokens kept (LRU), one per distinct subject and claims.' }),
   },
   { additionalProperties: false },
 );
 
-interface Minted {
-  value: string;
-  /** Epoch ms after which a fresh token is minted. */
-  refreshAt: number;
+/** What a token of one identity carries, apart from the times; `key` names it in the cache. */
+interface Content {
+  sub: string;
+  claims: Readonly<Record<string, unknown>>;
+  key: string;
 }
 
 export default definePolicy({
@@ -52,24 +58,35 @@ export default definePolicy({
     const header = config.header.toLowerCase();
     const bearer = header === 'authorization';
     const ttlSec = Math.max(1, Math.floor(config.ttl / 1000));
-    const minted = new WeakMap<object, Minted>();
+    const clock = deps.clock;
+    const protectedHeader = { alg: config.alg, typ: 'JWT', ...(config.kid ? { kid: config.kid } : {}) };
+    // Header values by content key: bounded, each until its refresh time, one signing in
+    // flight per key however many requests wait for it.
+    const tokens = new VerifiedCache<string>(config.cacheSize, clock);
+    // Identity objects are immutable, so their content key is computed once per object.
+    const contents = new WeakMap<Identity, Content>();
 
-    const mint = async (identity: Identity): Promise<string> => {
-      const now = Math.floor(Date.now() / 1000);
+    const contentOf = (identity: Identity): Content => {
+      let c = contents.get(identity);
+      if (c !== undefined) return c;
       const claims: Record<string, unknown> = { scope: identity.scopeHeader || undefined, tenant: identity.tenant, tier: identity.tier };
       if (identity.anonymous) claims.anonymous = true;
-      for (const c of config.copyClaims) if (identity.claims?.[c] !== undefined) claims[c] = identity.claims[c];
+      for (const name of config.copyClaims) if (identity.claims?.[name] !== undefined) claims[name] = identity.claims[name];
       for (const k of Object.keys(claims)) if (claims[k] === undefined) delete claims[k];
-      const jwt = new SignJWT(claims)
-        .setProtectedHeader({ alg: config.alg, typ: 'JWT', ...(config.kid ? { kid: config.kid } : {}) })
-        .setIssuer(config.issuer)
-        .setSubject(identity.id)
-        .setIssuedAt(now)
-        .setExpirationTime(now + ttlSec);
+      // The key is everything the token says but its times: equal keys, equal tokens. Claim
+      // order only matters for hits (the same claims in another order are signed apart).
+      c = { sub: identity.id, claims, key: tokens.key(JSON.stringify([identity.id, claims])) };
+      contents.set(identity, c);
+      return c;
+    };
+
+    const mint = async (c: Content): Promise<Loaded<string, string>> => {
+      const now = Math.floor(clock.now() / 1000);
+      const jwt = new SignJWT({ ...c.claims }).setProtectedHeader(protectedHeader).setIssuer(config.issuer).setSubject(c.sub).setIssuedAt(now).setExpirationTime(now + ttlSec);
       if (config.audience !== undefined) jwt.setAudience(config.audience);
-      const value = await jwt.sign(key);
-      minted.set(identity, { value: bearer ? `Bearer ${value}` : value, refreshAt: (now + ttlSec / 2) * 1000 });
-      return value;
+      const signed = await jwt.sign(key);
+      const value = bearer ? `Bearer ${signed}` : signed;
+      return { result: value, cache: { value, until: (now + ttlSec / 2) * 1000 } };
     };
 
     return {
@@ -79,13 +96,14 @@ export default definePolicy({
           ctx.removeRequestHeader(header);
           return undefined;
         }
-        const m = minted.get(identity);
-        if (m !== undefined && Date.now() < m.refreshAt) {
-          ctx.setRequestHeader(header, m.value);
+        const c = contentOf(identity);
+        const value = tokens.get(c.key);
+        if (value !== undefined) {
+          ctx.setRequestHeader(header, value);
           return undefined;
         }
-        return mint(identity).then(() => {
-          ctx.setRequestHeader(header, minted.get(identity)!.value);
+        return tokens.load(c.key, () => mint(c)).then((v) => {
+          ctx.setRequestHeader(header, v);
           return undefined;
         });
       },
