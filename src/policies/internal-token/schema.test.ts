@@ -32,6 +32,8 @@ describe('internal-token config', () => {
       { desc: 'RS256 with an RSA key', config: '{ key: rsa.pem, alg: RS256 }' },
       { desc: 'PS256 with an RSA key', config: '{ key: rsa.pem, alg: PS256 }' },
       { desc: 'EdDSA with an Ed25519 key', config: '{ key: ed25519.pem, alg: EdDSA }' },
+      { desc: 'a cache size', config: '{ key: p256.pem, cacheSize: 100 }' },
+      { desc: 'a cache of no tokens', config: '{ key: p256.pem, cacheSize: 0 }', error: /gateway\.yaml:6 .*internal-token\.cacheSize: must be >= 1/ },
       { desc: 'a header name that is not a token', config: '{ key: p256.pem, header: "bad header" }', error: /gateway\.yaml:6 .*internal-token\.header: must match / },
       { desc: 'no key', config: '{}', error: /internal-token: must have required property 'key'|internal-token\.key/ },
       { desc: 'a missing key file', config: '{ key: nope.pem }', error: /gateway\.yaml:6 routes\[0\]\.policies\[0\]\.internal-token\.key: cannot read nope\.pem: ENOENT/ },
