@@ -56,6 +56,8 @@ class Primary {
   #stopping = false;
   #admin: AdminServer | undefined;
   #reloading: Promise<ReloadOutcome[]> = Promise.resolve([]);
+  /** A reload waiting for the running one; later requests share it. */
+  #queuedReload: Promise<ReloadOutcome[]> | undefined;
 
   constructor(configPath: string, count: number, logger: Logger) {
     this.#configPath = configPath;
@@ -144,10 +146,14 @@ class Primary {
   /**
    * Reloads every worker; serialised. Each worker validates the file itself and keeps its
    * config when it is bad, so a rejected reload shows in every worker's status and
-   * metrics. Once all took it, the primary applies the new admin settings.
+   * metrics. Once all took it, the primary applies the new admin settings. As in a single
+   * process (Gateway.reload), requests for a reload while one is queued share the queued
+   * one: a burst of SIGHUPs or file events reloads the workers at most twice.
    */
   reload(): Promise<ReloadOutcome[]> {
+    if (this.#queuedReload !== undefined) return this.#queuedReload;
     const run = async (): Promise<ReloadOutcome[]> => {
+      this.#queuedReload = undefined;
       const outcomes = (await this.broadcast('reload')) as ReloadOutcome[];
       const rejected = outcomes.find((o) => !o.ok);
       if (rejected) {
@@ -159,8 +165,10 @@ class Primary {
       this.logger.info({ workers: outcomes.map((o) => ({ ok: o.ok, version: o.version })) }, 'cluster reloaded');
       return outcomes;
     };
-    this.#reloading = this.#reloading.then(run, run);
-    return this.#reloading;
+    const p = this.#reloading.then(run, run);
+    this.#queuedReload = p;
+    this.#reloading = p;
+    return p;
   }
 
   async stop(signal: string): Promise<void> {

@@ -85,6 +85,21 @@ ${extra}`;
     expect((await httpRequest(`${pub}/added`)).status).toBe(404);
   });
 
+  it('reload requests arriving during a reload share one follow-up reload', async () => {
+    // Many routes make each reload take a while, so the burst arrives during the first.
+    const routes = Array.from({ length: 400 }, (_, i) => `  - { name: r${i}, match: { path: /r${i}/* }, static: { body: r${i} } }\n`).join('');
+    writeFileSync(file, config(routes));
+    const before = (await status()).workers[0]!.version;
+    const replies = await Promise.all(
+      Array.from({ length: 5 }, () => httpRequest(`${admin}/api/reload`, { method: 'POST', headers: auth })),
+    );
+    const versions = replies.map((r) => r.json<{ workers: { version: number }[] }>().workers[0]!.version);
+    // The first runs; the other four arrive while it runs and share the one queued after it.
+    expect(Math.max(...versions)).toBeLessThanOrEqual(before + 2);
+    expect(new Set(versions.slice(1)).size).toBe(1);
+    expect((await status()).workers.map((w) => w.version)).toEqual([Math.max(...versions), Math.max(...versions)]);
+  });
+
   it('a worker that dies is replaced and serves the current config', async () => {
     const before = await status();
     const victim = before.workers[0]!.pid;
