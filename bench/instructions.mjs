@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { ROWS } from './rows.mjs';
-import { BODY, BODY_10K } from './bodies.mjs';
+import { ceilingScript, writeNginxUpstream } from './upstream-nginx.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -138,35 +138,7 @@ async function waitFor(url, headers, timeoutMs) {
 /** The upstream of bench/run.mjs: nginx `return 200` when installed, else bench/upstream.mjs. */
 function startUpstream(p) {
   if (UPSTREAM !== 'nginx') return start('upstream', [process.execPath, join(HERE, 'upstream.mjs'), String(p)]);
-  const dir = join(RUN, 'nginx');
-  mkdirSync(join(dir, 'tmp'), { recursive: true });
-  const q = (s) => s.replaceAll('\\', '\\\\').replaceAll('"', '\\"');
-  writeFileSync(join(dir, 'json-10k.json'), BODY_10K);
-  writeFileSync(
-    join(dir, 'nginx.conf'),
-    `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off; client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp;
-  uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp; keepalive_timeout 75s; keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:${p} backlog=4096; default_type application/json;
-    location /json-10k { alias ${dir}/json-10k.json; }
-    location / { return 200 "${q(BODY)}"; }
-  }
-}
-`,
-  );
-  return start('upstream', ['nginx', '-e', 'stderr', '-c', join(dir, 'nginx.conf')]);
-}
-
-/** The peer harness's node ceiling, located as bench/run.mjs locates it. */
-function ceilingScript() {
-  return (
-    env.CEILING_SCRIPT ??
-    ['../shared', '../../shared'].map((d) => resolve(ROOT, d, 'bench/peers/node-ceiling.js')).find((f) => existsSync(f)) ??
-    resolve(ROOT, '../shared/bench/peers/node-ceiling.js')
-  );
+  return start('upstream', ['nginx', '-e', 'stderr', '-c', writeNginxUpstream(join(RUN, 'nginx'), p)]);
 }
 
 /** `count` GET requests, CONNECTIONS at a time on the pool's keep-alive connections; returns non-200 count. */
@@ -366,7 +338,7 @@ async function main() {
   const ceiling = rows.find((r) => r.target === 'ceiling');
   const skipped = new Map();
   if (ceiling) {
-    ceiling.script = ceilingScript();
+    ceiling.script = ceilingScript(ROOT);
     if (!existsSync(ceiling.script)) skipped.set(ceiling.name, `${ceiling.script} not found (set CEILING_SCRIPT)`);
   }
 

@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROWS } from './rows.mjs';
-import { BODY, BODY_10K } from './bodies.mjs';
+import { ceilingScript, writeNginxUpstream } from './upstream-nginx.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -94,27 +94,7 @@ async function waitFor(url, headers = {}, timeoutMs = 20_000) {
 
 function startUpstream() {
   if (UPSTREAM === 'nginx') {
-    const dir = join(RUN, 'nginx');
-    mkdirSync(join(dir, 'tmp'), { recursive: true });
-    const q = (s) => s.replaceAll('\\', '\\\\').replaceAll('"', '\\"');
-    // nginx caps a config parameter's length, so the 10 KB document is a static file.
-    writeFileSync(join(dir, 'json-10k.json'), BODY_10K);
-    writeFileSync(
-      join(dir, 'nginx.conf'),
-      `daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off; client_body_temp_path ${dir}/tmp; proxy_temp_path ${dir}/tmp; fastcgi_temp_path ${dir}/tmp;
-  uwsgi_temp_path ${dir}/tmp; scgi_temp_path ${dir}/tmp; keepalive_timeout 75s; keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:${UPSTREAM_PORT} backlog=4096; default_type application/json;
-    location /json-10k { alias ${dir}/json-10k.json; }
-    location / { return 200 "${q(BODY)}"; }
-  }
-}
-`,
-    );
-    start('upstream', 'nginx', ['-e', 'stderr', '-c', join(dir, 'nginx.conf')], { cpus: LOAD_CPU });
+    start('upstream', 'nginx', ['-e', 'stderr', '-c', writeNginxUpstream(join(RUN, 'nginx'), UPSTREAM_PORT)], { cpus: LOAD_CPU });
   } else {
     start('upstream', process.execPath, [join(HERE, 'upstream.mjs'), String(UPSTREAM_PORT)], { cpus: LOAD_CPU });
   }
@@ -181,10 +161,7 @@ async function main() {
   // The node ceiling of the peer harness (a bare undici dispatch proxy), when it is around.
   const ceiling = rows.find((r) => r.target === 'ceiling');
   if (ceiling) {
-    const script =
-      env.CEILING_SCRIPT ??
-      ['../shared', '../../shared'].map((d) => resolve(ROOT, d, 'bench/peers/node-ceiling.js')).find((f) => existsSync(f)) ??
-      resolve(ROOT, '../shared/bench/peers/node-ceiling.js');
+    const script = ceilingScript(ROOT);
     if (existsSync(script)) {
       ceiling.port = 19124;
       start('node-ceiling', process.execPath, [script], {

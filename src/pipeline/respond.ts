@@ -201,8 +201,11 @@ function problemNow(ctx: RequestContext, code: GatewayErrorCode, detail: string)
   ctx.res.end(ctx.method === 'HEAD' ? undefined : p.body);
 }
 
-/** A gateway error as problem+json (RFC 9457): records the code on the request. */
-function problemReply(ctx: RequestContext, code: GatewayErrorCode, detail: string | undefined): { status: number; headers: HeaderList; body: Buffer } {
+/**
+ * A gateway error as problem+json (RFC 9457): status, base headers and body, for a caller
+ * that writes the response itself. Records the code on the request.
+ */
+export function problemReply(ctx: RequestContext, code: GatewayErrorCode, detail: string | undefined): { status: number; headers: HeaderList; body: Buffer } {
   ctx.errorCode = code;
   const problem = problemFor(code, detail, ctx.id);
   problem.instance = ctx.path;

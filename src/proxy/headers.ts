@@ -13,22 +13,10 @@ import type { HeaderList } from '../http/headers.js';
  * Forwarding fields (X-Forwarded-*, Forwarded, RFC 7239) are dropped here and rebuilt by
  * `applyForwarding` from the connection, keeping incoming values only from trusted proxies.
  */
-const DROP_REQUEST = new Set([
-  'connection',
-  'proxy-connection',
-  'keep-alive',
-  'te',
-  'transfer-encoding',
-  'upgrade',
-  'trailer',
-  'expect',
-  'host',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-  'forwarded',
-  'via',
-]);
+/** Fields the proxy sets on every request it sends: Host (undici, or `preserveHost`) and the forwarding fields. */
+export const PROXY_SET_FIELDS: readonly string[] = ['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via'];
+
+const DROP_REQUEST = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'expect', ...PROXY_SET_FIELDS]);
 
 /**
  * Identity headers are the gateway's word to upstreams about who is calling (set by the

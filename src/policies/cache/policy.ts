@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { definePolicy, type RequestResult, type ResponseHead } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { isThenable } from '../../pipeline/pipeline.js';
-import { respondAbort } from '../../pipeline/respond.js';
+import { problemReply, respondAbort } from '../../pipeline/respond.js';
 import type { StreamedResponse } from '../../pipeline/subrequest.js';
 import { getHeader, removeHeader, setHeader, type HeaderList } from '../../http/headers.js';
 import { schema, type CacheConfig } from './schema.js';
@@ -16,7 +16,6 @@ import { hasConditional, headersFor304, hitReply, notModified } from './serve.js
 import { cacheClock } from './clock.js';
 import { collector, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
 import { onNotModified, revalidateInBackground } from './revalidate.js';
-import { PROBLEM_CONTENT_TYPE, problemFor } from '../../errors.js';
 
 /**
  * `cache`: an HTTP cache in front of the route's target, following RFC 9111 as a shared
@@ -281,13 +280,12 @@ function serveRefetched(c: Compiled, ctx: RequestContext, head: ResponseHead, f:
 function refetchFailed(c: Compiled, ctx: RequestContext, head: ResponseHead, f: Forwarded, err: unknown): void {
   release(c, f);
   ctx.logger.warn({ err, requestId: ctx.id }, 'cache: refetch after a non-matching 304 failed');
-  const problem = Buffer.from(JSON.stringify(problemFor('GW_ERR_UPSTREAM_BAD_RESPONSE', 'The upstream answered a revalidation inconsistently.', ctx.id)));
-  ctx.errorCode = 'GW_ERR_UPSTREAM_BAD_RESPONSE';
-  head.status = 502;
+  const problem = problemReply(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', 'The upstream answered a revalidation inconsistently.');
+  head.status = problem.status;
   head.headers.length = 0;
-  head.headers.push('content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(problem.length), 'cache-control', 'no-store');
+  head.headers.push(...problem.headers, 'content-length', String(problem.body.length));
   ctx.wrapResponseBody((src) => {
     src.resume();
-    return Readable.from([problem]);
+    return Readable.from([problem.body]);
   });
 }

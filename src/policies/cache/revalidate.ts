@@ -3,6 +3,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { isThenable } from '../../pipeline/pipeline.js';
 import { subrequestStream, type StreamedResponse } from '../../pipeline/subrequest.js';
 import type { HeaderList } from '../../http/headers.js';
+import { PROXY_SET_FIELDS } from '../../proxy/headers.js';
 import type { CachedResponse } from './entry.js';
 import { draftFrom, refresh } from './admit.js';
 import { count, type InFlight } from './zones.js';
@@ -52,7 +53,7 @@ export function onNotModified(c: Compiled, ctx: RequestContext, f: Forwarded, st
  * and what the proxy appends to each request it sends (forwarding fields, RFC 7239 and
  * RFC 9110 §7.6.3; Host when preserved), which the new fetch's handler adds again.
  */
-const NOT_COPIED = new Set(['if-none-match', 'if-modified-since', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via']);
+const NOT_COPIED = new Set(['if-none-match', 'if-modified-since', ...PROXY_SET_FIELDS]);
 
 /** The request's upstream headers for a fetch of its own, without validators. */
 export function unconditional(headers: HeaderList): HeaderList {
