@@ -111,6 +111,18 @@ describe('batched destination', () => {
     expect(readFileSync(file, 'utf8')).toBe(line.repeat(1000));
     dest.end();
   });
+
+  it('writes a full chunk to a regular file at once, without a thread-pool round trip', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'gantry-log-')), 'out.log');
+    const dest = bufferedDestination(openSync(file, 'a'));
+    const line = `${'y'.repeat(99)}\n`;
+    for (let i = 0; i < 200; i++) dest.write(line); // 20 KB: one 16 KB chunk handed over
+    const written = readFileSync(file, 'utf8'); // read before any callback or tick has run
+    expect(written.length).toBeGreaterThanOrEqual(16 * 1024);
+    expect(line.repeat(200).startsWith(written)).toBe(true);
+    await dest.end();
+    expect(readFileSync(file, 'utf8')).toBe(line.repeat(200));
+  });
 });
 
 describe('batched destination on a pipe', () => {

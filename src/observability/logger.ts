@@ -5,14 +5,14 @@ export type { Logger };
 
 export interface LoggerOptions {
   level?: string;
-  /** Where lines go; default: stdout through an asynchronous buffered writer. */
+  /** Where lines go; default: stdout through a batching writer (see bufferedDestination). */
   destination?: DestinationStream;
 }
 
 /**
- * The process logger (pino, JSON lines). Writes are buffered and asynchronous so that
- * logging never waits on the terminal or a pipe on the data path; `flushLogger` runs at
- * exit.
+ * The process logger (pino, JSON lines). Writes are batched, and asynchronous to a terminal
+ * or a pipe so that logging never waits on a slow reader on the data path; `flushLogger`
+ * runs at exit.
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(loggerOptions(options.level ?? 'info'), options.destination ?? bufferedDestination(1));
@@ -29,19 +29,26 @@ export function loggerOptions(level = 'info'): pino.LoggerOptions {
 }
 
 /**
- * An asynchronous destination that writes in batches (one write call per ~50 access-log
- * lines instead of one per line) and flushes at least once a second, so lines still reach
- * the terminal promptly when traffic is light.
+ * A destination that writes in batches (one write call per ~50 access-log lines instead of
+ * one per line) and flushes at least once a second, so lines still reach the terminal
+ * promptly when traffic is light.
  *
- * A file descriptor that is not a regular file (a pipe, a socket, a terminal) may be shared
- * with other processes — cluster workers inherit the primary's stdout — and only writes of
- * at most PIPE_BUF (4096) bytes reach a pipe whole. There batches are cut at line
- * boundaries below 4096 bytes, so lines of different workers never interleave mid-line.
+ * A regular file is written synchronously, a batch at a time (pino's own default): a 16 KB
+ * write into the page cache takes a few microseconds, while an asynchronous write is a
+ * round trip through libuv's thread pool — two context switches per batch. With the gateway pinned to one CPU, synchronous
+ * writes raised a route with an access log from 0.59 to 0.72 of the node ceiling
+ * (docs/benchmarks.md). Anything else (a pipe, a socket, a terminal) is written
+ * asynchronously, because a slow reader there must never stall the event loop.
+ *
+ * A file descriptor that is not a regular file may be shared with other processes —
+ * cluster workers inherit the primary's stdout — and only writes of at most PIPE_BUF (4096)
+ * bytes reach a pipe whole. There batches are cut at line boundaries below 4096 bytes, so
+ * lines of different workers never interleave mid-line.
  */
 export function bufferedDestination(fd: number): BatchedDestination {
-  const atomic = !isRegularFile(fd);
-  const maxWrite = atomic ? PIPE_BUF : 64 * 1024;
-  return new BatchedDestination(pino.destination({ dest: fd, sync: false, minLength: 0, maxWrite, contentMode: 'buffer' }), atomic ? PIPE_BUF : 0);
+  const file = isRegularFile(fd);
+  const maxWrite = file ? 64 * 1024 : PIPE_BUF;
+  return new BatchedDestination(pino.destination({ dest: fd, sync: file, minLength: 0, maxWrite, contentMode: 'buffer' }), file ? 0 : PIPE_BUF);
 }
 
 /** sonic-boom in `contentMode: 'buffer'` (its type declarations describe only the string mode). */
