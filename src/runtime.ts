@@ -13,6 +13,7 @@ import type { Store } from './store/store.js';
 import { AccessLogWriter } from './observability/access-log.js';
 import { Tracing } from './observability/tracing.js';
 import type { UpstreamCache, UpstreamLease } from './upstreams/reuse.js';
+import { RefLease } from './util/ref-cache.js';
 import { compileTenantFrom, type TenantResolver } from './tenancy/tenant.js';
 
 /** Server settings with every default applied. */
@@ -107,10 +108,10 @@ export class Runtime {
       via: server.via ? `1.1 ${server.via}` : '',
       viaName: server.via,
     };
-    const lease: PoolLease = new Set();
+    const lease: PoolLease = new RefLease();
     // Upstreams whose config did not change are the same objects as before the reload:
     // health, breakers and budgets carry over (upstreams/reuse.ts).
-    const upstreamLease: UpstreamLease = new Set();
+    const upstreamLease: UpstreamLease = new RefLease();
     const upstreamDeps = { pools, logger, baseDir: loaded.baseDir };
     const upstreams = upstreamCache.acquire(config.upstreams, upstreamDeps, upstreamLease);
     const releaseUpstreams = () => upstreamCache.release(upstreamLease);

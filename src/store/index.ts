@@ -3,6 +3,7 @@ import type { Clock } from './clock.js';
 import { MemoryStore } from './memory.js';
 import type { StoreConfig } from './schema.js';
 import type { Store } from './store.js';
+import { RefCache } from '../util/ref-cache.js';
 
 export type { Store, LimitSpec, Decision, Grant, CounterResult, Algorithm, Awaitable } from './store.js';
 export { StoreUnavailableError } from './store.js';
@@ -49,7 +50,7 @@ export interface StoreLease {
  */
 export class StoreCache {
   readonly #clock: Clock;
-  readonly #open = new Map<string, { store: Promise<Store>; refs: number }>();
+  readonly #open = new RefCache<string, Promise<Store>>(async (store) => (await store).close());
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -59,40 +60,23 @@ export class StoreCache {
     return this.#clock;
   }
 
-  /** The store for this config, created (and given up to 1 s to connect) when new. */
+  /**
+   * The store for this config, created (and given up to 1 s to connect) when new. A store
+   * that failed to open is not kept (the cache forgets a rejected open): the next config
+   * load tries again.
+   */
   async acquire(config: StoreConfig | undefined, logger: Logger): Promise<StoreLease> {
-    const id = JSON.stringify({ ...DEFAULTS, ...config });
-    let entry = this.#open.get(id);
-    if (entry === undefined) {
-      const opening = createStore(config, logger, this.#clock).then(async (s) => {
+    const ref = this.#open.acquire(JSON.stringify({ ...DEFAULTS, ...config }), () =>
+      createStore(config, logger, this.#clock).then(async (s) => {
         // Serve at once when Redis is down: policies apply their onStoreError until it is back.
         if (!(await s.ready(1000))) logger.warn({ store: s.kind }, 'store not reachable at start; policies apply onStoreError until it is');
         return s;
-      });
-      // A store that failed to open is not kept: the next config load tries again.
-      opening.catch(() => this.#open.delete(id));
-      entry = { store: opening, refs: 0 };
-      this.#open.set(id, entry);
-    }
-    const e = entry;
-    e.refs++;
-    const store = await e.store;
-    let released = false;
-    return {
-      store,
-      release: async () => {
-        if (released) return;
-        released = true;
-        if (--e.refs > 0) return;
-        this.#open.delete(id);
-        await store.close();
-      },
-    };
+      }),
+    );
+    return { store: await ref.value, release: ref.release };
   }
 
   async closeAll(): Promise<void> {
-    const all = [...this.#open.values()];
-    this.#open.clear();
-    await Promise.all(all.map(async (e) => (await e.store).close()));
+    await this.#open.closeAll();
   }
 }

@@ -1,48 +1,35 @@
 import { Pool } from 'undici';
+import { RefCache, RefLease } from '../util/ref-cache.js';
 
-/** The pool keys one holder (a runtime, or one discovered target) has acquired. */
-export type PoolLease = Set<string>;
+/** The pools one holder (a runtime, or one discovered target) has acquired. */
+export type PoolLease = RefLease;
 
 /**
  * Connection pools shared by the runtimes that use them, keyed by origin and options.
  * A reload acquires what the new config needs (unchanged targets keep their warm
  * connections); a pool closes gracefully when the last holder releases it, after the
  * requests in flight on it finish.
+ *
+ * @example
+ *   const lease: PoolLease = new RefLease();
+ *   const pool = cache.acquire('http://127.0.0.1:8080', { connections: 64 }, lease);
+ *   await cache.release(lease);   // closes the pool unless another holder has it
  */
 export class PoolCache {
-  readonly #pools = new Map<string, { pool: Pool; refs: number }>();
+  readonly #pools = new RefCache<string, Pool>((pool) => pool.close().catch(() => undefined));
 
   acquire(origin: string, opts: Pool.Options, lease: PoolLease): Pool {
-    const key = `${origin}|${JSON.stringify(opts)}`;
-    let entry = this.#pools.get(key);
-    if (!entry) {
-      entry = { pool: new Pool(origin, opts), refs: 0 };
-      this.#pools.set(key, entry);
-    }
-    if (!lease.has(key)) {
-      lease.add(key);
-      entry.refs++;
-    }
-    return entry.pool;
+    return lease.add(this.#pools.acquire(`${origin}|${JSON.stringify(opts)}`, () => new Pool(origin, opts)));
   }
 
   /** Releases a holder's pools; those nobody holds any more are closed. */
-  async release(lease: PoolLease): Promise<void> {
-    const closing: Promise<void>[] = [];
-    for (const key of lease) {
-      const entry = this.#pools.get(key);
-      if (!entry || --entry.refs > 0) continue;
-      this.#pools.delete(key);
-      closing.push(entry.pool.close().catch(() => undefined));
-    }
-    lease.clear();
-    await Promise.all(closing);
+  release(lease: PoolLease): Promise<void> {
+    return lease.release();
   }
 
-  async closeAll(): Promise<void> {
-    const all = [...this.#pools.values()];
-    this.#pools.clear();
-    await Promise.allSettled(all.map((e) => e.pool.destroy()));
+  /** Destroys every pool, held or not (shutdown). */
+  closeAll(): Promise<void> {
+    return this.#pools.closeAll((pool) => pool.destroy().catch(() => undefined));
   }
 
   get size(): number {

@@ -12,6 +12,7 @@ import { metrics } from '../observability/metrics.js';
 import { RetryBudget } from './retry-budget.js';
 import { Target, type TargetStatus } from './target.js';
 import { PoolCache, type PoolLease } from './pools.js';
+import { RefLease } from '../util/ref-cache.js';
 
 export { Target } from './target.js';
 export { PoolCache, type PoolLease } from './pools.js';
@@ -248,7 +249,7 @@ export class Upstream {
   }
 
   #newTarget(s: TargetSpec): Target {
-    const lease: PoolLease = new Set();
+    const lease: PoolLease = new RefLease();
     const t = new Target(s.url, s.weight, this.#deps.pools.acquire(new URL(s.url).origin, this.#poolOptions, lease), this.name);
     this.#leases.set(t, lease);
     t.sink = this;
