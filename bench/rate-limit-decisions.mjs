@@ -7,13 +7,13 @@
 //   node bench/rate-limit-decisions.mjs
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { MemoryStore } from '../dist/store/memory.js';
 import { RedisStore } from '../dist/store/redis.js';
 import { LeaseLimiter } from '../dist/limits/lease.js';
+import { freePorts } from './ports.mjs';
 
 const N = Number(process.env.N ?? 40_000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 50);
@@ -29,20 +29,11 @@ async function measure(name, fn, n) {
   return { name, opsPerSec: Math.round((n / ms) * 1000), cpuUsPerOp: (cpu.user + cpu.system) / n };
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 let redis;
 let dir;
 let url = process.env.REDIS_URL;
 if (!url) {
-  const port = await freePort();
+  const [port] = await freePorts(1);
   dir = mkdtempSync(join(tmpdir(), 'gantry-bench-redis-'));
   redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
   redis.on('error', (e) => console.error(`redis-server: ${e.message}`));

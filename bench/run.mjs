@@ -5,7 +5,9 @@
 // gateway processes the rows need, and Redis when a row needs it; loads each row with wrk
 // (autocannon when wrk is missing), 50 keep-alive connections, interleaved rounds; prints
 // req/s, p50, p99 and ratios. Pins the load generator + upstream to CPU 0 and the gateway
-// to CPU 1 (taskset), like ../shared/bench/peers.sh. Everything it starts, it stops.
+// to CPU 1 (taskset), like ../shared/bench/peers.sh. Everything it starts, it stops. Its
+// processes listen on ports the OS picks (bench/ports.mjs), so runs on one machine do not
+// load each other's; the gateway gets its own through PORT and UPSTREAM_URL.
 //
 //   ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=50 ONLY='bare|jwt' UPSTREAM=nginx|node PIN=1 npm run bench
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROWS } from './rows.mjs';
 import { ceilingScript, writeNginxUpstream } from './upstream-nginx.mjs';
+import { freePorts } from './ports.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -32,8 +35,6 @@ const PROXY_CPU = env.PROXY_CPUS ?? '1';
 const UPSTREAM = env.UPSTREAM ?? (has('nginx') ? 'nginx' : 'node');
 const LOADGEN = env.LOADGEN ?? (has('wrk') ? 'wrk' : 'autocannon');
 const NOISY_SPREAD = 1.15;
-const UPSTREAM_PORT = 19002;
-const REDIS_PORT = 19379;
 
 mkdirSync(join(RUN, 'logs'), { recursive: true });
 const children = [];
@@ -92,18 +93,17 @@ async function waitFor(url, headers = {}, timeoutMs = 20_000) {
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
 }
 
-function startUpstream() {
+function startUpstream(port) {
   if (UPSTREAM === 'nginx') {
-    start('upstream', 'nginx', ['-e', 'stderr', '-c', writeNginxUpstream(join(RUN, 'nginx'), UPSTREAM_PORT)], { cpus: LOAD_CPU });
-  } else {
-    start('upstream', process.execPath, [join(HERE, 'upstream.mjs'), String(UPSTREAM_PORT)], { cpus: LOAD_CPU });
+    return start('upstream', 'nginx', ['-e', 'stderr', '-c', writeNginxUpstream(join(RUN, 'nginx'), port)], { cpus: LOAD_CPU });
   }
+  return start('upstream', process.execPath, [join(HERE, 'upstream.mjs'), String(port)], { cpus: LOAD_CPU });
 }
 
-function startRedis() {
+function startRedis(port) {
   const dir = join(RUN, 'redis');
   mkdirSync(dir, { recursive: true });
-  start('redis', 'redis-server', ['--port', String(REDIS_PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+  start('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
     cpus: LOAD_CPU,
   });
 }
@@ -148,47 +148,52 @@ const median = (xs) => {
 async function main() {
   const rows = ROWS.filter((r) => !ONLY || ONLY.test(r.name) || r.baseline || r.target === 'direct' || r.target === 'ceiling');
   if (!existsSync(join(ROOT, 'dist/cli.js'))) throw new Error('dist/cli.js is missing: run npm run build');
-  startUpstream();
-  await waitFor(`http://127.0.0.1:${UPSTREAM_PORT}/`);
-  const upstreamUrl = `http://127.0.0.1:${UPSTREAM_PORT}`;
-
   const skipped = new Map();
-  if (rows.some((r) => r.needs?.includes('redis'))) {
-    if (has('redis-server')) startRedis();
-    else for (const r of rows) if (r.needs?.includes('redis')) skipped.set(r.name, 'redis-server not installed');
-  }
-
+  const needsRedis = rows.some((r) => r.needs?.includes('redis'));
+  if (needsRedis && !has('redis-server')) for (const r of rows) if (r.needs?.includes('redis')) skipped.set(r.name, 'redis-server not installed');
   // The node ceiling of the peer harness (a bare undici dispatch proxy), when it is around.
   const ceiling = rows.find((r) => r.target === 'ceiling');
-  if (ceiling) {
-    const script = ceilingScript(ROOT);
-    if (existsSync(script)) {
-      ceiling.port = 19124;
-      start('node-ceiling', process.execPath, [script], {
-        cpus: PROXY_CPU,
-        extraEnv: { PORT: '19124', UPSTREAM_URL: upstreamUrl, NODE_PATH: join(ROOT, 'node_modules') },
-      });
-    } else skipped.set(ceiling.name, `${script} not found (set CEILING_SCRIPT)`);
-  }
-
+  const script = ceilingScript(ROOT);
+  if (ceiling && !existsSync(script)) skipped.set(ceiling.name, `${script} not found (set CEILING_SCRIPT)`);
   // One gateway process per distinct spec.
   const specs = new Map();
-  let nextPort = 19150;
   for (const row of rows) {
     if (row.target === 'direct' || row.target === 'ceiling' || skipped.has(row.name)) continue;
     const g = { config: 'bench/gateway.yaml', workers: 1, env: {}, ...row.gateway };
     const key = JSON.stringify(g);
-    if (!specs.has(key)) specs.set(key, { ...g, port: nextPort++ });
-    row.port = specs.get(key).port;
+    if (!specs.has(key)) specs.set(key, { ...g, rows: [] });
+    specs.get(key).rows.push(row);
   }
-  for (const [, s] of specs) {
+
+  const [upstreamPort, redisPort, ceilingPort, ...gatewayPorts] = await freePorts(3 + specs.size);
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  const upstream = startUpstream(upstreamPort);
+  await waitFor(`${upstreamUrl}/`);
+  // A process that could not bind its port exits; whatever answers there then is not ours.
+  if (upstream.exitCode !== null) throw new Error(`the upstream exited (${upstream.exitCode}), see ${RUN}/logs/upstream.log`);
+  log(`upstream on port ${upstreamPort}`);
+  if (needsRedis && has('redis-server')) startRedis(redisPort);
+  const servers = []; // [rows, process]: checked once they answered
+  if (ceiling && !skipped.has(ceiling.name)) {
+    ceiling.port = ceilingPort;
+    const child = start('node-ceiling', process.execPath, [script], {
+      cpus: PROXY_CPU,
+      extraEnv: { PORT: String(ceilingPort), UPSTREAM_URL: upstreamUrl, NODE_PATH: join(ROOT, 'node_modules') },
+    });
+    servers.push([[ceiling], child]);
+  }
+  for (const [i, s] of [...specs.values()].entries()) {
+    const port = gatewayPorts[i];
+    for (const row of s.rows) row.port = port;
     const args = [join(ROOT, 'dist/cli.js'), 'start', '--config', s.config];
     if (s.workers > 1) args.push('--workers', String(s.workers));
-    start(`gateway-${s.port}`, process.execPath, args, {
+    log(`gateway-${i + 1}: ${s.config}${s.workers > 1 ? ` --workers ${s.workers}` : ''} on port ${port}`);
+    const child = start(`gateway-${i + 1}`, process.execPath, args, {
       // Cluster rows get both CPUs, as an operator would give them.
       cpus: s.workers > 1 ? `${LOAD_CPU},${PROXY_CPU}` : PROXY_CPU,
-      extraEnv: { PORT: String(s.port), UPSTREAM_URL: upstreamUrl, REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}`, ...s.env },
+      extraEnv: { PORT: String(port), UPSTREAM_URL: upstreamUrl, REDIS_URL: `redis://127.0.0.1:${redisPort}`, ...s.env },
     });
+    servers.push([s.rows, child]);
   }
   for (const row of rows) {
     if (row.prepare && !skipped.has(row.name)) Object.assign((row.headers ??= {}), (await row.prepare())?.headers);
@@ -202,6 +207,10 @@ async function main() {
         skipped.set(row.name, e.message);
       }
     }
+  }
+  for (const [served, child] of servers) {
+    if (child.exitCode === null && child.signalCode === null) continue;
+    for (const row of served) if (!skipped.has(row.name)) skipped.set(row.name, `its process exited (${child.exitCode ?? child.signalCode}) before the run, see its log`);
   }
 
   const live = rows.filter((r) => !skipped.has(r.name));
