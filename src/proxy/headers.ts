@@ -16,7 +16,37 @@ import type { HeaderList } from '../http/headers.js';
 /** Fields the proxy sets on every request it sends: Host (undici, or `preserveHost`) and the forwarding fields. */
 export const PROXY_SET_FIELDS: readonly string[] = ['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via'];
 
-const DROP_REQUEST = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'expect', ...PROXY_SET_FIELDS]);
+/**
+ * A fixed set of lower-case field names, looked up by length, then by comparing with the
+ * few names of that length. Field names reach the proxy as strings freshly made from the
+ * socket: a `Set` hashes each one anew on every lookup, while most names have a length no
+ * member has (Date, Server, Content-Type, Content-Length, Accept, User-Agent …) and are
+ * rejected by one array read, without lower-casing a response field's name at all.
+ */
+class FieldNames {
+  readonly #byLength: (readonly string[] | undefined)[];
+
+  constructor(names: Iterable<string>) {
+    const byLength: string[][] = [];
+    for (const n of names) (byLength[n.length] ??= []).push(n);
+    this.#byLength = Array.from(byLength, (c) => c); // dense: holes become undefined
+  }
+
+  /** Whether some member has `length` characters (a cheap pre-test before lower-casing). */
+  mayHave(length: number): boolean {
+    return length < this.#byLength.length && this.#byLength[length] !== undefined;
+  }
+
+  has(lower: string): boolean {
+    if (lower.length >= this.#byLength.length) return false;
+    const candidates = this.#byLength[lower.length];
+    if (candidates === undefined) return false;
+    for (let i = 0; i < candidates.length; i++) if (candidates[i] === lower) return true;
+    return false;
+  }
+}
+
+const DROP_REQUEST = new FieldNames(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'expect', ...PROXY_SET_FIELDS]);
 
 /**
  * Identity headers are the gateway's word to upstreams about who is calling (set by the
@@ -33,7 +63,7 @@ export function isIdentityHeader(lower: string): boolean {
   );
 }
 
-const DROP_RESPONSE = new Set(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer']);
+const DROP_RESPONSE = new FieldNames(['connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer']);
 
 /** Client headers minus hop-by-hop and forwarding fields, as a flat list for undici. */
 export function buildUpstreamHeaders(raw: readonly string[]): HeaderList {
@@ -71,7 +101,7 @@ export function filterResponseHeaders(raw: readonly Buffer[]): HeaderList {
   for (let i = 0; i < raw.length; i += 2) {
     const name = latin1(raw[i]!);
     const value = latin1(raw[i + 1]!);
-    const lower = name.length <= 17 ? name.toLowerCase() : '';
+    const lower = DROP_RESPONSE.mayHave(name.length) ? name.toLowerCase() : '';
     if (lower !== '' && DROP_RESPONSE.has(lower)) {
       if (lower === 'connection') named = connectionTokens(value, named);
       continue;

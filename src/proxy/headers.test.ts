@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { buildUpstreamHeaders, filterResponseHeaders } from './headers.js';
+
+/** Every casing the wire may carry: as written, lower, upper. */
+const casings = (name: string) => [name, name.toLowerCase(), name.toUpperCase()];
+const pairs = (names: string[]) => names.flatMap((n) => [n, 'v']);
+
+// RFC 9110 §7.6.1 hop-by-hop fields, plus Trailer (trailers are not forwarded).
+const HOP_BY_HOP = ['Connection', 'Proxy-Connection', 'Keep-Alive', 'TE', 'Transfer-Encoding', 'Upgrade', 'Trailer'];
+// Fields the proxy sets itself, and Expect (answered by this hop).
+const PROXY_OWN = ['Host', 'X-Forwarded-For', 'X-Forwarded-Proto', 'X-Forwarded-Host', 'Forwarded', 'Via', 'Expect'];
+// Names that share a length with a dropped one, or none: all must pass.
+const KEPT = ['Accept', 'Cookie', 'Origin', 'Referer', 'User-Agent', 'X-Request-Id', 'Date', 'Server', 'ETag', 'Age', 'Te-X', 'X-Forwarded-Port', 'Content-Length', 'A-Field-Name-Longer-Than-Any-Dropped-One'];
+
+describe('request fields to the upstream', () => {
+  it('drops hop-by-hop and proxy-set fields in any casing, keeps the rest lower-cased', () => {
+    const dropped = [...HOP_BY_HOP, ...PROXY_OWN].flatMap(casings);
+    const out = buildUpstreamHeaders(pairs([...dropped, ...KEPT]));
+    expect(out).toEqual(pairs(KEPT.map((n) => n.toLowerCase())));
+  });
+
+  it('drops the fields Connection names, and identity fields', () => {
+    const out = buildUpstreamHeaders(['Connection', 'keep-alive, X-Hop', 'x-hop', '1', 'X-Consumer-Id', 'alice', 'Accept', '*/*']);
+    expect(out).toEqual(['accept', '*/*']);
+  });
+});
+
+describe('response fields to the client', () => {
+  it('drops hop-by-hop fields in any casing and keeps the rest as received', () => {
+    const raw = pairs([...HOP_BY_HOP.flatMap(casings), ...KEPT, ...PROXY_OWN]).map((s) => Buffer.from(s, 'latin1'));
+    expect(filterResponseHeaders(raw)).toEqual(pairs([...KEPT, ...PROXY_OWN]));
+  });
+
+  it('drops the fields Connection names', () => {
+    const raw = ['Connection', 'close, X-Hop', 'X-HOP', '1', 'X-Kept', '2'].map((s) => Buffer.from(s, 'latin1'));
+    expect(filterResponseHeaders(raw)).toEqual(['X-Kept', '2']);
+  });
+});
