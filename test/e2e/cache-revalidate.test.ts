@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash } from 'node:crypto';
 import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { dirname } from 'node:path';
 import { cacheClock } from '../../src/policies/cache/clock.js';
+import { zonesOf } from '../../src/policies/cache/zones.js';
 
 /**
  * Revalidation answered by a 304 (RFC 9111 §4.3.4), over real sockets, on an injected
@@ -10,7 +12,9 @@ import { cacheClock } from '../../src/policies/cache/clock.js';
  * nothing stored makes the cache fetch the resource again without validators, in the
  * foreground (the client gets that response, streamed, stored only when it fits
  * `maxEntrySize`) and in the background of stale-while-revalidate (stored when it fits,
- * the stale entry dropped otherwise). Each case has its own path.
+ * the stale entry dropped otherwise). A full response that is not stored drops the entry it
+ * revalidated; `Cache-Status: stored` is announced only when known at the head; a refetch
+ * without any response is a 502 problem. Each case has its own path.
  */
 
 /** How the origin answers a path: its current ETag and body, and what a conditional gets. */
@@ -27,6 +31,12 @@ interface Resource {
   full?: boolean;
   /** Instead of `body`: write without end until the gateway closes ('endless'), or die a third of the way in. */
   stream?: 'endless' | 'cut' | 'cut-chunked';
+  /** Cache-Control of the 200 (default: max-age=5). */
+  cc?: string;
+  /** Answer every request with this error status. */
+  error?: number;
+  /** Close the connection, without a response, on a request without validators. */
+  dropUnconditional?: boolean;
 }
 
 /** Paths whose endless response the gateway closed. */
@@ -52,7 +62,15 @@ function origin(req: IncomingMessage, res: ServerResponse): void {
   }
   const inm = req.headers['if-none-match'];
   seen.set(path, [...(seen.get(path) ?? []), [inm, req.headers['x-forwarded-for'] as string | undefined]]);
-  const head = { etag: r.etag, 'cache-control': 'max-age=5', 'content-type': 'text/plain' };
+  const head = { etag: r.etag, 'cache-control': r.cc ?? 'max-age=5', 'content-type': 'text/plain' };
+  if (r.error !== undefined) {
+    res.writeHead(r.error, { 'content-type': 'text/plain', 'content-length': '5' }).end('error');
+    return;
+  }
+  if (inm === undefined && r.dropUnconditional) {
+    req.socket.destroy();
+    return;
+  }
   if (inm !== undefined && !r.full) {
     res.writeHead(304, { ...head, etag: r.etag304 ?? r.etag, 'cache-control': r.cc304 ?? head['cache-control'] }).end();
     return;
@@ -95,6 +113,8 @@ upstreams:
 routes:
   - { name: fg, match: { path: "/fg/*" }, upstream: up, policies: [ { cache: { maxEntrySize: 1kb } } ] }
   - { name: bg, match: { path: "/bg/*" }, upstream: up, policies: [ { cache: { maxEntrySize: 1kb, staleWhileRevalidate: 60s } } ] }
+  - { name: rf, match: { path: "/rf/*" }, upstream: up, policies: [ { request-id: {} }, { cache: { maxEntrySize: 1kb } } ] }
+  - { name: sie, match: { path: "/sie/*" }, upstream: up, policies: [ { cache: { maxEntrySize: 1kb, staleIfError: 60s } } ] }
 `);
   });
   afterAll(async () => {
@@ -104,6 +124,7 @@ routes:
   });
 
   const get = (path: string) => httpRequest(gw.url + path);
+  const stats = (zone: string) => zonesOf(dirname(gw.file), zone)[0]!.stats;
   const requests = (path: string) => seen.get(path) ?? [];
   /** Waits (bounded) until the origin has seen `n` requests for a path. */
   async function originSaw(path: string, n: number): Promise<void> {
@@ -120,19 +141,23 @@ routes:
   }
 
   describe('foreground: a 304 that selects nothing stored is followed by a full fetch', () => {
+    // `stored` is announced only when the head shows that the entry will be stored (RFC
+    // 9211 §2.6): a Content-Length within maxEntrySize, not a chunked body of unknown size.
     const cases = [
-      { desc: 'a grown body with Content-Length streams to the client, uncached', body: 'x'.repeat(BIG), chunked: false, stored: false },
-      { desc: 'a grown chunked body streams to the client, uncached', body: 'y'.repeat(BIG), chunked: true, stored: false },
-      { desc: 'a body that fits is stored', body: 'v2', chunked: false, stored: true },
+      { desc: 'a grown body with Content-Length streams to the client, uncached', body: 'x'.repeat(BIG), chunked: false, stored: false, announced: false },
+      { desc: 'a grown chunked body streams to the client, uncached', body: 'y'.repeat(BIG), chunked: true, stored: false, announced: false },
+      { desc: 'a body that fits is stored', body: 'v2', chunked: false, stored: true, announced: true },
+      { desc: 'a chunked body that fits is stored, not announced at its head', body: 'v2', chunked: true, stored: true, announced: false },
     ];
     cases.forEach((c, i) => {
       it(c.desc, async () => {
         const path = `/fg/other-${i}`;
         await storeThenChange(path, { etag: '"b"', etag304: '"b"', body: c.body, chunked: c.chunked });
+        const storedBefore = stats('fg').stored;
         const r = await get(path);
         expect(r.status).toBe(200);
         expect(digest(r.text)).toBe(digest(c.body));
-        expect(r.headers['cache-status']).toMatch(/^gantry; fwd=stale; fwd-status=200/);
+        expect(r.headers['cache-status']).toBe(`gantry; fwd=stale; fwd-status=200${c.announced ? '; stored' : ''}`);
         // The conditional with the stored ETag, then the refetch without validators, sent
         // with the same forwarding fields as any request (not appended twice).
         expect(requests(path)).toEqual([
@@ -142,17 +167,80 @@ routes:
         ]);
         const after = await get(path);
         expect(digest(after.text)).toBe(digest(c.body));
+        // The `store` counter agrees with what was stored, announced or not.
+        expect(stats('fg').stored - storedBefore).toBe(c.stored ? 1 : 0);
         if (c.stored) {
           expect(after.headers['cache-status']).toMatch(/^gantry; hit/);
           expect(requests(path).length).toBe(3);
         } else {
-          // Nothing stored, the old entry gone: a plain miss, not a revalidation. (A chunked
-          // body is announced `stored` at its head, before its size is known.)
-          expect(after.headers['cache-status']).toMatch(/^gantry; fwd=uri-miss; fwd-status=200\b/);
+          // Nothing stored, the old entry gone: a plain miss, not a revalidation.
+          expect(after.headers['cache-status']).toBe('gantry; fwd=uri-miss; fwd-status=200');
           expect(requests(path).length).toBe(4);
         }
       });
     });
+  });
+
+  describe('Cache-Status `stored` on a miss is announced only when known at the head', () => {
+    const cases = [
+      { desc: 'Content-Length within maxEntrySize: announced and stored', body: 'small', chunked: false, stored: true, announced: true },
+      { desc: 'chunked, fits: stored but not announced', body: 'small', chunked: true, stored: true, announced: false },
+      { desc: 'chunked, too big: neither', body: 'z'.repeat(BIG), chunked: true, stored: false, announced: false },
+      { desc: 'Content-Length past maxEntrySize: neither', body: 'z'.repeat(BIG), chunked: false, stored: false, announced: false },
+    ];
+    cases.forEach((c, i) => {
+      it(c.desc, async () => {
+        const path = `/fg/miss-${i}`;
+        resources.set(path, { etag: '"a"', body: c.body, chunked: c.chunked });
+        const storedBefore = stats('fg').stored;
+        const r = await get(path);
+        expect(digest(r.text)).toBe(digest(c.body));
+        expect(r.headers['cache-status']).toBe(`gantry; fwd=uri-miss; fwd-status=200${c.announced ? '; stored' : ''}`);
+        const again = await get(path);
+        expect(digest(again.text)).toBe(digest(c.body));
+        expect(again.headers['cache-status']).toMatch(c.stored ? /^gantry; hit/ : /^gantry; fwd=uri-miss/);
+        expect(stats('fg').stored - storedBefore).toBe(c.stored ? 1 : 0);
+      });
+    });
+  });
+
+  describe('foreground: a full response that is not stored drops the outdated entry', () => {
+    // Without the drop, stale-if-error would later serve v1 although the origin already
+    // sent a newer version.
+    const cases = [
+      { desc: 'too big, with Content-Length', next: { etag: '"b"', body: 'x'.repeat(BIG), full: true } },
+      { desc: 'too big, chunked', next: { etag: '"b"', body: 'y'.repeat(BIG), full: true, chunked: true } },
+      { desc: 'no longer storable (no-store)', next: { etag: '"b"', body: 'v2', full: true, cc: 'no-store' } },
+      { desc: 'a 304 for another ETag, refetched body too big', next: { etag: '"b"', etag304: '"b"', body: 'w'.repeat(BIG), chunked: true } },
+    ];
+    cases.forEach((c, i) => {
+      it(c.desc, async () => {
+        const path = `/sie/full-${i}`;
+        await storeThenChange(path, c.next);
+        const r = await get(path);
+        expect(r.status).toBe(200);
+        expect(digest(r.text)).toBe(digest(c.next.body));
+        expect(r.headers['cache-status']).toMatch(/^gantry; fwd=stale; fwd-status=200$/);
+        resources.set(path, { ...c.next, error: 503 });
+        const failed = await get(path);
+        expect(failed.status).toBe(503);
+        expect(failed.headers['cache-status']).toBe('gantry; fwd=uri-miss; fwd-status=503');
+      });
+    });
+  });
+
+  it('foreground: a refetch that gets no response head answers 502 problem+json', async () => {
+    const path = '/rf/refetch-dropped';
+    await storeThenChange(path, { etag: '"b"', etag304: '"b"', body: 'v2', dropUnconditional: true });
+    const r = await httpRequest(gw.url + path, { headers: { 'x-request-id': 'refetch-502' } });
+    expect(r.status).toBe(502);
+    expect(r.headers['content-type']).toBe('application/problem+json');
+    const problem = r.json();
+    expect(problem.status).toBe(502);
+    expect(problem.requestId).toBe('refetch-502');
+    expect(r.headers['x-request-id']).toBe('refetch-502');
+    expect(r.headers['cache-status']).toMatch(/^gantry; fwd=stale; fwd-status=502/);
+    expect(requests(path).map((s) => s[0])).toEqual([undefined, '"a"', undefined]);
   });
 
   it('a matching 304 that now forbids storing serves the stored body once and drops the entry', async () => {
@@ -210,6 +298,8 @@ routes:
         replaced: false,
       },
       { desc: 'a 200 to the conditional, too big: dropped', next: { etag: '"b"', body: 'z'.repeat(BIG), chunked: true, full: true }, fetches: 2, replaced: false },
+      { desc: 'a 200 to the conditional, Content-Length past maxEntrySize: dropped', next: { etag: '"b"', body: 'z'.repeat(BIG), full: true }, fetches: 2, replaced: false },
+      { desc: 'a 200 to the conditional, no longer storable: dropped', next: { etag: '"b"', body: 'v2', full: true, cc: 'no-store' }, fetches: 2, replaced: false },
     ];
     cases.forEach((c, i) => {
       it(c.desc, async () => {

@@ -50,6 +50,18 @@ export function release(c: Compiled, f: Forwarded): void {
   lead.resolve();
 }
 
+/**
+ * Drops the entry a fetch was revalidating, once the upstream showed it outdated (a full
+ * response that will not replace it, or a 304 that selected nothing stored), so that it
+ * is not served again, not even for stale-if-error (RFC 5861 §4 allows serving stale on
+ * error, not serving what the origin has since replaced). Idempotent: one drop per fetch.
+ */
+export function dropStale(c: Compiled, f: Forwarded): void {
+  if (f.stale === undefined) return;
+  f.stale = undefined;
+  void c.zone.store.purge({ key: f.key });
+}
+
 /** Stores an entry under its key (or its Vary variant, with a marker at the key). */
 export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): void {
   const ttl = retention(e, cacheClock.now());
@@ -66,29 +78,32 @@ export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedRe
 /**
  * Passes the body through while keeping a copy; stores it when complete and no larger
  * than `maxEntrySize`. A larger body keeps flowing to the client, uncached; in the
- * background nobody reads it, so the stale entry is dropped and the transfer stopped.
+ * background nobody reads it, so the transfer is stopped. Either way, when the body is
+ * not stored (too large, cut off, the client gone), the entry it would have replaced is
+ * dropped: the upstream has sent a newer version of it.
  * With `swallow` the body is stored but not passed on (the client gets a 304).
  */
 export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft: Draft, swallow: boolean): Transform {
   const chunks: Buffer[] = [];
   let bytes = 0;
   let keep = true;
-  return new Transform({
+  let stored = false;
+  const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       if (keep) {
         bytes += chunk.length;
         if (bytes > c.admit.maxEntrySize) {
           keep = false;
           chunks.length = 0;
+          // Dropped before the waiting requests look again.
+          dropStale(c, f);
+          release(c, f);
           if (f.background) {
-            // Dropped before the waiting requests look again; destroying stops the transfer.
-            void c.zone.store.purge({ key: f.key });
-            release(c, f);
+            // Destroying stops the transfer.
             cb();
             this.destroy();
             return;
           }
-          release(c, f);
         } else chunks.push(chunk);
       }
       cb(null, swallow ? undefined : chunk);
@@ -97,14 +112,20 @@ export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft:
       if (keep && (f.background || !ctx.aborted)) {
         const body = Buffer.concat(chunks, bytes);
         if (draft.length < 0 || draft.length === body.length) {
+          stored = true;
           count(c.zone, 'stored', c.route);
           store(c, ctx, f.key, complete(draft, f.key, body));
         }
       }
+      if (!stored) dropStale(c, f);
       release(c, f);
       cb();
     },
   });
+  t.once('close', () => {
+    if (!stored) dropStale(c, f);
+  });
+  return t;
 }
 
 /** The request as http-cache-semantics reads it. */

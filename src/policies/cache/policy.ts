@@ -14,7 +14,7 @@ import { SharedCacheStore, SHARED_MAX_RETENTION } from './shared-store.js';
 import { acquireZone, count, releaseZone, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
-import { collector, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
+import { collector, dropStale, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
 import { onNotModified, revalidateInBackground } from './revalidate.js';
 
 /**
@@ -201,17 +201,24 @@ function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void 
   admit(c, ctx, f, head);
 }
 
-/** A full response from the upstream: passed on, and stored on the way when it may be. */
+/**
+ * A full response from the upstream: passed on, and stored on the way when it may be.
+ * A response that will not be stored drops the entry it was revalidating (unless it is
+ * an error: that entry stays usable for stale-if-error).
+ */
 function admit(c: Compiled, ctx: RequestContext, f: Forwarded, head: ResponseHead): void {
   const status = head.status;
   const draft = ctx.method === 'HEAD' || ctx.errorCode !== undefined ? null : draftFrom(c.admit, reqOf(ctx), status, head.headers, cacheClock.now());
   if (draft === null) {
+    if (ctx.method !== 'HEAD' && ctx.errorCode === undefined && status < 500) dropStale(c, f);
     release(c, f);
     head.headers.push('cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${status}`);
     if (f.strippedConditional && status === 200) answerConditional(ctx, head);
     return;
   }
-  head.headers.push('cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${status}; stored`);
+  // RFC 9211 §2.6: `stored` only when the head shows the body fits maxEntrySize (a declared
+  // length within it); a body of unknown length may still be stored once it has all arrived.
+  head.headers.push('cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${status}${draft.length >= 0 ? '; stored' : ''}`);
   if (!c.admit.exposeTags) removeHeader(head.headers, c.admit.tagHeader);
   const to304 = f.strippedConditional && status === 200 && answerConditional(ctx, head);
   ctx.wrapResponseBody((src) => src.pipe(collector(c, ctx, f, draft, to304)));

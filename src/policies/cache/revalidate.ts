@@ -8,7 +8,7 @@ import type { CachedResponse } from './entry.js';
 import { draftFrom, refresh } from './admit.js';
 import { count, type InFlight } from './zones.js';
 import { cacheClock } from './clock.js';
-import { collector, release, reqOf, store, type Compiled, type Forwarded } from './fill.js';
+import { collector, dropStale, release, reqOf, store, type Compiled, type Forwarded } from './fill.js';
 
 /** A 304 that selected the stored response: the headers to serve with its body, and the refreshed entry. */
 export interface Refreshed {
@@ -41,10 +41,10 @@ export function onNotModified(c: Compiled, ctx: RequestContext, f: Forwarded, st
   if (r !== null) {
     count(c.zone, 'revalidated', c.route);
     if (r.entry !== null) store(c, ctx, f.key, r.entry);
-    else void c.zone.store.purge({ key: f.key });
+    else dropStale(c, f);
     return r;
   }
-  void c.zone.store.purge({ key: f.key });
+  dropStale(c, f);
   return subrequestStream(ctx, unconditional(ctx.upstreamHeaders));
 }
 
@@ -108,7 +108,7 @@ function fillInBackground(c: Compiled, ctx: RequestContext, f: Forwarded, res: S
     res.body.destroy();
     // No longer storable (or declared larger than maxEntrySize): the stale copy is
     // outdated. An upstream error (5xx) keeps it for stale-if-error.
-    if (res.errorCode === undefined && res.status < 500) void c.zone.store.purge({ key: f.key });
+    if (res.errorCode === undefined && res.status < 500) dropStale(c, f);
     release(c, f);
     return;
   }
