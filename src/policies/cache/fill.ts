@@ -6,6 +6,8 @@ import { requestObject, type CachedResponse } from './entry.js';
 import { complete, retention, type AdmitOptions, type Draft } from './admit.js';
 import { count, type CacheZone, type InFlight } from './zones.js';
 import { cacheClock } from './clock.js';
+import { isThenable } from '../../pipeline/pipeline.js';
+import { ThrottledLog } from '../../store/error-log.js';
 
 /**
  * Filling the cache: the per-policy and per-fetch state shared by the request path
@@ -22,6 +24,8 @@ export interface Compiled {
   name: string;
   key: (ctx: RequestContext) => string;
   methods: ReadonlySet<string>;
+  /** Failed drops (the shared store down), logged at most once per interval. */
+  dropErrors: ThrottledLog;
 }
 
 /** Why a request went forward (RFC 9211 §2.2 `fwd`). */
@@ -59,7 +63,16 @@ export function release(c: Compiled, f: Forwarded): void {
 export function dropStale(c: Compiled, f: Forwarded): void {
   if (f.stale === undefined) return;
   f.stale = undefined;
-  void c.zone.store.purge({ key: f.key });
+  drop(c, f.key);
+}
+
+/**
+ * Removes what is stored for a key, from the data path: a shared store that is down makes
+ * that fail, which is logged (throttled) and never fails the request.
+ */
+export function drop(c: Compiled, key: string): void {
+  const r = c.zone.store.purge({ key });
+  if (isThenable(r)) (r as Promise<number>).catch((err: unknown) => c.dropErrors.report(err, `cache: could not drop an entry in zone '${c.zone.name}' (the shared store is unavailable)`));
 }
 
 /** Stores an entry under its key (or its Vary variant, with a marker at the key). */

@@ -14,7 +14,8 @@ import { SharedCacheStore, SHARED_MAX_RETENTION } from './shared-store.js';
 import { acquireZone, count, releaseZone, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
-import { collector, dropStale, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
+import { ThrottledLog } from '../../store/error-log.js';
+import { collector, drop, dropStale, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
 import { onNotModified, revalidateInBackground } from './revalidate.js';
 
 /**
@@ -56,6 +57,7 @@ export default definePolicy({
       name: config.statusName,
       key: compileKey(config.key),
       methods: new Set(config.methods),
+      dropErrors: new ThrottledLog(deps.logger, 10_000),
     };
     return {
       request: function cache(ctx) {
@@ -176,7 +178,7 @@ function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void 
   const status = head.status;
   if (f.fwd === 'bypass') {
     // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its URI.
-    if (status < 400) void c.zone.store.purge({ key: f.key });
+    if (status < 400) drop(c, f.key);
     return;
   }
   const stale = f.stale;

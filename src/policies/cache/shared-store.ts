@@ -22,6 +22,8 @@ export class SharedCacheStore implements CacheStore {
   readonly #maxRetention: number;
   #rulesRaw: Buffer | undefined;
   #rules: PurgeRule[] = [];
+  /** The last rule update of this instance; the next one starts after it. */
+  #rulesUpdate: Promise<void> = Promise.resolve();
 
   constructor(store: Store, zone: string, now: () => number, maxRetentionMs: number) {
     this.#store = store;
@@ -51,8 +53,20 @@ export class SharedCacheStore implements CacheStore {
     return Promise.resolve(this.#store.set(this.#prefix + key, encode(key, node), ttl)).catch(() => undefined);
   }
 
-  async purge(selector: PurgeSelector): Promise<number> {
+  purge(selector: PurgeSelector): Promise<number> {
     const now = this.#now();
+    // The key is deleted first, before any await: a write issued after this call (the
+    // fresh response that replaces a dropped one) reaches Redis after the DEL (one
+    // connection, or the key's one node in a cluster, keeps the order), so it is not lost.
+    const deleted = 'key' in selector ? Promise.resolve(this.#store.delete(this.#prefix + selector.key)) : Promise.resolve(false);
+    // The rules are one value, read, extended and written back: this instance's purges do
+    // that one at a time, so that concurrent purges do not drop each other's rule.
+    const ruled = this.#rulesUpdate.then(() => this.#addRule(selector, now));
+    this.#rulesUpdate = ruled.catch(() => undefined);
+    return Promise.all([deleted, ruled]).then(([d]) => (d ? 1 : 0));
+  }
+
+  async #addRule(selector: PurgeSelector, now: number): Promise<void> {
     const raw = await this.#store.get(this.#rulesKey);
     let rules = parseRules(raw).filter((r) => now - r.at < this.#maxRetention);
     rules.push({ ...selector, at: now } as PurgeRule);
@@ -60,8 +74,6 @@ export class SharedCacheStore implements CacheStore {
     // now replaces them all (it purges at least what they did).
     if (rules.length > MAX_RULES) rules = [{ prefix: '', at: now }];
     await this.#store.set(this.#rulesKey, JSON.stringify(rules), this.#maxRetention);
-    if ('key' in selector) return (await this.#store.delete(this.#prefix + selector.key)) ? 1 : 0;
-    return 0;
   }
 
   close(): void {}

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import pino from 'pino';
+import { RedisStore } from '../../store/redis.js';
+import { describeRedis } from '../../../test/redis.js';
+import { ClockedPolicy, type CachedResponse } from './entry.js';
+import { entryOf } from './admit.js';
+import { SharedCacheStore, SHARED_MAX_RETENTION } from './shared-store.js';
+
+/**
+ * The shared cache store on a real redis-server: drops (exact-key purges) and purge rules
+ * when other commands for the same zone are in flight at the same time.
+ */
+
+function response(key: string, body: string, storedAt: number, tags: string[] = []): CachedResponse {
+  const policy = new ClockedPolicy({ url: key, method: 'GET', headers: {} }, { status: 200, headers: { 'cache-control': 'max-age=60' } }, { shared: true });
+  return entryOf(200, ['cache-control', 'max-age=60'], Buffer.from(body), policy, null, tags, storedAt, 0, false, 0, 0, key);
+}
+
+async function bodyAt(s: SharedCacheStore, key: string): Promise<string | undefined> {
+  const n = await s.get(key);
+  return n?.kind === 'response' ? n.body.toString() : undefined;
+}
+
+describeRedis('shared cache store', (redis) => {
+  let store: RedisStore;
+  let now = 1_000_000;
+  let zone = 0;
+  const make = () => new SharedCacheStore(store, `race-${++zone}`, () => now, SHARED_MAX_RETENTION);
+
+  beforeAll(async () => {
+    store = new RedisStore({ url: redis().url, keyPrefix: 'shared-store-test:', commandTimeoutMs: 1000, maxBackoffMs: 200, logger: pino({ level: 'silent' }) });
+    await store.ready(2000);
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it('a write issued after a drop started is kept (the drop does not delete it)', async () => {
+    const s = make();
+    await s.set('/a', response('/a', 'old', now), 60_000);
+    now += 10;
+    const drop = s.purge({ key: '/a' });
+    now += 1;
+    // The fresh response arrives while the drop is still talking to Redis.
+    const write = s.set('/a', response('/a', 'new', now), 60_000);
+    await Promise.all([drop, write]);
+    expect(await bodyAt(s, '/a')).toBe('new');
+  });
+
+  it('concurrent purges each keep their rule (no lost update)', async () => {
+    const s = make();
+    await s.set('/red', response('/red', 'red', now, ['red']), 60_000);
+    await s.set('/blue', response('/blue', 'blue', now), 60_000);
+    now += 10;
+    const [byTag, byKey] = await Promise.all([s.purge({ tag: 'red' }), s.purge({ key: '/other' })]);
+    expect([byTag, byKey]).toEqual([0, 0]);
+    expect(await bodyAt(s, '/red')).toBeUndefined();
+    expect(await bodyAt(s, '/blue')).toBe('blue');
+  });
+});
