@@ -5,7 +5,7 @@ import { createPolicies, composePipeline, type PolicyInstance } from './pipeline
 import { compileRouteMatch, type CompiledRoute } from './routing/route.js';
 import { Router } from './routing/router.js';
 import { createHandler } from './handlers/index.js';
-import { type PoolCache, type PoolLease, type Upstream } from './upstreams/upstream.js';
+import { type PoolCache, type Upstream } from './upstreams/upstream.js';
 import { compileCidrs } from './config/validate.js';
 import type { ForwardingOptions } from './proxy/headers.js';
 import type { StoreCache, StoreLease } from './store/index.js';
@@ -53,8 +53,6 @@ export class Runtime {
   readonly tracing: Tracing | null;
   readonly #routers: Map<string, Router>;
   readonly #policies: readonly PolicyInstance[];
-  readonly #pools: PoolCache;
-  readonly #lease: PoolLease;
   /** When this config version was built (status output). */
   readonly loadedAt = new Date().toISOString();
   /** Hands the upstreams back to the gateway's UpstreamCache (set by `build`). */
@@ -71,8 +69,6 @@ export class Runtime {
     upstreams: Map<string, Upstream>,
     forwarding: ForwardingOptions,
     policies: PolicyInstance[],
-    pools: PoolCache,
-    lease: PoolLease,
     storeLease: StoreLease,
     accessLog: AccessLogWriter | null,
     tracing: Tracing | null,
@@ -80,8 +76,6 @@ export class Runtime {
     this.#storeLease = storeLease;
     this.store = storeLease.store;
     this.resolveTenant = compileTenantFrom(loaded.config.tenantFrom);
-    this.#pools = pools;
-    this.#lease = lease;
     this.loaded = loaded;
     this.config = loaded.config;
     this.version = version;
@@ -108,7 +102,6 @@ export class Runtime {
       via: server.via ? `1.1 ${server.via}` : '',
       viaName: server.via,
     };
-    const lease: PoolLease = new RefLease();
     // Upstreams whose config did not change are the same objects as before the reload:
     // health, breakers and budgets carry over (upstreams/reuse.ts).
     const upstreamLease: UpstreamLease = new RefLease();
@@ -140,13 +133,12 @@ export class Runtime {
       }
       accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
       const tracing = await Tracing.acquire(config.telemetry?.tracing);
-      const rt = new Runtime(loaded, version, routes, upstreams, forwarding, all, pools, lease, storeLease, accessLog, tracing);
+      const rt = new Runtime(loaded, version, routes, upstreams, forwarding, all, storeLease, accessLog, tracing);
       rt.#releaseUpstreams = releaseUpstreams;
       return rt;
     } catch (e) {
       accessLog?.close();
       await closePolicies(all, logger);
-      await pools.release(lease);
       await storeLease.release();
       await releaseUpstreams();
       throw e;
@@ -167,7 +159,6 @@ export class Runtime {
     return new Promise((resolve) => {
       const close = () =>
         void closePolicies(this.#policies, logger)
-          .then(() => this.#pools.release(this.#lease))
           .then(() => this.#storeLease.release())
           .then(() => {
             this.accessLog?.close();
