@@ -5,6 +5,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { AccessLog as AccessLogSchema, type AccessLogConfig, type AccessLogField } from '../config/ops-schema.js';
 import { validateInPlace } from '../config/validate.js';
 import { BatchedDestination, bufferedDestination, isoTimeCached, logGate, loggerOptions } from './logger.js';
+import { RefCache } from '../util/ref-cache.js';
 
 export const REDACTED = '[REDACTED]';
 
@@ -202,10 +203,24 @@ const FIELDS: Record<AccessLogField, FieldWriter> = {
   },
 };
 
-/** Open file/stderr destinations shared by every config version that writes to them. */
-const outputs = new Map<string, { logger: Logger; dest: BatchedDestination; refs: number }>();
+/**
+ * Open file/stderr destinations shared by every config version that writes to them: a
+ * file stays open while any config uses it, then SonicBoom flushes what is buffered and
+ * closes it (stderr is never closed).
+ */
+const outputs = new RefCache<string, Output>((out, key) => {
+  if (key === 'stderr') return;
+  const done = out.dest.end();
+  closing.add(done);
+  void done.then(() => closing.delete(done));
+});
 /** Files being closed (their last lines still being written). */
 const closing = new Set<Promise<void>>();
+
+interface Output {
+  logger: Logger;
+  dest: BatchedDestination;
+}
 
 const outputErrorGate = logGate(60_000);
 
@@ -240,40 +255,20 @@ function makeFolders(dir: string): void {
 function openOutput(output: string, processLogger: Logger, baseDir: string): { logger: Logger; release: () => void } {
   if (output === 'stdout') return { logger: processLogger, release: () => undefined };
   const key = output === 'stderr' ? 'stderr' : isAbsolute(output) ? output : resolve(baseDir, output);
-  let entry = outputs.get(key);
-  if (entry === undefined) {
+  const ref = outputs.acquire(key, () => {
     const dest = bufferedDestination(key === 'stderr' ? 2 : openLogFile(key));
     // Later write errors (disk full, file removed): one line a minute on the process log.
     dest.onError((err) => {
       if (outputErrorGate(key) >= 0) processLogger.error({ err, output: key }, 'access log cannot be written');
     });
-    const logger = pino(loggerOptions(), dest);
-    entry = { logger, dest, refs: 0 };
-    outputs.set(key, entry);
-  }
-  entry.refs++;
-  const e = entry;
-  let released = false;
-  return {
-    logger: e.logger,
-    release: () => {
-      if (released) return;
-      released = true;
-      if (--e.refs > 0) return;
-      outputs.delete(key);
-      // SonicBoom flushes what is buffered, then closes the file (stderr stays open).
-      if (key !== 'stderr') {
-        const done = e.dest.end();
-        closing.add(done);
-        void done.then(() => closing.delete(done));
-      }
-    },
-  };
+    return { logger: pino(loggerOptions(), dest), dest };
+  });
+  return { logger: ref.value.logger, release: () => void ref.release() };
 }
 
 /** Writes out every access-log file (open or closing); resolves when done or after `timeoutMs`. */
 export function flushAccessLogs(timeoutMs = 2000): Promise<void> {
-  const flushed = [...outputs.values()].map((e) => new Promise<void>((r) => e.dest.flush(() => r())));
+  const flushed = [...outputs.entries()].map(([, o]) => new Promise<void>((r) => o.dest.flush(() => r())));
   const all = Promise.all([...flushed, ...closing]).then(() => undefined);
   return Promise.race([all, new Promise<void>((r) => setTimeout(r, timeoutMs).unref())]);
 }

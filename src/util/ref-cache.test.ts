@@ -98,6 +98,21 @@ describe('RefCache', () => {
     await b.release();
     expect(a.value.closed + b.value.closed).toBe(0);
   });
+  it('entries lists the values held now, not those released or failed', async () => {
+    const { cache, make } = cacheOf();
+    const a = cache.acquire('x', make);
+    cache.acquire('y', make);
+    const failed = new RefCache<string, Promise<Res>>(() => undefined);
+    const f = failed.acquire('z', () => Promise.reject(new Error('down')));
+    await expect(f.value).rejects.toThrow('down');
+    expect([...cache.entries()].map(([k, v]) => [k, v.name])).toEqual([
+      ['x', 'x'],
+      ['y', 'y'],
+    ]);
+    await a.release();
+    expect([...cache.entries()].map(([k]) => k)).toEqual(['y']);
+    expect([...failed.entries()]).toEqual([]);
+  });
 });
 
 describe('RefLease', () => {

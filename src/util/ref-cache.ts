@@ -68,6 +68,17 @@ export class RefCache<K, V> {
     await Promise.all(all.map(([key, e]) => dispose(e.value, key)));
   }
 
+  /**
+   * The values held now, with their keys (flushing every open file, purging every zone);
+   * a value whose last holder released it, or that failed, is not among them.
+   *
+   * @example
+   *   for (const [origin, pool] of pools.entries()) console.log(origin, pool.stats);
+   */
+  entries(): IterableIterator<[K, V]> {
+    return mapValues(this.#entries.entries(), (e) => e.value);
+  }
+
   /** How many distinct values are held. */
   get size(): number {
     return this.#entries.size;
@@ -103,6 +114,10 @@ export class RefLease {
     this.#refs = [];
     await Promise.all(refs.map((r) => r.release()));
   }
+}
+
+function* mapValues<K, E, V>(it: Iterable<[K, E]>, f: (e: E) => V): IterableIterator<[K, V]> {
+  for (const [k, e] of it) yield [k, f(e)];
 }
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {

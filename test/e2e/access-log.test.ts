@@ -1,7 +1,16 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, httpRequest, sleep, spawnGateway, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+
+/** Where a /proc fd link points, or undefined when the fd closed meanwhile (readdir's own). */
+function linkOf(link: string): string | undefined {
+  try {
+    return readlinkSync(link);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Access-log settings: fields, redaction, sampling and file output. */
 describe('access log', () => {
@@ -79,6 +88,49 @@ routes:
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatchObject({ msg: 'request', method: 'GET', path: '/ok', status: 200 });
     expect(accessLines(file)).toHaveLength(0);
+  });
+
+  it('a reload that keeps a file output keeps the same open file; the reload that drops it writes it out and closes it', async () => {
+    const old = await startUpstream();
+    const cfg = (access: string, withOld: boolean) => `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+log: { access: ${access} }
+upstreams: ${withOld ? `{ old: { targets: [ "${old.url}" ] } }` : '{}'}
+routes:
+  - { name: ok, match: { path: /* }, static: { status: 200, body: ok } }
+${withOld ? '  - { name: old, match: { path: /old }, upstream: old }' : ''}
+`;
+    const access = '{ output: logs/shared.log, fields: [path] }';
+    const g = await startGateway(cfg(access, true));
+    try {
+      const path = join(realpathSync(dirname(g.file)), 'logs/shared.log');
+      // The file descriptors of this process open on the log file.
+      const fds = () => readdirSync('/proc/self/fd').filter((fd) => linkOf(`/proc/self/fd/${fd}`) === path);
+      expect((await httpRequest(`${g.url}/old`)).status).toBe(200); // a pooled connection to `old`
+      expect((await httpRequest(`${g.url}/one`)).status).toBe(200);
+      const open = fds();
+      expect(open).toHaveLength(1);
+
+      // Same output, `old` gone: once the first config version has retired (its pool to
+      // `old` closed, which comes after its access log is released), the file is still open.
+      writeFileSync(g.file, cfg(access, false));
+      expect((await g.gw.reload()).ok).toBe(true);
+      const connections = () => new Promise<number>((r) => old.server.getConnections((_e, n) => r(n)));
+      await eventually(async () => ((await connections()) === 0 ? true : undefined), 5000, 'the first config version to retire');
+      expect(fds()).toEqual(open);
+      expect((await httpRequest(`${g.url}/two`)).status).toBe(200);
+
+      // Access log off: the last version using the file retires, its lines are written, the file closes.
+      writeFileSync(g.file, cfg('false', false));
+      expect((await g.gw.reload()).ok).toBe(true);
+      await eventually(() => (fds().length === 0 ? true : undefined), 5000, 'the log file to be closed');
+      expect((await httpRequest(`${g.url}/three`)).status).toBe(200);
+      const lines = readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { path: string }).path);
+      expect(lines).toEqual(['/old', '/one', '/two']);
+    } finally {
+      await g.close();
+      await old.close();
+    }
   });
 
   it('SIGTERM writes every buffered access-log line before the process exits', async () => {
