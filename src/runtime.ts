@@ -57,6 +57,8 @@ export class Runtime {
   readonly loadedAt = new Date().toISOString();
   /** Hands the upstreams back to the gateway's UpstreamCache (set by `build`). */
   #releaseUpstreams: () => Promise<void> = () => Promise.resolve();
+  /** Hands the tracer back (shared by config versions with equal tracing settings; set by `build`). */
+  #tracingLease = new RefLease();
   /** Requests currently being served on this runtime. */
   inFlight = 0;
   #retired = false;
@@ -113,6 +115,7 @@ export class Runtime {
     const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir, store: storeLease.store, clock: stores.clock };
     const all: PolicyInstance[] = [];
     let accessLog: AccessLogWriter | null = null;
+    const tracingLease = new RefLease();
     try {
       const global = await createPolicies(config.policies, undefined, deps);
       all.push(...global);
@@ -132,12 +135,14 @@ export class Runtime {
         });
       }
       accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
-      const tracing = await Tracing.acquire(config.telemetry?.tracing);
+      const tracing = await Tracing.acquire(config.telemetry?.tracing, tracingLease);
       const rt = new Runtime(loaded, version, routes, upstreams, forwarding, all, storeLease, accessLog, tracing);
       rt.#releaseUpstreams = releaseUpstreams;
+      rt.#tracingLease = tracingLease;
       return rt;
     } catch (e) {
       accessLog?.close();
+      await tracingLease.release();
       await closePolicies(all, logger);
       await storeLease.release();
       await releaseUpstreams();
@@ -162,7 +167,7 @@ export class Runtime {
           .then(() => this.#storeLease.release())
           .then(() => {
             this.accessLog?.close();
-            return Tracing.release(this.tracing);
+            return this.#tracingLease.release();
           })
           .then(() => this.#releaseUpstreams())
           .then(resolve);

@@ -18,6 +18,7 @@ import {
 import type { TracingConfig } from '../config/ops-schema.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { setHeader, type HeaderList } from '../http/headers.js';
+import { RefCache, type RefLease } from '../util/ref-cache.js';
 
 /**
  * OpenTelemetry traces: a SERVER span per request and a CLIENT span per upstream attempt,
@@ -31,9 +32,10 @@ import { setHeader, type HeaderList } from '../http/headers.js';
  * then pass upstream untouched.
  *
  * @example
- *   const tracing = await Tracing.acquire({ endpoint: 'http://127.0.0.1:4318/v1/traces', sampleRatio: 1, … });
+ *   const tracing = await Tracing.acquire({ endpoint: 'http://127.0.0.1:4318/v1/traces', sampleRatio: 1, … }, lease);
  *   tracing?.startServer(ctx);          // in #handle
  *   ctx.trace?.end(ctx);                // in the log phase
+ *   await lease.release();              // the config version retired
  */
 export class Tracing {
   readonly #provider: TracerProvider;
@@ -54,33 +56,21 @@ export class Tracing {
   }
 
   /**
-   * A tracer for this config (shared by config versions with equal settings), or null when
-   * off. The SDK is imported on first use only.
+   * A tracer for this config, or null when off. Config versions with equal settings share
+   * one (its batch and exporter carry over a reload); `lease` holds this holder's share,
+   * and the last release flushes and shuts the exporter down. The SDK is imported on first
+   * use only.
    */
-  static async acquire(cfg: TracingConfig | undefined): Promise<Tracing | null> {
+  static async acquire(cfg: TracingConfig | undefined, lease: RefLease): Promise<Tracing | null> {
     if (cfg === undefined) return null;
-    const key = JSON.stringify(cfg);
-    let e = shared.get(key);
-    if (e === undefined) {
-      const sdk = await import('./tracing-sdk.js');
-      e = shared.get(key) ?? { tracing: new Tracing(cfg, sdk), refs: 0 };
-      shared.set(key, e);
-    }
-    e.refs++;
-    return e.tracing;
+    return lease.add(Tracing.#shared.acquire(JSON.stringify(cfg), () => import('./tracing-sdk.js').then((sdk) => new Tracing(cfg, sdk))));
   }
 
-  /** Drops one reference; the last one flushes and shuts the exporter down. */
-  static release(t: Tracing | null): Promise<void> {
-    if (t === null) return Promise.resolve();
-    for (const [key, e] of shared) {
-      if (e.tracing !== t) continue;
-      if (--e.refs > 0) return Promise.resolve();
-      shared.delete(key);
-      return t.#provider.shutdown().catch(() => undefined);
-    }
-    return Promise.resolve();
-  }
+  /** Tracers by settings; a failed SDK import is forgotten (RefCache), so a later load retries. */
+  static readonly #shared = new RefCache<string, Promise<Tracing>>(async (opening) => {
+    const t = await opening;
+    await t.#provider.shutdown().catch(() => undefined);
+  });
 
   /** Exports every finished span now (tests, drain). */
   flush(): Promise<void> {
@@ -121,8 +111,6 @@ export class Tracing {
     return span;
   }
 }
-
-const shared = new Map<string, { tracing: Tracing; refs: number }>();
 
 /** Host and port of a target origin, parsed once per origin (origins come from config). */
 const origins = new Map<string, { host: string; port: number }>();

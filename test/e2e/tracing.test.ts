@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -216,6 +217,52 @@ routes: [ { name: echo, match: { path: /e }, upstream: echo } ]
     } finally {
       await gw.close();
       await up.close();
+    }
+  });
+});
+
+describe('tracing across reloads', () => {
+  it('a reload with the same settings keeps the tracer and its batch; the reload that drops tracing exports the batch', async () => {
+    const receiver = await startReceiver();
+    const old = await startUpstream();
+    // A long flush interval: spans leave the batch only when the tracer shuts down.
+    const tracing = `telemetry: { tracing: { endpoint: "${receiver.url}", sampleRatio: 1, flushInterval: 10m } }`;
+    const cfg = (telemetry: string, withOld: boolean) => `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+${telemetry}
+upstreams: ${withOld ? `{ old: { targets: [ "${old.url}" ] } }` : '{}'}
+routes:
+  - { name: ok, match: { path: /* }, static: { status: 200, body: ok } }
+${withOld ? '  - { name: old, match: { path: /old }, upstream: old }' : ''}
+`;
+    const g = await startGateway(cfg(tracing, true));
+    try {
+      expect((await httpRequest(`${g.url}/old`)).status).toBe(200); // a pooled connection to `old`
+      const tracer = g.gw.runtime.tracing;
+      expect(tracer).not.toBeNull();
+
+      // Same settings, `old` gone: once the first config version has retired (its pool to
+      // `old` closed, which comes after its tracer is released), the tracer still holds its batch.
+      writeFileSync(g.file, cfg(tracing, false));
+      expect((await g.gw.reload()).ok).toBe(true);
+      const connections = () => new Promise<number>((r) => old.server.getConnections((_e, n) => r(n)));
+      await eventually(async () => ((await connections()) === 0 ? true : undefined), 5000, 'the first config version to retire');
+      expect(g.gw.runtime.tracing).toBe(tracer);
+      expect((await httpRequest(`${g.url}/two`)).status).toBe(200);
+      expect(receiver.spans).toHaveLength(0);
+
+      // Tracing off: the last version holding the tracer retires and its shutdown exports the batch.
+      writeFileSync(g.file, cfg('', false));
+      expect((await g.gw.reload()).ok).toBe(true);
+      expect(g.gw.runtime.tracing).toBeNull();
+      await eventually(() => (receiver.spans.length >= 3 ? true : undefined), 5000, 'the batch to be exported');
+      const servers = receiver.spans.filter((s) => s.kind === 2).map((s) => attr(s, 'gantry.route'));
+      expect(servers.sort()).toEqual(['ok', 'old']);
+      expect(receiver.spans.filter((s) => s.kind === 3).map((s) => attr(s, 'gantry.upstream'))).toEqual(['old']);
+    } finally {
+      await g.close();
+      await old.close();
+      await receiver.close();
     }
   });
 });
