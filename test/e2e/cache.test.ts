@@ -416,6 +416,41 @@ ${extraRoute}`;
     }
   });
 
+  it('the reload that drops a zone closes it: purges no longer reach it, and bringing it back starts empty', async () => {
+    const lone = await startUpstream((_req, res) => reply(res, 200, { 'cache-control': 'max-age=600' }, 'r'));
+    const withCache = `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams:
+  lone: { targets: [ "${lone.url}" ] }
+routes:
+  - { name: r, match: { path: /* }, upstream: lone, policies: [ { cache: { maxSize: 1mb } } ] }
+`;
+    const withoutCache = `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+routes:
+  - { name: r, match: { path: /* }, static: { body: x } }
+`;
+    const g = await startGateway(withCache);
+    try {
+      await httpRequest(g.url + '/a');
+      await httpRequest(g.url + '/b');
+      expect((await httpRequest(g.url + '/a')).headers['cache-status']).toMatch(/^gantry; hit/);
+      writeFileSync(g.file, withoutCache);
+      expect((await g.gw.reload()).ok).toBe(true);
+      // The first version has retired once its pool to `lone` closed (after its policies).
+      const connections = () => new Promise<number>((r) => lone.server.getConnections((_e, n) => r(n)));
+      await eventually(async () => ((await connections()) === 0 ? true : undefined), 5000, 'the first config version to retire');
+      expect(await g.gw.purgeCache({ key: '/b' })).toBe(0);
+      writeFileSync(g.file, withCache);
+      expect((await g.gw.reload()).ok).toBe(true);
+      expect((await httpRequest(g.url + '/a')).headers['cache-status']).toMatch(/fwd=uri-miss/);
+      expect(lone.seen.map((r) => r.url)).toEqual(['/a', '/b', '/a']);
+    } finally {
+      await g.close();
+      await lone.close();
+    }
+  });
+
   it('purge by key, prefix and tag', async () => {
     behaviours.set('/tags/', (req, res, n) => {
       const tag = req.url!.includes('red') ? 'red' : 'blue';

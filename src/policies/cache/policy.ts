@@ -11,7 +11,7 @@ import type { CacheNode, CachedResponse } from './entry.js';
 import { admitOptions, draftFrom } from './admit.js';
 import { MemoryCacheStore } from './store.js';
 import { SharedCacheStore, SHARED_MAX_RETENTION } from './shared-store.js';
-import { acquireZone, count, releaseZone, type InFlight } from './zones.js';
+import { acquireZone, count, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
 import { ThrottledLog } from '../../store/error-log.js';
@@ -45,13 +45,13 @@ export default definePolicy({
     const zoneName = config.zone ?? deps.routeName ?? 'global';
     const shared = config.shared && deps.store.shared;
     const signature = shared ? `shared:${JSON.stringify(deps.config.store ?? {})}` : `memory:${config.maxSize}`;
-    const zone = acquireZone(deps.baseDir, zoneName, signature, () =>
+    const zoneRef = acquireZone(deps.baseDir, zoneName, signature, () =>
       shared
         ? new SharedCacheStore(deps.store, zoneName, () => cacheClock.now(), SHARED_MAX_RETENTION)
         : new MemoryCacheStore(config.maxSize, () => cacheClock.now()),
     );
     const c: Compiled = {
-      zone,
+      zone: zoneRef.value,
       route: deps.routeName ?? zoneName,
       admit: admitOptions(config),
       name: config.statusName,
@@ -70,7 +70,7 @@ export default definePolicy({
         const f = forwarded.get(ctx);
         if (f !== undefined) release(c, f);
       },
-      close: () => releaseZone(deps.baseDir, zone),
+      close: () => zoneRef.release(),
     };
   },
 });

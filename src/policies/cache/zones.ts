@@ -1,5 +1,6 @@
 import { metrics, type CacheResult } from '../../observability/metrics.js';
 import type { CacheStore, PurgeSelector } from './store.js';
+import { RefCache, type Ref } from '../../util/ref-cache.js';
 
 /** Outcome counters of a cache zone (read by metrics and the admin API). */
 export interface CacheStats {
@@ -26,8 +27,9 @@ export interface InFlight {
 
 /**
  * A cache zone: a store, the fetches in flight and the counters. Zones live in a process-
- * wide registry keyed by config directory and zone name, so a config reload keeps the
- * cached entries, and `Gateway.purgeCache` finds every zone of its config.
+ * wide registry keyed by config directory, zone name and settings, so a config reload that
+ * keeps a zone's settings keeps its cached entries, and `Gateway.purgeCache` finds every
+ * zone of its config.
  */
 export class CacheZone {
   readonly name: string;
@@ -36,7 +38,6 @@ export class CacheZone {
   readonly signature: string;
   readonly inFlight = new Map<string, InFlight>();
   readonly stats: CacheStats = { hits: 0, stale: 0, misses: 0, revalidations: 0, revalidated: 0, stored: 0, coalesced: 0 };
-  refs = 0;
 
   constructor(name: string, store: CacheStore, signature: string) {
     this.name = name;
@@ -45,7 +46,8 @@ export class CacheZone {
   }
 }
 
-const zones = new Map<string, CacheZone>();
+/** Zones by `scope \0 name \0 signature`; the last policy instance releasing one closes its store. */
+const zones = new RefCache<string, CacheZone>((zone) => zone.store.close());
 
 /** How each counter reads in `gantry_cache_requests_total{result}`. */
 const RESULT: Record<keyof CacheStats, CacheResult | undefined> = {
@@ -66,32 +68,23 @@ export function count(zone: CacheZone, event: keyof CacheStats, route: string): 
 }
 
 /**
- * Takes a reference on a zone, building it (and its store) when absent or when its
- * settings changed. Release with `releaseZone`.
+ * Takes a reference on a zone, building it (and its store) when no policy instance holds
+ * one of that scope, name and settings (a reload with other settings gets an empty zone).
+ * `release()` the ref when the policy closes; the last one closes the store.
+ *
+ * @example
+ *   const ref = acquireZone(baseDir, 'catalog', 'memory:1048576', () => new MemoryCacheStore(1048576, now));
+ *   ref.value.store.get(key);
+ *   await ref.release();
  */
-export function acquireZone(scope: string, name: string, signature: string, build: () => CacheStore): CacheZone {
-  const id = scope + '\0' + name;
-  let zone = zones.get(id);
-  if (zone === undefined || zone.signature !== signature) {
-    zone = new CacheZone(name, build(), signature);
-    zones.set(id, zone);
-  }
-  zone.refs++;
-  return zone;
-}
-
-/** Drops a reference; the last one closes the store. */
-export async function releaseZone(scope: string, zone: CacheZone): Promise<void> {
-  if (--zone.refs > 0) return;
-  const id = scope + '\0' + zone.name;
-  if (zones.get(id) === zone) zones.delete(id);
-  await zone.store.close();
+export function acquireZone(scope: string, name: string, signature: string, build: () => CacheStore): Ref<CacheZone> {
+  return zones.acquire(scope + '\0' + name + '\0' + signature, () => new CacheZone(name, build(), signature));
 }
 
 /** Zones of one config scope, optionally only the named one. */
 export function zonesOf(scope: string, name?: string): CacheZone[] {
   const out: CacheZone[] = [];
-  for (const [id, z] of zones) if (id.startsWith(scope + '\0') && (name === undefined || z.name === name)) out.push(z);
+  for (const [id, z] of zones.entries()) if (id.startsWith(scope + '\0') && (name === undefined || z.name === name)) out.push(z);
   return out;
 }
 
