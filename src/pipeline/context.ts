@@ -62,6 +62,7 @@ export class RequestContext {
   target = '';
   /** ms from dispatch to upstream response head, -1 when no upstream was called. */
   upstreamMs = -1;
+  /** Response body bytes written to the client (after body mappers, compression, cache replacement). */
   bytesOut = 0;
   /** Set when the gateway answered with one of its own errors. */
   errorCode: string | undefined = undefined;

@@ -126,6 +126,10 @@ function startBody(ctx: RequestContext, status: number, headers: HeaderList, res
     const source = new Readable({ read: resume === undefined ? noop : () => resume() });
     let stream: Readable = source;
     for (const w of wrappers) stream = w(stream, ctx);
+    // What the wrappers emit is what the client gets (compressed, replaced by the cache …).
+    stream.on('data', (chunk: Buffer | string) => {
+      ctx.bytesOut += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    });
     pipeStreams(stream, res, noop);
     ctx.sink = source;
   } else if (resume !== undefined) {
@@ -133,9 +137,12 @@ function startBody(ctx: RequestContext, status: number, headers: HeaderList, res
   }
 }
 
-/** Writes a body chunk; false means "pause until resume". */
+/**
+ * Writes a body chunk; false means "pause until resume". `ctx.bytesOut` counts the body
+ * bytes written to the client: here when the chunk goes straight out, otherwise once body
+ * mappers or wrappers have made what is sent.
+ */
 export function respondData(ctx: RequestContext, chunk: Buffer): boolean {
-  ctx.bytesOut += chunk.length;
   bodyBytes(chunk.length);
   const held = ctx.held;
   if (held !== undefined) {
@@ -151,6 +158,7 @@ export function respondData(ctx: RequestContext, chunk: Buffer): boolean {
   }
   const sink = ctx.sink;
   if (sink !== undefined) return sink.push(chunk);
+  ctx.bytesOut += chunk.length;
   return ctx.res.write(chunk);
 }
 
@@ -181,8 +189,11 @@ function releaseHeld(ctx: RequestContext, held: HeldResponse): void {
   if (ctx.sink !== undefined) {
     ctx.sink.push(body);
     ctx.sink.push(null);
+  } else if (ctx.method === 'HEAD') {
+    ctx.res.end();
   } else {
-    ctx.res.end(ctx.method === 'HEAD' ? undefined : body);
+    ctx.bytesOut += body.length;
+    ctx.res.end(body);
   }
 }
 
@@ -198,7 +209,9 @@ function problemNow(ctx: RequestContext, code: GatewayErrorCode, detail: string)
   if (extra !== undefined) p.headers.push(...extra);
   if (ctx.res.headersSent) return respondAbort(ctx);
   ctx.res.writeHead(p.status, p.headers);
-  ctx.res.end(ctx.method === 'HEAD' ? undefined : p.body);
+  if (ctx.method === 'HEAD') return void ctx.res.end();
+  ctx.bytesOut += p.body.length;
+  ctx.res.end(p.body);
 }
 
 /**
