@@ -27,6 +27,7 @@ import { LocalBackend, syncAdmin } from './admin/local.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './errors.js';
 import { purgeZones } from './policies/cache/zones.js';
 import type { PurgeSelector } from './policies/cache/store.js';
+import { BackgroundWork } from './pipeline/work.js';
 
 interface ListenerState {
   readonly key: string;
@@ -77,6 +78,8 @@ export class Gateway {
   #runtime!: Runtime;
   #version = 0;
   #inFlight = 0;
+  /** Subrequests and background revalidations, which may outlive their client requests. */
+  readonly #work = new BackgroundWork(() => this.#onIdle?.());
   #draining = false;
   #onIdle: (() => void) | undefined;
   #reloading: Promise<ReloadResult> | undefined;
@@ -101,6 +104,7 @@ export class Gateway {
     const gw = new Gateway(configPath, logger, options.env, options.clock ?? systemClock, options.admin !== false);
     for (const w of result.loaded.warnings) logger.warn(formatIssue(w));
     gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger, gw.#stores, gw.#upstreams);
+    gw.#runtime.work = gw.#work.trackerFor(gw.#runtime);
     await gw.#syncListeners(result.loaded);
     await gw.#syncAdmin(result.loaded);
     metrics.reloadResult(true, { version: gw.#version, hash: result.loaded.hash });
@@ -113,9 +117,14 @@ export class Gateway {
     return this.#runtime;
   }
 
-  /** Requests being served right now, across config versions. */
+  /** Client requests being served right now, across config versions (background work not included). */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Subrequests and background revalidations running right now, across config versions. */
+  get background(): number {
+    return this.#work.size;
   }
 
   get draining(): boolean {
@@ -198,6 +207,7 @@ export class Gateway {
       return fail([issue], { err: e }, 'config reload failed; the previous config keeps serving');
     }
     const old = this.#runtime;
+    next.work = this.#work.trackerFor(next);
     this.#runtime = next;
     this.#version = next.version;
     this.#lastReload = { at, ok: true, version: next.version, hash: result.loaded.hash };
@@ -305,6 +315,7 @@ export class Gateway {
 
     const ip = rt.forwarding.anyTrusted ? clientAddress(req, rt.forwarding) : (req.socket.remoteAddress ?? '');
     const ctx = new RequestContext(req, res, listener.info, path, target![1], ip, startedAt, this.logger);
+    ctx.work = rt.work;
     if (rt.tracing !== null) rt.tracing.startServer(ctx);
     // Tenancy: resolved once, before any policy (an authenticated consumer's tenant replaces it).
     if (rt.resolveTenant !== undefined) ctx.tenant = rt.resolveTenant(ctx);
@@ -356,13 +367,19 @@ export class Gateway {
     if (--this.#inFlight === 0 && this.#onIdle) this.#onIdle();
   }
 
+  /** Nothing left to wait for: no client request and no background work. */
+  #idle(): boolean {
+    return this.#inFlight === 0 && this.#work.size === 0;
+  }
+
   /**
-   * Graceful stop: stop accepting, let in-flight requests finish (within `timeout`),
-   * then close connections and pools. Resolves with whether everything finished in time.
+   * Graceful stop: stop accepting, let in-flight requests and their background work
+   * (subrequests, cache revalidations) finish (within `timeout`), then close connections
+   * and pools. Resolves with whether everything finished in time.
    */
   async drain(timeout = this.#runtime.server.drainTimeout): Promise<boolean> {
     this.#draining = true;
-    this.logger.info({ inFlight: this.#inFlight, timeoutMs: timeout }, 'draining');
+    this.logger.info({ inFlight: this.#inFlight, background: this.#work.size, timeoutMs: timeout }, 'draining');
     const closed = [...this.#listeners.values()].map(
       (l) =>
         new Promise<void>((resolve) => {
@@ -371,17 +388,21 @@ export class Gateway {
         }),
     );
     let inTime = true;
-    if (this.#inFlight > 0) {
+    if (!this.#idle()) {
       inTime = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), timeout);
         timer.unref();
         this.#onIdle = () => {
+          if (!this.#idle()) return;
           clearTimeout(timer);
           resolve(true);
         };
       });
     }
+    this.#onIdle = undefined;
     for (const l of this.#listeners.values()) l.server.closeAllConnections();
+    // Past the deadline: stop what is left, so that the runtime retires now.
+    this.#work.cancelAll();
     await Promise.all(closed);
     await this.#admin?.close();
     await this.#runtime.retire(this.logger);
@@ -399,6 +420,7 @@ export class Gateway {
       l.server.close();
       l.server.closeAllConnections();
     }
+    this.#work.cancelAll();
     await this.#admin?.close();
     await this.#runtime.retire(this.logger);
     await this.#pools.closeAll();

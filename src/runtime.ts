@@ -15,6 +15,7 @@ import { Tracing } from './observability/tracing.js';
 import type { UpstreamCache, UpstreamLease } from './upstreams/reuse.js';
 import { RefLease } from './util/ref-cache.js';
 import { compileTenantFrom, type TenantResolver } from './tenancy/tenant.js';
+import type { WorkTracker } from './pipeline/work.js';
 
 /** Server settings with every default applied. */
 export type ServerSettings = Required<ServerConfig>;
@@ -59,8 +60,10 @@ export class Runtime {
   #releaseUpstreams: () => Promise<void> = () => Promise.resolve();
   /** Hands the tracer back (shared by config versions with equal tracing settings; set by `build`). */
   #tracingLease = new RefLease();
-  /** Requests currently being served on this runtime. */
+  /** Requests currently being served on this runtime, and background work they started (subrequests). */
   inFlight = 0;
+  /** Counts background work of this runtime's requests (set by the gateway; requests carry it as `ctx.work`). */
+  work: WorkTracker | undefined = undefined;
   #retired = false;
   #onIdle: (() => void) | undefined;
 

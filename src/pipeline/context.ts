@@ -7,6 +7,7 @@ import { buildUpstreamHeaders } from '../proxy/headers.js';
 import type { CompiledRoute } from '../routing/route.js';
 import type { ListenerInfo } from '../listeners/listener-info.js';
 import type { RequestTrace } from '../observability/tracing.js';
+import type { WorkTracker } from './work.js';
 
 /** An identity known to the gateway (see DESIGN: Consumer). Set by authentication policies. */
 export interface Consumer {
@@ -80,6 +81,8 @@ export class RequestContext {
   trace: RequestTrace | undefined = undefined;
   /** Set by the handler: stops upstream work when the client goes away. */
   cancelable: { cancel(): void } | undefined = undefined;
+  /** Internal: counts work this request starts that may outlive it (subrequests); set by the gateway. */
+  work: WorkTracker | undefined = undefined;
 
   #id: string | undefined = undefined;
   #upstreamHeaders: HeaderList | undefined = undefined;

@@ -3,6 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { RequestContext } from './context.js';
 import type { HeaderList } from '../http/headers.js';
 import type { Pipeline } from './pipeline.js';
+import { holdWork } from './work.js';
 
 /** A response captured from a subrequest, body buffered. */
 export interface CapturedResponse {
@@ -69,6 +70,9 @@ class CaptureResponse extends Writable {
  * Runs a route's target again for a request, off the client's connection: the handler
  * only (no policies), with the given upstream headers, the body buffered up to `maxBody`.
  * Used for background work such as cache revalidation (RFC 5861 stale-while-revalidate).
+ * Counted as the request's background work (`ctx.work`) until the response is complete or
+ * cut off: a drain or a retiring config waits for it. Start it while the request is in
+ * flight, or under a `holdWork` of your own.
  * Resolves once the response is complete; rejects when it is cut off, or with
  * `SubrequestTooLarge` (the upstream transfer is then stopped) when it exceeds `maxBody`.
  *
@@ -81,6 +85,9 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
   if (route === undefined) return Promise.reject(new Error('subrequest needs a routed request'));
   const capture = new CaptureResponse(maxBody);
   const sub = subContext(ctx, capture, upstreamHeaders);
+  // Counted until the response is complete or cut off (a drain or a retiring config waits).
+  const done = holdWork(ctx, () => cancel(sub));
+  capture.once('close', done);
   let overflowed = false;
   capture.onOverflow = () => {
     overflowed = true;
@@ -97,9 +104,16 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
     try {
       route.handler.handle(sub);
     } catch (e) {
+      done();
       reject(e as Error);
     }
   });
+}
+
+/** Stops a subrequest's upstream exchange, as if its client went away (marked aborted first, so the handler drops it). */
+function cancel(sub: RequestContext): void {
+  sub.aborted = true;
+  sub.cancelable?.cancel();
 }
 
 /** A subrequest's response whose body streams (see `subrequestStream`). */
@@ -183,10 +197,14 @@ export function subrequestStream(ctx: RequestContext, upstreamHeaders: HeaderLis
   if (route === undefined) return Promise.reject(new Error('subrequest needs a routed request'));
   const out = new StreamResponse();
   const sub = subContext(ctx, out, upstreamHeaders);
+  // Counted until the handler wrote the whole body or the exchange was cut off.
+  const done = holdWork(ctx, () => cancel(sub));
+  out.once('close', done);
+  // The reader gave up on the body: the handler drops an aborted exchange without closing
+  // `out`, so the count ends here.
   out.onCancel = () => {
-    // Marked aborted first, so the handler treats the cancel as a client going away.
-    sub.aborted = true;
-    sub.cancelable?.cancel();
+    cancel(sub);
+    done();
   };
   return new Promise((resolve, reject) => {
     out.onHead = (status, headers) =>
@@ -204,6 +222,7 @@ export function subrequestStream(ctx: RequestContext, upstreamHeaders: HeaderLis
     try {
       route.handler.handle(sub);
     } catch (e) {
+      done();
       reject(e as Error);
     }
   });
@@ -218,6 +237,7 @@ function subContext(ctx: RequestContext, res: Writable, upstreamHeaders: HeaderL
   sub.consumer = ctx.consumer;
   sub.tenant = ctx.tenant;
   sub.id = ctx.id;
+  sub.work = ctx.work;
   const headers = sub.upstreamHeaders;
   headers.length = 0;
   for (let i = 0; i < upstreamHeaders.length; i++) headers.push(upstreamHeaders[i]!);

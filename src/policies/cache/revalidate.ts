@@ -2,6 +2,7 @@ import { pipeline } from 'node:stream';
 import type { RequestContext } from '../../pipeline/context.js';
 import { isThenable } from '../../pipeline/pipeline.js';
 import { subrequestStream, type StreamedResponse } from '../../pipeline/subrequest.js';
+import { holdWork } from '../../pipeline/work.js';
 import type { HeaderList } from '../../http/headers.js';
 import { PROXY_SET_FIELDS } from '../../proxy/headers.js';
 import type { CachedResponse } from './entry.js';
@@ -69,7 +70,8 @@ export function unconditional(headers: HeaderList): HeaderList {
  * A 304 goes through `onNotModified` as in the foreground. A full response (to the
  * conditional, or to the refetch after a non-matching 304) replaces the entry when it may
  * be stored and fits `maxEntrySize`; otherwise the stale entry is dropped, and the body
- * is not downloaded further. An upstream failure keeps the entry (stale-if-error).
+ * is not downloaded further. An upstream failure keeps the entry (stale-if-error). It counts
+ * as the request's background work (`holdWork`) until then, so a drain waits for it.
  *
  * @example
  *   if (!ev.revalidation.synchronous) { revalidateInBackground(c, ctx, key, entry); return hitReply(…); }
@@ -79,6 +81,9 @@ export function revalidateInBackground(c: Compiled, ctx: RequestContext, key: st
   let resolve!: () => void;
   const lead: InFlight = { promise: new Promise<void>((r) => (resolve = r)), resolve };
   c.zone.inFlight.set(key, lead);
+  // Counted as the request's background work until the outcome is stored (or dropped):
+  // a drain or a retiring config waits for it, beyond the subrequests it makes.
+  void lead.promise.then(holdWork(ctx));
   count(c.zone, 'revalidations', c.route);
   const f: Forwarded = { key, fwd: 'stale', lead, stale: e, strippedConditional: false, background: true };
   const headers = unconditional(ctx.upstreamHeaders);
