@@ -5,6 +5,7 @@ import { ROUTE_TARGET_KEYS } from '../handlers/index.js';
 import { checkConsumers } from '../consumers/semantics.js';
 import { checkLimits } from '../limits/semantics.js';
 import { checkResilience } from '../upstreams/semantics.js';
+import { checkCacheEntries } from '../policies/cache/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -52,6 +53,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
   checkConsumers(config, source);
   checkLimits(config, source);
   checkResilience(config, source);
+  checkCacheEntries(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

@@ -1,0 +1,42 @@
+import type { GatewayConfig } from '../../config/schema.js';
+import type { ConfigSource } from '../../config/source.js';
+
+/**
+ * Checks on `cache` entries that their schema cannot express, each naming file:line:path:
+ * a zone kept in memory must be able to hold the largest entry the policy stores. The
+ * memory LRU refuses an entry larger than its bound, so with `maxSize` below
+ * `maxEntrySize` responses would be announced `stored` (RFC 9211 §2.6) and counted as
+ * stored while never kept. Zones in the shared store (Redis) have no byte bound here.
+ *
+ * @example
+ *   checkCacheEntries(config, source); // routes[0].policies[1].cache.maxSize: maxSize (512kb) is below maxEntrySize (1mb) …
+ */
+export function checkCacheEntries(config: GatewayConfig, source: ConfigSource): void {
+  const redis = (config.store as { kind?: unknown } | undefined)?.kind === 'redis';
+  const lists: [(string | number)[], unknown][] = [[['policies'], config.policies]];
+  const routes = Array.isArray(config.routes) ? config.routes : [];
+  routes.forEach((r, i) => lists.push([['routes', i, 'policies'], r?.policies]));
+  for (const [base, list] of lists) {
+    if (!Array.isArray(list)) continue;
+    list.forEach((entry: unknown, j) => {
+      const c = (entry as { cache?: unknown } | null)?.cache as Record<string, unknown> | undefined;
+      if (typeof c !== 'object' || c === null) return;
+      // Schema defaults are filled in by now; a value that failed its schema is reported there.
+      const { maxSize, maxEntrySize, shared } = c;
+      if (typeof maxSize !== 'number' || typeof maxEntrySize !== 'number') return;
+      if (redis && shared !== false) return;
+      if (maxSize < maxEntrySize) {
+        source.issueAt(
+          [...base, j, 'cache', 'maxSize'],
+          `maxSize (${bytes(maxSize)}) is below maxEntrySize (${bytes(maxEntrySize)}): this memory zone could not hold the largest entries it would announce as stored; raise maxSize or lower maxEntrySize`,
+        );
+      }
+    });
+  }
+}
+
+function bytes(n: number): string {
+  if (n % (1024 * 1024) === 0) return `${n / (1024 * 1024)}mb`;
+  if (n % 1024 === 0) return `${n / 1024}kb`;
+  return `${n}b`;
+}
