@@ -35,25 +35,32 @@ export const schema = Type.Object(
 
 type Ops = Static<typeof HeaderOps>;
 
+/** Lower-cased names and compiled templates, in parallel arrays (indexed loops, no tuple destructuring per request). */
 interface CompiledOps {
   remove: string[];
-  set: [string, Template][];
-  add: [string, Template][];
+  setNames: string[];
+  setValues: Template[];
+  addNames: string[];
+  addValues: Template[];
 }
 
 function compile(ops: Ops): CompiledOps | null {
+  const set = Object.entries(ops.set);
+  const add = Object.entries(ops.add);
   const c: CompiledOps = {
     remove: ops.remove.map((h) => h.toLowerCase()),
-    set: Object.entries(ops.set).map(([k, v]) => [k.toLowerCase(), compileTemplate(v)]),
-    add: Object.entries(ops.add).map(([k, v]) => [k.toLowerCase(), compileTemplate(v)]),
+    setNames: set.map(([k]) => k.toLowerCase()),
+    setValues: set.map(([, v]) => compileTemplate(v)),
+    addNames: add.map(([k]) => k.toLowerCase()),
+    addValues: add.map(([, v]) => compileTemplate(v)),
   };
-  return c.remove.length + c.set.length + c.add.length === 0 ? null : c;
+  return c.remove.length + c.setNames.length + c.addNames.length === 0 ? null : c;
 }
 
 function apply(list: HeaderList, ops: CompiledOps, ctx: RequestContext): void {
-  for (const name of ops.remove) removeHeader(list, name);
-  for (const [name, t] of ops.set) setHeader(list, name, t(ctx));
-  for (const [name, t] of ops.add) appendHeader(list, name, t(ctx));
+  for (let i = 0; i < ops.remove.length; i++) removeHeader(list, ops.remove[i]!);
+  for (let i = 0; i < ops.setNames.length; i++) setHeader(list, ops.setNames[i]!, ops.setValues[i]!(ctx));
+  for (let i = 0; i < ops.addNames.length; i++) appendHeader(list, ops.addNames[i]!, ops.addValues[i]!(ctx));
 }
 
 export default definePolicy({
