@@ -163,4 +163,23 @@ redis.call('PEXPIRE', KEYS[1], hold)
 return 1
 `;
 
+/**
+ * KEYS[1] hash of field → epoch ms; ARGV: field, at, since, ttlMs. Sets the field to `at`
+ * unless it holds a later time, removes fields older than `since`, sets the TTL. Returns
+ * the number of fields left.
+ */
+export const STAMP_SCRIPT = `
+local at = tonumber(ARGV[2])
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or tonumber(cur) < at then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local since = tonumber(ARGV[3])
+local all = redis.call('HGETALL', KEYS[1])
+local n = 0
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) < since then redis.call('HDEL', KEYS[1], all[i]) else n = n + 1 end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return n
+`;
+
 export const ALGORITHM_CODES = { 'fixed-window': 1, 'sliding-window': 2, 'token-bucket': 3, gcra: 4 } as const;

@@ -31,6 +31,7 @@ export class MemoryStore implements Store {
   readonly #limiters = new Map<string, LimiterState>();
   readonly #values = new Map<string, Entry>();
   readonly #slots = new Map<string, number>();
+  readonly #stamps = new Map<string, { fields: Map<string, number>; expiresAt: number }>();
   readonly #sweeper: NodeJS.Timeout;
   readonly #step: Step = { granted: 0, limit: 0, remaining: 0, resetMs: 0, retryAfterMs: 0 };
 
@@ -104,16 +105,40 @@ export class MemoryStore implements Store {
     return this.#values.delete(key);
   }
 
+  stamp(key: string, field: string, at: number, since: number, ttlMs: number): number {
+    const now = this.#clock.now();
+    let m = this.#stamps.get(key);
+    if (m === undefined || m.expiresAt <= now) this.#stamps.set(key, (m = { fields: new Map(), expiresAt: 0 }));
+    const cur = m.fields.get(field);
+    if (cur === undefined || cur < at) m.fields.set(field, at);
+    for (const [f, t] of m.fields) if (t < since) m.fields.delete(f);
+    m.expiresAt = now + ttlMs;
+    return m.fields.size;
+  }
+
+  stamps(key: string, fields?: readonly string[]): Map<string, number> {
+    const m = this.#stamps.get(key);
+    if (m === undefined || m.expiresAt <= this.#clock.now()) return new Map();
+    if (fields === undefined) return new Map(m.fields);
+    const out = new Map<string, number>();
+    for (const f of fields) {
+      const t = m.fields.get(f);
+      if (t !== undefined) out.set(f, t);
+    }
+    return out;
+  }
+
   /** Drops expired entries (runs on a timer; callable from tests). */
   sweep(): void {
     const now = this.#clock.now();
     for (const [k, s] of this.#limiters) if (s.expiresAt <= now) this.#limiters.delete(k);
     for (const [k, e] of this.#values) if (e.expiresAt <= now) this.#values.delete(k);
+    for (const [k, m] of this.#stamps) if (m.expiresAt <= now) this.#stamps.delete(k);
   }
 
   /** Number of live limiter and value entries (tests, status). */
   get size(): number {
-    return this.#limiters.size + this.#values.size;
+    return this.#limiters.size + this.#values.size + this.#stamps.size;
   }
 
   ready(): Promise<boolean> {
@@ -125,6 +150,7 @@ export class MemoryStore implements Store {
     this.#limiters.clear();
     this.#values.clear();
     this.#slots.clear();
+    this.#stamps.clear();
     return Promise.resolve();
   }
 }

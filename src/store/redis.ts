@@ -1,6 +1,6 @@
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { ACQUIRE_SCRIPT, ALGORITHM_CODES, COUNT_SCRIPT, LIMIT_SCRIPT } from './lua.js';
+import { ACQUIRE_SCRIPT, ALGORITHM_CODES, COUNT_SCRIPT, LIMIT_SCRIPT, STAMP_SCRIPT } from './lua.js';
 import { ThrottledLog } from './error-log.js';
 import type { Clock } from './clock.js';
 import { StoreUnavailableError, type CounterResult, type Decision, type Grant, type LimitSpec, type Store } from './store.js';
@@ -33,6 +33,7 @@ interface ScriptCommands {
   gantryLimit(key: string, alg: number, limit: number, windowMs: number, burst: number, want: number, partial: 0 | 1, nowUs: string): Promise<Reply>;
   gantryCount(key: string, cost: number, limit: number, ttlMs: number): Promise<[number, number]>;
   gantryAcquire(key: string, holder: string, max: number, holdMs: number, nowUs: string): Promise<number>;
+  gantryStamp(key: string, field: string, at: number, since: number, ttlMs: number): Promise<number>;
 }
 
 type Client = (Redis | Cluster) & ScriptCommands;
@@ -82,6 +83,7 @@ export class RedisStore implements Store {
     client.defineCommand('gantryLimit', { numberOfKeys: 1, lua: LIMIT_SCRIPT });
     client.defineCommand('gantryCount', { numberOfKeys: 1, lua: COUNT_SCRIPT });
     client.defineCommand('gantryAcquire', { numberOfKeys: 1, lua: ACQUIRE_SCRIPT });
+    client.defineCommand('gantryStamp', { numberOfKeys: 1, lua: STAMP_SCRIPT });
     // A dropped connection is an outage even if the server is back before the first
     // reconnect attempt fails; either event opens it, and the throttle keeps it one line.
     client.on('close', () => {
@@ -156,6 +158,29 @@ export class RedisStore implements Store {
 
   delete(key: string): Promise<boolean> {
     return this.#client.del(this.key(key)).then((n) => n > 0, unavailable);
+  }
+
+  stamp(key: string, field: string, at: number, since: number, ttlMs: number): Promise<number> {
+    return this.#client.gantryStamp(this.key(key), field, Math.round(at), Math.round(since), Math.max(1, Math.ceil(ttlMs))).then((n) => n, unavailable);
+  }
+
+  stamps(key: string, fields?: readonly string[]): Promise<Map<string, number>> {
+    const k = this.key(key);
+    if (fields === undefined) {
+      return this.#client.hgetall(k).then((all) => {
+        const out = new Map<string, number>();
+        for (const f in all) out.set(f, Number(all[f]));
+        return out;
+      }, unavailable);
+    }
+    if (fields.length === 0) return Promise.resolve(new Map());
+    return this.#client.hmget(k, ...fields).then((values) => {
+      const out = new Map<string, number>();
+      values.forEach((v, i) => {
+        if (v !== null) out.set(fields[i]!, Number(v));
+      });
+      return out;
+    }, unavailable);
   }
 
   ready(timeoutMs: number): Promise<boolean> {

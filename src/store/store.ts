@@ -91,6 +91,21 @@ export interface Store {
   /** Removes a value; resolves whether it existed. */
   delete(key: string): Awaitable<boolean>;
 
+  /**
+   * Stamps: a map of field → time (epoch ms) at `key`, each field updated atomically, so
+   * writers on different instances never lose each other's fields (a Redis hash).
+   * `stamp` sets `field` to `at` unless it already holds a later time, removes the fields
+   * older than `since`, and makes the map expire `ttlMs` after this call; it resolves with
+   * how many fields are left.
+   *
+   * @example
+   *   await store.stamp('cache-rules:z', '{"tag":"red"}', now, now - day, day);
+   *   (await store.stamps('cache-rules:z')).get('{"tag":"red"}'); // now
+   */
+  stamp(key: string, field: string, at: number, since: number, ttlMs: number): Awaitable<number>;
+  /** The stamps at `key`: only `fields` when given (absent ones left out), else all of them. */
+  stamps(key: string, fields?: readonly string[]): Awaitable<Map<string, number>>;
+
   /** Resolves once the backing service answered, or after `timeoutMs` (never rejects). */
   ready(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;

@@ -47,6 +47,41 @@ describeRedis('shared cache store', (redis) => {
     expect(await bodyAt(s, '/a')).toBe('new');
   });
 
+  it('purges fired at once by two instances each keep their rule', async () => {
+    // Two gateway instances: two Redis clients, one zone.
+    const other = new RedisStore({ url: redis().url, keyPrefix: 'shared-store-test:', commandTimeoutMs: 1000, maxBackoffMs: 200, logger: pino({ level: 'silent' }) });
+    await other.ready(2000);
+    const name = `two-${++zone}`;
+    const a = new SharedCacheStore(store, name, () => now, SHARED_MAX_RETENTION);
+    const b = new SharedCacheStore(other, name, () => now, SHARED_MAX_RETENTION);
+    const tags = Array.from({ length: 60 }, (_, i) => `t${i}`);
+    await Promise.all(tags.map((t) => a.set(`/${t}`, response(`/${t}`, t, now, [t]), 60_000)));
+    await a.set('/kept', response('/kept', 'kept', now, ['other']), 60_000);
+    now += 10;
+    await Promise.all(tags.map((t, i) => (i % 2 === 0 ? a : b).purge({ tag: t })));
+    for (const t of tags) {
+      expect(await bodyAt(a, `/${t}`)).toBeUndefined();
+      expect(await bodyAt(b, `/${t}`)).toBeUndefined();
+    }
+    expect(await bodyAt(b, '/kept')).toBe('kept');
+    // Entries stored after the purges are served.
+    now += 10;
+    await b.set('/t0', response('/t0', 'new', now, ['t0']), 60_000);
+    expect(await bodyAt(a, '/t0')).toBe('new');
+    await other.close();
+  });
+
+  it('more than 200 rules collapse into one that purges everything stored until then, and later entries are kept', async () => {
+    const s = make();
+    await s.set('/old', response('/old', 'old', now), 60_000);
+    now += 10;
+    for (let i = 0; i < 201; i++) await s.purge({ tag: `x${i}` });
+    expect(await bodyAt(s, '/old')).toBeUndefined();
+    now += 10;
+    await s.set('/new', response('/new', 'new', now), 60_000);
+    expect(await bodyAt(s, '/new')).toBe('new');
+  });
+
   it('concurrent purges each keep their rule (no lost update)', async () => {
     const s = make();
     await s.set('/red', response('/red', 'red', now, ['red']), 60_000);

@@ -8,10 +8,12 @@ import { isKeyOrVariant, type CacheStore, type PurgeSelector } from './store.js'
  * raw body.
  *
  * Purge by prefix or tag cannot enumerate keys through the store interface (and SCAN over
- * a shared Redis would be slow), so purges are recorded as rules in one value per zone,
- * like Varnish bans: an entry stored at or before a rule that matches it is treated as
- * absent by every instance. Rules are dropped once every entry they could match has
- * expired. Exact-key purges also delete the key itself.
+ * a shared Redis would be slow), so purges are recorded as rules, like Varnish bans: an
+ * entry stored at or before a rule that matches it is treated as absent by every
+ * instance. The rules are the stamps of one Redis hash per zone (field: the selector as
+ * JSON, value: when it was purged), so each purge adds its rule atomically and purges sent
+ * at once by different instances all keep theirs. Rules are dropped once every entry they
+ * could match has expired. Exact-key purges also delete the key itself.
  */
 export class SharedCacheStore implements CacheStore {
   readonly kind = 'redis' as const;
@@ -20,21 +22,19 @@ export class SharedCacheStore implements CacheStore {
   readonly #rulesKey: string;
   readonly #now: () => number;
   readonly #maxRetention: number;
-  #rulesRaw: Buffer | undefined;
-  #rules: PurgeRule[] = [];
-  /** The last rule update of this instance; the next one starts after it. */
-  #rulesUpdate: Promise<void> = Promise.resolve();
+  /** Rules parsed from their field (JSON), so a lookup parses none it has seen before. */
+  readonly #parsed = new Map<string, PurgeSelector | null>();
 
   constructor(store: Store, zone: string, now: () => number, maxRetentionMs: number) {
     this.#store = store;
     this.#prefix = `cache:${zone}:`;
-    this.#rulesKey = `cache-purges:${zone}`;
+    this.#rulesKey = `cache-rules:${zone}`;
     this.#now = now;
     this.#maxRetention = maxRetentionMs;
   }
 
   get(key: string): Promise<CacheNode | undefined> {
-    return Promise.all([this.#store.get(this.#prefix + key), this.#store.get(this.#rulesKey)]).then(
+    return Promise.all([this.#store.get(this.#prefix + key), this.#store.stamps(this.#rulesKey)]).then(
       ([raw, rules]) => {
         if (raw === undefined) return undefined;
         const node = decode(raw);
@@ -59,54 +59,61 @@ export class SharedCacheStore implements CacheStore {
     // fresh response that replaces a dropped one) reaches Redis after the DEL (one
     // connection, or the key's one node in a cluster, keeps the order), so it is not lost.
     const deleted = 'key' in selector ? Promise.resolve(this.#store.delete(this.#prefix + selector.key)) : Promise.resolve(false);
-    // The rules are one value, read, extended and written back: this instance's purges do
-    // that one at a time, so that concurrent purges do not drop each other's rule.
-    const ruled = this.#rulesUpdate.then(() => this.#addRule(selector, now));
-    this.#rulesUpdate = ruled.catch(() => undefined);
+    const ruled = this.#addRule(selector, now);
     return Promise.all([deleted, ruled]).then(([d]) => (d ? 1 : 0));
   }
 
   async #addRule(selector: PurgeSelector, now: number): Promise<void> {
-    const raw = await this.#store.get(this.#rulesKey);
-    let rules = parseRules(raw).filter((r) => now - r.at < this.#maxRetention);
-    rules.push({ ...selector, at: now } as PurgeRule);
+    const since = now - this.#maxRetention;
+    const n = await this.#store.stamp(this.#rulesKey, ruleField(selector), now, since, this.#maxRetention);
     // Too many rules to check per lookup: one rule that matches everything stored until
-    // now replaces them all (it purges at least what they did).
-    if (rules.length > MAX_RULES) rules = [{ prefix: '', at: now }];
-    await this.#store.set(this.#rulesKey, JSON.stringify(rules), this.#maxRetention);
+    // now replaces them all (it purges at least what they did; a rule added meanwhile by
+    // another instance with a later time is kept).
+    if (n > MAX_RULES) await this.#store.stamp(this.#rulesKey, ruleField({ prefix: '' }), now, now, this.#maxRetention);
   }
 
   close(): void {}
 
-  #purged(key: string, e: CachedResponse, raw: Buffer | undefined): boolean {
-    if (raw === undefined) return false;
-    if (this.#rulesRaw === undefined || !raw.equals(this.#rulesRaw)) {
-      this.#rulesRaw = raw;
-      this.#rules = parseRules(raw);
-    }
-    for (const r of this.#rules) {
-      if (e.storedAt > r.at) continue;
+  #purged(key: string, e: CachedResponse, rules: Map<string, number>): boolean {
+    for (const [field, at] of rules) {
+      if (e.storedAt > at) continue;
+      const r = this.#rule(field);
+      if (r === null) continue;
       if ('key' in r ? isKeyOrVariant(key, r.key) : 'prefix' in r ? key.startsWith(r.prefix) : e.tags.includes(r.tag)) return true;
     }
     return false;
   }
-}
 
-type PurgeRule = PurgeSelector & { at: number };
+  #rule(field: string): PurgeSelector | null {
+    let r = this.#parsed.get(field);
+    if (r === undefined) {
+      if (this.#parsed.size >= 4 * MAX_RULES) this.#parsed.clear();
+      this.#parsed.set(field, (r = parseRule(field)));
+    }
+    return r;
+  }
+}
 
 const MAX_RULES = 200;
 
 /** Longest an entry stays in the shared store, and so how long a purge rule must be kept. */
 export const SHARED_MAX_RETENTION = 24 * 3_600_000;
 
-function parseRules(raw: Buffer | undefined): PurgeRule[] {
-  if (raw === undefined) return [];
+/** The rule's field: the selector as canonical JSON (one field per distinct purge). */
+function ruleField(s: PurgeSelector): string {
+  return 'key' in s ? JSON.stringify({ key: s.key }) : 'prefix' in s ? JSON.stringify({ prefix: s.prefix }) : JSON.stringify({ tag: s.tag });
+}
+
+function parseRule(field: string): PurgeSelector | null {
   try {
-    const v = JSON.parse(raw.toString()) as unknown;
-    return Array.isArray(v) ? (v as PurgeRule[]) : [];
+    const v = JSON.parse(field) as Record<string, unknown>;
+    if (typeof v.key === 'string') return { key: v.key };
+    if (typeof v.prefix === 'string') return { prefix: v.prefix };
+    if (typeof v.tag === 'string') return { tag: v.tag };
   } catch {
-    return [];
+    // another version's rule: ignored
   }
+  return null;
 }
 
 interface Head {
