@@ -83,6 +83,12 @@ export class RequestContext {
   cancelable: { cancel(): void } | undefined = undefined;
   /** Internal: counts work this request starts that may outlive it (subrequests); set by the gateway. */
   work: WorkTracker | undefined = undefined;
+  /**
+   * Internal: this request may still send its one shadow copy (`mirror:`). The mirror clears
+   * it; a subrequest has none of its own (background work is not shadowed) unless it stands
+   * for the client's exchange, which then takes the client's (`subrequest`, `asClient`).
+   */
+  mayMirror = true;
 
   #id: string | undefined = undefined;
   #upstreamHeaders: HeaderList | undefined = undefined;

@@ -66,28 +66,52 @@ class CaptureResponse extends Writable {
   }
 }
 
+/** How a subrequest relates to its client request. */
+export interface SubrequestOptions {
+  /**
+   * The subrequest is the client request's own upstream exchange: the client's response is
+   * made from it (the `etag` policy). It sends the client's shadow copy (`mirror:`) when the
+   * request has not sent one, and it is cancelled when the client goes away. Default
+   * (false): background work, never shadowed, which runs on after the client left.
+   */
+  asClient?: boolean;
+}
+
 /**
  * Runs a route's target again for a request, off the client's connection: the handler
  * only (no policies), with the given upstream headers, the body buffered up to `maxBody`.
- * Used for background work such as cache revalidation (RFC 5861 stale-while-revalidate).
+ * Used for background work such as cache revalidation (RFC 5861 stale-while-revalidate),
+ * or, with `asClient`, for the client's own exchange read whole (the `etag` policy).
  * Counted as the request's background work (`ctx.work`) until the response is complete or
  * cut off: a drain or a retiring config waits for it. Start it while the request is in
  * flight, or under a `holdWork` of your own.
- * Resolves once the response is complete; rejects when it is cut off, or with
- * `SubrequestTooLarge` (the upstream transfer is then stopped) when it exceeds `maxBody`.
+ * Resolves once the response is complete; rejects when it is cut off (also when the client
+ * of an `asClient` subrequest goes away), or with `SubrequestTooLarge` (the upstream
+ * transfer is then stopped) when it exceeds `maxBody`.
  *
  * @example
- *   const res = await subrequest(ctx, [...ctx.upstreamHeaders, 'if-none-match', etag], 1 << 20);
- *   if (res.status === 304) refresh(entry, res.headers);
+ *   const res = await subrequest(ctx, ctx.upstreamHeaders.slice(), 1 << 20, { asClient: true });
+ *   if (res.status === 200) tag(res.body);
  */
-export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, maxBody: number): Promise<CapturedResponse> {
+export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, maxBody: number, options?: SubrequestOptions): Promise<CapturedResponse> {
   const route = ctx.route;
   if (route === undefined) return Promise.reject(new Error('subrequest needs a routed request'));
+  if (ctx.aborted) return Promise.reject(new Error('the client went away'));
   const capture = new CaptureResponse(maxBody);
   const sub = subContext(ctx, capture, upstreamHeaders);
+  // Stops the upstream exchange and closes the capture: the count ends, the Promise rejects.
+  const stop = () => {
+    if (capture.destroyed) return;
+    cancel(sub);
+    capture.destroy();
+  };
   // Counted until the response is complete or cut off (a drain or a retiring config waits).
-  const done = holdWork(ctx, () => cancel(sub));
+  const done = holdWork(ctx, stop);
   capture.once('close', done);
+  if (options?.asClient === true) {
+    sub.mayMirror = ctx.mayMirror;
+    ctx.mayMirror = false;
+  }
   let overflowed = false;
   capture.onOverflow = () => {
     overflowed = true;
@@ -238,6 +262,8 @@ function subContext(ctx: RequestContext, res: Writable, upstreamHeaders: HeaderL
   sub.tenant = ctx.tenant;
   sub.id = ctx.id;
   sub.work = ctx.work;
+  // Background work is not shadowed (`mirror:`); see SubrequestOptions.asClient.
+  sub.mayMirror = false;
   const headers = sub.upstreamHeaders;
   headers.length = 0;
   for (let i = 0; i < upstreamHeaders.length; i++) headers.push(upstreamHeaders[i]!);

@@ -18,7 +18,9 @@ const MAX_SHADOW_IN_FLIGHT = 256;
  * errors only count in metrics and health, and the client's response never waits for it.
  * Copies carry `X-Gantry-Shadow: 1` so the shadow service can tell them apart. A body is
  * held in memory to be sent twice, so requests with a body over `maxBody` (or without a
- * declared length) are not mirrored.
+ * declared length) are not mirrored. Each client request is copied at most once: upstream
+ * exchanges the gateway makes on its own (a cache's background revalidation, an `etag`
+ * policy's second fetch) are not copied.
  *
  * @example
  *   - name: orders
@@ -67,6 +69,9 @@ export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps
   return {
     description: `${inner.description}, mirror ${up.name} ${percent}%`,
     handle: function mirrored(ctx) {
+      // Once per client request: not for a subrequest's second fetch or background work.
+      if (!ctx.mayMirror) return inner.handle(ctx);
+      ctx.mayMirror = false;
       if (percent < 100 && Math.random() * 100 >= percent) return inner.handle(ctx);
       if (ctx.body !== undefined) {
         shadow(ctx, ctx.body);

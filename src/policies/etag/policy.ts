@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import { definePolicy, type Reply } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
-import { subrequest, SubrequestTooLarge, type CapturedResponse } from '../../pipeline/subrequest.js';
+import { subrequest, SubrequestTooLarge, type CapturedResponse, type SubrequestOptions } from '../../pipeline/subrequest.js';
 import { Size } from '../../config/types.js';
 import { getHeader, removeHeader } from '../../http/headers.js';
 import { headersFor304, notModified } from '../cache/serve.js';
@@ -33,6 +33,8 @@ export const schema = Type.Object(
   { additionalProperties: false },
 );
 
+const CLIENT_EXCHANGE: SubrequestOptions = { asClient: true };
+
 export default definePolicy({
   name: 'etag',
   description: 'Strong ETag from a hash of the body and 304 on If-None-Match, for responses without validators.',
@@ -43,7 +45,8 @@ export default definePolicy({
     return {
       request: function etag(ctx) {
         if (ctx.method !== 'GET') return undefined;
-        return subrequest(ctx, ctx.upstreamHeaders.slice(), max).then(
+        // The client's own exchange: shadowed once (`mirror:`), cancelled when the client goes away.
+        return subrequest(ctx, ctx.upstreamHeaders.slice(), max, CLIENT_EXCHANGE).then(
           (res) => answer(ctx, res, accepts),
           (e: unknown) => {
             if (e instanceof SubrequestTooLarge) return undefined; // stream it again, without an ETag
