@@ -111,6 +111,10 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
   if (options?.asClient === true) {
     sub.mayMirror = ctx.mayMirror;
     ctx.mayMirror = false;
+    // The client going away cancels it (the gateway cancels `ctx.cancelable`); a handler
+    // that runs for the client later sets its own.
+    const prev = ctx.cancelable;
+    ctx.cancelable = prev === undefined ? { cancel: stop } : { cancel: () => (stop(), prev.cancel()) };
   }
   let overflowed = false;
   capture.onOverflow = () => {
