@@ -82,6 +82,34 @@ describeRedis('shared cache store', (redis) => {
     expect(await bodyAt(s, '/new')).toBe('new');
   });
 
+  it('a drop hides the key, its variants and more specific keys stored before it, and nothing else', async () => {
+    const s = make();
+    const keys = ['/v', '/v#vary|accept=a', '/v#host=x', '/v#host=x#vary|accept=b', '/v2', '/vx#host=x', '/w?v#host=x'];
+    for (const k of keys) await s.set(k, response(k, k, now), 60_000);
+    now += 10;
+    await s.purge({ key: '/v' });
+    const left = [];
+    for (const k of keys) if ((await bodyAt(s, k)) !== undefined) left.push(k);
+    expect(left).toEqual(['/v2', '/vx#host=x', '/w?v#host=x']);
+    now += 1;
+    await s.set('/v#vary|accept=a', response('/v#vary|accept=a', 'new', now), 60_000);
+    expect(await bodyAt(s, '/v#vary|accept=a')).toBe('new');
+    // A more specific drop leaves the less specific key alone.
+    await s.set('/u', response('/u', 'u', now), 60_000);
+    await s.set('/u#host=x', response('/u#host=x', 'ux', now), 60_000);
+    now += 10;
+    await s.purge({ key: '/u#host=x' });
+    expect([await bodyAt(s, '/u'), await bodyAt(s, '/u#host=x')]).toEqual(['u', undefined]);
+  });
+
+  it('300 drops of different keys add no zone-wide rule: other entries stay', async () => {
+    const s = make();
+    await s.set('/kept#host=x', response('/kept#host=x', 'kept', now), 60_000);
+    now += 10;
+    await Promise.all(Array.from({ length: 300 }, (_, i) => s.purge({ key: `/d/${i}#host=x` })));
+    expect(await bodyAt(s, '/kept#host=x')).toBe('kept');
+  });
+
   it('concurrent purges each keep their rule (no lost update)', async () => {
     const s = make();
     await s.set('/red', response('/red', 'red', now, ['red']), 60_000);

@@ -13,13 +13,22 @@ import { isKeyOrVariant, type CacheStore, type PurgeSelector } from './store.js'
  * instance. The rules are the stamps of one Redis hash per zone (field: the selector as
  * JSON, value: when it was purged), so each purge adds its rule atomically and purges sent
  * at once by different instances all keep theirs. Rules are dropped once every entry they
- * could match has expired. Exact-key purges also delete the key itself.
+ * could match has expired.
+ *
+ * A purge by key (the cache's own drops: an outdated entry, an unsafe request on its URI,
+ * RFC 9111 §4.4) deletes the key and stamps the drop in a hash per URI (the key up to its
+ * first `#`; field: the rest of the dropped key). The key's Vary variants and more
+ * specific keys (`#host=…`, `#consumer=…`) cannot be listed, so a lookup reads the stamps
+ * of its own key's `#`-prefixes (one HMGET) and treats an entry stored at or before one
+ * of them as absent. So drops cost no zone-wide rule: however many URIs a route
+ * invalidates, other entries stay.
  */
 export class SharedCacheStore implements CacheStore {
   readonly kind = 'redis' as const;
   readonly #store: Store;
   readonly #prefix: string;
   readonly #rulesKey: string;
+  readonly #dropsPrefix: string;
   readonly #now: () => number;
   readonly #maxRetention: number;
   /** Rules parsed from their field (JSON), so a lookup parses none it has seen before. */
@@ -29,17 +38,20 @@ export class SharedCacheStore implements CacheStore {
     this.#store = store;
     this.#prefix = `cache:${zone}:`;
     this.#rulesKey = `cache-rules:${zone}`;
+    this.#dropsPrefix = `cache-drops:${zone}:`;
     this.#now = now;
     this.#maxRetention = maxRetentionMs;
   }
 
   get(key: string): Promise<CacheNode | undefined> {
-    return Promise.all([this.#store.get(this.#prefix + key), this.#store.stamps(this.#rulesKey)]).then(
-      ([raw, rules]) => {
+    const uri = uriOf(key);
+    const drops = this.#store.stamps(this.#dropsKey(uri), dropFields(key, uri.length));
+    return Promise.all([this.#store.get(this.#prefix + key), this.#store.stamps(this.#rulesKey), drops]).then(
+      ([raw, rules, dropped]) => {
         if (raw === undefined) return undefined;
         const node = decode(raw);
         if (node === undefined) return undefined;
-        if (node.kind === 'response' && this.#purged(key, node, rules)) return undefined;
+        if (node.kind === 'response' && (droppedSince(node, dropped) || this.#purged(key, node, rules))) return undefined;
         return node;
       },
       // The shared store being down is a miss, never a failed request.
@@ -58,9 +70,19 @@ export class SharedCacheStore implements CacheStore {
     // The key is deleted first, before any await: a write issued after this call (the
     // fresh response that replaces a dropped one) reaches Redis after the DEL (one
     // connection, or the key's one node in a cluster, keeps the order), so it is not lost.
-    const deleted = 'key' in selector ? Promise.resolve(this.#store.delete(this.#prefix + selector.key)) : Promise.resolve(false);
-    const ruled = this.#addRule(selector, now);
-    return Promise.all([deleted, ruled]).then(([d]) => (d ? 1 : 0));
+    if ('key' in selector) {
+      const key = selector.key;
+      const deleted = Promise.resolve(this.#store.delete(this.#prefix + key));
+      const uri = uriOf(key);
+      const stamped = this.#store.stamp(this.#dropsKey(uri), key.slice(uri.length), now, now - this.#maxRetention, this.#maxRetention);
+      return Promise.all([deleted, stamped]).then(([d]) => (d ? 1 : 0));
+    }
+    return this.#addRule(selector, now).then(() => 0);
+  }
+
+  /** The hash of drop stamps of one URI (path and query). */
+  #dropsKey(uri: string): string {
+    return this.#dropsPrefix + uri;
   }
 
   async #addRule(selector: PurgeSelector, now: number): Promise<void> {
@@ -95,6 +117,29 @@ export class SharedCacheStore implements CacheStore {
 }
 
 const MAX_RULES = 200;
+
+/** The URI part of a key: up to its first `#` (which never occurs in a request target). */
+function uriOf(key: string): string {
+  const i = key.indexOf('#');
+  return i < 0 ? key : key.slice(0, i);
+}
+
+/**
+ * The drop-hash fields a key is covered by: the rest of each of its `#`-prefixes from the
+ * URI on ('' for the URI itself, then `#host=…`, …, the whole rest), as `isKeyOrVariant`.
+ */
+function dropFields(key: string, from: number): string[] {
+  const out = [''];
+  for (let i = key.indexOf('#', from + 1); i >= 0; i = key.indexOf('#', i + 1)) out.push(key.slice(from, i));
+  if (key.length > from) out.push(key.slice(from));
+  return out;
+}
+
+/** Whether the entry was stored at or before a drop of its key or a less specific one. */
+function droppedSince(e: CachedResponse, dropped: Map<string, number>): boolean {
+  for (const at of dropped.values()) if (e.storedAt <= at) return true;
+  return false;
+}
 
 /** Longest an entry stays in the shared store, and so how long a purge rule must be kept. */
 export const SHARED_MAX_RETENTION = 24 * 3_600_000;
