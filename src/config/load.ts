@@ -12,6 +12,7 @@ import { checkListenersTls } from '../listeners/tls.js';
 import { checkInternalTokenKeys } from '../policies/internal-token/key.js';
 import { checkOps } from './ops-checks.js';
 import { lintConfig } from './lint.js';
+import { forEachPolicyEntry } from './entries.js';
 
 /** A config that passed validation, ready to be built into a runtime. */
 export interface LoadedConfig {
@@ -92,27 +93,16 @@ async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, base
 
 /** Checks every policy entry against the schema of the policy it names. */
 function validatePolicies(config: GatewayConfig, registry: PolicyRegistry, source: ConfigSource): void {
-  const lists: [(string | number)[], unknown][] = [[['policies'], config.policies]];
-  if (Array.isArray(config.routes)) config.routes.forEach((r, i) => lists.push([['routes', i, 'policies'], r?.policies]));
-  for (const [base, list] of lists) {
-    if (!Array.isArray(list)) continue;
-    list.forEach((entry: unknown, j) => {
-      if (typeof entry !== 'object' || entry === null) return;
-      const keys = Object.keys(entry);
-      if (keys.length !== 1) return; // reported by the schema (one key per entry)
-      const name = keys[0]!;
-      const at = [...base, j, name];
-      const def = registry.get(name);
-      if (!def) {
-        const hint = closest(name, registry.names());
-        source.issueAt(at, `unknown policy '${name}'${hint ? ` (did you mean '${hint}'?)` : ` (known: ${registry.names().join(', ')})`}`);
-        return;
-      }
-      const record = entry as Record<string, unknown>;
-      if (record[name] === null || record[name] === undefined) record[name] = {};
-      for (const issue of validateInPlace(def.schema, record[name])) source.issueAt([...at, ...issue.path], issue.message);
-    });
-  }
+  forEachPolicyEntry(config, (name, _settings, at, entry) => {
+    const def = registry.get(name);
+    if (!def) {
+      const hint = closest(name, registry.names());
+      source.issueAt(at, `unknown policy '${name}'${hint ? ` (did you mean '${hint}'?)` : ` (known: ${registry.names().join(', ')})`}`);
+      return;
+    }
+    if (entry[name] === null || entry[name] === undefined) entry[name] = {};
+    for (const issue of validateInPlace(def.schema, entry[name])) source.issueAt([...at, ...issue.path], issue.message);
+  });
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {

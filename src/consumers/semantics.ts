@@ -5,6 +5,7 @@ import { parseScryptHash } from './hash.js';
 import { normalizeFingerprint } from './directory.js';
 import { checkJwtEntry } from '../policies/jwt/semantics.js';
 import { compileRule } from '../policies/abac/logic.js';
+import { forEachPolicyEntry } from '../config/entries.js';
 
 /** Policies whose config may name an `anonymous:` consumer. */
 const AUTH_POLICIES = new Set(['api-key', 'basic-auth', 'jwt', 'oauth2-introspection', 'mtls', 'auth', 'abac']);
@@ -71,15 +72,7 @@ export function checkConsumers(config: GatewayConfig, source: ConfigSource): voi
 }
 
 function forEachAuthEntry(config: GatewayConfig, fn: (name: string, entry: Record<string, any>, at: (string | number)[]) => void): void {
-  const lists: [(string | number)[], unknown][] = [[['policies'], config.policies]];
-  if (Array.isArray(config.routes)) config.routes.forEach((r, i) => lists.push([['routes', i, 'policies'], r?.policies]));
-  for (const [base, list] of lists) {
-    if (!Array.isArray(list)) continue;
-    list.forEach((entry: unknown, j) => {
-      if (!entry || typeof entry !== 'object') return;
-      for (const [name, cfg] of Object.entries(entry)) {
-        if (AUTH_POLICIES.has(name) && cfg && typeof cfg === 'object') fn(name, cfg as Record<string, any>, [...base, j, name]);
-      }
-    });
-  }
+  forEachPolicyEntry(config, (name, cfg, at) => {
+    if (AUTH_POLICIES.has(name) && cfg && typeof cfg === 'object') fn(name, cfg as Record<string, any>, at);
+  });
 }

@@ -1,6 +1,7 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
 import { closest } from '../config/validate.js';
+import { forEachPolicyEntry } from '../config/entries.js';
 import { compileSpec, limitProblem, withTier, type LimitFields } from './spec.js';
 
 const LIMIT_POLICIES = new Set(['rate-limit', 'quota']);
@@ -13,27 +14,18 @@ const LIMIT_POLICIES = new Set(['rate-limit', 'quota']);
  */
 export function checkLimits(config: GatewayConfig, source: ConfigSource): void {
   const named = new Map<string, LimitFields | null>();
-  const lists: [(string | number)[], unknown][] = [[['policies'], config.policies]];
-  const routes = Array.isArray(config.routes) ? config.routes : [];
-  routes.forEach((r, i) => lists.push([['routes', i, 'policies'], r?.policies]));
-  for (const [base, list] of lists) {
-    if (!Array.isArray(list)) continue;
-    list.forEach((entry: unknown, j) => {
-      if (typeof entry !== 'object' || entry === null) return;
-      const [name] = Object.keys(entry);
-      if (name === undefined || !LIMIT_POLICIES.has(name)) return;
-      const c = (entry as Record<string, Record<string, unknown>>)[name];
-      if (typeof c !== 'object' || c === null) return;
-      if (name === 'quota') {
-        if (typeof c.name === 'string') named.set(c.name, null);
-        return;
-      }
-      const f: LimitFields = { algorithm: (c.algorithm as LimitFields['algorithm']) ?? 'sliding-window', limit: num(c.limit), window: num(c.window), rate: str(c.rate), burst: num(c.burst) };
-      const problem = limitProblem(f);
-      if (problem) source.issueAt([...base, j, name], problem);
-      else if (typeof c.name === 'string') named.set(c.name, f);
-    });
-  }
+  forEachPolicyEntry(config, (name, settings, at) => {
+    if (!LIMIT_POLICIES.has(name) || typeof settings !== 'object' || settings === null) return;
+    const c = settings as Record<string, unknown>;
+    if (name === 'quota') {
+      if (typeof c.name === 'string') named.set(c.name, null);
+      return;
+    }
+    const f: LimitFields = { algorithm: (c.algorithm as LimitFields['algorithm']) ?? 'sliding-window', limit: num(c.limit), window: num(c.window), rate: str(c.rate), burst: num(c.burst) };
+    const problem = limitProblem(f);
+    if (problem) source.issueAt(at, problem);
+    else if (typeof c.name === 'string') named.set(c.name, f);
+  });
 
   const tiers = config.tiers && typeof config.tiers === 'object' ? config.tiers : {};
   for (const [tier, def] of Object.entries(tiers)) {
@@ -63,6 +55,7 @@ export function checkLimits(config: GatewayConfig, source: ConfigSource): void {
   }
 
   const upstreams = config.upstreams && typeof config.upstreams === 'object' ? config.upstreams : {};
+  const routes = Array.isArray(config.routes) ? config.routes : [];
   routes.forEach((r, i) => {
     const u = r?.upstreamByTenant;
     if (!u || typeof u !== 'object') return;

@@ -1,5 +1,6 @@
 import type { GatewayConfig } from '../../config/schema.js';
 import type { ConfigSource } from '../../config/source.js';
+import { forEachPolicyEntry } from '../../config/entries.js';
 
 /**
  * Checks on `cache` entries that their schema cannot express, each naming file:line:path:
@@ -13,26 +14,19 @@ import type { ConfigSource } from '../../config/source.js';
  */
 export function checkCacheEntries(config: GatewayConfig, source: ConfigSource): void {
   const redis = (config.store as { kind?: unknown } | undefined)?.kind === 'redis';
-  const lists: [(string | number)[], unknown][] = [[['policies'], config.policies]];
-  const routes = Array.isArray(config.routes) ? config.routes : [];
-  routes.forEach((r, i) => lists.push([['routes', i, 'policies'], r?.policies]));
-  for (const [base, list] of lists) {
-    if (!Array.isArray(list)) continue;
-    list.forEach((entry: unknown, j) => {
-      const c = (entry as { cache?: unknown } | null)?.cache as Record<string, unknown> | undefined;
-      if (typeof c !== 'object' || c === null) return;
-      // Schema defaults are filled in by now; a value that failed its schema is reported there.
-      const { maxSize, maxEntrySize, shared } = c;
-      if (typeof maxSize !== 'number' || typeof maxEntrySize !== 'number') return;
-      if (redis && shared !== false) return;
-      if (maxSize < maxEntrySize) {
-        source.issueAt(
-          [...base, j, 'cache', 'maxSize'],
-          `maxSize (${bytes(maxSize)}) is below maxEntrySize (${bytes(maxEntrySize)}): this memory zone could not hold the largest entries it would announce as stored; raise maxSize or lower maxEntrySize`,
-        );
-      }
-    });
-  }
+  forEachPolicyEntry(config, (name, settings, at) => {
+    if (name !== 'cache' || typeof settings !== 'object' || settings === null) return;
+    // Schema defaults are filled in by now; a value that failed its schema is reported there.
+    const { maxSize, maxEntrySize, shared } = settings as Record<string, unknown>;
+    if (typeof maxSize !== 'number' || typeof maxEntrySize !== 'number') return;
+    if (redis && shared !== false) return;
+    if (maxSize < maxEntrySize) {
+      source.issueAt(
+        [...at, 'maxSize'],
+        `maxSize (${bytes(maxSize)}) is below maxEntrySize (${bytes(maxEntrySize)}): this memory zone could not hold the largest entries it would announce as stored; raise maxSize or lower maxEntrySize`,
+      );
+    }
+  });
 }
 
 function bytes(n: number): string {

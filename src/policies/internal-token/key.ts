@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { GatewayConfig } from '../../config/schema.js';
 import type { ConfigSource } from '../../config/source.js';
+import { forEachPolicyEntry } from '../../config/entries.js';
 
 /** Signing algorithms `internal-token` offers (RFC 7518 §3.1, RFC 8037 §3.1). */
 export const ALGS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const;
@@ -105,14 +106,8 @@ export async function checkInternalTokenKeys(config: GatewayConfig, baseDir: str
 
 function internalTokenEntries(config: GatewayConfig): [(string | number)[], Record<string, unknown>][] {
   const out: [(string | number)[], Record<string, unknown>][] = [];
-  const lists: [(string | number)[], unknown][] = [[['policies'], config.policies]];
-  if (Array.isArray(config.routes)) config.routes.forEach((r, i) => lists.push([['routes', i, 'policies'], r?.policies]));
-  for (const [base, list] of lists) {
-    if (!Array.isArray(list)) continue;
-    list.forEach((entry: unknown, j) => {
-      const cfg = entry && typeof entry === 'object' ? (entry as Record<string, unknown>)['internal-token'] : undefined;
-      if (cfg && typeof cfg === 'object') out.push([[...base, j, 'internal-token'], cfg as Record<string, unknown>]);
-    });
-  }
+  forEachPolicyEntry(config, (name, cfg, at) => {
+    if (name === 'internal-token' && cfg && typeof cfg === 'object') out.push([at, cfg as Record<string, unknown>]);
+  });
   return out;
 }
