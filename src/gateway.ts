@@ -87,6 +87,8 @@ export class Gateway {
   #lastReload: LastReload | undefined;
   readonly #withAdmin: boolean;
   #admin: AdminServer | undefined;
+  /** Removes this gateway from the in-flight gauges (once stopped). */
+  #untrackMetrics: () => void = () => {};
 
   private constructor(configPath: string, logger: Logger, env: NodeJS.ProcessEnv | undefined, clock: Clock, withAdmin: boolean) {
     this.#stores = new StoreCache(clock);
@@ -108,6 +110,7 @@ export class Gateway {
     await gw.#syncListeners(result.loaded);
     await gw.#syncAdmin(result.loaded);
     metrics.reloadResult(true, { version: gw.#version, hash: result.loaded.hash });
+    gw.#untrackMetrics = metrics.trackInFlight(gw);
     logger.info({ version: gw.#version, hash: result.loaded.hash, routes: gw.#runtime.routes.length, listeners: gw.addresses() }, 'gateway started');
     return gw;
   }
@@ -408,6 +411,7 @@ export class Gateway {
     await this.#runtime.retire(this.logger);
     await this.#pools.closeAll();
     await this.#stores.closeAll();
+    this.#untrackMetrics();
     this.logger.info({ inTime }, 'drained');
     await Promise.all([flushLogger(this.logger), flushAccessLogs()]);
     return inTime;
@@ -425,6 +429,7 @@ export class Gateway {
     await this.#runtime.retire(this.logger);
     await this.#pools.closeAll();
     await this.#stores.closeAll();
+    this.#untrackMetrics();
     await flushLogger(this.logger);
   }
 }

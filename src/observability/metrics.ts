@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CounterFamily, GaugeFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './series.js';
 
 /**
@@ -82,6 +82,14 @@ export function statusClass(status: number): (typeof CLASSES)[number] {
   return CLASSES[classIndex(status)]!;
 }
 
+/** What the in-flight gauges read at scrape time: a running gateway's own counters. */
+export interface InFlightSource {
+  /** Client requests being served. */
+  readonly inFlight: number;
+  /** Background work held: subrequests, and cache revalidations until their outcome is stored. */
+  readonly background: number;
+}
+
 interface RequestSlot {
   count: CounterSeries;
   duration: HistogramSeries;
@@ -120,6 +128,8 @@ export class GatewayMetrics {
   readonly #attempts = new Map<string, Map<string, { duration: HistogramSeries; byClass: CounterSeries[]; byOutcome: Map<string, CounterSeries> }>>();
   /** route → [method × class] slots, so a request end is two Map-free increments. */
   readonly #routes = new Map<string, (RequestSlot | undefined)[]>();
+  /** Running gateways whose counters the in-flight gauges sum (one in production). */
+  readonly #inFlightSources = new Set<InFlightSource>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     for (const f of [
@@ -141,7 +151,43 @@ export class GatewayMetrics {
     ]) {
       this.registry.registerMetric(f as never);
     }
+    // In-flight gauges are read at scrape time from counters the gateway keeps anyway
+    // (`collect`), so the data path pays nothing for them.
+    const sources = this.#inFlightSources;
+    new Gauge({
+      name: 'gantry_requests_in_flight',
+      help: 'Client requests being served (background work not included).',
+      registers: [this.registry],
+      collect() {
+        let n = 0;
+        for (const s of sources) n += s.inFlight;
+        this.set(n);
+      },
+    });
+    new Gauge({
+      name: 'gantry_background_in_flight',
+      help: 'Background work running: subrequests (cache revalidation, etag fetch) and cache revalidations until stored.',
+      registers: [this.registry],
+      collect() {
+        let n = 0;
+        for (const s of sources) n += s.background;
+        this.set(n);
+      },
+    });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Counts `source`'s requests and background work in the in-flight gauges, read at each
+   * scrape, until the returned function is called.
+   *
+   * @example
+   *   const untrack = metrics.trackInFlight(gateway);   // gateway.inFlight, gateway.background
+   *   untrack();                                         // once it has stopped
+   */
+  trackInFlight(source: InFlightSource): () => void {
+    this.#inFlightSources.add(source);
+    return () => void this.#inFlightSources.delete(source);
   }
 
   /** A request ended (log phase). `route` undefined = no route matched. */
