@@ -22,7 +22,7 @@ routes:
 ${withLimited ? `  - name: limited
     match: { path: /limited }
     upstream: app
-    policies: [ { rate-limit: { name: two-per-minute, algorithm: fixed-window, limit: 2, window: 1m } } ]
+    policies: [ { rate-limit: { name: two-per-hour, algorithm: fixed-window, limit: 2, window: 1h } } ]
 ` : ''}`;
   const scrape = async () => parseMetrics((await httpRequest(`http://127.0.0.1:${gw.gw.adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text);
 
@@ -44,8 +44,8 @@ ${withLimited ? `  - name: limited
     expect(limited).toEqual([200, 200, 429]);
     for (let i = 0; i < 3; i++) expect((await httpRequest(`${gw.url}/cached`)).status).toBe(200);
     const v = await scrape();
-    expect(v.get('gantry_rate_limit_decisions_total{route="limited",policy="two-per-minute",decision="allowed"}')).toBe(2);
-    expect(v.get('gantry_rate_limit_decisions_total{route="limited",policy="two-per-minute",decision="denied"}')).toBe(1);
+    expect(v.get('gantry_rate_limit_decisions_total{route="limited",policy="two-per-hour",decision="allowed"}')).toBe(2);
+    expect(v.get('gantry_rate_limit_decisions_total{route="limited",policy="two-per-hour",decision="denied"}')).toBe(1);
     expect(v.get('gantry_http_requests_total{route="limited",method="GET",status_class="4xx"}')).toBe(1);
     expect(v.get('gantry_cache_requests_total{route="cached",result="miss"}')).toBe(1);
     expect(v.get('gantry_cache_requests_total{route="cached",result="hit"}')).toBe(2);

@@ -33,7 +33,7 @@ ${upstreamsYaml()}routes:
   - name: per-tenant
     match: { path: /limited }
     static: { body: ok }
-    policies: [ { rate-limit: { algorithm: fixed-window, limit: 2, window: 1m, by: tenant } } ]
+    policies: [ { rate-limit: { algorithm: fixed-window, limit: 2, window: 1h, by: tenant } } ]
   - name: template
     match: { path: /echo }
     static: { body: ok }

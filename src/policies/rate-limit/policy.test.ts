@@ -22,11 +22,11 @@ consumers:
 routes:
 ${route('fixed', '      - rate-limit: { name: f, algorithm: fixed-window, limit: 3, window: 1h }\n')}
 ${route('two', '      - rate-limit: { name: burst, algorithm: gcra, rate: 1/s, burst: 4 }\n      - rate-limit: { name: hourly, algorithm: fixed-window, limit: 2, window: 1h }\n')}
-${route('by-header', '      - rate-limit: { algorithm: fixed-window, limit: 2, window: 1m, by: header:X-Client }\n')}
+${route('by-header', '      - rate-limit: { algorithm: fixed-window, limit: 2, window: 1h, by: header:X-Client }\n')}
 ${route('composite', '      - rate-limit: { algorithm: token-bucket, limit: 1, window: 1h, by: [header:X-A, header:X-B] }\n')}
-${route('cost', '      - rate-limit: { algorithm: sliding-window, limit: 5, window: 1m, cost: 2 }\n')}
-${route('quiet', '      - rate-limit: { algorithm: fixed-window, limit: 1, window: 1m, headers: false }\n')}
-${route('consumer', '      - api-key: {}\n      - rate-limit: { name: per-consumer, algorithm: fixed-window, limit: 2, window: 1m, by: consumer }\n')}
+${route('cost', '      - rate-limit: { algorithm: sliding-window, limit: 5, window: 1h, cost: 2 }\n')}
+${route('quiet', '      - rate-limit: { algorithm: fixed-window, limit: 1, window: 1h, headers: false }\n')}
+${route('consumer', '      - api-key: {}\n      - rate-limit: { name: per-consumer, algorithm: fixed-window, limit: 2, window: 1h, by: consumer }\n')}
 ${route('tenant', '      - api-key: {}\n      - rate-limit: { name: per-tenant, algorithm: gcra, limit: 3, window: 1h, by: tenant }\n')}
 `);
   });
