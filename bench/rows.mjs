@@ -51,6 +51,7 @@ export const ROWS = [
   { name: 'bare proxy route, tracing on (0% sampled)', path: '/', gateway: { config: 'bench/gateway-tracing.yaml' } },
   { name: 'request-id + headers + access log', path: '/policies/' },
   { name: 'cache hit (memory)', path: '/cached/' },
+  { name: 'cache hit (Redis)', path: '/cached/', gateway: { config: 'bench/cache-redis.yaml' }, needs: ['redis'] },
   { name: 'compressed 10 KB JSON (gzip)', path: '/compressed/json-10k', headers: { 'accept-encoding': 'gzip' } },
   { name: 'rate-limit (memory store)', path: '/rl/', gateway: { config: 'bench/rate-limit.yaml' } },
   { name: 'rate-limit (Redis, exact)', path: '/rl/', gateway: { config: 'bench/rate-limit.yaml', env: { RL_STORE: 'redis' } }, needs: ['redis'] },
