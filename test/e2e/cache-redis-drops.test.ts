@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeRedis } from '../redis.js';
-import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { httpRequest, sleep, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 
 /**
  * The cache's own drops on a Redis-backed zone (RFC 9111 §4.4: a successful POST
@@ -46,6 +46,18 @@ routes:
     for (let i = 0; i < items.length; i += 25) await Promise.all(items.slice(i, i + 25).map(fn));
   }
 
+  /**
+   * Entries are written after their response is sent, and instance a's commands reach
+   * Redis in order on its one connection: once a reads back an entry it stored last,
+   * everything it stored before is in Redis (for b too).
+   */
+  let barrier = 0;
+  async function settled(): Promise<void> {
+    const p = `/i/barrier-${++barrier}`;
+    await get(a!, p);
+    while (!/^gantry; hit/.test(String((await get(a!, p)).headers['cache-status']))) await sleep(10);
+  }
+
   it('300 POST invalidations keep an unrelated entry a hit; each invalidated URI and its variants miss', async () => {
     expect((await get(a!, '/i/unrelated')).headers['cache-status']).toMatch(/fwd=uri-miss.*stored/);
     // Every URI cached in two variants (en, fr), by instance a.
@@ -53,6 +65,7 @@ routes:
       await get(a!, p, 'en');
       await get(a!, p, 'fr');
     });
+    await settled();
     expect((await get(b!, '/i/7', 'fr')).headers['cache-status']).toMatch(/^gantry; hit/);
 
     // Invalidated through instance b.
@@ -65,6 +78,9 @@ routes:
       const en = await get(a!, p, 'en');
       expect(en.headers['cache-status']).toMatch(/fwd=uri-miss/);
       expect(en.text).toBe(`${p} v1 en`);
+    });
+    await settled();
+    await inBatches(paths, async (p) => {
       const fr = await get(b!, p, 'fr');
       expect(fr.headers['cache-status']).toMatch(/fwd=vary-miss/);
       expect(fr.text).toBe(`${p} v1 fr`);
