@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { ROWS } from './rows.mjs';
 import { ceilingScript, writeNginxUpstream } from './upstream-nginx.mjs';
-import { freePorts, peersOf } from './ports.mjs';
+import { freePorts, peersOf, waitFor } from './ports.mjs';
 import { annotate, callgrindControl, dumped, requireValgrind, tidy } from './instructions/callgrind.mjs';
 import { children, start, stop } from './instructions/processes.mjs';
 import { report } from './instructions/report.mjs';
@@ -34,18 +34,6 @@ import { ATTEMPTS, COMPILE_STEADY, CONNECTIONS, DEFAULT_ROWS, HERE, LOAD_CPU, N,
 // This process is the load generator: it shares LOAD_CPUS with the upstream, as in bench/run.mjs.
 if (PIN) spawnSync('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)], { stdio: 'ignore' });
 
-async function waitFor(url, headers, timeoutMs) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    try {
-      const r = await fetch(url, { headers });
-      await r.arrayBuffer();
-      if (r.status < 500) return r.status;
-    } catch {}
-    await sleep(250);
-  }
-  throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
-}
 
 /** The upstream of bench/run.mjs: nginx `return 200` when installed, else bench/upstream.mjs. */
 function startUpstream(p) {

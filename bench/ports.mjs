@@ -1,9 +1,11 @@
 // Ports for the bench scripts (bench/run.mjs, bench/instructions.mjs). Fixed ports collide
 // when two runs share the machine: a load generator that finds its server's port taken by
 // another run's process loads that one instead (it happened: 2.3x the instruction count).
-// So the OS picks free ones, and a run can check who else is connected.
+// So the OS picks free ones, and a run can check who else is connected, and waits until
+// each process it started answers.
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * `count` distinct free ports on 127.0.0.1, picked by the OS. All are held open until the
@@ -46,4 +48,24 @@ export function peersOf(port) {
       .map((l) => l.trim().split(/\s+/).at(-1))
       .filter(Boolean),
   );
+}
+
+/**
+ * Polls `url` until it answers below 500 (a server that is up, whatever its route says);
+ * resolves with that status, throws after `timeoutMs`.
+ *
+ * @example
+ *   await waitFor(`${upstreamUrl}/`);
+ */
+export async function waitFor(url, headers = {}, timeoutMs = 20_000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    try {
+      const r = await fetch(url, { headers });
+      await r.arrayBuffer();
+      if (r.status < 500) return r.status;
+    } catch {}
+    await sleep(100);
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
 }

@@ -14,10 +14,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ROWS } from './rows.mjs';
 import { ceilingScript, writeNginxUpstream } from './upstream-nginx.mjs';
-import { freePorts } from './ports.mjs';
+import { freePorts, waitFor } from './ports.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -79,19 +78,6 @@ function stopAll() {
 }
 process.on('exit', stopAll);
 process.on('SIGINT', () => process.exit(130));
-
-async function waitFor(url, headers = {}, timeoutMs = 20_000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    try {
-      const r = await fetch(url, { headers });
-      await r.arrayBuffer();
-      if (r.status < 500) return r.status;
-    } catch {}
-    await sleep(100);
-  }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
-}
 
 function startUpstream(port) {
   if (UPSTREAM === 'nginx') {
