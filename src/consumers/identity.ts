@@ -1,6 +1,7 @@
 import type { RequestContext } from '../pipeline/context.js';
 import { removeHeader } from '../http/headers.js';
 import type { Identity } from './directory.js';
+import { registerHeaderName } from '../proxy/undici-names.js';
 
 /**
  * Identity propagation: what an authenticated request carries upstream. Incoming
@@ -32,6 +33,7 @@ export function setIdentity(ctx: RequestContext, identity: Identity): void {
 }
 
 const ALL = Object.values(IDENTITY_HEADERS);
+for (const name of ALL) registerHeaderName(name);
 
 /**
  * The identity headers of one consumer, computed once per identity. Values are made

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { HeaderList } from '../http/headers.js';
+import { registerHeaderName } from './undici-names.js';
 
 /**
  * Header handling at the proxy boundary.
@@ -15,6 +16,7 @@ import type { HeaderList } from '../http/headers.js';
  */
 /** Fields the proxy sets on every request it sends: Host (undici, or `preserveHost`) and the forwarding fields. */
 export const PROXY_SET_FIELDS: readonly string[] = ['host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'via'];
+for (const name of PROXY_SET_FIELDS) registerHeaderName(name);
 
 /**
  * A fixed set of lower-case field names, looked up by length, then by comparing with the

@@ -3,6 +3,7 @@ import { definePolicy } from '../../pipeline/policy.js';
 import { compileTemplate, type Template } from '../../pipeline/template.js';
 import { appendHeader, removeHeader, setHeader, type HeaderList } from '../../http/headers.js';
 import type { RequestContext } from '../../pipeline/context.js';
+import { registerHeaderName } from '../../proxy/undici-names.js';
 
 /**
  * `headers`: add, set and remove request and response headers. Values are templates
@@ -57,6 +58,11 @@ function compile(ops: Ops): CompiledOps | null {
   return c.remove.length + c.setNames.length + c.addNames.length === 0 ? null : c;
 }
 
+/** Names the request side sends upstream skip undici's per-request name check (see proxy/undici-names.ts). */
+function registerSent(ops: CompiledOps | null): void {
+  if (ops !== null) for (const n of [...ops.setNames, ...ops.addNames]) registerHeaderName(n);
+}
+
 function apply(list: HeaderList, ops: CompiledOps, ctx: RequestContext): void {
   for (let i = 0; i < ops.remove.length; i++) removeHeader(list, ops.remove[i]!);
   for (let i = 0; i < ops.setNames.length; i++) setHeader(list, ops.setNames[i]!, ops.setValues[i]!(ctx));
@@ -69,6 +75,7 @@ export default definePolicy({
   schema,
   create(config) {
     const req = compile(config.request);
+    registerSent(req);
     const res = compile(config.response);
     return {
       request: req

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { randomUUID } from 'node:crypto';
 import { definePolicy } from '../../pipeline/policy.js';
+import { registerHeaderName } from '../../proxy/undici-names.js';
 
 /**
  * `request-id`: gives every request a correlation id, forwards it upstream and returns it
@@ -29,6 +30,7 @@ export default definePolicy({
   schema,
   create(config) {
     const lower = config.header.toLowerCase();
+    registerHeaderName(lower);
     const { trustIncoming, response, maxLength } = config;
     return {
       request: function requestId(ctx) {
