@@ -70,8 +70,9 @@ class CaptureResponse extends Writable {
 export interface SubrequestOptions {
   /**
    * The subrequest is the client request's own upstream exchange: the client's response is
-   * made from it (the `etag` policy). It sends the client's shadow copy (`mirror:`) when the
-   * request has not sent one, and it is cancelled when the client goes away. Default
+   * made from it (the `etag` policy, the `cache` policy's refetch after a 304 that selected
+   * nothing stored). It sends the client's shadow copy (`mirror:`) when the request has not
+   * sent one, and it is cancelled when the client goes away. Default
    * (false): background work, never shadowed, which runs on after the client left.
    */
   asClient?: boolean;
@@ -108,14 +109,7 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
   // Counted until the response is complete or cut off (a drain or a retiring config waits).
   const done = holdWork(ctx, stop);
   capture.once('close', done);
-  if (options?.asClient === true) {
-    sub.mayMirror = ctx.mayMirror;
-    ctx.mayMirror = false;
-    // The client going away cancels it (the gateway cancels `ctx.cancelable`); a handler
-    // that runs for the client later sets its own.
-    const prev = ctx.cancelable;
-    ctx.cancelable = prev === undefined ? { cancel: stop } : { cancel: () => (stop(), prev.cancel()) };
-  }
+  if (options?.asClient === true) asClient(ctx, sub, stop);
   let overflowed = false;
   capture.onOverflow = () => {
     overflowed = true;
@@ -136,6 +130,18 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
       reject(e as Error);
     }
   });
+}
+
+/**
+ * Makes `sub` the client's own exchange (see SubrequestOptions.asClient): it takes the
+ * client's shadow copy, and the client going away (the gateway cancels `ctx.cancelable`)
+ * calls `stop`. A handler that runs for the client later sets its own `cancelable`.
+ */
+function asClient(ctx: RequestContext, sub: RequestContext, stop: () => void): void {
+  sub.mayMirror = ctx.mayMirror;
+  ctx.mayMirror = false;
+  const prev = ctx.cancelable;
+  ctx.cancelable = prev === undefined ? { cancel: stop } : { cancel: () => (stop(), prev.cancel()) };
 }
 
 /** Stops a subrequest's upstream exchange, as if its client went away (marked aborted first, so the handler drops it). */
@@ -204,7 +210,8 @@ class StreamResponse extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (!this.writableFinished) this.body.destroy(err ?? new Error('subrequest response was cut off'));
+    // Before a head nobody holds the body (and would see an error): the Promise rejects instead.
+    if (!this.writableFinished) this.body.destroy(this.headersSent ? (err ?? new Error('subrequest response was cut off')) : undefined);
     cb(err);
   }
 }
@@ -214,15 +221,18 @@ class StreamResponse extends Writable {
  * a stream of any length: for responses that may be too large to hold (a cache refetch
  * that streams to the client and is stored only if it fits). The caller must consume or
  * destroy the body. Rejects when the exchange fails before a head (the handler answers
- * upstream failures with its own error response, so that is rare).
+ * upstream failures with its own error response, so that is rare), or, with `asClient`,
+ * when the client goes away before it; a client going away later errors the body. Either
+ * way the upstream exchange is stopped at once.
  *
  * @example
- *   const res = await subrequestStream(ctx, ctx.upstreamHeaders.slice());
+ *   const res = await subrequestStream(ctx, ctx.upstreamHeaders.slice(), { asClient: true });
  *   pipeline(res.body, sink, (err) => {});
  */
-export function subrequestStream(ctx: RequestContext, upstreamHeaders: HeaderList): Promise<StreamedResponse> {
+export function subrequestStream(ctx: RequestContext, upstreamHeaders: HeaderList, options?: SubrequestOptions): Promise<StreamedResponse> {
   const route = ctx.route;
   if (route === undefined) return Promise.reject(new Error('subrequest needs a routed request'));
+  if (options?.asClient === true && ctx.aborted) return Promise.reject(new Error('the client went away'));
   const out = new StreamResponse();
   const sub = subContext(ctx, out, upstreamHeaders);
   // Counted until the handler wrote the whole body or the exchange was cut off.
@@ -234,6 +244,8 @@ export function subrequestStream(ctx: RequestContext, upstreamHeaders: HeaderLis
     cancel(sub);
     done();
   };
+  // Destroying `out` cuts the body off (onCancel above) or, before a head, rejects.
+  if (options?.asClient === true) asClient(ctx, sub, () => out.destroy());
   return new Promise((resolve, reject) => {
     out.onHead = (status, headers) =>
       resolve({

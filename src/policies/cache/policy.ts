@@ -267,10 +267,11 @@ function serveRefetched(c: Compiled, ctx: RequestContext, head: ResponseHead, f:
     release(c, f);
     return;
   }
-  // A client that goes away stops the transfer; a transfer cut off cuts the client off,
-  // rather than let a truncated body look complete.
+  // A client that goes away stops the transfer (the refetch is also its `cancelable`); a
+  // transfer cut off cuts the client off, rather than let a truncated body look complete.
   ctx.res.once('close', () => body.destroy());
   body.once('error', () => {
+    if (ctx.aborted) return;
     ctx.errorCode ??= res.errorCode ?? 'GW_ERR_UPSTREAM_RESET';
     respondAbort(ctx);
   });
@@ -285,9 +286,10 @@ function serveRefetched(c: Compiled, ctx: RequestContext, head: ResponseHead, f:
   admit(c, ctx, f, head);
 }
 
-/** The refetch after a non-matching 304 got no response at all. */
+/** The refetch after a non-matching 304 got no response at all (or the client went away first, which cancelled it). */
 function refetchFailed(c: Compiled, ctx: RequestContext, head: ResponseHead, f: Forwarded, err: unknown): void {
   release(c, f);
+  if (ctx.aborted) return;
   ctx.logger.warn({ err, requestId: ctx.id }, 'cache: refetch after a non-matching 304 failed');
   const problem = problemReply(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', 'The upstream answered a revalidation inconsistently.');
   head.status = problem.status;

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream';
 import type { RequestContext } from '../../pipeline/context.js';
 import { isThenable } from '../../pipeline/pipeline.js';
-import { subrequestStream, type StreamedResponse } from '../../pipeline/subrequest.js';
+import { subrequestStream, type StreamedResponse, type SubrequestOptions } from '../../pipeline/subrequest.js';
 import { holdWork } from '../../pipeline/work.js';
 import type { HeaderList } from '../../http/headers.js';
 import { PROXY_SET_FIELDS } from '../../proxy/headers.js';
@@ -30,7 +30,9 @@ export interface Refreshed {
  * and the answer, or another origin instance answered), the entry is dropped and the
  * resource fetched again without validators. The Promise resolves with that response as
  * soon as its head arrives; its body streams, of any length, and the caller passes it
- * through `collector`, which stores it only if it fits `maxEntrySize`.
+ * through `collector`, which stores it only if it fits `maxEntrySize`. A foreground
+ * refetch is cancelled when the client goes away: the Promise then rejects (before the
+ * head) or the body errors (after it).
  *
  * @example
  *   const r = onNotModified(c, ctx, f, stale, head.headers);
@@ -46,8 +48,13 @@ export function onNotModified(c: Compiled, ctx: RequestContext, f: Forwarded, st
     return r;
   }
   dropStale(c, f);
-  return subrequestStream(ctx, unconditional(ctx.upstreamHeaders));
+  // In the foreground the refetch is the client's own exchange: the client going away
+  // cancels it, before its head as well as mid-body (the Promise rejects, the body errors).
+  // In the background it outlives the client, as the revalidation it continues.
+  return subrequestStream(ctx, unconditional(ctx.upstreamHeaders), f.background ? undefined : REFETCH_AS_CLIENT);
 }
+
+const REFETCH_AS_CLIENT: SubrequestOptions = { asClient: true };
 
 /**
  * Fields not copied from the request's upstream headers into a new fetch: the validators,
