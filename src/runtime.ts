@@ -64,7 +64,8 @@ export class Runtime {
   inFlight = 0;
   /** Counts background work of this runtime's requests (set by the gateway; requests carry it as `ctx.work`). */
   work: WorkTracker | undefined = undefined;
-  #retired = false;
+  /** Set by the first `retire`: every later call waits for the same release. */
+  #retired: Promise<void> | undefined = undefined;
   #onIdle: (() => void) | undefined;
 
   private constructor(
@@ -159,12 +160,12 @@ export class Runtime {
 
   /**
    * Marks this runtime replaced; once its last request finishes its policies close and
-   * its pools are released (pools the new config still uses stay open).
+   * its pools are released (pools the new config still uses stay open). Every call returns
+   * the same promise: a second caller (a drain, then close) also waits for the release.
    */
   retire(logger: Logger): Promise<void> {
-    if (this.#retired) return Promise.resolve();
-    this.#retired = true;
-    return new Promise((resolve) => {
+    if (this.#retired !== undefined) return this.#retired;
+    this.#retired = new Promise((resolve) => {
       const close = () =>
         void closePolicies(this.#policies, logger)
           .then(() => this.#storeLease.release())
@@ -173,15 +174,18 @@ export class Runtime {
             return this.#tracingLease.release();
           })
           .then(() => this.#releaseUpstreams())
+          // A failed release must not leave a drain waiting forever.
+          .catch((e: unknown) => logger.warn({ err: e, version: this.version }, 'releasing a retired config version failed'))
           .then(resolve);
       if (this.inFlight === 0) close();
       else this.#onIdle = close;
     });
+    return this.#retired;
   }
 
   /** Called when a request on this runtime ends. */
   requestDone(): void {
-    if (--this.inFlight === 0 && this.#retired && this.#onIdle) {
+    if (--this.inFlight === 0 && this.#retired !== undefined && this.#onIdle) {
       const f = this.#onIdle;
       this.#onIdle = undefined;
       f();
