@@ -5,9 +5,11 @@ import { forEachPolicyEntry } from '../../config/entries.js';
 /**
  * Checks on `cache` entries that their schema cannot express, each naming file:line:path:
  * a zone kept in memory must be able to hold the largest entry the policy stores. The
- * memory LRU refuses an entry larger than its bound, so with `maxSize` below
+ * memory LRU refuses a body larger than its bound, so with `maxSize` below
  * `maxEntrySize` responses would be announced `stored` (RFC 9211 §2.6) and counted as
- * stored while never kept. Zones in the shared store (Redis) have no byte bound here.
+ * stored while never kept. `maxSize` equal to `maxEntrySize` is enough: the LRU keeps any
+ * body within its bound, alone when its headers take it past (see MemoryCacheStore).
+ * Zones in the shared store (Redis) have no byte bound here.
  *
  * @example
  *   checkCacheEntries(config, source); // routes[0].policies[1].cache.maxSize: maxSize (512kb) is below maxEntrySize (1mb) …

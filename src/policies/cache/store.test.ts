@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { MemoryCacheStore } from './store.js';
 import type { CachedResponse, VaryMarker } from './entry.js';
 
-function entry(size: number, tags: string[] = []): CachedResponse {
-  return { kind: 'response', size, tags } as unknown as CachedResponse;
+/** An entry counting `size` bytes, `body` of them its body (the rest headers, key and overhead). */
+function entry(size: number, tags: string[] = [], body = 0): CachedResponse {
+  return { kind: 'response', size, tags, body: Buffer.alloc(body) } as unknown as CachedResponse;
 }
 
 describe('MemoryCacheStore', () => {
@@ -20,15 +21,43 @@ describe('MemoryCacheStore', () => {
     expect(s.bytes).toBe(800);
   });
 
-  it('never holds an entry larger than the bound, and replaces entries in place', () => {
+  it('never holds a body larger than the bound, and replaces entries in place', () => {
     const s = new MemoryCacheStore(1000, () => 0);
-    s.set('/huge', entry(1001), 60_000);
+    s.set('/huge', entry(1300, [], 1001), 60_000);
     expect(s.get('/huge')).toBeUndefined();
+    expect(s.bytes).toBe(0);
     s.set('/a', entry(300), 60_000);
     s.set('/a', entry(500), 60_000);
     expect(s.bytes).toBe(500);
     expect(s.size).toBe(1);
   });
+
+  // The config accepts maxSize == maxEntrySize, and the policy announces `stored` for any
+  // body within maxEntrySize: such a body is kept even when its headers take it past the bound.
+  const aloneCases = [
+    { desc: 'an entry past the bound only by its headers is kept alone', vary: false },
+    { desc: 'likewise a Vary variant, with the marker it is reached through', vary: true },
+  ];
+  for (const c of aloneCases) {
+    it(c.desc, () => {
+      const s = new MemoryCacheStore(1000, () => 0);
+      s.set('/old', entry(300), 60_000);
+      s.set('/p2', entry(300), 60_000);
+      const key = c.vary ? '/p#vary|accept=a' : '/p';
+      if (c.vary) s.set('/p', { kind: 'vary', vary: ['accept'], size: 10 } satisfies VaryMarker, 60_000);
+      s.set(key, entry(1200, [], 1000), 60_000);
+      expect(s.get(key)).toBeDefined();
+      if (c.vary) expect(s.get('/p')).toBeDefined();
+      expect(s.get('/old')).toBeUndefined();
+      expect(s.get('/p2')).toBeUndefined();
+      expect(s.bytes).toBe(c.vary ? 1210 : 1200);
+      // The next entry evicts it, and the bound holds again.
+      s.set('/next', entry(100), 60_000);
+      expect(s.get(key)).toBeUndefined();
+      expect(s.get('/next')).toBeDefined();
+      expect(s.bytes).toBeLessThanOrEqual(1000);
+    });
+  }
 
   it('expires entries on its clock', () => {
     let now = 0;

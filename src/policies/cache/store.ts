@@ -31,6 +31,16 @@ interface Slot {
  * An LRU bounded in bytes. A `Map` keeps insertion order, so re-inserting on each hit
  * makes its first key the least recently used. Tags are indexed for purge by tag.
  *
+ * Each entry counts its body, headers, key and a fixed overhead (`sizeOf`) against the
+ * bound, but only its body decides whether it may be stored at all: the config accepts a
+ * memory zone whose `maxSize` is at least its `maxEntrySize`, and the policy announces
+ * `stored` (RFC 9211 §2.6) for any body within `maxEntrySize`, so every such body must be
+ * kept. Refusing it for its headers would contradict both, and no fixed headroom could
+ * cover headers and keys whose size depends on the request. So an entry whose whole size
+ * exceeds the bound evicts all others and is kept alone, with the Vary marker it is reached
+ * through: the zone then exceeds the bound by that one entry's headers, key and overhead
+ * (tens of kB at most), never by a second body.
+ *
  * @example
  *   const s = new MemoryCacheStore(64 * 1024 * 1024, () => Date.now());
  *   s.set('/a', entry, 30_000); s.get('/a'); s.purge({ prefix: '/a' });
@@ -71,7 +81,8 @@ export class MemoryCacheStore implements CacheStore {
   }
 
   set(key: string, node: CacheNode, ttlMs: number): void {
-    if (node.size > this.#maxBytes) return;
+    // A Vary marker has no body (and is small).
+    if (node.kind === 'response' && node.body.length > this.#maxBytes) return;
     const old = this.#slots.get(key);
     if (old !== undefined) this.#remove(key, old);
     const slot: Slot = { node, expires: this.#now() + ttlMs };
@@ -84,10 +95,7 @@ export class MemoryCacheStore implements CacheStore {
         keys.add(key);
       }
     }
-    for (const [k, s] of this.#slots) {
-      if (this.#bytes <= this.#maxBytes) break;
-      this.#remove(k, s);
-    }
+    if (this.#bytes > this.#maxBytes) this.#evict(key);
   }
 
   purge(selector: PurgeSelector): number {
@@ -109,6 +117,17 @@ export class MemoryCacheStore implements CacheStore {
     this.#slots.clear();
     this.#tags.clear();
     this.#bytes = 0;
+  }
+
+  /**
+   * Removes least recently used entries until the bound holds, or until only `kept` (just
+   * stored) and the keys it is a variant of (its Vary marker) are left.
+   */
+  #evict(kept: string): void {
+    for (const [k, s] of this.#slots) {
+      if (this.#bytes <= this.#maxBytes) return;
+      if (!isKeyOrVariant(kept, k)) this.#remove(k, s);
+    }
   }
 
   #remove(key: string, slot: Slot): void {
