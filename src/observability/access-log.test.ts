@@ -1,4 +1,4 @@
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AccessLogWriter, millis, str } from './access-log.js';
 import { BatchedDestination, bufferedDestination, isoTimeCached, loggerOptions } from './logger.js';
+import { metrics } from './metrics.js';
 import type { RequestContext } from '../pipeline/context.js';
 
 /** A logger whose lines are collected as raw text. */
@@ -122,6 +123,25 @@ describe('batched destination', () => {
     expect(line.repeat(200).startsWith(written)).toBe(true);
     await dest.end();
     expect(readFileSync(file, 'utf8')).toBe(line.repeat(200));
+  });
+});
+
+describe('batched destination that cannot write', () => {
+  it('holds at most its bound of unwritten bytes, then drops lines and counts them', () => {
+    // A regular file opened read-only: every write fails (EBADF), as on a full disk.
+    const file = join(mkdtempSync(join(tmpdir(), 'gantry-log-')), 'out.log');
+    writeFileSync(file, '');
+    const errors: Error[] = [];
+    const dest = bufferedDestination(openSync(file, 'r'), 'test-readonly', 1024 * 1024);
+    dest.onError((err) => errors.push(err));
+    const line = `${'z'.repeat(999)}\n`;
+    for (let i = 0; i < 20_000; i++) dest.write(line); // 20 MB against a 1 MB bound
+    expect(errors.length).toBeGreaterThan(0);
+    // Everything past the bound is dropped (about 19 MB of 20), not kept in memory.
+    expect(dest.dropped).toBeGreaterThan(20_000 - 1_100);
+    expect(dest.dropped).toBeLessThan(20_000 - 900);
+    expect(metrics.logDropped.series('test-readonly').value).toBe(dest.dropped);
+    void dest.end();
   });
 });
 

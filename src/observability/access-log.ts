@@ -256,7 +256,7 @@ function openOutput(output: string, processLogger: Logger, baseDir: string): { l
   if (output === 'stdout') return { logger: processLogger, release: () => undefined };
   const key = output === 'stderr' ? 'stderr' : isAbsolute(output) ? output : resolve(baseDir, output);
   const ref = outputs.acquire(key, () => {
-    const dest = bufferedDestination(key === 'stderr' ? 2 : openLogFile(key));
+    const dest = bufferedDestination(key === 'stderr' ? 2 : openLogFile(key), key);
     // Later write errors (disk full, file removed): one line a minute on the process log.
     dest.onError((err) => {
       if (outputErrorGate(key) >= 0) processLogger.error({ err, output: key }, 'access log cannot be written');

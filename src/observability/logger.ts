@@ -1,5 +1,6 @@
 import { fstatSync } from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { metrics } from './metrics.js';
 
 export type { Logger };
 
@@ -45,15 +46,34 @@ export function loggerOptions(level = 'info'): pino.LoggerOptions {
  * bytes reach a pipe whole. There batches are cut at line boundaries below 4096 bytes, so
  * lines of different workers never interleave mid-line.
  */
-export function bufferedDestination(fd: number): BatchedDestination {
+export function bufferedDestination(fd: number, output = fd === 1 ? 'stdout' : fd === 2 ? 'stderr' : `fd ${fd}`, maxBuffered = MAX_BUFFERED): BatchedDestination {
   const file = isRegularFile(fd);
   const maxWrite = file ? 64 * 1024 : PIPE_BUF;
-  return new BatchedDestination(pino.destination({ dest: fd, sync: file, minLength: 0, maxWrite, contentMode: 'buffer' }), file ? 0 : PIPE_BUF);
+  // `maxLength` is sonic-boom's bound on what it holds unwritten (options its types omit).
+  // At least two chunks, or a whole chunk would be dropped without being tried.
+  const options = { dest: fd, sync: file, minLength: 0, maxWrite, contentMode: 'buffer', maxLength: Math.max(maxBuffered, 2 * CHUNK) } as Parameters<typeof pino.destination>[0];
+  return new BatchedDestination(pino.destination(options), file ? 0 : PIPE_BUF, output);
 }
+
+/**
+ * Most bytes a destination holds unwritten. A full disk, a removed file or a log reader
+ * that stopped reading would otherwise make the gateway keep every line in memory until it
+ * runs out; past this bound lines are dropped and counted (`gantry_log_lines_dropped_total`).
+ */
+export const MAX_BUFFERED = 16 * 1024 * 1024;
 
 /** sonic-boom in `contentMode: 'buffer'` (its type declarations describe only the string mode). */
 interface BufferSink {
   write(chunk: Buffer): boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Lines in a chunk (chunks are whole lines, each ending in a newline). */
+function countLines(data: Buffer | string): number {
+  let n = 0;
+  for (let i = 0; i < data.length; i++) if ((typeof data === 'string' ? data.charCodeAt(i) : data[i]) === 10) n++;
+  return n;
 }
 
 /** Largest write POSIX guarantees to reach a pipe in one piece (Linux: 4096). */
@@ -89,16 +109,42 @@ export class BatchedDestination implements pino.DestinationStream {
   #waiters: ((err?: Error) => void)[] = [];
   #onError: (err: Error) => void = () => undefined;
   readonly #timer: NodeJS.Timeout;
+  readonly #output: string;
+  /** A write failed and nothing has been written since: sonic-boom holds the failed chunk. */
+  #failing = false;
+  /** Lines dropped because the bound on unwritten bytes was reached. */
+  dropped = 0;
 
-  constructor(boom: ReturnType<typeof pino.destination>, atomicBytes = 0) {
+  constructor(boom: ReturnType<typeof pino.destination>, atomicBytes = 0, output = 'log') {
     this.#boom = boom;
     this.#atomicBytes = atomicBytes;
-    this.#timer = setInterval(() => this.flush(), 1000).unref();
+    this.#output = output;
+    this.#timer = setInterval(() => this.#tick(), 1000).unref();
     boom.on('drain', () => this.#settle());
+    boom.on('write', () => {
+      this.#failing = false;
+    });
     boom.on('error', (err: Error) => {
+      this.#failing = true;
       this.#settle(err);
       this.#onError(err);
     });
+    boom.on('drop', (data: Buffer) => {
+      const lines = countLines(data);
+      this.dropped += lines;
+      metrics.logLinesDropped(this.#output, lines);
+    });
+  }
+
+  /**
+   * Once a second: hands over what is gathered, and after a failed write tries the held
+   * chunk again. sonic-boom retries a failed chunk only when it is given more to write, and
+   * once its bound is reached it drops everything it is given without trying: an empty
+   * write is what lets logging resume when the disk has room again or a reader is back.
+   */
+  #tick(): void {
+    this.flush();
+    if (this.#failing) (this.#boom as unknown as BufferSink).write(EMPTY);
   }
 
   /** Called when a write fails (the lines of that write are lost; later writes are tried). */

@@ -119,6 +119,7 @@ export class GatewayMetrics {
   readonly rateLimit = new CounterFamily('gantry_rate_limit_decisions_total', 'Rate-limit decisions by route, policy and decision.', ['route', 'policy', 'decision']);
   readonly storeErrors = new CounterFamily('gantry_store_errors_total', 'Errors talking to the shared store, by store kind and operation.', ['store', 'operation']);
   readonly connections = new GaugeFamily('gantry_http_active_connections', 'Open client connections by listener.', ['listener']);
+  readonly logDropped = new CounterFamily('gantry_log_lines_dropped_total', 'Log lines dropped because their output could not take them (a full disk, a reader that stopped), by output.', ['output']);
   readonly reloads = new CounterFamily('gantry_config_reloads_total', 'Config reloads by result (success or failure).', ['result']);
   // Cluster mode: a worker's config state is not additive; show the newest / worst / served.
   readonly lastReloadSuccess = new GaugeFamily('gantry_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.', [], 'max');
@@ -143,6 +144,7 @@ export class GatewayMetrics {
       this.auth,
       this.rateLimit,
       this.storeErrors,
+      this.logDropped,
       this.connections,
       this.reloads,
       this.lastReloadSuccess,
@@ -249,6 +251,10 @@ export class GatewayMetrics {
   /** `policy` names the limit (e.g. the policy's configured name or `rate-limit`), not a key value. */
   rateLimitDecision(route: string, policy: string, allowed: boolean): void {
     this.rateLimit.series(route, policy, allowed ? 'allowed' : 'denied').value++;
+  }
+
+  logLinesDropped(output: string, lines: number): void {
+    this.logDropped.series(output).value += lines;
   }
 
   storeError(store: string, operation: string): void {
