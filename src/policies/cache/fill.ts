@@ -8,6 +8,7 @@ import { count, type CacheZone, type InFlight } from './zones.js';
 import { cacheClock } from './clock.js';
 import { isThenable } from '../../pipeline/pipeline.js';
 import { ThrottledLog } from '../../store/error-log.js';
+import { metrics } from '../../observability/metrics.js';
 
 /**
  * Filling the cache: the per-policy and per-fetch state shared by the request path
@@ -26,6 +27,8 @@ export interface Compiled {
   methods: ReadonlySet<string>;
   /** Failed drops (the shared store down), logged at most once per interval. */
   dropErrors: ThrottledLog;
+  /** Failed writes (the shared store down, or refusing them), logged at most once per interval. */
+  storeErrors: ThrottledLog;
 }
 
 /** Why a request went forward (RFC 9211 §2.2 `fwd`). */
@@ -75,17 +78,51 @@ export function drop(c: Compiled, key: string): void {
   if (isThenable(r)) (r as Promise<number>).catch((err: unknown) => c.dropErrors.report(err, `cache: could not drop an entry in zone '${c.zone.name}' (the shared store is unavailable)`));
 }
 
-/** Stores an entry under its key (or its Vary variant, with a marker at the key). */
-export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): void {
+/**
+ * Stores an entry under its key (or its Vary variant, with a marker at the key) and answers
+ * whether the store kept it: the memory store synchronously, a shared store once its writes
+ * have answered (the Promise never rejects). A failed write is counted in
+ * `gantry_store_errors_total{operation="cache-store"}` and logged (throttled): it never
+ * fails the request, whose response is already on its way.
+ *
+ * @example
+ *   const kept = store(c, ctx, key, entry);
+ *   if (isThenable(kept)) void kept.then(onKept); else onKept(kept);
+ */
+export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): boolean | Promise<boolean> {
   const ttl = retention(e, cacheClock.now());
-  if (ttl <= 0) return;
+  if (ttl <= 0) return false;
   const s = c.zone.store;
-  if (e.vary === null) {
-    void s.set(key, e, ttl);
-    return;
+  let r: boolean | Promise<boolean>;
+  if (e.vary === null) r = s.set(key, e, ttl);
+  else {
+    // Kept only if both are: the variant is reached through the marker.
+    const marker = s.set(key, { kind: 'vary', vary: e.vary, size: 64 + key.length * 2 }, ttl);
+    const variant = s.set(variantKey(key, e.vary, ctx.req.headers), e, ttl);
+    r = isThenable(marker) || isThenable(variant) ? Promise.all([marker, variant]).then(([a, b]) => a && b) : marker && variant;
   }
-  void s.set(key, { kind: 'vary', vary: e.vary, size: 64 + key.length * 2 }, ttl);
-  void s.set(variantKey(key, e.vary, ctx.req.headers), e, ttl);
+  if (!isThenable(r)) return r;
+  return (r as Promise<boolean>).then(undefined, (err: unknown) => {
+    metrics.storeError(s.kind, 'cache-store');
+    c.storeErrors.report(err, `cache: could not store an entry in zone '${c.zone.name}' (the shared store is unavailable or refused the write)`);
+    return false;
+  });
+}
+
+/**
+ * Counts an entry as stored once the store has kept it (the write answered, after the
+ * response was sent: the client never waits for it). An entry the store did not keep is
+ * not counted, and the entry it would have replaced is dropped, as for any response not
+ * stored.
+ */
+function settle(c: Compiled, f: Forwarded, kept: boolean | Promise<boolean>): void {
+  if (isThenable(kept)) void (kept as Promise<boolean>).then((k) => settled(c, f, k));
+  else settled(c, f, kept);
+}
+
+function settled(c: Compiled, f: Forwarded, kept: boolean): void {
+  if (kept) count(c.zone, 'stored', c.route);
+  else dropStale(c, f);
 }
 
 /**
@@ -100,7 +137,8 @@ export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft:
   const chunks: Buffer[] = [];
   let bytes = 0;
   let keep = true;
-  let stored = false;
+  /** Handed to the store (which may still not keep it: see `settle`). */
+  let handed = false;
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       if (keep) {
@@ -125,18 +163,17 @@ export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft:
       if (keep && (f.background || !ctx.aborted)) {
         const body = Buffer.concat(chunks, bytes);
         if (draft.length < 0 || draft.length === body.length) {
-          stored = true;
-          count(c.zone, 'stored', c.route);
-          store(c, ctx, f.key, complete(draft, f.key, body));
+          handed = true;
+          settle(c, f, store(c, ctx, f.key, complete(draft, f.key, body)));
         }
       }
-      if (!stored) dropStale(c, f);
+      if (!handed) dropStale(c, f);
       release(c, f);
       cb();
     },
   });
   t.once('close', () => {
-    if (!stored) dropStale(c, f);
+    if (!handed) dropStale(c, f);
   });
   return t;
 }

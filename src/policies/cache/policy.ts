@@ -58,6 +58,7 @@ export default definePolicy({
       key: compileKey(config.key),
       methods: new Set(config.methods),
       dropErrors: new ThrottledLog(deps.logger, 10_000),
+      storeErrors: new ThrottledLog(deps.logger, 10_000),
     };
     return {
       request: function cache(ctx) {

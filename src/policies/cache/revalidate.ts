@@ -43,7 +43,8 @@ export function onNotModified(c: Compiled, ctx: RequestContext, f: Forwarded, st
   const r = refresh(c.admit, stale, reqOf(ctx), headers304, cacheClock.now(), f.key);
   if (r !== null) {
     count(c.zone, 'revalidated', c.route);
-    if (r.entry !== null) store(c, ctx, f.key, r.entry);
+    // Not counted as `stored` (it is `revalidated`); a failed write is counted as a store error.
+    if (r.entry !== null) void store(c, ctx, f.key, r.entry);
     else dropStale(c, f);
     return r;
   }

@@ -59,10 +59,11 @@ export class SharedCacheStore implements CacheStore {
     );
   }
 
-  set(key: string, node: CacheNode, ttlMs: number): Promise<void> {
+  /** Resolves true once Redis has taken the write; rejects when it failed (down, or a command error). */
+  set(key: string, node: CacheNode, ttlMs: number): Promise<boolean> {
     // Capped so that purge rules older than the cap can be forgotten safely.
     const ttl = Math.min(ttlMs, this.#maxRetention);
-    return Promise.resolve(this.#store.set(this.#prefix + key, encode(key, node), ttl)).catch(() => undefined);
+    return Promise.resolve(this.#store.set(this.#prefix + key, encode(key, node), ttl)).then(() => true);
   }
 
   purge(selector: PurgeSelector): Promise<number> {

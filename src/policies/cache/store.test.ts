@@ -23,10 +23,11 @@ describe('MemoryCacheStore', () => {
 
   it('never holds a body larger than the bound, and replaces entries in place', () => {
     const s = new MemoryCacheStore(1000, () => 0);
-    s.set('/huge', entry(1300, [], 1001), 60_000);
+    // Refused, and says so (the policy counts only what the store kept).
+    expect(s.set('/huge', entry(1300, [], 1001), 60_000)).toBe(false);
     expect(s.get('/huge')).toBeUndefined();
     expect(s.bytes).toBe(0);
-    s.set('/a', entry(300), 60_000);
+    expect(s.set('/a', entry(300), 60_000)).toBe(true);
     s.set('/a', entry(500), 60_000);
     expect(s.bytes).toBe(500);
     expect(s.size).toBe(1);
@@ -45,7 +46,7 @@ describe('MemoryCacheStore', () => {
       s.set('/p2', entry(300), 60_000);
       const key = c.vary ? '/p#vary|accept=a' : '/p';
       if (c.vary) s.set('/p', { kind: 'vary', vary: ['accept'], size: 10 } satisfies VaryMarker, 60_000);
-      s.set(key, entry(1200, [], 1000), 60_000);
+      expect(s.set(key, entry(1200, [], 1000), 60_000)).toBe(true);
       expect(s.get(key)).toBeDefined();
       if (c.vary) expect(s.get('/p')).toBeDefined();
       expect(s.get('/old')).toBeUndefined();

@@ -10,8 +10,12 @@ export type PurgeSelector = { key: string } | { prefix: string } | { tag: string
 export interface CacheStore {
   readonly kind: 'memory' | 'redis';
   get(key: string): CacheNode | undefined | Promise<CacheNode | undefined>;
-  /** Stores a node for at most `ttlMs` (the store may evict it sooner). */
-  set(key: string, node: CacheNode, ttlMs: number): void | Promise<void>;
+  /**
+   * Stores a node for at most `ttlMs` (the store may evict it sooner). Answers whether the
+   * store kept it: the memory store at once (false: it refused the node), a shared store
+   * once the write succeeded (resolves true) or failed (rejects).
+   */
+  set(key: string, node: CacheNode, ttlMs: number): boolean | Promise<boolean>;
   /** Removes entries; resolves with how many were removed. */
   purge(selector: PurgeSelector): number | Promise<number>;
   close(): void | Promise<void>;
@@ -80,9 +84,10 @@ export class MemoryCacheStore implements CacheStore {
     return slot.node;
   }
 
-  set(key: string, node: CacheNode, ttlMs: number): void {
+  /** False when the node is refused: a body larger than the whole bound (never kept). */
+  set(key: string, node: CacheNode, ttlMs: number): boolean {
     // A Vary marker has no body (and is small).
-    if (node.kind === 'response' && node.body.length > this.#maxBytes) return;
+    if (node.kind === 'response' && node.body.length > this.#maxBytes) return false;
     const old = this.#slots.get(key);
     if (old !== undefined) this.#remove(key, old);
     const slot: Slot = { node, expires: this.#now() + ttlMs };
@@ -96,6 +101,7 @@ export class MemoryCacheStore implements CacheStore {
       }
     }
     if (this.#bytes > this.#maxBytes) this.#evict(key);
+    return true;
   }
 
   purge(selector: PurgeSelector): number {

@@ -13,7 +13,7 @@ export interface CacheStats {
   /** Went upstream to revalidate an entry; `revalidated` of them came back 304. */
   revalidations: number;
   revalidated: number;
-  /** Responses stored. */
+  /** Responses the store kept: counted once its write answered (a failed write is a store error instead). */
   stored: number;
   /** Requests that waited for another request's upstream fetch instead of sending their own. */
   coalesced: number;
