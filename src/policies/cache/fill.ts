@@ -25,7 +25,13 @@ export interface Compiled {
   name: string;
   key: (ctx: RequestContext) => string;
   methods: ReadonlySet<string>;
-  /** Failed drops (the shared store down), logged at most once per interval. */
+  /**
+   * Called when a lookup in the shared store fails (the request is then a miss): counted,
+   * logged at most once per interval. Made once per policy (see `lookupFailure`), so a
+   * lookup allocates nothing for it.
+   */
+  lookupFailed: (err: unknown) => void;
+  /** Failed drops (the shared store down, or refusing them), logged at most once per interval. */
   dropErrors: ThrottledLog;
   /** Failed writes (the shared store down, or refusing them), logged at most once per interval. */
   storeErrors: ThrottledLog;
@@ -70,12 +76,36 @@ export function dropStale(c: Compiled, f: Forwarded): void {
 }
 
 /**
- * Removes what is stored for a key, from the data path: a shared store that is down makes
- * that fail, which is logged (throttled) and never fails the request.
+ * Removes what is stored for a key, from the data path (an unsafe request invalidating its
+ * URI, an entry shown outdated): a shared store that is down or refuses the drop makes it
+ * fail, which is counted in `gantry_store_errors_total{operation="cache-drop"}`, logged
+ * (throttled) and never fails the request.
  */
 export function drop(c: Compiled, key: string): void {
   const r = c.zone.store.purge({ key });
-  if (isThenable(r)) (r as Promise<number>).catch((err: unknown) => c.dropErrors.report(err, `cache: could not drop an entry in zone '${c.zone.name}' (the shared store is unavailable)`));
+  if (isThenable(r)) (r as Promise<number>).catch((err: unknown) => dropFailed(c, err));
+}
+
+function dropFailed(c: Compiled, err: unknown): void {
+  metrics.storeError(c.zone.store.kind, 'cache-drop');
+  c.dropErrors.report(err, `cache: could not drop an entry in zone '${c.zone.name}' (the shared store is unavailable or refused the drop)`);
+}
+
+/**
+ * The handler of failed lookups of one policy: counts each in
+ * `gantry_store_errors_total{operation="cache-lookup"}` and logs at most once per interval
+ * (the lookup is a miss: the request goes to the upstream).
+ *
+ * @example
+ *   const lookupFailed = lookupFailure(zone, new ThrottledLog(logger, 10_000));
+ *   zone.store.get(key, lookupFailed);
+ */
+export function lookupFailure(zone: CacheZone, log: ThrottledLog): (err: unknown) => void {
+  const msg = `cache: could not look up an entry in zone '${zone.name}' (the shared store is unavailable or refused the read); served from the upstream`;
+  return function lookupFailed(err) {
+    metrics.storeError(zone.store.kind, 'cache-lookup');
+    log.report(err, msg);
+  };
 }
 
 /**

@@ -15,7 +15,7 @@ import { acquireZone, count, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
 import { ThrottledLog } from '../../store/error-log.js';
-import { collector, drop, dropStale, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
+import { collector, drop, dropStale, lookupFailure, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
 import { onNotModified, revalidateInBackground } from './revalidate.js';
 
 /**
@@ -50,13 +50,15 @@ export default definePolicy({
         ? new SharedCacheStore(deps.store, zoneName, () => cacheClock.now(), SHARED_MAX_RETENTION)
         : new MemoryCacheStore(config.maxSize, () => cacheClock.now()),
     );
+    const zone = zoneRef.value;
     const c: Compiled = {
-      zone: zoneRef.value,
+      zone,
       route: deps.routeName ?? zoneName,
       admit: admitOptions(config),
       name: config.statusName,
       key: compileKey(config.key),
       methods: new Set(config.methods),
+      lookupFailed: lookupFailure(zone, new ThrottledLog(deps.logger, 10_000)),
       dropErrors: new ThrottledLog(deps.logger, 10_000),
       storeErrors: new ThrottledLog(deps.logger, 10_000),
     };
@@ -90,9 +92,12 @@ function lookup(c: Compiled, ctx: RequestContext): RequestResult | Promise<Reque
   return withEntry(c, ctx, key, (entry, varyMiss) => decide(c, ctx, key, entry, varyMiss, false)) as RequestResult | Promise<RequestResult>;
 }
 
-/** Finds the entry for a request (following a Vary marker), synchronously when the store can. */
+/**
+ * Finds the entry for a request (following a Vary marker), synchronously when the store can.
+ * A failed lookup in a shared store is a miss (counted and logged by `c.lookupFailed`).
+ */
 function withEntry<T>(c: Compiled, ctx: RequestContext, key: string, then: (e: CachedResponse | undefined, varyMiss: boolean) => T): T | Promise<T> {
-  const node = c.zone.store.get(key);
+  const node = c.zone.store.get(key, c.lookupFailed);
   if (isThenable(node)) return (node as Promise<CacheNode | undefined>).then((n) => followVary(c, ctx, key, n, then));
   return followVary(c, ctx, key, node, then);
 }
@@ -100,7 +105,7 @@ function withEntry<T>(c: Compiled, ctx: RequestContext, key: string, then: (e: C
 function followVary<T>(c: Compiled, ctx: RequestContext, key: string, node: CacheNode | undefined, then: (e: CachedResponse | undefined, varyMiss: boolean) => T): T | Promise<T> {
   if (node === undefined) return then(undefined, false);
   if (node.kind === 'response') return then(node, false);
-  const v = c.zone.store.get(variantKey(key, node.vary, ctx.req.headers));
+  const v = c.zone.store.get(variantKey(key, node.vary, ctx.req.headers), c.lookupFailed);
   if (isThenable(v)) return (v as Promise<CacheNode | undefined>).then((n) => then(n?.kind === 'response' ? n : undefined, n === undefined));
   return then(v?.kind === 'response' ? v : undefined, v === undefined);
 }

@@ -43,7 +43,8 @@ export class SharedCacheStore implements CacheStore {
     this.#maxRetention = maxRetentionMs;
   }
 
-  get(key: string): Promise<CacheNode | undefined> {
+  /** Resolves undefined (a miss) when Redis cannot answer, after calling `onError` with why. */
+  get(key: string, onError?: (err: unknown) => void): Promise<CacheNode | undefined> {
     const uri = uriOf(key);
     const drops = this.#store.stamps(this.#dropsKey(uri), dropFields(key, uri.length));
     return Promise.all([this.#store.get(this.#prefix + key), this.#store.stamps(this.#rulesKey), drops]).then(
@@ -54,8 +55,11 @@ export class SharedCacheStore implements CacheStore {
         if (node.kind === 'response' && (droppedSince(node, dropped) || this.#purged(key, node, rules))) return undefined;
         return node;
       },
-      // The shared store being down is a miss, never a failed request.
-      () => undefined,
+      // The shared store being down is a miss, never a failed request (the caller counts it).
+      (err: unknown) => {
+        if (onError !== undefined) onError(err);
+        return undefined;
+      },
     );
   }
 

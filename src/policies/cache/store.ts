@@ -9,7 +9,12 @@ export type PurgeSelector = { key: string } | { prefix: string } | { tag: string
  */
 export interface CacheStore {
   readonly kind: 'memory' | 'redis';
-  get(key: string): CacheNode | undefined | Promise<CacheNode | undefined>;
+  /**
+   * The node stored under a key. A shared store that cannot be read (Redis down, or a
+   * command error) answers undefined, a miss, after calling `onError` with the error; the
+   * memory store never fails.
+   */
+  get(key: string, onError?: (err: unknown) => void): CacheNode | undefined | Promise<CacheNode | undefined>;
   /**
    * Stores a node for at most `ttlMs` (the store may evict it sooner). Answers whether the
    * store kept it: the memory store at once (false: it refused the node), a shared store

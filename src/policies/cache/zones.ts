@@ -88,9 +88,20 @@ export function zonesOf(scope: string, name?: string): CacheZone[] {
   return out;
 }
 
-/** Purges matching entries in every zone of a scope; resolves with the number removed. */
+/**
+ * Purges matching entries in every zone of a scope (the admin API); resolves with the
+ * number removed. A shared store that fails the purge (down, or refusing it) rejects it,
+ * counted in `gantry_store_errors_total{operation="cache-purge"}`.
+ */
 export async function purgeZones(scope: string, selector: PurgeSelector, zone?: string): Promise<number> {
   let n = 0;
-  for (const z of zonesOf(scope, zone)) n += await z.store.purge(selector);
+  for (const z of zonesOf(scope, zone)) {
+    try {
+      n += await z.store.purge(selector);
+    } catch (err) {
+      metrics.storeError(z.store.kind, 'cache-purge');
+      throw err;
+    }
+  }
   return n;
 }
