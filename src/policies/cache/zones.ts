@@ -89,19 +89,55 @@ export function zonesOf(scope: string, name?: string): CacheZone[] {
 }
 
 /**
+ * A purge that some zones could not apply (their shared store was down or refused it).
+ * Every other zone was purged; `purged` counts what they removed.
+ */
+export class CachePurgeError extends Error {
+  /** Names of the zones whose purge failed, in registry order. */
+  readonly zones: string[];
+  readonly purged: number;
+  constructor(zones: string[], purged: number, causes: unknown[]) {
+    super(`cache purge failed in zone(s) ${zones.map((z) => `'${z}'`).join(', ')}: the shared store is unavailable or refused it`, { cause: causes[0] });
+    this.name = 'CachePurgeError';
+    this.zones = zones;
+    this.purged = purged;
+  }
+}
+
+/**
  * Purges matching entries in every zone of a scope (the admin API); resolves with the
- * number removed. A shared store that fails the purge (down, or refusing it) rejects it,
- * counted in `gantry_store_errors_total{operation="cache-purge"}`.
+ * number removed. Every zone is purged even when one fails: a shared store that fails a
+ * zone's purge (down, or refusing it) is counted in
+ * `gantry_store_errors_total{operation="cache-purge"}` once per zone, and the purge then
+ * rejects with a `CachePurgeError` naming those zones.
+ *
+ * @example
+ *   try { await purgeZones(baseDir, { tag: 'product-42' }); }
+ *   catch (e) { if (e instanceof CachePurgeError) console.log(e.zones, e.purged); }
  */
 export async function purgeZones(scope: string, selector: PurgeSelector, zone?: string): Promise<number> {
+  const all = zonesOf(scope, zone);
+  // Started together: one zone's outage neither stops nor delays the others.
+  const results = await Promise.allSettled(all.map((z) => attempt(() => z.store.purge(selector))));
   let n = 0;
-  for (const z of zonesOf(scope, zone)) {
-    try {
-      n += await z.store.purge(selector);
-    } catch (err) {
-      metrics.storeError(z.store.kind, 'cache-purge');
-      throw err;
-    }
-  }
+  const failed: string[] = [];
+  const causes: unknown[] = [];
+  results.forEach((r, i) => {
+    if (r.status === 'fulfilled') return void (n += r.value);
+    metrics.storeError(all[i]!.store.kind, 'cache-purge');
+    // A reload that changed a zone's settings can hold two zones of one name for a moment.
+    if (!failed.includes(all[i]!.name)) failed.push(all[i]!.name);
+    causes.push(r.reason);
+  });
+  if (failed.length > 0) throw new CachePurgeError(failed, n, causes);
   return n;
+}
+
+/** `fn()` as a promise, a synchronous throw included (the memory store purges synchronously). */
+function attempt<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }
