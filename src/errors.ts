@@ -27,6 +27,7 @@ export const GatewayErrors = {
   GW_ERR_QUOTA_EXCEEDED: { status: 429, title: 'Quota exceeded' },
   GW_ERR_CONCURRENCY_LIMITED: { status: 429, title: 'Too many requests in flight' },
   GW_ERR_LIMIT_UNAVAILABLE: { status: 503, title: 'Limit store unavailable' },
+  GW_ERR_STORE_UNAVAILABLE: { status: 503, title: 'Shared store unavailable' },
   GW_ERR_TENANT_REQUIRED: { status: 400, title: 'Tenant required' },
   GW_ERR_TENANT_UNKNOWN: { status: 403, title: 'Unknown tenant' },
   GW_ERR_POLICY_FAILED: { status: 500, title: 'A policy failed' },

@@ -107,4 +107,45 @@ routes:
     expect(await get(b!)).toBe('2');
     expect(await get(a!)).toBe('1');
   });
+
+  const purge = (body: unknown) =>
+    httpRequest(adminUrl + '/api/cache/purge', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('the admin API answers 503 store-unavailable naming the zones it could not purge, without the store\'s raw error, after purging the others', async () => {
+    const [a, b, m] = await fill('admin');
+    const logged = gw.logs.length;
+    let res: Awaited<ReturnType<typeof purge>> | undefined;
+    await zoneAFailing(async () => {
+      res = await purge({ tag: 't' });
+    });
+    expect([await get(a!), await get(b!), await get(m!)]).toEqual(['1', '2', '2']);
+    expect(res!.status).toBe(503);
+    expect(res!.headers['content-type']).toBe('application/problem+json');
+    const body = res!.json() as Record<string, unknown>;
+    expect(body).toMatchObject({
+      type: 'https://gantry.dev/problems/store-unavailable',
+      title: 'Shared store unavailable',
+      status: 503,
+      zones: ['a'],
+      // The memory zone 'm' counts what it removed (Redis zones count none for a tag).
+      purged: expect.any(Number),
+      workers: [{ purged: expect.any(Number), failed: ['a'] }],
+    });
+    expect(body.purged).toBeGreaterThan(0);
+    expect(body.detail).toContain("'a'");
+    expect(res!.text).not.toMatch(/NOPERM|permission|Internal gateway error/i);
+    // The store's own error is in the gateway log, for the operator.
+    const line = gw.logs.slice(logged).find((l) => String(l.msg).startsWith('cache purge failed'));
+    expect(line).toMatchObject({ zones: ['a'] });
+    expect(JSON.stringify(line)).toMatch(/NOPERM/);
+  });
+
+  it('the admin API answers 200 when every zone was purged', async () => {
+    await fill('ok');
+    const res = await purge({ tag: 't' });
+    expect(res.status).toBe(200);
+    const body = res.json() as { purged: number };
+    expect(body).toEqual({ purged: expect.any(Number), workers: [{ purged: body.purged }] });
+    expect(body.purged).toBeGreaterThan(0);
+  });
 });

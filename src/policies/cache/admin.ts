@@ -1,7 +1,8 @@
 import { ADMIN_ROUTES } from '../../admin/routes.js';
 import { GATEWAY_COMMANDS } from '../../admin/commands.js';
-import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE } from '../../errors.js';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, problemFor } from '../../errors.js';
 import type { PurgeSelector } from './store.js';
+import { CachePurgeError } from './zones.js';
 
 /**
  * `POST /api/cache/purge` with `{ "key" | "prefix" | "tag": "…", "zone"?: "…" }`: removes
@@ -31,9 +32,22 @@ export function parsePurge(body: unknown): PurgeRequest | string {
   return { selector: { [field]: value } as PurgeSelector, zone: b.zone as string | undefined };
 }
 
-GATEWAY_COMMANDS['cache.purge'] = async (gw, payload) => {
+/** What one gateway process answers to `cache.purge`: `failed` names the zones it could not purge. */
+export interface PurgeOutcome {
+  purged: number;
+  failed?: string[];
+}
+
+GATEWAY_COMMANDS['cache.purge'] = async (gw, payload): Promise<PurgeOutcome> => {
   const p = payload as PurgeRequest;
-  return { purged: await gw.purgeCache(p.selector, p.zone) };
+  try {
+    return { purged: await gw.purgeCache(p.selector, p.zone) };
+  } catch (e) {
+    if (!(e instanceof CachePurgeError)) throw e;
+    // The store's own message stays in the log; the admin answer names the zones only.
+    gw.logger.error({ err: e.cause, zones: e.zones }, e.message);
+    return { purged: e.purged, failed: e.zones };
+  }
 };
 
 ADMIN_ROUTES.push({
@@ -45,7 +59,13 @@ ADMIN_ROUTES.push({
     if (typeof p === 'string') {
       return { status: 400, contentType: PROBLEM_CONTENT_TYPE, body: { type: PROBLEM_TYPE_BASE + 'bad-request', title: 'Bad request', status: 400, detail: p } };
     }
-    const results = (await req.backend.run('cache.purge', p)) as { purged: number }[];
-    return { status: 200, body: { purged: results.reduce((n, r) => n + r.purged, 0), workers: results } };
+    const results = (await req.backend.run('cache.purge', p)) as PurgeOutcome[];
+    const purged = results.reduce((n, r) => n + r.purged, 0);
+    const zones = [...new Set(results.flatMap((r) => r.failed ?? []))];
+    if (zones.length === 0) return { status: 200, body: { purged, workers: results } };
+    const detail =
+      `Could not purge cache zone${zones.length > 1 ? 's' : ''} ${zones.map((z) => `'${z}'`).join(', ')}: the shared store is unavailable or refused the purge. ` +
+      'Every other zone was purged. Send the purge again once the store answers (the gateway log has the store error).';
+    return { status: 503, contentType: PROBLEM_CONTENT_TYPE, body: { ...problemFor('GW_ERR_STORE_UNAVAILABLE', detail), zones, purged, workers: results } };
   },
 });
