@@ -144,7 +144,13 @@ export class BatchedDestination implements pino.DestinationStream {
    */
   #tick(): void {
     this.flush();
-    if (this.#failing) (this.#boom as unknown as BufferSink).write(EMPTY);
+    if (!this.#failing) return;
+    try {
+      (this.#boom as unknown as BufferSink).write(EMPTY);
+    } catch (e) {
+      // closed meanwhile: a timer must never throw
+      this.#onError(e as Error);
+    }
   }
 
   /** Called when a write fails (the lines of that write are lost; later writes are tried). */
