@@ -116,7 +116,10 @@ routes:
       } finally {
         await admin.config('SET', 'maxmemory', '0');
       }
+      const settled = (await counts(gw, 'z', 'c')).stored;
       expect((await get(r.path, r.headers)).headers['cache-status']).toMatch(/^gantry; fwd=(uri|vary)-miss/);
+      // That miss is stored in the background: wait for its count, so it cannot land in the next test's window.
+      await eventually(async () => ((await counts(gw, 'z', 'c')).stored > settled ? true : undefined), 3000, 'the miss after the refusal stored');
     });
   }
 
