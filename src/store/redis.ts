@@ -2,6 +2,7 @@ import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { ACQUIRE_SCRIPT, ALGORITHM_CODES, COUNT_SCRIPT, LIMIT_SCRIPT, STAMP_SCRIPT } from './lua.js';
 import { ThrottledLog } from './error-log.js';
+import { metrics } from '../observability/metrics.js';
 import type { Clock } from './clock.js';
 import { StoreUnavailableError, type CounterResult, type Decision, type Grant, type LimitSpec, type Store } from './store.js';
 
@@ -141,6 +142,7 @@ export class RedisStore implements Store {
 
   release(key: string, holder: string): void {
     this.#client.zrem(this.key(key), holder).catch((err: unknown) => {
+      metrics.storeError(this.kind, 'concurrency-release');
       // The slot frees itself after its hold time; only say so once per interval.
       this.#errors.report(err, 'store: could not release a concurrency slot; it expires by itself');
     });
