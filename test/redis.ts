@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { freePort } from './helpers.js';
 
@@ -141,4 +142,14 @@ function command(port: number, line: string): Promise<string> {
     sock.once('data', (d) => done(d.toString()));
     sock.write(line + '\r\n');
   });
+}
+
+/**
+ * A direct connection for a test to look at or change the server (CONFIG, ACL, keys): it
+ * fails fast instead of queueing commands while the server is down.
+ */
+export async function redisAdmin(url: string): Promise<Redis> {
+  const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  await admin.connect();
+  return admin;
 }

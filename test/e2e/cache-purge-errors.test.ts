@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { describeRedis } from '../redis.js';
+import type { Redis } from 'ioredis';
+import { describeRedis, redisAdmin } from '../redis.js';
 import { eventually, httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { metrics } from '../../src/observability/metrics.js';
 import { CachePurgeError } from '../../src/policies/cache/zones.js';
@@ -46,8 +46,7 @@ routes:
   - { name: m, match: { path: "/m/*" }, upstream: up, policies: [ { cache: { key: { host: false }, shared: false } } ] }
 `);
     adminUrl = `http://127.0.0.1:${gw.gw.adminPort}`;
-    admin = new Redis(redis().url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await admin.connect();
+    admin = await redisAdmin(redis().url);
   });
   afterAll(async () => {
     admin?.disconnect();

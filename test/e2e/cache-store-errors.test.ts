@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { dirname } from 'node:path';
-import { Redis } from 'ioredis';
-import { describeRedis } from '../redis.js';
+import type { Redis } from 'ioredis';
+import { describeRedis, redisAdmin } from '../redis.js';
 import { eventually, httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { metrics } from '../../src/observability/metrics.js';
 import { zonesOf } from '../../src/policies/cache/zones.js';
@@ -61,8 +61,7 @@ upstreams:
 routes:
   - { name: c, match: { path: "/c/*" }, upstream: up, policies: [ { cache: { zone: z } } ] }
 `);
-    admin = new Redis(redis().url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await admin.connect();
+    admin = await redisAdmin(redis().url);
   });
   afterAll(async () => {
     admin?.disconnect();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { describeRedis } from '../redis.js';
+import type { Redis } from 'ioredis';
+import { describeRedis, redisAdmin } from '../redis.js';
 import { eventually, httpRequest, parseMetrics, startGateway, type TestGateway } from '../helpers.js';
 import { metrics } from '../../src/observability/metrics.js';
 
@@ -30,8 +30,7 @@ routes:
     static: { body: ok }
     policies: [ { concurrency: { name: one-at-a-time, max: 1, hold: 1m, onStoreError: deny } } ]
 `);
-    admin = new Redis(redis().url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    await admin.connect();
+    admin = await redisAdmin(redis().url);
   });
   afterAll(async () => {
     admin?.disconnect();
