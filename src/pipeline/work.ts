@@ -1,8 +1,9 @@
 import type { RequestContext } from './context.js';
 
 /**
- * Counts work a request starts that may outlive its response: subrequests, and the
- * background cache revalidation they serve (RFC 5861 stale-while-revalidate). A retiring
+ * Counts work a request starts that may outlive its response: subrequests, the
+ * background cache revalidation they serve (RFC 5861 stale-while-revalidate), and the
+ * cache's writes and drops in a shared store after the response was sent. A retiring
  * runtime and the gateway's drain wait for it as they wait for client requests.
  */
 export interface WorkTracker {

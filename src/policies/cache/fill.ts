@@ -7,6 +7,7 @@ import { complete, retention, type AdmitOptions, type Draft } from './admit.js';
 import { count, type CacheZone, type InFlight } from './zones.js';
 import { cacheClock } from './clock.js';
 import { isThenable } from '../../pipeline/pipeline.js';
+import { holdWork } from '../../pipeline/work.js';
 import { ThrottledLog } from '../../store/error-log.js';
 import { metrics } from '../../observability/metrics.js';
 
@@ -69,21 +70,28 @@ export function release(c: Compiled, f: Forwarded): void {
  * is not served again, not even for stale-if-error (RFC 5861 §4 allows serving stale on
  * error, not serving what the origin has since replaced). Idempotent: one drop per fetch.
  */
-export function dropStale(c: Compiled, f: Forwarded): void {
+export function dropStale(c: Compiled, ctx: RequestContext, f: Forwarded): void {
   if (f.stale === undefined) return;
   f.stale = undefined;
-  drop(c, f.key);
+  drop(c, ctx, f.key);
 }
 
 /**
  * Removes what is stored for a key, from the data path (an unsafe request invalidating its
  * URI, an entry shown outdated): a shared store that is down or refuses the drop makes it
  * fail, which is counted in `gantry_store_errors_total{operation="cache-drop"}`, logged
- * (throttled) and never fails the request.
+ * (throttled) and never fails the request. A shared store's drop counts as the request's
+ * background work until it answers (a drain and a retiring config wait for it); the
+ * memory store's is done at once and holds nothing.
  */
-export function drop(c: Compiled, key: string): void {
+export function drop(c: Compiled, ctx: RequestContext, key: string): void {
   const r = c.zone.store.purge({ key });
-  if (isThenable(r)) (r as Promise<number>).catch((err: unknown) => dropFailed(c, err));
+  if (!isThenable(r)) return;
+  const done = holdWork(ctx);
+  (r as Promise<number>).then(done, (err: unknown) => {
+    done();
+    dropFailed(c, err);
+  });
 }
 
 function dropFailed(c: Compiled, err: unknown): void {
@@ -109,19 +117,26 @@ export function lookupFailure(zone: CacheZone, log: ThrottledLog): (err: unknown
 }
 
 /**
- * Stores an entry under its key (or its Vary variant, with a marker at the key) and answers
- * whether the store kept it: the memory store synchronously, a shared store once its writes
- * have answered (the Promise never rejects). A failed write is counted in
+ * Stores an entry under its key (or its Vary variant, with a marker at the key) and calls
+ * `onKept` with whether the store kept it: the memory store synchronously, a shared store
+ * once its writes have answered. A failed write is counted in
  * `gantry_store_errors_total{operation="cache-store"}` and logged (throttled): it never
  * fails the request, whose response is already on its way.
  *
+ * A shared store's write counts as the request's background work (`holdWork`) until it
+ * has answered and `onKept` has run (so a drop that follows is held too): a drain and a
+ * retiring config wait for it instead of closing the store under it. The client never
+ * waits for it; a memory write holds nothing and allocates nothing for it.
+ *
  * @example
- *   const kept = store(c, ctx, key, entry);
- *   if (isThenable(kept)) void kept.then(onKept); else onKept(kept);
+ *   store(c, ctx, key, entry, (kept) => { if (kept) count(zone, 'stored', route); });
  */
-export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse): boolean | Promise<boolean> {
+export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedResponse, onKept?: (kept: boolean) => void): void {
   const ttl = retention(e, cacheClock.now());
-  if (ttl <= 0) return false;
+  if (ttl <= 0) {
+    onKept?.(false);
+    return;
+  }
   const s = c.zone.store;
   let r: boolean | Promise<boolean>;
   if (e.vary === null) r = s.set(key, e, ttl);
@@ -131,12 +146,24 @@ export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedRe
     const variant = s.set(variantKey(key, e.vary, ctx.req.headers), e, ttl);
     r = isThenable(marker) || isThenable(variant) ? Promise.all([marker, variant]).then(([a, b]) => a && b) : marker && variant;
   }
-  if (!isThenable(r)) return r;
-  return (r as Promise<boolean>).then(undefined, (err: unknown) => {
-    metrics.storeError(s.kind, 'cache-store');
-    c.storeErrors.report(err, `cache: could not store an entry in zone '${c.zone.name}' (the shared store is unavailable or refused the write)`);
-    return false;
-  });
+  if (!isThenable(r)) {
+    onKept?.(r);
+    return;
+  }
+  const done = holdWork(ctx);
+  (r as Promise<boolean>)
+    .then(undefined, (err: unknown) => {
+      metrics.storeError(s.kind, 'cache-store');
+      c.storeErrors.report(err, `cache: could not store an entry in zone '${c.zone.name}' (the shared store is unavailable or refused the write)`);
+      return false;
+    })
+    .then((kept) => {
+      try {
+        onKept?.(kept);
+      } finally {
+        done();
+      }
+    });
 }
 
 /**
@@ -145,14 +172,9 @@ export function store(c: Compiled, ctx: RequestContext, key: string, e: CachedRe
  * not counted, and the entry it would have replaced is dropped, as for any response not
  * stored.
  */
-function settle(c: Compiled, f: Forwarded, kept: boolean | Promise<boolean>): void {
-  if (isThenable(kept)) void (kept as Promise<boolean>).then((k) => settled(c, f, k));
-  else settled(c, f, kept);
-}
-
-function settled(c: Compiled, f: Forwarded, kept: boolean): void {
+function settled(c: Compiled, ctx: RequestContext, f: Forwarded, kept: boolean): void {
   if (kept) count(c.zone, 'stored', c.route);
-  else dropStale(c, f);
+  else dropStale(c, ctx, f);
 }
 
 /**
@@ -167,7 +189,7 @@ export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft:
   const chunks: Buffer[] = [];
   let bytes = 0;
   let keep = true;
-  /** Handed to the store (which may still not keep it: see `settle`). */
+  /** Handed to the store (which may still not keep it: see `settled`). */
   let handed = false;
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -177,7 +199,7 @@ export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft:
           keep = false;
           chunks.length = 0;
           // Dropped before the waiting requests look again.
-          dropStale(c, f);
+          dropStale(c, ctx, f);
           release(c, f);
           if (f.background) {
             // Destroying stops the transfer.
@@ -194,16 +216,16 @@ export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft:
         const body = Buffer.concat(chunks, bytes);
         if (draft.length < 0 || draft.length === body.length) {
           handed = true;
-          settle(c, f, store(c, ctx, f.key, complete(draft, f.key, body)));
+          store(c, ctx, f.key, complete(draft, f.key, body), (kept) => settled(c, ctx, f, kept));
         }
       }
-      if (!handed) dropStale(c, f);
+      if (!handed) dropStale(c, ctx, f);
       release(c, f);
       cb();
     },
   });
   t.once('close', () => {
-    if (!handed) dropStale(c, f);
+    if (!handed) dropStale(c, ctx, f);
   });
   return t;
 }

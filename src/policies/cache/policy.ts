@@ -184,7 +184,7 @@ function onResponse(c: Compiled, ctx: RequestContext, head: ResponseHead): void 
   const status = head.status;
   if (f.fwd === 'bypass') {
     // RFC 9111 §4.4: a successful unsafe request invalidates what is stored for its URI.
-    if (status < 400) drop(c, f.key);
+    if (status < 400) drop(c, ctx, f.key);
     return;
   }
   const stale = f.stale;
@@ -218,7 +218,7 @@ function admit(c: Compiled, ctx: RequestContext, f: Forwarded, head: ResponseHea
   const status = head.status;
   const draft = ctx.method === 'HEAD' || ctx.errorCode !== undefined ? null : draftFrom(c.admit, reqOf(ctx), status, head.headers, cacheClock.now());
   if (draft === null) {
-    if (ctx.method !== 'HEAD' && ctx.errorCode === undefined && status < 500) dropStale(c, f);
+    if (ctx.method !== 'HEAD' && ctx.errorCode === undefined && status < 500) dropStale(c, ctx, f);
     release(c, f);
     head.headers.push('cache-status', `${c.name}; fwd=${f.fwd}; fwd-status=${status}`);
     if (f.strippedConditional && status === 200) answerConditional(ctx, head);

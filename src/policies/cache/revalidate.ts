@@ -44,11 +44,11 @@ export function onNotModified(c: Compiled, ctx: RequestContext, f: Forwarded, st
   if (r !== null) {
     count(c.zone, 'revalidated', c.route);
     // Not counted as `stored` (it is `revalidated`); a failed write is counted as a store error.
-    if (r.entry !== null) void store(c, ctx, f.key, r.entry);
-    else dropStale(c, f);
+    if (r.entry !== null) store(c, ctx, f.key, r.entry);
+    else dropStale(c, ctx, f);
     return r;
   }
-  dropStale(c, f);
+  dropStale(c, ctx, f);
   // In the foreground the refetch is the client's own exchange: the client going away
   // cancels it, before its head as well as mid-body (the Promise rejects, the body errors).
   // In the background it outlives the client, as the revalidation it continues.
@@ -121,7 +121,7 @@ function fillInBackground(c: Compiled, ctx: RequestContext, f: Forwarded, res: S
     res.body.destroy();
     // No longer storable (or declared larger than maxEntrySize): the stale copy is
     // outdated. An upstream error (5xx) keeps it for stale-if-error.
-    if (res.errorCode === undefined && res.status < 500) dropStale(c, f);
+    if (res.errorCode === undefined && res.status < 500) dropStale(c, ctx, f);
     release(c, f);
     return;
   }
