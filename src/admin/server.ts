@@ -1,12 +1,15 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AdminConfig } from '../config/ops-schema.js';
-import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE } from '../errors.js';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, problemFor } from '../errors.js';
 import { ADMIN_ROUTES, type AdminBackend, type AdminReply, type AdminRoute } from './routes.js';
 // Feature endpoints that register themselves in ADMIN_ROUTES / GATEWAY_COMMANDS.
 import '../policies/cache/admin.js';
+
+/** A client's `X-Request-Id` reused as the admin request's id: short, printable, no separators. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Largest admin request body (JSON commands are small). */
 const MAX_BODY = 1024 * 1024;
@@ -89,8 +92,12 @@ export class AdminServer {
       const reply = await route.handle({ method: req.method!, path: url.pathname, query: url.searchParams, body, backend: this.#backend });
       send(res, reply);
     } catch (e) {
-      this.#logger.error({ err: e, path: url.pathname }, 'admin request failed');
-      send(res, problem(500, 'internal', 'Internal gateway error', (e as Error).message));
+      // The error's own text stays in the gateway log: it can carry file paths, store
+      // addresses or internals the admin client has no use for (RFC 9457 §5).
+      const id = requestIdOf(req);
+      this.#logger.error({ err: e, endpoint: `${req.method} ${url.pathname}`, requestId: id }, 'admin request failed');
+      const body = problemFor('GW_ERR_INTERNAL', `The admin request failed inside the gateway; the gateway log has the error under request id ${id}.`, id);
+      send(res, { status: 500, body, contentType: PROBLEM_CONTENT_TYPE }, ['x-request-id', id]);
     }
   }
 
@@ -106,6 +113,12 @@ export class AdminServer {
     }
     return undefined;
   }
+}
+
+/** The client's `X-Request-Id` when it is a plain token, else a fresh UUID. */
+function requestIdOf(req: IncomingMessage): string {
+  const h = req.headers['x-request-id'];
+  return typeof h === 'string' && REQUEST_ID.test(h) ? h : randomUUID();
 }
 
 function digest(s: string): Buffer {

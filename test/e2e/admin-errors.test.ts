@@ -1,0 +1,98 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { ADMIN_ROUTES, type AdminRoute } from '../../src/admin/routes.js';
+
+/**
+ * How the admin API answers failures: an unexpected error never reaches the client (500
+ * with the request id, the error in the log).
+ */
+
+const TOKEN = 'admin-errors-token-0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+const config = (upstream: string, store = '') => `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+admin: { host: 127.0.0.1, port: 0, token: "${TOKEN}" }
+server: { readyRequiresStore: false }
+${store}
+upstreams:
+  up: { targets: [ "${upstream}" ] }
+routes:
+  - { name: items, match: { path: "/items/*" }, upstream: up, policies: [ { cache: { key: { host: false } } } ] }
+  - { name: catalog, match: { path: "/catalog/*" }, upstream: up, policies: [ { cache: { key: { host: false }, zone: shop } } ] }
+`;
+
+const cacheable = (req: { url?: string }, res: import('node:http').ServerResponse) => {
+  res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300', 'surrogate-key': 't' });
+  res.end(req.url);
+};
+
+describe('admin API failures (memory store)', () => {
+  let up: TestUpstream;
+  let gw: TestGateway;
+  let admin: string;
+  const added: AdminRoute[] = [];
+
+  beforeAll(async () => {
+    up = await startUpstream(cacheable);
+    gw = await startGateway(config(up.url));
+    admin = `http://127.0.0.1:${gw.gw.adminPort}`;
+  });
+  afterEach(() => {
+    for (const r of added.splice(0)) ADMIN_ROUTES.splice(ADMIN_ROUTES.indexOf(r), 1);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await up?.close();
+  });
+
+  /** An endpoint (the extension point features use) whose work fails inside the gateway. */
+  function failingEndpoint(path: string): void {
+    const route: AdminRoute = {
+      method: 'POST',
+      path,
+      description: 'test: runs a gateway command that does not exist',
+      handle: async (req) => ({ status: 200, body: await req.backend.run('no-such-command-secret-detail') }),
+    };
+    ADMIN_ROUTES.push(route);
+    added.push(route);
+  }
+
+  it('an unexpected failure answers 500 problem+json with a generic detail and the request id; the error is logged with the endpoint', async () => {
+    failingEndpoint('/api/test-failure');
+    const logged = gw.logs.length;
+    const res = await httpRequest(admin + '/api/test-failure', { method: 'POST', headers: auth });
+    expect(res.status).toBe(500);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    expect(res.text).not.toContain('secret-detail');
+    const body = res.json<Record<string, string>>();
+    expect(body).toMatchObject({ type: 'https://gantry.dev/problems/internal', title: 'Internal gateway error', status: 500 });
+    expect(body.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers['x-request-id']).toBe(body.requestId);
+    expect(body.detail).toContain(body.requestId);
+    const line = gw.logs.slice(logged).find((l) => l.msg === 'admin request failed');
+    expect(line).toMatchObject({ level: 50, endpoint: 'POST /api/test-failure', requestId: body.requestId });
+    expect(JSON.stringify(line)).toContain('no-such-command-secret-detail');
+  });
+
+  it("reuses the client's X-Request-Id when it is a plain token, never a malformed one", async () => {
+    failingEndpoint('/api/test-failure-id');
+    const given = await httpRequest(admin + '/api/test-failure-id', { method: 'POST', headers: { ...auth, 'x-request-id': 'ops-1234' } });
+    expect(given.status).toBe(500);
+    expect(given.json()).toMatchObject({ requestId: 'ops-1234' });
+    const odd = await httpRequest(admin + '/api/test-failure-id', { method: 'POST', headers: { ...auth, 'x-request-id': 'a b"<c>' } });
+    expect(odd.json<{ requestId: string }>().requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('a rejected reload still reports its config issues to the operator (422)', async () => {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(gw.file, config(up.url) + '  - { name: broken, match: { path: /broken }, upstream: missing }\n');
+    try {
+      const res = await httpRequest(admin + '/api/reload', { method: 'POST', headers: auth });
+      expect(res.status).toBe(422);
+      expect(res.json<{ issues: string[] }>().issues.join('\n')).toMatch(/routes\[2\]\.upstream: unknown upstream 'missing'/);
+    } finally {
+      writeFileSync(gw.file, config(up.url));
+    }
+  });
+});
