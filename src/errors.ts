@@ -30,6 +30,7 @@ export const GatewayErrors = {
   GW_ERR_STORE_UNAVAILABLE: { status: 503, title: 'Shared store unavailable' },
   GW_ERR_TENANT_REQUIRED: { status: 400, title: 'Tenant required' },
   GW_ERR_TENANT_UNKNOWN: { status: 403, title: 'Unknown tenant' },
+  GW_ERR_CACHE_ZONE_UNKNOWN: { status: 404, title: 'Unknown cache zone' },
   GW_ERR_POLICY_FAILED: { status: 500, title: 'A policy failed' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

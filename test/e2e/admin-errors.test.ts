@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { ADMIN_ROUTES, type AdminRoute } from '../../src/admin/routes.js';
 
 /**
  * How the admin API answers failures: an unexpected error never reaches the client (500
- * with the request id, the error in the log).
+ * with the request id, the error in the log), and a purge of an unknown cache zone is a 404.
  */
 
 const TOKEN = 'admin-errors-token-0123456789';
@@ -45,6 +45,8 @@ describe('admin API failures (memory store)', () => {
     await gw?.close();
     await up?.close();
   });
+
+  const purge = (body: unknown) => httpRequest(admin + '/api/cache/purge', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   /** An endpoint (the extension point features use) whose work fails inside the gateway. */
   function failingEndpoint(path: string): void {
@@ -94,5 +96,38 @@ describe('admin API failures (memory store)', () => {
     } finally {
       writeFileSync(gw.file, config(up.url));
     }
+  });
+
+  const zoneCases: { desc: string; body: Record<string, string>; want: number }[] = [
+    { desc: 'an unknown zone', body: { tag: 't', zone: 'nope' }, want: 404 },
+    { desc: 'a zone named like a route whose zone is another', body: { tag: 't', zone: 'catalog' }, want: 404 },
+    { desc: 'a route-named zone', body: { tag: 't', zone: 'items' }, want: 200 },
+    { desc: 'an explicitly named zone', body: { tag: 't', zone: 'shop' }, want: 200 },
+    { desc: 'no zone (every zone)', body: { tag: 't' }, want: 200 },
+  ];
+  for (const c of zoneCases) {
+    it(`purge naming ${c.desc} → ${c.want}`, async () => {
+      // Zones exist once their routes' policies are built (at load).
+      const res = await purge(c.body);
+      expect(res.status).toBe(c.want);
+      if (c.want === 404) {
+        expect(res.headers['content-type']).toBe('application/problem+json');
+        expect(res.json()).toMatchObject({
+          type: 'https://gantry.dev/problems/cache-zone-unknown',
+          title: 'Unknown cache zone',
+          status: 404,
+          zone: c.body.zone,
+          zones: ['items', 'shop'],
+        });
+        expect(res.json<{ detail: string }>().detail).toContain(`'${c.body.zone}'`);
+      }
+    });
+  }
+
+  it('an unknown zone purges nothing anywhere', async () => {
+    await httpRequest(`${gw.url}/items/x`);
+    await eventually(async () => ((await httpRequest(`${gw.url}/items/x`)).headers['cache-status']?.toString().startsWith('gantry; hit') ? true : undefined), 3000, 'cached');
+    expect((await purge({ key: '/items/x', zone: 'itemz' })).status).toBe(404);
+    expect((await httpRequest(`${gw.url}/items/x`)).headers['cache-status']).toMatch(/^gantry; hit/);
   });
 });
