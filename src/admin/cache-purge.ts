@@ -6,15 +6,19 @@ import { parsePurge } from '../policies/cache/admin.js';
 import { zonesOf } from '../policies/cache/zones.js';
 
 /**
- * Admin-side refinement of `POST /api/cache/purge` (the route itself lives with the cache):
- * a purge naming a `zone` that no gateway process has answers 404 problem+json naming it
- * and listing the zones there are, instead of `200 {"purged":0}` (a typo would otherwise
- * look like a purge that found nothing).
+ * Admin-side refinements of `POST /api/cache/purge` (the route itself lives with the cache):
+ * - a purge naming a `zone` that no gateway process has answers 404 problem+json naming it
+ *   and listing the zones there are, instead of `200 {"purged":0}` (a typo would otherwise
+ *   look like a purge that found nothing);
+ * - its 503 (a zone's shared store failed the purge) carries `Retry-After` (RFC 9110 §10.2.3).
  *
  * @example
  *   // POST /api/cache/purge {"tag":"t","zone":"catalgo"}
  *   // → 404 {"type":".../cache-zone-unknown","detail":"No cache zone 'catalgo' …","zone":"catalgo","zones":["catalog"]}
  */
+
+/** Seconds a client should wait before sending a purge the shared store failed again. */
+export const PURGE_RETRY_AFTER_S = 5;
 
 /** `cache.zones`: names of the cache zones of this process's serving config (sorted, unique). */
 GATEWAY_COMMANDS['cache.zones'] = async (gw): Promise<string[]> => [...new Set(zonesOf(gw.runtime.loaded.baseDir).map((z) => z.name))].sort();
@@ -33,6 +37,8 @@ if (route !== undefined) {
         return { status: 404, contentType: PROBLEM_CONTENT_TYPE, body: { ...problemFor('GW_ERR_CACHE_ZONE_UNKNOWN', detail), zone: p.zone, zones } };
       }
     }
-    return purge(req);
+    const reply = await purge(req);
+    if (reply.status === 503) reply.headers = { ...reply.headers, 'retry-after': String(PURGE_RETRY_AFTER_S) };
+    return reply;
   };
 }

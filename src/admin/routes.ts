@@ -23,11 +23,19 @@ export interface AdminRequest {
   backend: AdminBackend;
 }
 
-/** What an admin route answers: a JSON body (or text with its content type). */
+/**
+ * What an admin route answers: a JSON body (or text with its content type), and any
+ * response headers beyond the ones the server sets (`content-type`, `content-length`,
+ * `cache-control: no-store`, which a route cannot replace).
+ *
+ * @example
+ *   return { status: 503, body: problem, contentType: PROBLEM_CONTENT_TYPE, headers: { 'retry-after': '5' } };
+ */
 export interface AdminReply {
   status: number;
   body: unknown;
   contentType?: string;
+  headers?: Record<string, string>;
 }
 
 /**

@@ -134,10 +134,18 @@ function problem(status: number, type: string, title: string, detail: string): A
   return { status, body: { type: PROBLEM_TYPE_BASE + type, title, status, detail }, contentType: PROBLEM_CONTENT_TYPE };
 }
 
+/** Headers `send` sets itself; a reply's `headers` cannot replace them. */
+const SERVER_HEADERS = new Set(['content-type', 'cache-control', 'content-length', 'transfer-encoding', 'connection']);
+
 function send(res: ServerResponse, reply: AdminReply, extra: string[] = []): void {
   const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
   const type = reply.contentType ?? 'application/json';
-  res.writeHead(reply.status, ['content-type', type, 'cache-control', 'no-store', 'content-length', String(Buffer.byteLength(text)), ...extra]);
+  const headers = ['content-type', type, 'cache-control', 'no-store', 'content-length', String(Buffer.byteLength(text)), ...extra];
+  if (reply.headers !== undefined) {
+    // The framing and caching headers above are the server's; a route adds to them only.
+    for (const [name, value] of Object.entries(reply.headers)) if (!SERVER_HEADERS.has(name.toLowerCase())) headers.push(name, value);
+  }
+  res.writeHead(reply.status, headers);
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 

@@ -1,10 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { describeRedis, redisAdmin } from '../redis.js';
 import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { ADMIN_ROUTES, type AdminRoute } from '../../src/admin/routes.js';
 
 /**
  * How the admin API answers failures: an unexpected error never reaches the client (500
- * with the request id, the error in the log), and a purge of an unknown cache zone is a 404.
+ * with the request id, the error in the log), a purge of an unknown cache zone is a 404,
+ * and a purge the shared store failed says when to retry.
  */
 
 const TOKEN = 'admin-errors-token-0123456789';
@@ -129,5 +132,37 @@ describe('admin API failures (memory store)', () => {
     await eventually(async () => ((await httpRequest(`${gw.url}/items/x`)).headers['cache-status']?.toString().startsWith('gantry; hit') ? true : undefined), 3000, 'cached');
     expect((await purge({ key: '/items/x', zone: 'itemz' })).status).toBe(404);
     expect((await httpRequest(`${gw.url}/items/x`)).headers['cache-status']).toMatch(/^gantry; hit/);
+  });
+});
+
+describeRedis('admin cache purge the shared store fails', (redis) => {
+  let up: TestUpstream;
+  let gw: TestGateway;
+  let redisCli: Redis;
+
+  beforeAll(async () => {
+    up = await startUpstream(cacheable);
+    gw = await startGateway(config(up.url, `store: { kind: redis, url: "${redis().url}", keyPrefix: "admin-errors:", timeout: 200ms, maxBackoff: 100ms }`));
+    redisCli = await redisAdmin(redis().url);
+  });
+  afterAll(async () => {
+    redisCli?.disconnect();
+    await gw?.close();
+    await up?.close();
+  });
+
+  it('answers 503 store-unavailable with Retry-After', async () => {
+    // Redis refuses every key to the gateway's user (-NOPERM): each zone's purge fails.
+    await redisCli.call('ACL', 'SETUSER', 'default', 'resetkeys');
+    let res: Awaited<ReturnType<typeof httpRequest>>;
+    try {
+      res = await httpRequest(`http://127.0.0.1:${gw.gw.adminPort}/api/cache/purge`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{"tag":"t"}' });
+    } finally {
+      await redisCli.call('ACL', 'SETUSER', 'default', 'resetkeys', '~*');
+    }
+    expect(res.status).toBe(503);
+    expect(res.json()).toMatchObject({ type: 'https://gantry.dev/problems/store-unavailable', zones: ['items', 'shop'] });
+    expect(res.headers['retry-after']).toBe('5');
+    expect(res.headers['cache-control']).toBe('no-store');
   });
 });
