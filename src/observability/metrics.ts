@@ -156,26 +156,19 @@ export class GatewayMetrics {
     // In-flight gauges are read at scrape time from counters the gateway keeps anyway
     // (`collect`), so the data path pays nothing for them.
     const sources = this.#inFlightSources;
-    new Gauge({
-      name: 'gantry_requests_in_flight',
-      help: 'Client requests being served (background work not included).',
-      registers: [this.registry],
-      collect() {
-        let n = 0;
-        for (const s of sources) n += s.inFlight;
-        this.set(n);
-      },
-    });
-    new Gauge({
-      name: 'gantry_background_in_flight',
-      help: 'Background work running: subrequests (cache revalidation, etag fetch) and cache revalidations until stored.',
-      registers: [this.registry],
-      collect() {
-        let n = 0;
-        for (const s of sources) n += s.background;
-        this.set(n);
-      },
-    });
+    const sum = (name: string, help: string, read: (s: InFlightSource) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          let n = 0;
+          for (const s of sources) n += read(s);
+          this.set(n);
+        },
+      });
+    sum('gantry_requests_in_flight', 'Client requests being served (background work not included).', (s) => s.inFlight);
+    sum('gantry_background_in_flight', 'Background work running: subrequests (cache revalidation, etag fetch) and cache revalidations until stored.', (s) => s.background);
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 

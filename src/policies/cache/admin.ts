@@ -1,8 +1,8 @@
-import { ADMIN_ROUTES } from '../../admin/routes.js';
+import { ADMIN_ROUTES, type AdminReply, type AdminRequest } from '../../admin/routes.js';
 import { GATEWAY_COMMANDS } from '../../admin/commands.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, problemFor } from '../../errors.js';
 import type { PurgeSelector } from './store.js';
-import { CachePurgeError } from './zones.js';
+import { CachePurgeError, zonesOf } from './zones.js';
 
 /**
  * `POST /api/cache/purge` with `{ "key" | "prefix" | "tag": "…", "zone"?: "…" }`: removes
@@ -38,6 +38,25 @@ export interface PurgeOutcome {
   failed?: string[];
 }
 
+/** Seconds a client should wait before sending again a purge the shared store failed. */
+export const PURGE_RETRY_AFTER_S = 5;
+
+/** `cache.zones`: names of the cache zones of this process's serving config (sorted, unique). */
+GATEWAY_COMMANDS['cache.zones'] = async (gw): Promise<string[]> => [...new Set(zonesOf(gw.runtime.loaded.baseDir).map((z) => z.name))].sort();
+
+/**
+ * A 404 when `zone` names a zone no gateway process has: a typo would otherwise look like a
+ * purge that found nothing (`200 {"purged":0}`). The union over workers, since during a
+ * reload one may already have a zone the others lack.
+ */
+async function unknownZone(req: AdminRequest, zone: string): Promise<AdminReply | undefined> {
+  const zones = [...new Set(((await req.backend.run('cache.zones')) as string[][]).flat())].sort();
+  if (zones.includes(zone)) return undefined;
+  const known = zones.length === 0 ? 'there are no cache zones' : `zones: ${zones.map((z) => `'${z}'`).join(', ')}`;
+  const detail = `No cache zone '${zone}' (${known}). Omit "zone" to purge every zone.`;
+  return { status: 404, contentType: PROBLEM_CONTENT_TYPE, body: { ...problemFor('GW_ERR_CACHE_ZONE_UNKNOWN', detail), zone, zones } };
+}
+
 GATEWAY_COMMANDS['cache.purge'] = async (gw, payload): Promise<PurgeOutcome> => {
   const p = payload as PurgeRequest;
   try {
@@ -59,6 +78,10 @@ ADMIN_ROUTES.push({
     if (typeof p === 'string') {
       return { status: 400, contentType: PROBLEM_CONTENT_TYPE, body: { type: PROBLEM_TYPE_BASE + 'bad-request', title: 'Bad request', status: 400, detail: p } };
     }
+    if (p.zone !== undefined) {
+      const missing = await unknownZone(req, p.zone);
+      if (missing !== undefined) return missing;
+    }
     const results = (await req.backend.run('cache.purge', p)) as PurgeOutcome[];
     const purged = results.reduce((n, r) => n + r.purged, 0);
     const zones = [...new Set(results.flatMap((r) => r.failed ?? []))];
@@ -66,6 +89,11 @@ ADMIN_ROUTES.push({
     const detail =
       `Could not purge cache zone${zones.length > 1 ? 's' : ''} ${zones.map((z) => `'${z}'`).join(', ')}: the shared store is unavailable or refused the purge. ` +
       'Every other zone was purged. Send the purge again once the store answers (the gateway log has the store error).';
-    return { status: 503, contentType: PROBLEM_CONTENT_TYPE, body: { ...problemFor('GW_ERR_STORE_UNAVAILABLE', detail), zones, purged, workers: results } };
+    return {
+      status: 503,
+      contentType: PROBLEM_CONTENT_TYPE,
+      headers: { 'retry-after': String(PURGE_RETRY_AFTER_S) }, // RFC 9110 §10.2.3
+      body: { ...problemFor('GW_ERR_STORE_UNAVAILABLE', detail), zones, purged, workers: results },
+    };
   },
 });
