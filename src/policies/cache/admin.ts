@@ -2,7 +2,7 @@ import { ADMIN_ROUTES, type AdminReply, type AdminRequest } from '../../admin/ro
 import { GATEWAY_COMMANDS } from '../../admin/commands.js';
 import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, problemFor } from '../../errors.js';
 import type { PurgeSelector } from './store.js';
-import { CachePurgeError, zonesOf } from './zones.js';
+import { CachePurgeError, configZones } from './zones.js';
 
 /**
  * `POST /api/cache/purge` with `{ "key" | "prefix" | "tag": "…", "zone"?: "…" }`: removes
@@ -41,8 +41,12 @@ export interface PurgeOutcome {
 /** Seconds a client should wait before sending again a purge the shared store failed. */
 export const PURGE_RETRY_AFTER_S = 5;
 
-/** `cache.zones`: names of the cache zones of this process's serving config (sorted, unique). */
-GATEWAY_COMMANDS['cache.zones'] = async (gw): Promise<string[]> => [...new Set(zonesOf(gw.runtime.loaded.baseDir).map((z) => z.name))].sort();
+/**
+ * `cache.zones`: names of the cache zones of this process's serving config (sorted, unique).
+ * Zones only a retiring config version still holds (a reload removed them) are not listed:
+ * a purge naming one answers 404 right after the reload, not once the old version drained.
+ */
+GATEWAY_COMMANDS['cache.zones'] = async (gw): Promise<string[]> => configZones(gw.runtime.config);
 
 /**
  * A 404 when `zone` names a zone no gateway process has: a typo would otherwise look like a

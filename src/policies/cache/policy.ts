@@ -11,7 +11,7 @@ import type { CacheNode, CachedResponse } from './entry.js';
 import { admitOptions, draftFrom } from './admit.js';
 import { MemoryCacheStore } from './store.js';
 import { SharedCacheStore, SHARED_MAX_RETENTION } from './shared-store.js';
-import { acquireZone, count, type InFlight } from './zones.js';
+import { acquireZone, cacheZoneName, count, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
 import { ThrottledLog } from '../../store/error-log.js';
@@ -42,7 +42,7 @@ export default definePolicy({
   description: 'HTTP cache (RFC 9111): coalesced misses, revalidation, stale-while-revalidate/if-error, purge by key, prefix or tag.',
   schema,
   create(config, deps) {
-    const zoneName = config.zone ?? deps.routeName ?? 'global';
+    const zoneName = cacheZoneName(config, deps.routeName);
     const shared = config.shared && deps.store.shared;
     const signature = shared ? `shared:${JSON.stringify(deps.config.store ?? {})}` : `memory:${config.maxSize}`;
     const zoneRef = acquireZone(deps.baseDir, zoneName, signature, () =>

@@ -1,6 +1,8 @@
 import { metrics, type CacheResult } from '../../observability/metrics.js';
 import type { CacheStore, PurgeSelector } from './store.js';
 import { RefCache, type Ref } from '../../util/ref-cache.js';
+import type { GatewayConfig } from '../../config/schema.js';
+import { forEachPolicyEntry } from '../../config/entries.js';
 
 /** Outcome counters of a cache zone (read by metrics and the admin API). */
 export interface CacheStats {
@@ -81,7 +83,34 @@ export function acquireZone(scope: string, name: string, signature: string, buil
   return zones.acquire(scope + '\0' + name + '\0' + signature, () => new CacheZone(name, build(), signature));
 }
 
-/** Zones of one config scope, optionally only the named one. */
+/**
+ * The zone a `cache` policy entry uses: its `zone`, else the route's name, else `global`
+ * (an entry of the global `policies` list).
+ *
+ * @example cacheZoneName({ zone: 'shop' }, 'catalog') // 'shop'
+ */
+export function cacheZoneName(settings: { zone?: string | undefined }, routeName: string | undefined): string {
+  return settings.zone ?? routeName ?? 'global';
+}
+
+/**
+ * Names of the cache zones a config declares (sorted, unique). The registry also holds the
+ * zones of a config version that is retiring (its in-flight requests still use them), so
+ * "which zones are there" is answered from the serving config, not from the registry.
+ *
+ * @example configZones(gw.runtime.config) // ['items', 'shop']
+ */
+export function configZones(config: GatewayConfig): string[] {
+  const names = new Set<string>();
+  forEachPolicyEntry(config, (name, settings, at) => {
+    if (name !== 'cache' || typeof settings !== 'object' || settings === null) return;
+    const route = at[0] === 'routes' ? config.routes[at[1] as number]?.name : undefined;
+    names.add(cacheZoneName(settings as { zone?: string }, route));
+  });
+  return [...names].sort();
+}
+
+/** Zones of one config scope, optionally only the named one (retiring config versions' included). */
 export function zonesOf(scope: string, name?: string): CacheZone[] {
   const out: CacheZone[] = [];
   for (const [id, z] of zones.entries()) if (id.startsWith(scope + '\0') && (name === undefined || z.name === name)) out.push(z);
