@@ -27,3 +27,21 @@ export function storeFailure(mode: 'allow' | 'deny', policy: string, storeKind: 
     return limitReply(ctx, 'GW_ERR_LIMIT_UNAVAILABLE', policy, `The '${policy}' limit cannot be checked right now.`, 1000);
   };
 }
+
+/**
+ * Reports a lease limiter's background top-up that the store failed: counted in
+ * `gantry_store_errors_total{operation="lease-refill"}` and logged at most once per
+ * interval per policy. No request waits on such a refill (they spend the budget left),
+ * so without this the failure would go unseen until the budget runs out.
+ *
+ * @example
+ *   new LeaseLimiter(store, 10, 1000, leaseRefillFailure('per-second', 'redis', logger));
+ */
+export function leaseRefillFailure(policy: string, storeKind: string, logger: Logger, intervalMs = 10_000): (err: unknown) => void {
+  const log = new ThrottledLog(logger, intervalMs);
+  const msg = `rate-limit '${policy}': background lease refill failed (store unavailable or refusing); requests spend the budget left, then refill on demand`;
+  return function onLeaseRefillError(err) {
+    metrics.storeError(storeKind, 'lease-refill');
+    log.report(err, msg);
+  };
+}

@@ -21,7 +21,7 @@ import type { Decision, Grant, LimitSpec, Store } from '../store/store.js';
  * limited client costs no round trip either. docs/rate-limits.md states the bound.
  *
  * @example
- *   const lease = new LeaseLimiter(store, 10, 1000);
+ *   const lease = new LeaseLimiter(store, 10, 1000, (err) => log.report(err, 'lease refill failed'));
  *   const d = lease.consume('rl:k', spec, 1); // a Decision, or a Promise of one on a refill
  */
 interface Budget {
@@ -46,11 +46,14 @@ export class LeaseLimiter {
   readonly #lowWater: number;
   readonly #budgets = new Map<string, Budget>();
   readonly #sweeper: NodeJS.Timeout;
+  /** Told of each background top-up the store failed (no request waits on it, so nothing else reports it). */
+  readonly #onRefillError: (err: unknown) => void;
   /** Round trips made (tests, status). */
   refills = 0;
 
-  constructor(store: Store, lease: number, leaseTtlMs: number) {
+  constructor(store: Store, lease: number, leaseTtlMs: number, onRefillError: (err: unknown) => void = noop) {
     this.#store = store;
+    this.#onRefillError = onRefillError;
     this.#lease = lease;
     this.#ttlMs = leaseTtlMs;
     this.#lowWater = Math.max(1, Math.floor(lease / 4));
@@ -70,7 +73,8 @@ export class LeaseLimiter {
     if (local !== undefined) {
       // Running low: top the budget up in the background, so the next requests find it full.
       if (local.allowed && b.tokens < this.#lowWater && b.pending === undefined && now >= b.dryUntil) {
-        this.#refill(key, b, spec, 1).catch(noop); // a failure surfaces on the next refill on demand
+        // A failure is reported here; requests go on spending what is left, then refill on demand.
+        this.#refill(key, b, spec, 1).catch(this.#onRefillError);
       }
       return local;
     }

@@ -6,7 +6,7 @@ import type { Decision, LimitSpec, Store } from '../../store/store.js';
 import { compileKey } from '../../limits/keys.js';
 import { compileSpec, defaultName, tierSpecs, windowSeconds, withTier, type LimitFields } from '../../limits/spec.js';
 import { emitLimitHeaders, limitReply, policyItem, recordLimit, seconds } from '../../limits/headers.js';
-import { storeFailure } from '../../limits/failures.js';
+import { leaseRefillFailure, storeFailure } from '../../limits/failures.js';
 import { LeaseLimiter } from '../../limits/lease.js';
 import { compileTenantFrom } from '../../tenancy/tenant.js';
 import { schema } from './schema.js';
@@ -48,7 +48,10 @@ export default definePolicy({
     const cost = config.cost;
     const headers = config.headers;
     const store: Store = deps.store;
-    const lease = config.mode === 'lease' && store.shared ? new LeaseLimiter(store, config.lease ?? Math.max(1, Math.ceil(baseSpec.burst * 0.02)), config.leaseTtl) : undefined;
+    const lease =
+      config.mode === 'lease' && store.shared
+        ? new LeaseLimiter(store, config.lease ?? Math.max(1, Math.ceil(baseSpec.burst * 0.02)), config.leaseTtl, leaseRefillFailure(name, store.kind, deps.logger))
+        : undefined;
     const onStoreError = storeFailure(config.onStoreError, name, store.kind, 'rate-limit', deps.logger);
 
     const decide = (ctx: RequestContext, c: Compiled, d: Decision): RequestResult => {
