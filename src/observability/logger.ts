@@ -67,6 +67,20 @@ interface BufferSink {
   write(chunk: Buffer): boolean;
 }
 
+/** What sonic-boom (buffer mode) holds unwritten: the chunk being written and the queued ones. */
+interface HeldBuffers {
+  _writingBuf?: unknown;
+  _bufs?: unknown;
+}
+
+/** Lines sonic-boom holds unwritten (read once, when its destination is gone for good). */
+function heldLines(boom: unknown): number {
+  const held = boom as HeldBuffers;
+  let n = Buffer.isBuffer(held._writingBuf) ? countLines(held._writingBuf) : 0;
+  if (Array.isArray(held._bufs)) for (const list of held._bufs) if (Array.isArray(list)) for (const b of list) if (Buffer.isBuffer(b)) n += countLines(b);
+  return n;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 /** Lines in a chunk (chunks are whole lines, each ending in a newline). */
@@ -112,6 +126,10 @@ export class BatchedDestination implements pino.DestinationStream {
   readonly #output: string;
   /** A write failed and nothing has been written since: sonic-boom holds the failed chunk. */
   #failing = false;
+  /** sonic-boom's own `write`; pino swaps it for a no-op when the reader is gone (EPIPE). */
+  readonly #write: BufferSink['write'];
+  /** The destination writes nothing any more (see `#gone`); every later line is dropped and counted. */
+  #closed = false;
   /** Lines dropped because the bound on unwritten bytes was reached. */
   dropped = 0;
 
@@ -119,6 +137,7 @@ export class BatchedDestination implements pino.DestinationStream {
     this.#boom = boom;
     this.#atomicBytes = atomicBytes;
     this.#output = output;
+    this.#write = (boom as unknown as BufferSink).write;
     this.#timer = setInterval(() => this.#tick(), 1000).unref();
     boom.on('drain', () => this.#settle());
     boom.on('write', () => {
@@ -126,14 +145,33 @@ export class BatchedDestination implements pino.DestinationStream {
     });
     boom.on('error', (err: Error) => {
       this.#failing = true;
+      this.#gone(); // after pino's own listener, which handles EPIPE first
       this.#settle(err);
       this.#onError(err);
     });
-    boom.on('drop', (data: Buffer) => {
-      const lines = countLines(data);
-      this.dropped += lines;
-      metrics.logLinesDropped(this.#output, lines);
-    });
+    boom.on('drop', (data: Buffer) => this.#drop(countLines(data)));
+  }
+
+  #drop(lines: number): void {
+    if (lines === 0) return;
+    this.dropped += lines;
+    metrics.logLinesDropped(this.#output, lines);
+  }
+
+  /**
+   * Whether the destination is gone for good. pino's rule for a closed stdout (EPIPE: the
+   * reader went away) replaces sonic-boom's `write` with a no-op, so lines handed over
+   * afterwards vanish silently. Checked on the error event and once per chunk, never per
+   * line; the first time, the lines sonic-boom still held (the failed write and its queue)
+   * are counted as dropped too.
+   */
+  #gone(): boolean {
+    if (this.#closed) return true;
+    if ((this.#boom as unknown as BufferSink).write === this.#write) return false;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#drop(heldLines(this.#boom));
+    return true;
   }
 
   /**
@@ -144,7 +182,7 @@ export class BatchedDestination implements pino.DestinationStream {
    */
   #tick(): void {
     this.flush();
-    if (!this.#failing) return;
+    if (!this.#failing || this.#closed) return;
     try {
       (this.#boom as unknown as BufferSink).write(EMPTY);
     } catch (e) {
@@ -183,6 +221,8 @@ export class BatchedDestination implements pino.DestinationStream {
   end(): Promise<void> {
     clearInterval(this.#timer);
     this.#push();
+    // pino made `end` a no-op too: no 'close' will come.
+    if (this.#gone()) return Promise.resolve();
     const closed = new Promise<void>((resolve) => {
       this.#boom.once('close', () => resolve());
       this.#boom.once('error', () => resolve());
@@ -196,6 +236,7 @@ export class BatchedDestination implements pino.DestinationStream {
     const chunk = this.#pending;
     this.#pending = '';
     this.#pendingBytes = 0;
+    if (this.#gone()) return this.#drop(countLines(chunk));
     this.#busy = true;
     try {
       (this.#boom as unknown as BufferSink).write(Buffer.from(chunk));
