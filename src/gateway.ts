@@ -10,6 +10,7 @@ import { createHttpServer, limitsOf, type ListenerLimits } from './listeners/htt
 import { createHttpsServer } from './listeners/https.js';
 import { tlsServerOptions } from './listeners/tls.js';
 import type { Server as HttpsServer } from 'node:https';
+import type { TlsOptions } from 'node:tls';
 import type { ListenerInfo } from './listeners/listener-info.js';
 import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
@@ -23,7 +24,8 @@ import { StoreCache } from './store/index.js';
 import { tenantOf } from './tenancy/tenant.js';
 import { systemClock, type Clock } from './store/clock.js';
 import type { AdminServer } from './admin/server.js';
-import { LocalBackend, syncAdmin } from './admin/local.js';
+import { LocalBackend, prepareAdmin } from './admin/local.js';
+import { BuildError, buildIssue, hostPort, reasonOf } from './config/build-error.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './errors.js';
 import { purgeZones } from './policies/cache/zones.js';
 import type { PurgeSelector } from './policies/cache/store.js';
@@ -105,10 +107,19 @@ export class Gateway {
     const logger = options.logger ?? createLogger({ level: result.loaded.config.log?.level });
     const gw = new Gateway(configPath, logger, options.env, options.clock ?? systemClock, options.admin !== false);
     for (const w of result.loaded.warnings) logger.warn(formatIssue(w));
-    gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger, gw.#stores, gw.#upstreams);
-    gw.#runtime.work = gw.#work.trackerFor(gw.#runtime);
-    await gw.#syncListeners(result.loaded);
-    await gw.#syncAdmin(result.loaded);
+    try {
+      gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger, gw.#stores, gw.#upstreams);
+      gw.#runtime.work = gw.#work.trackerFor(gw.#runtime);
+      await gw.#syncSockets(result.loaded);
+    } catch (e) {
+      // Nothing may keep the process alive after a failed start: a Redis client, a pool.
+      if (gw.#runtime !== undefined) await gw.#runtime.retire(logger);
+      await gw.#pools.closeAll();
+      await gw.#stores.closeAll();
+      // A port taken, a file gone: reported like a config error, at the config path that failed.
+      if (e instanceof BuildError) throw new ConfigError([buildIssue(result.loaded.source, e)]);
+      throw e;
+    }
     metrics.reloadResult(true, { version: gw.#version, hash: result.loaded.hash });
     gw.#untrackMetrics = metrics.trackInFlight(gw);
     logger.info({ version: gw.#version, hash: result.loaded.hash, routes: gw.#runtime.routes.length, listeners: gw.addresses() }, 'gateway started');
@@ -201,13 +212,13 @@ export class Gateway {
     let next: Runtime | undefined;
     try {
       next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger, this.#stores, this.#upstreams);
-      await this.#syncListeners(result.loaded);
-      await this.#syncAdmin(result.loaded);
+      await this.#syncSockets(result.loaded);
     } catch (e) {
       // A runtime built but never swapped in holds pools, stores and policy resources.
       if (next !== undefined) void next.retire(this.logger);
-      const issue: ConfigIssue = { file: this.configPath, line: 0, path: '', message: (e as Error).message, severity: 'error' };
-      return fail([issue], { err: e }, 'config reload failed; the previous config keeps serving');
+      // The operator sees the config path and the reason; the log keeps the error itself.
+      const issue = buildIssue(result.loaded.source, e);
+      return fail([issue], { err: e, issues: [formatIssue(issue)] }, 'config reload failed; the previous config keeps serving');
     }
     const old = this.#runtime;
     next.work = this.#work.trackerFor(next);
@@ -222,9 +233,22 @@ export class Gateway {
     return { ok: true, version: next.version };
   }
 
-  async #syncAdmin(loaded: LoadedConfig): Promise<void> {
-    if (!this.#withAdmin) return;
-    this.#admin = await syncAdmin(this.#admin, loaded.config.admin, new LocalBackend(this), this.logger);
+  /**
+   * Binds what a (re)loaded config adds, the admin listener's new socket included, and only
+   * once every bind succeeded closes what it removes: a reload that cannot bind leaves the
+   * sockets as they were.
+   */
+  async #syncSockets(loaded: LoadedConfig): Promise<void> {
+    const admin = this.#withAdmin ? await prepareAdmin(this.#admin, loaded.config.admin, new LocalBackend(this), this.logger) : undefined;
+    try {
+      await this.#syncListeners(loaded);
+    } catch (e) {
+      await admin?.abort();
+      throw e;
+    }
+    if (admin === undefined) return;
+    await admin.commit();
+    this.#admin = admin.server;
   }
 
   /** Bound port of the admin listener, or undefined when there is none in this process. */
@@ -246,50 +270,75 @@ export class Gateway {
   /**
    * Starts listeners the config adds and stops those it removes; a listener whose name,
    * address, protocol and limits are unchanged keeps its socket (no refused connections
-   * during a reload).
+   * during a reload). New sockets are bound before any old one closes, so a listener that
+   * cannot bind (port taken, certificate file gone) leaves every listener as it was and
+   * throws a BuildError naming it. Only a listener changed on the same port must wait for
+   * its old self to close; if it then cannot bind, the old one listens again.
    */
   async #syncListeners(loaded: LoadedConfig): Promise<void> {
-    const wanted = new Map(loaded.config.listeners.map((l) => [listenerKey(l), l]));
     const byKey = new Map([...this.#listeners.values()].map((s) => [s.key, s]));
-    // Close removed ones first so a changed listener can bind the port its old self held.
-    for (const state of byKey.values()) {
-      if (wanted.has(state.key)) continue;
-      byKey.delete(state.key);
-      state.server.close();
-      state.server.closeIdleConnections();
+    const wanted = loaded.config.listeners.map((cfg, index) => ({ cfg, index, key: listenerKey(cfg) }));
+    const keys = new Set(wanted.map((w) => w.key));
+    const removed = [...byKey.values()].filter((s) => !keys.has(s.key));
+    const added = wanted.filter((w) => !byKey.has(w.key));
+    const samePort = (port: number) => port !== 0 && added.some((w) => w.cfg.port === port);
+    // A kept https listener re-reads its files (certificates rotate with a reload): read first, apply on success.
+    const rotate = wanted.flatMap((w) => {
+      const kept = byKey.get(w.key);
+      return kept !== undefined && w.cfg.tls !== undefined ? [{ server: kept.server as HttpsServer, options: listenerTls(w.cfg, w.index, loaded.baseDir) }] : [];
+    });
+    const started = new Map<string, ListenerState>();
+    const reopened: ListenerState[] = [];
+    try {
+      for (const w of added) if (!samePort(w.cfg.port)) started.set(w.key, await this.#listen(w.key, w.cfg, w.index, loaded.baseDir));
+      for (const s of removed) {
+        if (!samePort(s.config.port)) continue;
+        reopened.push(s);
+        await closeListening(s.server);
+      }
+      for (const w of added) if (!started.has(w.key)) started.set(w.key, await this.#listen(w.key, w.cfg, w.index, loaded.baseDir));
+    } catch (e) {
+      for (const s of started.values()) stopListener(s);
+      for (const s of reopened) await this.#relisten(s);
+      throw e;
     }
+    for (const s of removed) if (!reopened.includes(s)) stopListener(s);
+    for (const r of rotate) r.server.setSecureContext(r.options);
     this.#listeners.clear();
-    for (const [key, cfg] of wanted) {
-      const kept = byKey.get(key);
-      // A kept https listener re-reads its files: certificates rotate with a reload.
-      if (kept !== undefined && cfg.tls !== undefined) (kept.server as HttpsServer).setSecureContext(tlsServerOptions(cfg.tls, loaded.baseDir));
-      this.#listeners.set(cfg.name, kept ?? (await this.#listen(key, cfg, loaded.baseDir)));
+    for (const w of wanted) this.#listeners.set(w.cfg.name, byKey.get(w.key) ?? started.get(w.key)!);
+  }
+
+  /** A listener closed for a same-port change that then failed: it listens again (best effort, logged). */
+  async #relisten(s: ListenerState): Promise<void> {
+    try {
+      await listenOn(s.server, s.config.port, s.config.host ?? '0.0.0.0');
+    } catch (e) {
+      this.logger.error({ err: e, listener: s.config.name }, 'a listener closed for a reload could not listen again');
     }
   }
 
-  async #listen(key: string, cfg: ListenerConfig, baseDir: string): Promise<ListenerState> {
+  async #listen(key: string, cfg: ListenerConfig, index: number, baseDir: string): Promise<ListenerState> {
     const limits = limitsOf(cfg);
     const secure = cfg.protocol === 'https' && cfg.tls !== undefined;
     const info: ListenerInfo = { name: cfg.name, scheme: secure ? 'https' : 'http' };
     const handler = (req: IncomingMessage, res: ServerResponse) => this.#handle(state, req, res);
-    const state: ListenerState = {
-      key,
-      config: cfg,
-      info,
-      limits,
-      server: secure ? createHttpsServer(limits, tlsServerOptions(cfg.tls!, baseDir), handler) : createHttpServer(limits, handler),
-    };
+    let server: Server;
+    try {
+      server = secure ? createHttpsServer(limits, listenerTls(cfg, index, baseDir), handler) : createHttpServer(limits, handler);
+    } catch (e) {
+      throw BuildError.within(['listeners', index, 'tls'], e, `"${cfg.name}"`);
+    }
+    const state: ListenerState = { key, config: cfg, info, limits, server };
     state.server.on('connection', (socket: Socket) => {
       metrics.connectionOpened(cfg.name);
       socket.once('close', () => metrics.connectionClosed(cfg.name));
     });
-    await new Promise<void>((resolve, reject) => {
-      state.server.once('error', reject);
-      state.server.listen(cfg.port, cfg.host ?? '0.0.0.0', () => {
-        state.server.off('error', reject);
-        resolve();
-      });
-    });
+    const host = cfg.host ?? '0.0.0.0';
+    try {
+      await listenOn(state.server, cfg.port, host);
+    } catch (e) {
+      throw new BuildError(['listeners', index], `"${cfg.name}": cannot listen on ${hostPort(host, cfg.port)}: ${reasonOf(e)}`, { cause: e });
+    }
     return state;
   }
 
@@ -442,6 +491,40 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.issues = issues;
   }
+}
+
+/** The TLS options of listener `index`; a file that cannot be read is a BuildError at its path. */
+function listenerTls(cfg: ListenerConfig, index: number, baseDir: string): TlsOptions {
+  try {
+    return tlsServerOptions(cfg.tls!, baseDir);
+  } catch (e) {
+    throw BuildError.within(['listeners', index, 'tls'], e, `"${cfg.name}"`);
+  }
+}
+
+function listenOn(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting; resolves once the socket is released (connections in flight finish on their own). */
+function closeListening(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    // `close` waits for open connections; the port itself is free once the handle is closed.
+    setImmediate(resolve);
+  });
+}
+
+function stopListener(s: ListenerState): void {
+  s.server.close();
+  s.server.closeIdleConnections();
 }
 
 function listenerKey(l: ListenerConfig): string {

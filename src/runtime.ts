@@ -16,6 +16,7 @@ import type { UpstreamCache, UpstreamLease } from './upstreams/reuse.js';
 import { RefLease } from './util/ref-cache.js';
 import { compileTenantFrom, type TenantResolver } from './tenancy/tenant.js';
 import type { WorkTracker } from './pipeline/work.js';
+import { BuildError } from './config/build-error.js';
 
 /** Server settings with every default applied. */
 export type ServerSettings = Required<ServerConfig>;
@@ -114,32 +115,40 @@ export class Runtime {
     const upstreamDeps = { pools, logger, baseDir: loaded.baseDir };
     const upstreams = upstreamCache.acquire(config.upstreams, upstreamDeps, upstreamLease);
     const releaseUpstreams = () => upstreamCache.release(upstreamLease);
-    await Promise.all([...upstreams.values()].map((u) => u.ready));
-    const storeLease = await stores.acquire(config.store, logger);
+    let storeLease: StoreLease;
+    try {
+      await Promise.all([...upstreams.entries()].map(([name, u]) => u.ready.catch((e: unknown) => Promise.reject(BuildError.within(['upstreams', name], e)))));
+      storeLease = await stores.acquire(config.store, logger).catch((e: unknown) => Promise.reject(BuildError.within(['store'], e)));
+    } catch (e) {
+      await releaseUpstreams();
+      throw e;
+    }
     const deps = { registry: loaded.registry, config, logger, baseDir: loaded.baseDir, store: storeLease.store, clock: stores.clock };
     const all: PolicyInstance[] = [];
     let accessLog: AccessLogWriter | null = null;
     const tracingLease = new RefLease();
     try {
-      const global = await createPolicies(config.policies, undefined, deps);
-      all.push(...global);
+      // Each failure names its config path (BuildError): the reload's issue points at it.
+      const global = await createPolicies(config.policies, undefined, deps, ['policies'], all);
       const routes: CompiledRoute[] = [];
       for (const [i, rc] of config.routes.entries()) {
-        let own: PolicyInstance[];
+        const own = await createPolicies(rc.policies, rc.name, deps, ['routes', i, 'policies'], all);
+        let handler: CompiledRoute['handler'];
         try {
-          own = await createPolicies(rc.policies, rc.name, deps);
+          handler = createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir });
         } catch (e) {
-          throw new Error(`routes[${i}] (${rc.name}): ${(e as Error).message}`, { cause: e });
+          throw BuildError.within(['routes', i], e, `route "${rc.name}"`);
         }
-        all.push(...own);
-        routes.push({
-          ...compileRouteMatch(rc, i),
-          pipeline: composePipeline([...global, ...own]),
-          handler: createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir }),
-        });
+        routes.push({ ...compileRouteMatch(rc, i), pipeline: composePipeline([...global, ...own]), handler });
       }
-      accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
-      const tracing = await Tracing.acquire(config.telemetry?.tracing, tracingLease);
+      try {
+        accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);
+      } catch (e) {
+        // Its messages start with the setting they are about (`log.access.output: cannot open …`).
+        const m = /^log\.access\.output: (.*)$/s.exec(e instanceof Error ? e.message : '');
+        throw m ? new BuildError(['log', 'access', 'output'], m[1]!, { cause: e }) : BuildError.within(['log', 'access'], e);
+      }
+      const tracing = await Tracing.acquire(config.telemetry?.tracing, tracingLease).catch((e: unknown) => Promise.reject(BuildError.within(['telemetry', 'tracing'], e)));
       const rt = new Runtime(loaded, version, routes, upstreams, forwarding, all, storeLease, accessLog, tracing);
       rt.#releaseUpstreams = releaseUpstreams;
       rt.#tracingLease = tracingLease;

@@ -4,6 +4,7 @@ import { createSecureContext, type SecureContextOptions, type TlsOptions } from 
 import { Type, type Static } from '@sinclair/typebox';
 import type { GatewayConfig } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
+import { BuildError, reasonOf } from '../config/build-error.js';
 
 /**
  * TLS settings of an `https` listener. TLS 1.2 is the floor (RFC 8996 deprecates 1.0 and
@@ -41,17 +42,24 @@ export type ListenerTlsConfig = Static<typeof ListenerTls>;
  * @example https.createServer({ ...tlsServerOptions(cfg.tls, baseDir) }, handler)
  */
 export function tlsServerOptions(cfg: ListenerTlsConfig, baseDir: string): TlsOptions {
-  const read = (p: string) => readFileSync(resolve(baseDir, p));
+  // Checked at load; a file can still go missing before the build (a reload re-reads them).
+  const read = (field: 'cert' | 'key' | 'clientCa', p: string) => {
+    try {
+      return readFileSync(resolve(baseDir, p));
+    } catch (e) {
+      throw new BuildError([field], `cannot read ${p}: ${reasonOf(e)}`, { cause: e });
+    }
+  };
   const opts: TlsOptions = {
-    cert: read(cfg.cert),
-    key: read(cfg.key),
+    cert: read('cert', cfg.cert),
+    key: read('key', cfg.key),
     minVersion: cfg.minVersion ?? 'TLSv1.2',
     maxVersion: 'TLSv1.3',
     ALPNProtocols: ['http/1.1'],
   };
   if (cfg.passphrase !== undefined) opts.passphrase = cfg.passphrase;
   if (cfg.clientCa !== undefined) {
-    opts.ca = read(cfg.clientCa);
+    opts.ca = read('clientCa', cfg.clientCa);
     opts.requestCert = true;
     opts.rejectUnauthorized = cfg.clientAuth === 'required';
   }

@@ -5,6 +5,8 @@ import type { Clock } from '../store/clock.js';
 import type { PolicyRegistry } from './registry.js';
 import { checkHooks } from './registry.js';
 import type { LogHook, PolicyHooks, RequestHook, ResponseHook } from './policy.js';
+import { BuildError } from '../config/build-error.js';
+import type { ConfigPath } from '../config/entries.js';
 
 /** The hooks of one route, global policies first, in config order. Compiled once per load. */
 export interface Pipeline {
@@ -30,28 +32,46 @@ export interface BuildPolicyDeps {
   clock: Clock;
 }
 
-/** Instantiates policy entries (`[{ name: config }]`); throws with the entry's path on a bad hook. */
+/**
+ * Instantiates policy entries (`[{ name: config }]`) listed at config path `at`; a factory
+ * that fails, or returns a bad hook, throws a BuildError at the entry's path
+ * (`routes[2].policies[0].jwt`). What was created before the failure is closed by the caller
+ * through `created`.
+ *
+ * @example
+ *   const created: PolicyInstance[] = [];
+ *   await createPolicies(route.policies, route.name, deps, ['routes', 2, 'policies'], created);
+ */
 export async function createPolicies(
   entries: readonly Record<string, unknown>[],
   routeName: string | undefined,
   deps: BuildPolicyDeps,
+  at: ConfigPath = [],
+  created: PolicyInstance[] = [],
 ): Promise<PolicyInstance[]> {
   const out: PolicyInstance[] = [];
-  for (const entry of entries) {
+  for (const [j, entry] of entries.entries()) {
     const name = Object.keys(entry)[0]!;
+    const where = [...at, j, name];
     const def = deps.registry.get(name);
-    if (!def) throw new Error(`unknown policy '${name}'`);
-    const hooks = await def.create(entry[name] as never, {
-      logger: deps.logger.child({ policy: name, ...(routeName ? { route: routeName } : {}) }),
-      config: deps.config,
-      routeName,
-      baseDir: deps.baseDir,
-      store: deps.store,
-      clock: deps.clock,
-    });
+    if (!def) throw new BuildError(where, `unknown policy '${name}'`);
+    let hooks: PolicyHooks;
+    try {
+      hooks = await def.create(entry[name] as never, {
+        logger: deps.logger.child({ policy: name, ...(routeName ? { route: routeName } : {}) }),
+        config: deps.config,
+        routeName,
+        baseDir: deps.baseDir,
+        store: deps.store,
+        clock: deps.clock,
+      });
+    } catch (e) {
+      throw BuildError.within(where, e, routeName === undefined ? undefined : `route "${routeName}"`);
+    }
     const problem = checkHooks(name, hooks);
-    if (problem) throw new Error(problem);
+    if (problem) throw new BuildError(where, problem);
     out.push({ name, hooks });
+    created.push({ name, hooks });
   }
   return out;
 }
