@@ -234,6 +234,17 @@ export class Gateway {
   }
 
   /**
+   * Records a reload that failed outside this process (in cluster mode, the primary's admin
+   * listener could not bind) as this gateway's last reload: status and metrics show it.
+   *
+   * @example gw.reloadFailed(['gateway.yaml:3 admin: cannot listen on 127.0.0.1:9901: address in use (EADDRINUSE)']);
+   */
+  reloadFailed(issues: string[]): void {
+    this.#lastReload = { at: new Date().toISOString(), ok: false, issues };
+    metrics.reloadResult(false);
+  }
+
+  /**
    * Binds what a (re)loaded config adds, the admin listener's new socket included, and only
    * once every bind succeeded closes what it removes: a reload that cannot bind leaves the
    * sockets as they were.

@@ -50,6 +50,16 @@ export const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
     if (r.ok) return { ok: true, version: rt.version, hash: rt.loaded.hash };
     return { ok: false, version: rt.version, hash: rt.loaded.hash, issues: r.issues.map(formatIssue) };
   },
+  /**
+   * Cluster mode: the primary could not apply a reload (its admin listener could not bind)
+   * before any worker took it; each worker records it as its own failed reload.
+   */
+  async 'reload.failed'(gw, payload): Promise<ReloadOutcome> {
+    const issues = (payload as { issues: string[] }).issues;
+    gw.reloadFailed(issues);
+    const rt = gw.runtime;
+    return { ok: false, version: rt.version, hash: rt.loaded.hash, issues };
+  },
   async ready(gw): Promise<ReadyOutcome> {
     const checks: ReadyOutcome['checks'] = {
       config: { ok: true, detail: `version ${gw.runtime.version}` },

@@ -9,7 +9,9 @@ import { metrics } from '../observability/metrics.js';
 import { runCommand, type ReloadOutcome } from '../admin/commands.js';
 import type { AdminBackend } from '../admin/routes.js';
 import type { AdminServer } from '../admin/server.js';
-import { syncAdmin } from '../admin/local.js';
+import { prepareAdmin, syncAdmin, type AdminChange } from '../admin/local.js';
+import { buildIssue } from '../config/build-error.js';
+import { formatIssue } from '../config/source.js';
 
 /**
  * Cluster mode (`gantry start --workers N`, node:cluster): the primary validates the config,
@@ -146,29 +148,64 @@ class Primary {
   /**
    * Reloads every worker; serialised. Each worker validates the file itself and keeps its
    * config when it is bad, so a rejected reload shows in every worker's status and
-   * metrics. Once all took it, the primary applies the new admin settings. As in a single
-   * process (Gateway.reload), requests for a reload while one is queued share the queued
-   * one: a burst of SIGHUPs or file events reloads the workers at most twice.
+   * metrics. The primary binds the admin listener's new socket (when the admin address
+   * changed) before any worker reloads, and closes the old one only once all took the
+   * config: an address it cannot bind rejects the reload (422 with the issue at `admin`)
+   * with every worker still on its config, and a rejection by the workers gives the new
+   * socket back. As in a single process (Gateway.reload), requests for a reload while one
+   * is queued share the queued one: a burst of SIGHUPs or file events reloads the workers
+   * at most twice.
    */
   reload(): Promise<ReloadOutcome[]> {
     if (this.#queuedReload !== undefined) return this.#queuedReload;
-    const run = async (): Promise<ReloadOutcome[]> => {
+    const run = (): Promise<ReloadOutcome[]> => {
       this.#queuedReload = undefined;
-      const outcomes = (await this.broadcast('reload')) as ReloadOutcome[];
-      const rejected = outcomes.find((o) => !o.ok);
-      if (rejected) {
-        this.logger.error({ issues: rejected.issues }, 'config reload rejected; workers keep serving the previous config');
-        return outcomes;
-      }
-      const result = await loadConfig(this.#configPath);
-      if (result.ok) this.#admin = await syncAdmin(this.#admin, result.loaded.config.admin, new ClusterBackend(this), this.logger);
-      this.logger.info({ workers: outcomes.map((o) => ({ ok: o.ok, version: o.version })) }, 'cluster reloaded');
-      return outcomes;
+      return this.#reloadNow();
     };
     const p = this.#reloading.then(run, run);
     this.#queuedReload = p;
     this.#reloading = p;
     return p;
+  }
+
+  async #reloadNow(): Promise<ReloadOutcome[]> {
+    const result = await loadConfig(this.#configPath);
+    let admin: AdminChange | undefined;
+    // An invalid config: no admin change; the workers reject it and report why.
+    if (result.ok) {
+      try {
+        admin = await prepareAdmin(this.#admin, result.loaded.config.admin, new ClusterBackend(this), this.logger);
+      } catch (e) {
+        const issues = [formatIssue(buildIssue(result.loaded.source, e))];
+        this.logger.error({ err: e, issues }, 'config reload failed; the workers keep serving the previous config');
+        // Every worker records the failure as its own (status lastReload, reload metrics).
+        return (await this.broadcast('reload.failed', { issues })) as ReloadOutcome[];
+      }
+    }
+    let outcomes: ReloadOutcome[];
+    try {
+      outcomes = (await this.broadcast('reload')) as ReloadOutcome[];
+    } catch (e) {
+      await admin?.abort();
+      throw e;
+    }
+    const rejected = outcomes.find((o) => !o.ok);
+    if (rejected) {
+      await admin?.abort();
+      this.logger.error({ issues: rejected.issues }, 'config reload rejected; workers keep serving the previous config');
+      return outcomes;
+    }
+    // The workers read the file after the primary did: an edit in between can leave the admin
+    // listener on the settings the primary read (the file watcher's next reload aligns them).
+    if (!result.ok || outcomes.some((o) => o.hash !== result.loaded.hash)) {
+      this.logger.warn({ workers: outcomes.map((o) => o.hash) }, 'the config file changed during the reload; reload again to apply its admin settings');
+    }
+    if (admin !== undefined) {
+      await admin.commit();
+      this.#admin = admin.server;
+    }
+    this.logger.info({ workers: outcomes.map((o) => ({ ok: o.ok, version: o.version })) }, 'cluster reloaded');
+    return outcomes;
   }
 
   async stop(signal: string): Promise<void> {
