@@ -2,9 +2,10 @@ import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { RequestContext } from '../pipeline/context.js';
-import { AccessLog as AccessLogSchema, type AccessLogConfig, type AccessLogField } from '../config/ops-schema.js';
+import { AccessLog as AccessLogSchema, type AccessLogConfig } from '../config/ops-schema.js';
 import { validateInPlace } from '../config/validate.js';
-import { BatchedDestination, bufferedDestination, isoTimeCached, logGate, loggerOptions } from './logger.js';
+import { BatchedDestination, bufferedDestination, logGate, loggerOptions } from './logger.js';
+import { compileLine, type LineBuilder } from './access-log-line.js';
 import { RefCache } from '../util/ref-cache.js';
 
 export const REDACTED = '[REDACTED]';
@@ -17,8 +18,8 @@ export const REDACTED = '[REDACTED]';
  *
  * The line is serialised here rather than by `logger.info(obj)`: pino's generic path
  * builds an object and walks its keys per line, which measured ~12 µs per request on the
- * benchmark's policies route; the access-log fields are fixed at load, so each becomes a
- * writer returning its `,"key":value` fragment. The line has pino's shape (`level`, `time`,
+ * benchmark's policies route; the access-log fields are fixed at load, so the line is one
+ * compiled concatenation (access-log-line.ts). The line has pino's shape (`level`, `time`,
  * the logger's bindings, `msg`) and goes to the logger's own destination (pino's
  * sonic-boom, batched), so ordering and flushing stay pino's.
  *
@@ -34,8 +35,7 @@ export const REDACTED = '[REDACTED]';
 export class AccessLogWriter {
   readonly #logger: Logger;
   readonly #stream: { write(line: string): unknown };
-  readonly #bindings: string;
-  readonly #writers: readonly FieldWriter[];
+  readonly #line: LineBuilder;
   readonly #successRatio: number;
   readonly #headers: readonly [name: string, redacted: boolean][];
   readonly #redactQuery: ReadonlySet<string>;
@@ -46,13 +46,12 @@ export class AccessLogWriter {
     this.#stream = (logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
     // pino's serialised bindings (`,"service":"gantry"`, or pid/hostname by default).
     const chindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
-    this.#bindings = `${chindings},"msg":"request"`;
     this.#release = release;
     this.#successRatio = cfg.sample.successes;
     const redactHeaders = new Set(cfg.redact.headers.map((h) => h.toLowerCase()));
     this.#headers = cfg.headers.map((h) => [h.toLowerCase(), redactHeaders.has(h.toLowerCase())] as [string, boolean]);
     this.#redactQuery = new Set(cfg.redact.query.map((q) => q.toLowerCase()));
-    this.#writers = cfg.fields.map((f) => FIELDS[f]);
+    this.#line = compileLine(cfg.fields, `${chindings},"msg":"request"`);
   }
 
   /**
@@ -75,9 +74,7 @@ export class AccessLogWriter {
     const failed = ctx.status >= 400 || ctx.aborted || ctx.errorCode !== undefined;
     if (!failed && this.#successRatio < 1 && Math.random() >= this.#successRatio) return;
     if (this.#logger.levelVal > INFO) return;
-    let line = `{"level":"info"${isoTimeCached()}${this.#bindings}`;
-    for (let i = 0; i < this.#writers.length; i++) line += this.#writers[i]!(ctx, bytesIn, this);
-    this.#stream.write(ctx.aborted ? `${line},"aborted":true}\n` : `${line}}\n`);
+    this.#stream.write(this.#line(ctx, bytesIn, this));
   }
 
   /** The logged header map (`headers` field). */
@@ -113,95 +110,7 @@ export class AccessLogWriter {
   }
 }
 
-/** Returns the field's `,"key":value` JSON fragment, or '' when the field is absent. */
-type FieldWriter = (ctx: RequestContext, bytesIn: number, w: AccessLogWriter) => string;
-
 const INFO = 30;
-const round = (ms: number) => Math.round(ms * 100) / 100;
-/** A JSON number (JSON has no NaN or Infinity: those become null). */
-const num = (n: number) => (Number.isFinite(n) ? String(n) : 'null');
-
-/** `''`, `'.01'` … `'.1'` … `'.99'`: the fraction of a duration in hundredths, as JavaScript prints it. */
-const HUNDREDTHS = Array.from({ length: 100 }, (_, i) => (i === 0 ? '' : String(i / 100).slice(1)));
-
-/**
- * A duration in ms rounded to 0.01, as `String(round(ms))` prints it. Integer parts and a
- * table lookup instead of printing a double (V8's shortest-double algorithm), which
- * measured as much as the rest of the field.
- */
-export function millis(ms: number): string {
-  if (!(ms >= 0 && ms < 1e9)) return num(round(ms));
-  const hundredths = Math.round(ms * 100);
-  return `${Math.floor(hundredths / 100)}${HUNDREDTHS[hundredths % 100]!}`;
-}
-
-/** A character JSON must escape, or anything outside printable ASCII. */
-const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\uffff]/;
-
-/**
- * A JSON string literal. Values from the request (path, id, client address) are almost
- * always printable ASCII without quotes or backslashes: a regular expression checks that
- * (about half the instructions of `JSON.stringify`, and a `charCodeAt` loop is several
- * times worse on a concatenated string), and only the rest goes through `JSON.stringify`.
- */
-export function str(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
-}
-
-/** JSON literals of values drawn from a small set (methods, route, listener and target names). */
-const quotedCache = new Map<string, string>();
-
-/** `str(s)`, remembered: a map lookup costs less than the escape check. */
-function quoted(s: string): string {
-  let q = quotedCache.get(s);
-  if (q === undefined) {
-    q = str(s);
-    if (quotedCache.size >= 4096) quotedCache.clear();
-    quotedCache.set(s, q);
-  }
-  return q;
-}
-
-const FIELDS: Record<AccessLogField, FieldWriter> = {
-  requestId: (c) => `,"requestId":${str(c.id)}`,
-  method: (c) => `,"method":${quoted(c.method)}`,
-  path: (c) => `,"path":${str(c.path)}`,
-  query: (c, _b, w) => {
-    const q = w.queryOf(c);
-    return q === undefined ? '' : `,"query":${str(q)}`;
-  },
-  route: (c) => `,"route":${c.route === undefined ? 'null' : quoted(c.route.name)}`,
-  status: (c) => `,"status":${num(c.status)}`,
-  target: (c) => `,"target":${c.target ? quoted(c.target) : 'null'}`,
-  upstreamMs: (c) => `,"upstreamMs":${c.upstreamMs < 0 ? 'null' : millis(c.upstreamMs)}`,
-  totalMs: (c) => `,"totalMs":${millis(c.elapsed())}`,
-  bytesIn: (_c, b) => `,"bytesIn":${num(b)}`,
-  bytesOut: (c) => `,"bytesOut":${num(c.bytesOut)}`,
-  clientIp: (c) => `,"clientIp":${str(c.clientIp)}`,
-  listener: (c) => `,"listener":${quoted(c.listener.name)}`,
-  consumer: (c) => (c.consumer ? `,"consumer":${str(c.consumer.id)}` : ''),
-  tenant: (c) => {
-    const t = c.tenant ?? c.consumer?.tenant;
-    return t ? `,"tenant":${str(t)}` : '';
-  },
-  apiVersion: (c) => {
-    const v = c.route?.apiVersion;
-    return v === undefined ? '' : `,"apiVersion":${JSON.stringify(v)}`;
-  },
-  error: (c) => (c.errorCode ? `,"error":${str(c.errorCode)}` : ''),
-  traceId: (c) => {
-    const id = c.trace?.traceId;
-    return id ? `,"traceId":${str(id)}` : '';
-  },
-  userAgent: (c) => {
-    const ua = c.header('user-agent');
-    return ua === undefined ? '' : `,"userAgent":${str(ua)}`;
-  },
-  headers: (c, _b, w) => {
-    const h = w.headersOf(c);
-    return h === undefined ? '' : `,"headers":${JSON.stringify(h)}`;
-  },
-};
 
 /**
  * Open file/stderr destinations shared by every config version that writes to them: a
