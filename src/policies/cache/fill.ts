@@ -53,6 +53,12 @@ export interface Forwarded {
   strippedConditional: boolean;
   /** Off the client's path (stale-while-revalidate): a body too large to store is not downloaded. */
   background: boolean;
+  /**
+   * A client's response body passes through `collector` and is not yet handed to the
+   * store: if the client's exchange ends now (cut off, the client gone), the body will not
+   * be stored, so the entry it would have replaced is dropped then (`dropIfCut`).
+   */
+  collecting: boolean;
 }
 
 /** Frees the coalescing slot of a fetch (idempotent): requests waiting on it look again. */
@@ -74,6 +80,20 @@ export function dropStale(c: Compiled, ctx: RequestContext, f: Forwarded): void 
   if (f.stale === undefined) return;
   f.stale = undefined;
   drop(c, ctx, f.key);
+}
+
+/**
+ * Called as the client's request ends (the policy's log hook), before it is counted
+ * finished: a response cut off while its body was being collected will not be stored, so
+ * the entry it would have replaced is dropped here rather than when the collector closes,
+ * which comes after the request was counted finished. The drop (a shared store's) is then
+ * the request's background work before a drain or a retiring config can see the request
+ * done and stop waiting; nothing is held for it otherwise.
+ */
+export function dropIfCut(c: Compiled, ctx: RequestContext, f: Forwarded): void {
+  if (!f.collecting || !ctx.aborted) return;
+  f.collecting = false;
+  dropStale(c, ctx, f);
 }
 
 /**
@@ -191,6 +211,7 @@ export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft:
   let keep = true;
   /** Handed to the store (which may still not keep it: see `settled`). */
   let handed = false;
+  f.collecting = !f.background;
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       if (keep) {
@@ -219,12 +240,15 @@ export function collector(c: Compiled, ctx: RequestContext, f: Forwarded, draft:
           store(c, ctx, f.key, complete(draft, f.key, body), (kept) => settled(c, ctx, f, kept));
         }
       }
+      f.collecting = false;
       if (!handed) dropStale(c, ctx, f);
       release(c, f);
       cb();
     },
   });
+  // A client's body cut off is dropped by `dropIfCut` already; this covers background fetches.
   t.once('close', () => {
+    f.collecting = false;
     if (!handed) dropStale(c, ctx, f);
   });
   return t;

@@ -15,7 +15,7 @@ import { acquireZone, cacheZoneName, count, type InFlight } from './zones.js';
 import { hasConditional, headersFor304, hitReply, notModified } from './serve.js';
 import { cacheClock } from './clock.js';
 import { ThrottledLog } from '../../store/error-log.js';
-import { collector, drop, dropStale, lookupFailure, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
+import { collector, drop, dropIfCut, dropStale, lookupFailure, release, reqOf, type Compiled, type Forwarded, type Fwd } from './fill.js';
 import { onNotModified, revalidateInBackground } from './revalidate.js';
 
 /**
@@ -71,7 +71,9 @@ export default definePolicy({
       },
       log: function cacheDone(ctx) {
         const f = forwarded.get(ctx);
-        if (f !== undefined) release(c, f);
+        if (f === undefined) return;
+        dropIfCut(c, ctx, f);
+        release(c, f);
       },
       close: () => zoneRef.release(),
     };
@@ -83,7 +85,7 @@ export { type CacheConfig };
 function lookup(c: Compiled, ctx: RequestContext): RequestResult | Promise<RequestResult> {
   const method = ctx.method;
   if (!c.methods.has(method)) {
-    if (UNSAFE.has(method)) forwarded.set(ctx, { key: c.key(ctx), fwd: 'bypass', lead: undefined, stale: undefined, strippedConditional: false, background: false });
+    if (UNSAFE.has(method)) forwarded.set(ctx, { key: c.key(ctx), fwd: 'bypass', lead: undefined, stale: undefined, strippedConditional: false, background: false, collecting: false });
     return undefined;
   }
   // Ranges are not served from the cache (RFC 9111 §3.3 is not implemented): pass through.
@@ -156,7 +158,7 @@ function forward(c: Compiled, ctx: RequestContext, key: string, stale: CachedRes
     c.zone.inFlight.set(key, lead);
   }
   count(c.zone, stale === undefined ? 'misses' : 'revalidations', c.route);
-  const f: Forwarded = { key, fwd, lead, stale, strippedConditional: false, background: false };
+  const f: Forwarded = { key, fwd, lead, stale, strippedConditional: false, background: false, collecting: false };
   forwarded.set(ctx, f);
   if (ctx.method !== 'HEAD') {
     // Ask for a full response (to store), and answer the client's validators here.

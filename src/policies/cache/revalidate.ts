@@ -93,7 +93,7 @@ export function revalidateInBackground(c: Compiled, ctx: RequestContext, key: st
   // a drain or a retiring config waits for it, beyond the subrequests it makes.
   void lead.promise.then(holdWork(ctx));
   count(c.zone, 'revalidations', c.route);
-  const f: Forwarded = { key, fwd: 'stale', lead, stale: e, strippedConditional: false, background: true };
+  const f: Forwarded = { key, fwd: 'stale', lead, stale: e, strippedConditional: false, background: true, collecting: false };
   const headers = unconditional(ctx.upstreamHeaders);
   if (e.etag !== undefined) headers.push('if-none-match', e.etag);
   if (e.lastModified !== undefined) headers.push('if-modified-since', e.lastModified);
