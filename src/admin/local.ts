@@ -55,7 +55,8 @@ export interface AdminChange {
  */
 export async function prepareAdmin(current: AdminServer | undefined, cfg: AdminConfig | undefined, backend: AdminBackend, logger: Logger): Promise<AdminChange> {
   const none = () => Promise.resolve();
-  if (cfg === undefined) return { server: undefined, commit: async () => current?.close(), abort: none };
+  // The old listener is released, not closed: a reload asked for on it still gets its answer.
+  if (cfg === undefined) return { server: undefined, commit: async () => current?.release(), abort: none };
   if (current !== undefined && !current.needsRebind(cfg)) return { server: current, commit: async () => current.update(cfg), abort: none };
   let next: AdminServer;
   try {
@@ -63,7 +64,7 @@ export async function prepareAdmin(current: AdminServer | undefined, cfg: AdminC
   } catch (e) {
     throw new BuildError(['admin'], `cannot listen on ${hostPort(cfg.host, cfg.port)}: ${reasonOf(e)}`, { cause: e });
   }
-  return { server: next, commit: async () => current?.close(), abort: () => next.close() };
+  return { server: next, commit: async () => current?.release(), abort: () => next.close() };
 }
 
 /**

@@ -29,6 +29,8 @@ export class AdminServer {
   readonly #logger: Logger;
   #config: AdminConfig;
   #tokenDigest: Buffer;
+  /** Released by a reload: replies close their connection. */
+  #closing = false;
 
   private constructor(config: AdminConfig, backend: AdminBackend, logger: Logger) {
     this.#config = config;
@@ -74,30 +76,54 @@ export class AdminServer {
     });
   }
 
+  /**
+   * Closes a listener a reload replaced or removed: stops accepting at once (the address is
+   * free again), but requests in flight get their answers — the `POST /api/reload` that
+   * moved the listener answers on the connection it came in on — then their connections
+   * close (no keep-alive), every one at the latest after `graceMs`.
+   *
+   * @example
+   *   const next = await AdminServer.start(moved, backend, logger);
+   *   old.release(); // the reload's own reply still goes out on the old socket
+   */
+  release(graceMs = 5_000): void {
+    this.#closing = true;
+    const timer = setTimeout(() => this.#server.closeAllConnections(), graceMs);
+    timer.unref();
+    this.#server.close(() => clearTimeout(timer));
+    this.#server.closeIdleConnections();
+  }
+
+  /** Sends a reply; once the listener is released, without keeping the connection open. */
+  #send(res: ServerResponse, reply: AdminReply, extra?: string[]): void {
+    if (this.#closing) res.shouldKeepAlive = false;
+    send(res, reply, extra);
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const routes = ADMIN_ROUTES.filter((r) => r.path === url.pathname);
     const route: AdminRoute | undefined = routes.find((r) => r.method === req.method || (r.method === 'GET' && req.method === 'HEAD'));
     try {
-      if (routes.length === 0) return send(res, problem(404, 'not-found', 'No such admin endpoint', `${url.pathname} is not an admin endpoint.`));
+      if (routes.length === 0) return this.#send(res, problem(404, 'not-found', 'No such admin endpoint', `${url.pathname} is not an admin endpoint.`));
       if (route === undefined) {
-        return send(res, problem(405, 'method-not-allowed', 'Method not allowed', `${req.method} is not allowed here.`), ['allow', routes.map((r) => r.method).join(', ')]);
+        return this.#send(res, problem(405, 'method-not-allowed', 'Method not allowed', `${req.method} is not allowed here.`), ['allow', routes.map((r) => r.method).join(', ')]);
       }
       if (!route.public) {
         const denied = this.#authenticate(req);
-        if (denied !== undefined) return send(res, denied, ['www-authenticate', denied.status === 401 ? wwwAuthenticate(req) : 'Bearer realm="gantry-admin"']);
+        if (denied !== undefined) return this.#send(res, denied, ['www-authenticate', denied.status === 401 ? wwwAuthenticate(req) : 'Bearer realm="gantry-admin"']);
       }
       const body = await readJson(req);
-      if (body instanceof Error) return send(res, problem(400, 'bad-request', 'Bad request', body.message));
+      if (body instanceof Error) return this.#send(res, problem(400, 'bad-request', 'Bad request', body.message));
       const reply = await route.handle({ method: req.method!, path: url.pathname, query: url.searchParams, body, backend: this.#backend });
-      send(res, reply);
+      this.#send(res, reply);
     } catch (e) {
       // The error's own text stays in the gateway log: it can carry file paths, store
       // addresses or internals the admin client has no use for (RFC 9457 §5).
       const id = requestIdOf(req);
       this.#logger.error({ err: e, endpoint: `${req.method} ${url.pathname}`, requestId: id }, 'admin request failed');
       const body = problemFor('GW_ERR_INTERNAL', `The admin request failed inside the gateway; the gateway log has the error under request id ${id}.`, id);
-      send(res, { status: 500, body, contentType: PROBLEM_CONTENT_TYPE }, ['x-request-id', id]);
+      this.#send(res, { status: 500, body, contentType: PROBLEM_CONTENT_TYPE }, ['x-request-id', id]);
     }
   }
 
