@@ -72,6 +72,7 @@ function check(c: RequestContext, fields: readonly AccessLogField[], w = source,
   const text = compileLine(fields, BINDINGS)(c, bytesIn, w);
   expect(text.endsWith('}\n')).toBe(true);
   expect(text.indexOf('\n')).toBe(text.length - 1);
+  expect(text).toMatch(/^[\x20-\x7e]*\n$/); // ASCII only: non-ASCII is escaped
   const line = JSON.parse(text) as Record<string, unknown>;
   const entries = Object.entries(line);
   expect(entries.slice(0, 4).map(([k]) => k)).toEqual(['level', 'time', 'service', 'msg']);

@@ -39,7 +39,20 @@ const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\uffff]/;
  * times worse on a concatenated string), and only the rest goes through `JSON.stringify`.
  */
 export function str(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+  return NEEDS_ESCAPE.test(s) ? json(s) : `"${s}"`;
+}
+
+const NON_ASCII = /[\u007f-\uffff]/g;
+const escapeChar = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/**
+ * JSON text in ASCII only: what `JSON.stringify` leaves as is above U+007E becomes a
+ * `\uXXXX` escape (RFC 8259 §7; a pair of surrogates becomes a pair of escapes), which every
+ * JSON reader decodes to the same string. Access-log lines are therefore always ASCII, and
+ * the destination encodes them without a UTF-8 pass (BatchedDestination.writeAscii).
+ */
+export function json(value: unknown): string {
+  return (JSON.stringify(value) ?? 'null').replace(NON_ASCII, escapeChar);
 }
 
 /** JSON literals of values drawn from a small set (methods, route, listener and target names). */
@@ -79,14 +92,14 @@ const FIELDS: Record<AccessLogField, { text?: string; json?: string; get?: strin
   listener: { json: 'H.quoted(c.listener.name)' },
   consumer: { get: 'c.consumer', has: 't', text: 't.id' },
   tenant: { get: 'c.tenant ?? c.consumer?.tenant', has: 't', text: 't' },
-  apiVersion: { get: 'c.route?.apiVersion', has: 't !== undefined', json: 'JSON.stringify(t)' },
+  apiVersion: { get: 'c.route?.apiVersion', has: 't !== undefined', json: 'H.json(t)' },
   error: { get: 'c.errorCode', has: 't', text: 't' },
   traceId: { get: 'c.trace?.traceId', has: 't', text: 't' },
   userAgent: { get: "c.header('user-agent')", has: 't !== undefined', text: 't' },
-  headers: { get: 'w.headersOf(c)', has: 't !== undefined', json: 'JSON.stringify(t)' },
+  headers: { get: 'w.headersOf(c)', has: 't !== undefined', json: 'H.json(t)' },
 };
 
-const HELPERS = { quoted, num, millis, str, time: isoTimeCached, escape: NEEDS_ESCAPE };
+const HELPERS = { quoted, num, millis, str, json, time: isoTimeCached, escape: NEEDS_ESCAPE };
 
 /**
  * Compiles the field list into one function building the line in a single concatenation.
@@ -137,5 +150,5 @@ export function compileLine(fields: readonly AccessLogField[], bindings: string)
   const guard = checked.length === 0 ? 'false' : checked.map((t) => `H.escape.test(${t})`).join(' || ');
   // The source is built from the table above only (field names are schema-checked enum values).
   const source = `return function accessLogLine(c, b, w) { let t; if (${guard}) { ${body(false)} } ${body(true)} };`;
-  return new Function('H', 'B', source)(HELPERS, bindings) as LineBuilder;
+  return new Function('H', 'B', source)(HELPERS, bindings.replace(NON_ASCII, escapeChar)) as LineBuilder;
 }

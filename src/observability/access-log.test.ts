@@ -87,10 +87,16 @@ describe('access-log value formatting', () => {
     expect(millis(-0.5)).toBe('-0.5');
   });
 
-  it('quotes strings exactly as JSON.stringify does', () => {
-    const samples = ['', 'GET', '/a/b?c=d', '127.0.0.1', '::ffff:10.0.0.1', 'a"b', 'a\\b', '\u0000', '\t', '\u007f', 'é', '\u2028', '\ud800', '😀', '~', ' '];
+  it('quotes strings as JSON that reads back the same, in ASCII only', () => {
+    const samples = ['', 'GET', '/a/b?c=d', '127.0.0.1', '::ffff:10.0.0.1', 'a"b', 'a\\b', '\u0000', '\t', '\u007f', 'é', '\u2028', '\ud800', '\udfff😀', '😀', '~', ' ', 'ÿ\u0100\uffff'];
     for (let c = 0; c < 0x180; c++) samples.push(`x${String.fromCharCode(c)}y`);
-    for (const s of samples) expect(str(s)).toBe(JSON.stringify(s));
+    for (const s of samples) {
+      const q = str(s);
+      expect(JSON.parse(q)).toBe(s);
+      expect(q).toMatch(/^"[\x20-\x7e]*"$/);
+      // Printable ASCII is written as JSON.stringify writes it.
+      if (/^[\x20-\x7e]*$/.test(JSON.stringify(s))) expect(q).toBe(JSON.stringify(s));
+    }
   });
 
   it('stamps lines with the ISO time of the current millisecond', () => {
@@ -124,6 +130,27 @@ describe('batched destination', () => {
     expect(line.repeat(200).startsWith(written)).toBe(true);
     await dest.end();
     expect(readFileSync(file, 'utf8')).toBe(line.repeat(200));
+  });
+
+  it('encodes chunks of ASCII lines as such, and a chunk with any other line as UTF-8', async () => {
+    for (const fd of ['file', 'pipe'] as const) {
+      const dir = mkdtempSync(join(tmpdir(), 'gantry-log-'));
+      const file = join(dir, 'out.log');
+      // A pipe's chunks are cut below 4096 bytes at line boundaries (the other encoding path).
+      const dest = fd === 'file' ? bufferedDestination(openSync(file, 'a')) : new BatchedDestination(pino.destination({ dest: file, sync: true }), 4096);
+      const ascii = `{"path":"/a\\u00e9"}\n`;
+      const other = '{"msg":"é ü 😀"}\n';
+      let expected = '';
+      for (let i = 0; i < 3000; i++) {
+        // Runs of ASCII-only lines, with a line from another writer now and then.
+        const line = i % 700 === 0 ? other : ascii;
+        if (line === other) dest.write(line);
+        else dest.writeAscii(line);
+        expected += line;
+      }
+      await dest.end();
+      expect(readFileSync(file, 'utf8')).toBe(expected);
+    }
   });
 });
 

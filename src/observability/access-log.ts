@@ -35,6 +35,7 @@ export const REDACTED = '[REDACTED]';
 export class AccessLogWriter {
   readonly #logger: Logger;
   readonly #stream: { write(line: string): unknown };
+  readonly #asciiStream: BatchedDestination | null;
   readonly #line: LineBuilder;
   readonly #successRatio: number;
   readonly #headers: readonly [name: string, redacted: boolean][];
@@ -44,6 +45,8 @@ export class AccessLogWriter {
   private constructor(cfg: AccessLogConfig, logger: Logger, release: () => void) {
     this.#logger = logger;
     this.#stream = (logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
+    // Lines are ASCII only (access-log-line.ts): Gantry's own destinations take them as such.
+    this.#asciiStream = this.#stream instanceof BatchedDestination ? this.#stream : null;
     // pino's serialised bindings (`,"service":"gantry"`, or pid/hostname by default).
     const chindings = (logger as unknown as Record<symbol, string>)[pino.symbols.chindingsSym] ?? '';
     this.#release = release;
@@ -74,7 +77,9 @@ export class AccessLogWriter {
     const failed = ctx.status >= 400 || ctx.aborted || ctx.errorCode !== undefined;
     if (!failed && this.#successRatio < 1 && Math.random() >= this.#successRatio) return;
     if (this.#logger.levelVal > INFO) return;
-    this.#stream.write(this.#line(ctx, bytesIn, this));
+    const line = this.#line(ctx, bytesIn, this);
+    if (this.#asciiStream !== null) this.#asciiStream.writeAscii(line);
+    else this.#stream.write(line);
   }
 
   /** The logged header map (`headers` field). */
