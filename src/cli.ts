@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 import { limitYoungGeneration, releaseYoungGeneration } from './proxy/memory.js';
 
-// Before anything else loads: module loading and config compilation are what would grow the heap.
+// Held small while modules load (their allocation bursts would grow the heap for good);
+// from the config's compilation on, V8 sizes it (see releaseYoungGeneration).
 limitYoungGeneration();
 const { main } = await import('./cli/main.js');
+releaseYoungGeneration();
 
 main(process.argv.slice(2)).then(
   (code) => {
-    // `start` resolves once the gateway serves: from here on V8 sizes the heap for the load.
-    releaseYoungGeneration();
     if (code !== undefined) process.exitCode = code;
   },
   (err: unknown) => {
