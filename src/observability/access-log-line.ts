@@ -36,7 +36,7 @@ const NEEDS_ESCAPE = /[\u0000-\u001f"\\\u007f-\uffff]/;
  * A JSON string literal. Values from the request (path, id, client address) are almost
  * always printable ASCII without quotes or backslashes: a regular expression checks that
  * (about half the instructions of `JSON.stringify`, and a `charCodeAt` loop is several
- * times worse on a concatenated string), and only the rest goes through `JSON.stringify`.
+ * times worse on a concatenated string), and only the rest goes through `json`.
  */
 export function str(s: string): string {
   return NEEDS_ESCAPE.test(s) ? json(s) : `"${s}"`;

@@ -199,35 +199,28 @@ export class BatchedDestination implements pino.DestinationStream {
   }
 
   write(line: string): boolean {
-    if (this.#atomicBytes > 0) {
-      const n = Buffer.byteLength(line);
-      if (this.#pendingBytes + n > this.#atomicBytes) this.#push();
-      this.#ascii = false;
-      this.#pending += line;
-      this.#pendingBytes += n;
-      return true;
-    }
-    this.#ascii = false;
-    this.#pending += line;
-    if (this.#pending.length >= CHUNK) this.#push();
-    return true;
+    return this.#append(line, this.#atomicBytes > 0 ? Buffer.byteLength(line) : 0, false);
   }
 
   /**
    * `write` for a line known to be ASCII only (access-log lines escape everything else):
    * its byte length is its length, and a chunk of such lines is encoded as Latin-1, a copy,
-   * where UTF-8 would first measure and then encode every character (~1k instructions per
+   * where UTF-8 would first measure and then encode every character (~670 instructions per
    * access-log line).
    */
   writeAscii(line: string): boolean {
+    return this.#append(line, line.length, true);
+  }
+
+  /** Gathers a line of `bytes` bytes (counted only on a pipe); a chunk is Latin-1 while every line in it is ASCII. */
+  #append(line: string, bytes: number, ascii: boolean): boolean {
     if (this.#atomicBytes > 0) {
-      if (this.#pendingBytes + line.length > this.#atomicBytes) this.#push();
-      this.#pending += line;
-      this.#pendingBytes += line.length;
-      return true;
+      if (this.#pendingBytes + bytes > this.#atomicBytes) this.#push();
+      this.#pendingBytes += bytes;
     }
+    this.#ascii &&= ascii;
     this.#pending += line;
-    if (this.#pending.length >= CHUNK) this.#push();
+    if (this.#atomicBytes === 0 && this.#pending.length >= CHUNK) this.#push();
     return true;
   }
 
