@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { loadConfig, type LoadedConfig } from './config/load.js';
+import { loadConfig, type ConfigFile, type LoadedConfig } from './config/load.js';
 import { formatIssue, type ConfigIssue } from './config/source.js';
 import type { ListenerConfig } from './config/schema.js';
 import { Runtime } from './runtime.js';
@@ -46,6 +46,10 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Serve the config's `admin` listener from this process (default true; cluster workers: false). */
   admin?: boolean;
+  /** Build this text instead of reading `configPath` (cluster workers: the text the primary read). */
+  files?: readonly ConfigFile[];
+  /** Version number of the first config (cluster workers: the version the primary serves). Default 1. */
+  version?: number;
 }
 
 /** Outcome of the last reload, for status output. */
@@ -59,6 +63,15 @@ export interface LastReload {
 }
 
 export type ReloadResult = { ok: true; version: number } | { ok: false; issues: ConfigIssue[] };
+
+/** A config built and its new sockets bound, not serving yet: `commit` swaps it in, `abort` discards it. */
+interface PreparedConfig {
+  readonly loaded: LoadedConfig;
+  readonly version: number;
+  /** Throws (having undone everything) when a listener changed on the same port cannot bind. */
+  commit(at: string): Promise<void>;
+  abort(): Promise<void>;
+}
 
 /**
  * The gateway process: build → listen → reload (atomic swap) → drain → stop.
@@ -87,6 +100,8 @@ export class Gateway {
   #reloading: Promise<ReloadResult> | undefined;
   #queuedReload: Promise<ReloadResult> | undefined;
   #lastReload: LastReload | undefined;
+  /** Cluster workers: the config prepared by `prepare`, waiting for `commitPrepared`/`abortPrepared`. */
+  #prepared: PreparedConfig | undefined;
   readonly #withAdmin: boolean;
   #admin: AdminServer | undefined;
   /** Removes this gateway from the in-flight gauges (once stopped). */
@@ -102,15 +117,16 @@ export class Gateway {
 
   /** Loads the config, builds it and binds every listener. Throws with all config errors. */
   static async start(configPath: string, options: GatewayOptions = {}): Promise<Gateway> {
-    const result = await loadConfig(configPath, { env: options.env });
+    const result = await loadConfig(configPath, { env: options.env, files: options.files });
     if (!result.ok) throw new ConfigError(result.issues);
     const logger = options.logger ?? createLogger({ level: result.loaded.config.log?.level });
     const gw = new Gateway(configPath, logger, options.env, options.clock ?? systemClock, options.admin !== false);
     for (const w of result.loaded.warnings) logger.warn(formatIssue(w));
     try {
-      gw.#runtime = await Runtime.build(result.loaded, ++gw.#version, gw.#pools, logger, gw.#stores, gw.#upstreams);
+      gw.#version = options.version ?? 1;
+      gw.#runtime = await Runtime.build(result.loaded, gw.#version, gw.#pools, logger, gw.#stores, gw.#upstreams);
       gw.#runtime.work = gw.#work.trackerFor(gw.#runtime);
-      await gw.#syncSockets(result.loaded);
+      await (await gw.#prepareSockets(result.loaded)).commit();
     } catch (e) {
       // Nothing may keep the process alive after a failed start: a Redis client, a pool.
       if (gw.#runtime !== undefined) await gw.#runtime.retire(logger);
@@ -198,39 +214,125 @@ export class Gateway {
 
   async #reloadNow(): Promise<ReloadResult> {
     const at = new Date().toISOString();
-    const fail = (issues: ConfigIssue[], log: object, msg: string): ReloadResult => {
-      this.#lastReload = { at, ok: false, issues: issues.map(formatIssue) };
-      this.logger.error(log, msg);
-      metrics.reloadResult(false);
-      return { ok: false, issues };
-    };
-    if (this.#draining) return fail([{ file: this.configPath, line: 0, path: '', message: 'the gateway is draining', severity: 'error' }], {}, 'reload refused: draining');
+    if (this.#draining) return this.#failed(at, [drainingIssue(this.configPath)], 'reload refused: draining');
     const result = await loadConfig(this.configPath, { env: this.#env });
-    if (!result.ok) {
-      return fail(result.issues, { issues: result.issues.map(formatIssue) }, 'config reload rejected; the previous config keeps serving');
-    }
-    let next: Runtime | undefined;
+    if (!result.ok) return this.#failed(at, result.issues, 'config reload rejected; the previous config keeps serving');
     try {
-      next = await Runtime.build(result.loaded, this.#version + 1, this.#pools, this.logger, this.#stores, this.#upstreams);
-      await this.#syncSockets(result.loaded);
+      await (await this.#prepare(result.loaded, this.#version + 1)).commit(at);
+    } catch (e) {
+      return this.#buildFailed(at, result.loaded, e);
+    }
+    return { ok: true, version: this.#version };
+  }
+
+  /**
+   * Cluster workers, first phase of a reload: builds the primary's config text as `version`
+   * and binds its new sockets without serving it. `commitPrepared` then swaps it in, or
+   * `abortPrepared` discards it (closing what it opened): every worker switches only once
+   * all of them could build the config. Nothing is recorded as a reload until then.
+   *
+   * @example
+   *   const r = await gw.prepare(loaded.files, 3);
+   *   if (r.ok) await gw.commitPrepared(); else await gw.abortPrepared(r.issues.map(formatIssue));
+   */
+  async prepare(files: readonly ConfigFile[], version: number): Promise<ReloadResult> {
+    await this.#discardPrepared();
+    if (this.#draining) return { ok: false, issues: [drainingIssue(this.configPath)] };
+    const result = await loadConfig(this.configPath, { env: this.#env, files });
+    if (!result.ok) return { ok: false, issues: result.issues };
+    try {
+      this.#prepared = await this.#prepare(result.loaded, version);
+    } catch (e) {
+      const issue = buildIssue(result.loaded.source, e);
+      this.logger.error({ err: e, issues: [formatIssue(issue)] }, 'config could not be built; the previous config keeps serving');
+      return { ok: false, issues: [issue] };
+    }
+    return { ok: true, version };
+  }
+
+  /** Cluster workers, second phase: serves the config `prepare` built. */
+  async commitPrepared(): Promise<ReloadResult> {
+    const at = new Date().toISOString();
+    const p = this.#prepared;
+    this.#prepared = undefined;
+    if (p === undefined) return this.#failed(at, [{ file: this.configPath, line: 0, path: '', message: 'no prepared config to commit', severity: 'error' }], 'reload commit without a prepared config');
+    try {
+      await p.commit(at);
+    } catch (e) {
+      return this.#buildFailed(at, p.loaded, e);
+    }
+    return { ok: true, version: this.#version };
+  }
+
+  /** Cluster workers: discards the prepared config (if any) and records the reload as failed with `issues`. */
+  async abortPrepared(issues: string[]): Promise<void> {
+    await this.#discardPrepared();
+    this.reloadFailed(issues);
+  }
+
+  async #discardPrepared(): Promise<void> {
+    const p = this.#prepared;
+    this.#prepared = undefined;
+    await p?.abort();
+  }
+
+  #failed(at: string, issues: ConfigIssue[], msg: string, err?: unknown): ReloadResult {
+    this.#lastReload = { at, ok: false, issues: issues.map(formatIssue) };
+    this.logger.error({ err, issues: issues.map(formatIssue) }, msg);
+    metrics.reloadResult(false);
+    return { ok: false, issues };
+  }
+
+  /** The operator sees the config path and the reason; the log keeps the error itself. */
+  #buildFailed(at: string, loaded: LoadedConfig, e: unknown): ReloadResult {
+    return this.#failed(at, [buildIssue(loaded.source, e)], 'config reload failed; the previous config keeps serving', e);
+  }
+
+  /**
+   * Builds `loaded` as config `version` and binds the sockets it adds; the current config
+   * keeps serving until `commit`. On a failure here nothing is left open.
+   */
+  async #prepare(loaded: LoadedConfig, version: number): Promise<PreparedConfig> {
+    const next = await Runtime.build(loaded, version, this.#pools, this.logger, this.#stores, this.#upstreams);
+    let sockets: SocketChange;
+    try {
+      sockets = await this.#prepareSockets(loaded);
     } catch (e) {
       // A runtime built but never swapped in holds pools, stores and policy resources.
-      if (next !== undefined) void next.retire(this.logger);
-      // The operator sees the config path and the reason; the log keeps the error itself.
-      const issue = buildIssue(result.loaded.source, e);
-      return fail([issue], { err: e, issues: [formatIssue(issue)] }, 'config reload failed; the previous config keeps serving');
+      void next.retire(this.logger);
+      throw e;
     }
+    return {
+      loaded,
+      version,
+      commit: async (at) => {
+        try {
+          await sockets.commit();
+        } catch (e) {
+          void next.retire(this.logger);
+          throw e;
+        }
+        this.#swap(next, loaded, at);
+      },
+      abort: async () => {
+        await sockets.abort();
+        await next.retire(this.logger);
+      },
+    };
+  }
+
+  /** Serves `next`; the old runtime retires once its last request ends. */
+  #swap(next: Runtime, loaded: LoadedConfig, at: string): void {
     const old = this.#runtime;
     next.work = this.#work.trackerFor(next);
     this.#runtime = next;
     this.#version = next.version;
-    this.#lastReload = { at, ok: true, version: next.version, hash: result.loaded.hash };
-    for (const w of result.loaded.warnings) this.logger.warn(formatIssue(w));
-    this.logger.info({ version: next.version, hash: result.loaded.hash, routes: next.routes.length }, 'config reloaded');
-    metrics.reloadResult(true, { version: next.version, hash: result.loaded.hash });
+    this.#lastReload = { at, ok: true, version: next.version, hash: loaded.hash };
+    for (const w of loaded.warnings) this.logger.warn(formatIssue(w));
+    this.logger.info({ version: next.version, hash: loaded.hash, routes: next.routes.length }, 'config reloaded');
+    metrics.reloadResult(true, { version: next.version, hash: loaded.hash });
     // In-flight requests hold `old`; it closes what only it uses once the last one ends.
     void old.retire(this.logger).then(() => this.#forgetRemoved(old));
-    return { ok: true, version: next.version };
   }
 
   /**
@@ -245,21 +347,36 @@ export class Gateway {
   }
 
   /**
-   * Binds what a (re)loaded config adds, the admin listener's new socket included, and only
-   * once every bind succeeded closes what it removes: a reload that cannot bind leaves the
-   * sockets as they were.
+   * Binds what a (re)loaded config adds, the admin listener's new socket included; `commit`
+   * closes what it removes, `abort` closes what was bound: a reload that cannot bind leaves
+   * the sockets as they were.
    */
-  async #syncSockets(loaded: LoadedConfig): Promise<void> {
+  async #prepareSockets(loaded: LoadedConfig): Promise<SocketChange> {
     const admin = this.#withAdmin ? await prepareAdmin(this.#admin, loaded.config.admin, new LocalBackend(this), this.logger) : undefined;
+    let listeners: SocketChange;
     try {
-      await this.#syncListeners(loaded);
+      listeners = await this.#prepareListeners(loaded);
     } catch (e) {
       await admin?.abort();
       throw e;
     }
-    if (admin === undefined) return;
-    await admin.commit();
-    this.#admin = admin.server;
+    return {
+      commit: async () => {
+        try {
+          await listeners.commit();
+        } catch (e) {
+          await admin?.abort();
+          throw e;
+        }
+        if (admin === undefined) return;
+        await admin.commit();
+        this.#admin = admin.server;
+      },
+      abort: async () => {
+        await listeners.abort();
+        await admin?.abort();
+      },
+    };
   }
 
   /** Bound port of the admin listener, or undefined when there is none in this process. */
@@ -279,44 +396,56 @@ export class Gateway {
   }
 
   /**
-   * Starts listeners the config adds and stops those it removes; a listener whose name,
-   * address, protocol and limits are unchanged keeps its socket (no refused connections
-   * during a reload). New sockets are bound before any old one closes, so a listener that
-   * cannot bind (port taken, certificate file gone) leaves every listener as it was and
-   * throws a BuildError naming it. Only a listener changed on the same port must wait for
-   * its old self to close; if it then cannot bind, the old one listens again.
+   * Starts listeners the config adds and (on commit) stops those it removes; a listener
+   * whose name, address, protocol and limits are unchanged keeps its socket (no refused
+   * connections during a reload). New sockets are bound before any old one closes, so a
+   * listener that cannot bind (port taken, certificate file gone) leaves every listener as
+   * it was and throws a BuildError naming it. Only a listener changed on the same port must
+   * wait for its old self to close, so it binds on commit; if it then cannot bind, the old
+   * one listens again and commit throws.
    */
-  async #syncListeners(loaded: LoadedConfig): Promise<void> {
+  async #prepareListeners(loaded: LoadedConfig): Promise<SocketChange> {
     const byKey = new Map([...this.#listeners.values()].map((s) => [s.key, s]));
     const wanted = loaded.config.listeners.map((cfg, index) => ({ cfg, index, key: listenerKey(cfg) }));
     const keys = new Set(wanted.map((w) => w.key));
     const removed = [...byKey.values()].filter((s) => !keys.has(s.key));
     const added = wanted.filter((w) => !byKey.has(w.key));
     const samePort = (port: number) => port !== 0 && added.some((w) => w.cfg.port === port);
-    // A kept https listener re-reads its files (certificates rotate with a reload): read first, apply on success.
+    // A kept https listener re-reads its files (certificates rotate with a reload): read first, apply on commit.
     const rotate = wanted.flatMap((w) => {
       const kept = byKey.get(w.key);
       return kept !== undefined && w.cfg.tls !== undefined ? [{ server: kept.server as HttpsServer, options: listenerTls(w.cfg, w.index, loaded.baseDir) }] : [];
     });
     const started = new Map<string, ListenerState>();
-    const reopened: ListenerState[] = [];
+    const stopStarted = () => {
+      for (const s of started.values()) stopListener(s);
+    };
     try {
       for (const w of added) if (!samePort(w.cfg.port)) started.set(w.key, await this.#listen(w.key, w.cfg, w.index, loaded.baseDir));
-      for (const s of removed) {
-        if (!samePort(s.config.port)) continue;
-        reopened.push(s);
-        await closeListening(s.server);
-      }
-      for (const w of added) if (!started.has(w.key)) started.set(w.key, await this.#listen(w.key, w.cfg, w.index, loaded.baseDir));
     } catch (e) {
-      for (const s of started.values()) stopListener(s);
-      for (const s of reopened) await this.#relisten(s);
+      stopStarted();
       throw e;
     }
-    for (const s of removed) if (!reopened.includes(s)) stopListener(s);
-    for (const r of rotate) r.server.setSecureContext(r.options);
-    this.#listeners.clear();
-    for (const w of wanted) this.#listeners.set(w.cfg.name, byKey.get(w.key) ?? started.get(w.key)!);
+    const commit = async () => {
+      const reopened: ListenerState[] = [];
+      try {
+        for (const s of removed) {
+          if (!samePort(s.config.port)) continue;
+          reopened.push(s);
+          await closeListening(s.server);
+        }
+        for (const w of added) if (!started.has(w.key)) started.set(w.key, await this.#listen(w.key, w.cfg, w.index, loaded.baseDir));
+      } catch (e) {
+        stopStarted();
+        for (const s of reopened) await this.#relisten(s);
+        throw e;
+      }
+      for (const s of removed) if (!reopened.includes(s)) stopListener(s);
+      for (const r of rotate) r.server.setSecureContext(r.options);
+      this.#listeners.clear();
+      for (const w of wanted) this.#listeners.set(w.cfg.name, byKey.get(w.key) ?? started.get(w.key)!);
+    };
+    return { commit, abort: async () => stopStarted() };
   }
 
   /** A listener closed for a same-port change that then failed: it listens again (best effort, logged). */
@@ -492,6 +621,16 @@ export class Gateway {
     this.#untrackMetrics();
     await flushLogger(this.logger);
   }
+}
+
+/** Sockets a config adds, bound: `commit` applies the change, `abort` closes them again. */
+interface SocketChange {
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+function drainingIssue(file: string): ConfigIssue {
+  return { file, line: 0, path: '', message: 'the gateway is draining', severity: 'error' };
 }
 
 /** All the issues of a config that failed to load. */

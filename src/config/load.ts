@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
@@ -26,6 +26,14 @@ export interface LoadedConfig {
   hash: string;
   /** Warnings (lint) that do not stop the config from loading. */
   warnings: ConfigIssue[];
+  /** The text this config was loaded from, file by file (what cluster workers build from). */
+  files: ConfigFile[];
+}
+
+/** One file of a config as it was read: its absolute path and its text. */
+export interface ConfigFile {
+  file: string;
+  text: string;
 }
 
 export type LoadResult = { ok: true; loaded: LoadedConfig } | { ok: false; issues: ConfigIssue[] };
@@ -34,6 +42,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Treat `text` as the content of `path` instead of reading it (tests, admin API). */
   text?: string;
+  /**
+   * Load these files' texts instead of reading `path` (a cluster worker builds the text
+   * the primary read: `LoadedConfig.files`). `path` still names the config (a folder when
+   * the files lie inside it) for relative paths and messages.
+   */
+  files?: readonly ConfigFile[];
 }
 
 /**
@@ -42,12 +56,13 @@ export interface LoadOptions {
  */
 export async function loadConfig(path: string, options: LoadOptions = {}): Promise<LoadResult> {
   const abs = resolve(path);
-  const source = options.text !== undefined ? new ConfigSource(options.env).addText(options.text, abs) : ConfigSource.read(abs, options.env);
+  const source = sourceOf(abs, options);
   if (source.errors.length > 0) return { ok: false, issues: source.issues };
 
   for (const issue of validateInPlace(GatewayConfigSchema, source.value)) source.issueAt(issue.path, issue.message);
   const config = source.value as unknown as GatewayConfig;
-  const baseDir = isDir(abs) ? abs : dirname(abs);
+  const folder = options.files !== undefined ? !options.files.some((f) => f.file === abs) : isDir(abs);
+  const baseDir = folder ? abs : dirname(abs);
 
   const registry = builtinPolicies.fork();
   await loadPlugins(config, registry, baseDir, source);
@@ -59,12 +74,22 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
 
   if (source.errors.length > 0) return { ok: false, issues: sortIssues(source.issues) };
   lintConfig(config, source);
+  // The hash is of the text parsed, not of the file now: it may have changed since.
   const hash = createHash('sha256');
-  for (const f of source.files) hash.update(options.text ?? safeRead(f));
+  for (const t of source.texts) hash.update(t);
+  const files = source.files.map((file, i) => ({ file, text: source.texts[i]! }));
   return {
     ok: true,
-    loaded: { config, source, registry, baseDir, hash: hash.digest('hex').slice(0, 16), warnings: source.issues.filter((i) => i.severity === 'warning') },
+    loaded: { config, source, registry, baseDir, hash: hash.digest('hex').slice(0, 16), warnings: source.issues.filter((i) => i.severity === 'warning'), files },
   };
+}
+
+function sourceOf(abs: string, options: LoadOptions): ConfigSource {
+  if (options.text !== undefined) return new ConfigSource(options.env).addText(options.text, abs);
+  if (options.files === undefined) return ConfigSource.read(abs, options.env);
+  const source = new ConfigSource(options.env);
+  for (const f of options.files) source.addText(f.text, f.file);
+  return source;
 }
 
 async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, baseDir: string, source: ConfigSource): Promise<void> {
@@ -114,13 +139,5 @@ function isDir(p: string): boolean {
     return statSync(p).isDirectory();
   } catch {
     return false;
-  }
-}
-
-function safeRead(f: string): string {
-  try {
-    return readFileSync(f, 'utf8');
-  } catch {
-    return '';
   }
 }

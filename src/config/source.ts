@@ -39,6 +39,8 @@ export class ConfigSource {
   readonly value: Record<string, unknown> = {};
   readonly issues: ConfigIssue[] = [];
   readonly files: string[] = [];
+  /** The text of each file in `files`, as parsed (the exact bytes a reload in cluster mode sends the workers). */
+  readonly texts: string[] = [];
   readonly #positions = new Map<string, Position>();
   readonly #env: NodeJS.ProcessEnv;
   readonly #cwd: string;
@@ -81,6 +83,7 @@ export class ConfigSource {
   addText(text: string, file = 'gateway.yaml'): this {
     const name = this.displayName(file);
     this.files.push(file);
+    this.texts.push(text);
     const lc = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, merge: true });
     const lines = text.split('\n');
