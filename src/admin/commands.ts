@@ -1,4 +1,5 @@
-import type { Gateway } from '../gateway.js';
+import type { Gateway, ReloadResult } from '../gateway.js';
+import type { ConfigFile } from '../config/load.js';
 import { formatIssue } from '../config/source.js';
 import { gatewayStatus } from './status.js';
 
@@ -45,18 +46,28 @@ export const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
     return gatewayStatus(gw);
   },
   async reload(gw): Promise<ReloadOutcome> {
-    const r = await gw.reload();
-    const rt = gw.runtime;
-    if (r.ok) return { ok: true, version: rt.version, hash: rt.loaded.hash };
-    return { ok: false, version: rt.version, hash: rt.loaded.hash, issues: r.issues.map(formatIssue) };
+    return outcome(gw, await gw.reload());
   },
   /**
-   * Cluster mode: the primary could not apply a reload (its admin listener could not bind)
-   * before any worker took it; each worker records it as its own failed reload.
+   * Cluster mode, first phase of a reload: build the text the primary read as `version`,
+   * without serving it (payload `{ files, version }`). The primary then sends
+   * `reload.commit` to every worker once all of them built it, or `reload.abort`.
    */
-  async 'reload.failed'(gw, payload): Promise<ReloadOutcome> {
+  async 'reload.prepare'(gw, payload): Promise<ReloadOutcome> {
+    const { files, version } = payload as { files: ConfigFile[]; version: number };
+    return outcome(gw, await gw.prepare(files, version));
+  },
+  async 'reload.commit'(gw): Promise<ReloadOutcome> {
+    return outcome(gw, await gw.commitPrepared());
+  },
+  /**
+   * Cluster mode: the reload failed (invalid text, a worker could not build it, the primary's
+   * admin listener could not bind): discard what was prepared and record the failure with
+   * `issues` (payload `{ issues }`), so every worker reports the same last reload.
+   */
+  async 'reload.abort'(gw, payload): Promise<ReloadOutcome> {
     const issues = (payload as { issues: string[] }).issues;
-    gw.reloadFailed(issues);
+    await gw.abortPrepared(issues);
     const rt = gw.runtime;
     return { ok: false, version: rt.version, hash: rt.loaded.hash, issues };
   },
@@ -77,6 +88,12 @@ export const GATEWAY_COMMANDS: Record<string, GatewayCommand> = {
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   },
 };
+
+function outcome(gw: Gateway, r: ReloadResult): ReloadOutcome {
+  const rt = gw.runtime;
+  if (r.ok) return { ok: true, version: rt.version, hash: rt.loaded.hash };
+  return { ok: false, version: rt.version, hash: rt.loaded.hash, issues: r.issues.map(formatIssue) };
+}
 
 /** Runs a command on a local gateway; unknown names reject. */
 export function runCommand(gw: Gateway, name: string, payload: unknown): Promise<unknown> {

@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ConfigError, Gateway } from '../gateway.js';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { loadConfig, type ConfigFile, type LoadedConfig } from '../config/load.js';
 import { watchConfig } from '../config/watch.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
@@ -14,19 +14,35 @@ import { buildIssue } from '../config/build-error.js';
 import { formatIssue } from '../config/source.js';
 
 /**
- * Cluster mode (`gantry start --workers N`, node:cluster): the primary validates the config,
- * forks N workers that share the listeners (the kernel/primary spreads connections), runs
- * the admin listener, and relays admin commands to every worker over IPC. A reload is
- * validated in the primary first, so an invalid config never reaches a worker; a valid one
- * is reloaded by every worker, each swapping atomically. `/metrics` sums all workers with
- * prom-client's AggregatorRegistry.
+ * Cluster mode (`gantry start --workers N`, node:cluster): the primary reads and validates
+ * the config, forks N workers that share the listeners (the kernel/primary spreads
+ * connections), runs the admin listener, and relays admin commands to every worker over IPC.
+ * Every worker serves the primary's current config: the primary reads the file once per
+ * reload and sends that text and its version number; workers never read the config file. A
+ * reload runs in two phases: every worker builds the new config without serving it, and only
+ * when all of them could does the primary tell them to switch; otherwise they discard it and
+ * all keep the old one. A worker started later (a replacement) gets the current text and
+ * version. `/metrics` sums all workers with prom-client's AggregatorRegistry.
  */
 
-type ToWorker = { type: 'gantry:command'; id: number; name: string; payload?: unknown };
+/** The config every worker serves: the text the primary accepted, and its version. */
+interface CurrentConfig {
+  files: ConfigFile[];
+  version: number;
+  hash: string;
+}
+
+type ToWorker =
+  | { type: 'gantry:command'; id: number; name: string; payload?: unknown }
+  | { type: 'gantry:config'; files: ConfigFile[]; version: number };
 type FromWorker =
+  | { type: 'gantry:hello' }
   | { type: 'gantry:ready'; version: number }
   | { type: 'gantry:failed'; message: string }
   | { type: 'gantry:result'; id: number; ok: boolean; result?: unknown; error?: string };
+
+/** A worker's answer to a command. */
+type Answer = FromWorker & { type: 'gantry:result'; worker: Worker };
 
 const COMMAND_TIMEOUT = 30_000;
 const WORKER_EXITED = 'worker exited';
@@ -57,13 +73,16 @@ class Primary {
   #nextId = 1;
   #stopping = false;
   #admin: AdminServer | undefined;
-  #reloading: Promise<ReloadOutcome[]> = Promise.resolve([]);
+  #current: CurrentConfig;
+  /** Reloads and replacement forks run one at a time, so a worker never misses a reload. */
+  #serial: Promise<unknown> = Promise.resolve();
   /** A reload waiting for the running one; later requests share it. */
   #queuedReload: Promise<ReloadOutcome[]> | undefined;
 
-  constructor(configPath: string, count: number, logger: Logger) {
+  constructor(configPath: string, count: number, loaded: LoadedConfig, logger: Logger) {
     this.#configPath = configPath;
     this.#count = count;
+    this.#current = { files: loaded.files, version: 1, hash: loaded.hash };
     this.logger = logger;
   }
 
@@ -74,13 +93,22 @@ class Primary {
     return [...this.#ready].filter((w) => w.isConnected());
   }
 
-  /** Forks one worker and resolves when it serves (or rejects when its config fails). */
+  /**
+   * Forks one worker and resolves when it serves (or rejects when its config fails). The
+   * worker asks for its config once it listens for messages (a message sent earlier would
+   * be lost) and gets the current text and version.
+   */
   fork(): Promise<Worker> {
     const worker = cluster.fork({ GANTRY_WORKER: '1' });
     worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    // A message that cannot reach a dying worker: its exit is handled (and the worker replaced) on 'exit'.
+    worker.on('error', (e) => this.logger.warn({ err: e, pid: worker.process.pid }, 'cannot send to a worker'));
     return new Promise((resolve, reject) => {
       const onMsg = (m: FromWorker) => {
-        if (m.type === 'gantry:ready') {
+        if (m.type === 'gantry:hello') {
+          const c = this.#current;
+          worker.send({ type: 'gantry:config', files: c.files, version: c.version } satisfies ToWorker);
+        } else if (m.type === 'gantry:ready') {
           worker.off('message', onMsg);
           this.#ready.add(worker);
           resolve(worker);
@@ -95,26 +123,28 @@ class Primary {
   }
 
   async start(loaded: LoadedConfig): Promise<void> {
+    // A replacement worker waits for a reload in progress, then gets its outcome.
+    const replace = () =>
+      this.#exclusive(() => this.fork()).catch((e: unknown) => this.logger.error({ err: e }, 'replacement worker failed'));
     await Promise.all(Array.from({ length: this.#count }, () => this.fork()));
     cluster.on('exit', (worker, code, signal) => {
       this.#ready.delete(worker);
       // Commands in flight to a dead worker will never be answered: settle them now.
-      for (const [id, p] of this.#pending) {
-        if (p.worker !== worker) continue;
-        this.#pending.delete(id);
-        clearTimeout(p.timer);
-        p.resolve({ type: 'gantry:result', id, ok: false, error: WORKER_EXITED });
-      }
+      for (const [id, p] of this.#pending) if (p.worker === worker) this.#settle({ type: 'gantry:result', id, ok: false, error: WORKER_EXITED });
       if (this.#stopping) return;
       this.logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting a new one');
-      setTimeout(() => void this.fork().catch((e: unknown) => this.logger.error({ err: e }, 'replacement worker failed')), 500).unref();
+      setTimeout(() => void replace(), 500).unref();
     });
     this.#admin = await syncAdmin(undefined, loaded.config.admin, new ClusterBackend(this), this.logger);
     this.logger.info({ workers: this.workers().map((w) => w.process.pid), hash: loaded.hash }, 'cluster started');
   }
 
   #onMessage(m: FromWorker): void {
-    if (m.type !== 'gantry:result') return;
+    if (m.type === 'gantry:result') this.#settle(m);
+  }
+
+  /** Answers a pending command (once: a late answer after a timeout is dropped). */
+  #settle(m: FromWorker & { type: 'gantry:result' }): void {
     const p = this.#pending.get(m.id);
     if (!p) return;
     this.#pending.delete(m.id);
@@ -124,88 +154,100 @@ class Primary {
 
   /** Runs a command on every worker; one result per worker, in worker order. */
   async broadcast(name: string, payload?: unknown): Promise<unknown[]> {
-    const results = await Promise.all(
-      this.workers().map(
-        (w) =>
-          new Promise<FromWorker & { type: 'gantry:result' }>((resolve) => {
-            const id = this.#nextId++;
-            const timer = setTimeout(() => {
-              this.#pending.delete(id);
-              resolve({ type: 'gantry:result', id, ok: false, error: `worker ${w.process.pid} did not answer '${name}' in time` });
-            }, COMMAND_TIMEOUT);
-            this.#pending.set(id, { worker: w, resolve, timer });
-            w.send({ type: 'gantry:command', id, name, payload } satisfies ToWorker);
-          }),
-      ),
-    );
-    // A worker that died meanwhile is not part of the answer (it is being replaced).
-    const live = results.filter((r) => r.error !== WORKER_EXITED);
+    const live = await this.#ask(name, payload);
     const failed = live.find((r) => !r.ok);
     if (failed) throw new Error(failed.error ?? `command '${name}' failed`);
     return live.map((r) => r.result);
   }
 
+  /** Runs a command on every worker; the answers of the workers alive at the end, failures included. */
+  async #ask(name: string, payload?: unknown): Promise<Answer[]> {
+    const results = await Promise.all(
+      this.workers().map(
+        (w) =>
+          new Promise<Answer>((resolve) => {
+            const id = this.#nextId++;
+            const timer = setTimeout(() => this.#settle({ type: 'gantry:result', id, ok: false, error: `worker ${w.process.pid} did not answer '${name}' in time` }), COMMAND_TIMEOUT);
+            this.#pending.set(id, { worker: w, resolve: (r) => resolve({ ...r, worker: w }), timer });
+            // A worker dying right now cannot take the message: it answers as exited (the
+            // callback also keeps the send error from being thrown in the primary).
+            w.send({ type: 'gantry:command', id, name, payload } satisfies ToWorker, (e: Error | null) => {
+              if (e) this.#settle({ type: 'gantry:result', id, ok: false, error: WORKER_EXITED });
+            });
+          }),
+      ),
+    );
+    // A worker that died meanwhile is not part of the answer (it is being replaced).
+    return results.filter((r) => r.error !== WORKER_EXITED);
+  }
+
+  /** Runs `task` once every reload or replacement fork before it finished. */
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const p = this.#serial.then(task, task);
+    this.#serial = p.catch(() => undefined);
+    return p;
+  }
+
   /**
-   * Reloads every worker; serialised. Each worker validates the file itself and keeps its
-   * config when it is bad, so a rejected reload shows in every worker's status and
-   * metrics. The primary binds the admin listener's new socket (when the admin address
-   * changed) before any worker reloads, and closes the old one only once all took the
-   * config: an address it cannot bind rejects the reload (422 with the issue at `admin`)
-   * with every worker still on its config, and a rejection by the workers gives the new
-   * socket back. As in a single process (Gateway.reload), requests for a reload while one
-   * is queued share the queued one: a burst of SIGHUPs or file events reloads the workers
-   * at most twice.
+   * Reloads every worker; serialised with other reloads and with replacement forks. The
+   * primary reads and validates the file once, then runs two phases: every worker builds
+   * that text (`reload.prepare`) without serving it, and only when all of them could, all
+   * switch (`reload.commit`); when one cannot, every worker discards what it built
+   * (`reload.abort`) and the reload answers 422 with that worker's issues. The primary binds
+   * the admin listener's new socket (when the admin address changed) before any worker
+   * builds, and closes the old one only once the workers switched: an address it cannot bind
+   * rejects the reload (422 with the issue at `admin`). As in a single process
+   * (Gateway.reload), requests for a reload while one is queued share the queued one: a
+   * burst of SIGHUPs or file events reloads the workers at most twice.
    */
   reload(): Promise<ReloadOutcome[]> {
     if (this.#queuedReload !== undefined) return this.#queuedReload;
-    const run = (): Promise<ReloadOutcome[]> => {
+    const p = this.#exclusive(() => {
       this.#queuedReload = undefined;
       return this.#reloadNow();
-    };
-    const p = this.#reloading.then(run, run);
+    });
     this.#queuedReload = p;
-    this.#reloading = p;
     return p;
   }
 
   async #reloadNow(): Promise<ReloadOutcome[]> {
     const result = await loadConfig(this.#configPath);
-    let admin: AdminChange | undefined;
-    // An invalid config: no admin change; the workers reject it and report why.
-    if (result.ok) {
-      try {
-        admin = await prepareAdmin(this.#admin, result.loaded.config.admin, new ClusterBackend(this), this.logger);
-      } catch (e) {
-        const issues = [formatIssue(buildIssue(result.loaded.source, e))];
-        this.logger.error({ err: e, issues }, 'config reload failed; the workers keep serving the previous config');
-        // Every worker records the failure as its own (status lastReload, reload metrics).
-        return (await this.broadcast('reload.failed', { issues })) as ReloadOutcome[];
-      }
-    }
-    let outcomes: ReloadOutcome[];
+    if (!result.ok) return this.#refuse(result.issues.map(formatIssue), 'config reload rejected; the workers keep serving the previous config');
+    const loaded = result.loaded;
+    let admin: AdminChange;
     try {
-      outcomes = (await this.broadcast('reload')) as ReloadOutcome[];
+      admin = await prepareAdmin(this.#admin, loaded.config.admin, new ClusterBackend(this), this.logger);
     } catch (e) {
-      await admin?.abort();
-      throw e;
+      return this.#refuse([formatIssue(buildIssue(loaded.source, e))], 'config reload failed; the workers keep serving the previous config', e);
     }
-    const rejected = outcomes.find((o) => !o.ok);
-    if (rejected) {
-      await admin?.abort();
-      this.logger.error({ issues: rejected.issues }, 'config reload rejected; workers keep serving the previous config');
-      return outcomes;
+    const version = this.#current.version + 1;
+    const prepared = await this.#ask('reload.prepare', { files: loaded.files, version });
+    const failed = prepared.find((r) => !r.ok || !(r.result as ReloadOutcome).ok);
+    if (failed !== undefined) {
+      await admin.abort();
+      const issues = failed.ok ? ((failed.result as ReloadOutcome).issues ?? []) : [`${this.#configPath}: a worker could not build the config: ${failed.error}`];
+      return this.#refuse(issues, 'config reload failed in a worker; every worker keeps serving the previous config');
     }
-    // The workers read the file after the primary did: an edit in between can leave the admin
-    // listener on the settings the primary read (the file watcher's next reload aligns them).
-    if (!result.ok || outcomes.some((o) => o.hash !== result.loaded.hash)) {
-      this.logger.warn({ workers: outcomes.map((o) => o.hash) }, 'the config file changed during the reload; reload again to apply its admin settings');
-    }
-    if (admin !== undefined) {
-      await admin.commit();
-      this.#admin = admin.server;
-    }
+    this.#current = { files: loaded.files, version, hash: loaded.hash };
+    const committed = await this.#ask('reload.commit');
+    await admin.commit();
+    this.#admin = admin.server;
+    const outcomes = committed.map((r) => (r.ok ? (r.result as ReloadOutcome) : { ok: false, version: 0, hash: '', issues: [r.error ?? 'commit failed'] }));
+    // Only a listener changed on the same port binds on commit; a worker where even that failed
+    // is replaced, so it comes back on the current config like every other worker.
+    committed.forEach((r, i) => {
+      if (outcomes[i]!.ok) return;
+      this.logger.error({ pid: r.worker.process.pid, issues: outcomes[i]!.issues }, 'a worker could not switch to the new config; replacing it');
+      r.worker.kill();
+    });
     this.logger.info({ workers: outcomes.map((o) => ({ ok: o.ok, version: o.version })) }, 'cluster reloaded');
     return outcomes;
+  }
+
+  /** A reload that no worker takes: each discards what it prepared and records `issues` as its last reload. */
+  async #refuse(issues: string[], msg: string, err?: unknown): Promise<ReloadOutcome[]> {
+    this.logger.error({ err, issues }, msg);
+    return (await this.broadcast('reload.abort', { issues })) as ReloadOutcome[];
   }
 
   async stop(signal: string): Promise<void> {
@@ -230,7 +272,7 @@ export async function startPrimary(configPath: string, count: number): Promise<n
     return 1;
   }
   const logger = createLogger({ level: result.loaded.config.log?.level }).child({ role: 'primary' });
-  const primary = new Primary(configPath, count, logger);
+  const primary = new Primary(configPath, count, result.loaded, logger);
   try {
     await primary.start(result.loaded);
   } catch (e) {
@@ -248,11 +290,12 @@ export async function startPrimary(configPath: string, count: number): Promise<n
   return undefined;
 }
 
-/** A worker of `gantry start --workers N`: one gateway without the admin listener. */
+/** A worker of `gantry start --workers N`: one gateway without the admin listener, on the primary's config text. */
 export async function startWorker(configPath: string): Promise<number | undefined> {
   let gw: Gateway;
   try {
-    gw = await Gateway.start(configPath, { admin: false });
+    const { files, version } = await configFromPrimary();
+    gw = await Gateway.start(configPath, { admin: false, files, version });
   } catch (e) {
     process.send?.({ type: 'gantry:failed', message: (e as Error).message } satisfies FromWorker);
     if (e instanceof ConfigError) return 1;
@@ -261,9 +304,13 @@ export async function startWorker(configPath: string): Promise<number | undefine
   // Answer the primary's metric requests with this worker's registry.
   AggregatorRegistry.setRegistries([metrics.registry]);
   new AggregatorRegistry();
+  // The steps of a reload run in order (an abort waits for a slow prepare to finish).
+  let reloadSteps: Promise<unknown> = Promise.resolve();
   process.on('message', (m: ToWorker) => {
     if (m?.type !== 'gantry:command') return;
-    runCommand(gw, m.name, m.payload).then(
+    const run = () => runCommand(gw, m.name, m.payload);
+    const done = m.name.startsWith('reload') ? (reloadSteps = reloadSteps.then(run, run)) : run();
+    done.then(
       (result) => process.send?.({ type: 'gantry:result', id: m.id, ok: true, result } satisfies FromWorker),
       (e: unknown) => process.send?.({ type: 'gantry:result', id: m.id, ok: false, error: (e as Error).message } satisfies FromWorker),
     );
@@ -282,4 +329,17 @@ export async function startWorker(configPath: string): Promise<number | undefine
   process.on('disconnect', stop);
   process.send?.({ type: 'gantry:ready', version: gw.runtime.version } satisfies FromWorker);
   return undefined;
+}
+
+/** Asks the primary for the config to serve: the text it accepted last, and its version. */
+function configFromPrimary(): Promise<{ files: ConfigFile[]; version: number }> {
+  return new Promise((resolve) => {
+    const onMessage = (m: ToWorker) => {
+      if (m?.type !== 'gantry:config') return;
+      process.off('message', onMessage);
+      resolve(m);
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: 'gantry:hello' } satisfies FromWorker);
+  });
 }
