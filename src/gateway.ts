@@ -10,6 +10,8 @@ import { createHttpServer, limitsOf, type ListenerLimits } from './listeners/htt
 import { createHttpsServer } from './listeners/https.js';
 import { tlsServerOptions } from './listeners/tls.js';
 import type { Server as HttpsServer } from 'node:https';
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 import type { TlsOptions } from 'node:tls';
 import type { ListenerInfo } from './listeners/listener-info.js';
 import { RequestContext } from './pipeline/context.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { generateApiKey, hashApiKey, hashPassword } from '../consumers/hash.js';
 
 export interface HashKeyOptions {

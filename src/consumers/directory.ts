@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Consumer } from '../pipeline/context.js';
 import type { GatewayConfig } from '../config/schema.js';

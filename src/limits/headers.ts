@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { RequestContext } from '../pipeline/context.js';
 import type { Reply, ResponseHead } from '../pipeline/policy.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';

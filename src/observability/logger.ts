@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { fstatSync } from 'node:fs';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { metrics } from './metrics.js';

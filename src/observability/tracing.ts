@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapSetter, type Tracer } from '@opentelemetry/api';
 import type { CompositePropagator, TracerProvider } from './tracing-sdk.js';
 import {

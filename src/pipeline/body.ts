@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { RequestContext } from './context.js';
 import { GatewayError } from '../errors.js';
 

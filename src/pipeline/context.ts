@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';

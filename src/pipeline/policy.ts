@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from 'pino';
 import type { HeaderList } from '../http/headers.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Readable, pipeline as pipeStreams } from 'node:stream';
 import type { HeldResponse, RequestContext } from './context.js';
 import type { Reply, ResponseHead } from './policy.js';

@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 import { Readable, Writable } from 'node:stream';
 import { RequestContext } from './context.js';
 import type { HeaderList } from '../http/headers.js';

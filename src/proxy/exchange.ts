@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 import type { Dispatcher } from 'undici';
 import { errors as undiciErrors } from 'undici';
 import type { RequestContext } from '../pipeline/context.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { newState, step, type LimiterState, type Step } from './algorithms.js';
 import { systemClock, type Clock } from './clock.js';
 import type { CounterResult, Decision, Grant, LimitSpec, Store } from './store.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { ACQUIRE_SCRIPT, ALGORITHM_CODES, COUNT_SCRIPT, LIMIT_SCRIPT, STAMP_SCRIPT } from './lua.js';

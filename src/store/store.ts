@@ -13,6 +13,8 @@
  *   const decision = isThenable(d) ? await d : d;
  *   if (!decision.allowed) retryIn(decision.retryAfterMs);
  */
+import { Buffer } from 'node:buffer';
+
 export type Awaitable<T> = T | Promise<T>;
 
 export type Algorithm = 'fixed-window' | 'sliding-window' | 'token-bucket' | 'gcra';

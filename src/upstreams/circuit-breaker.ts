@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { SlidingCounter } from './window.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';

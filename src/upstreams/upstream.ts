@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { UpstreamConfig } from '../config/schema.js';

@@ -7,6 +7,8 @@
  *   const w = new SlidingCounter(10_000);
  *   w.add(0); w.add(1); w.total(1); // 1
  */
+import { performance } from 'node:perf_hooks';
+
 export class SlidingCounter {
   static readonly BUCKETS = 10;
   readonly #bucketMs: number;

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { RouteConfig } from '../../config/schema.js';
 import type { Handler } from '../handler.js';
 import { respondReply } from '../../pipeline/respond.js';

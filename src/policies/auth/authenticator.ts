@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Type } from '@sinclair/typebox';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { PolicyHooks, Reply, RequestResult } from '../../pipeline/policy.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Type } from '@sinclair/typebox';
 import { definePolicy } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';

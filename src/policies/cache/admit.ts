@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type CachePolicy from 'http-cache-semantics';
 import { removeHeader, type HeaderList } from '../../http/headers.js';
 import { ClockedPolicy, parseCacheControl, sizeOf, toHeaderObject, type CachedResponse, type HeaderObject } from './entry.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import CachePolicy from 'http-cache-semantics';
 import type { HeaderList } from '../../http/headers.js';
 import { cacheClock } from './clock.js';

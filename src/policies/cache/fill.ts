@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Transform } from 'node:stream';
 import type CachePolicy from 'http-cache-semantics';
 import type { RequestContext } from '../../pipeline/context.js';

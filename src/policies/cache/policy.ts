@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { definePolicy, type RequestResult, type ResponseHead } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Store } from '../../store/store.js';
 import { ClockedPolicy, type CacheNode, type CachedResponse } from './entry.js';
 import { isKeyOrVariant, type CacheStore, type PurgeSelector } from './store.js';

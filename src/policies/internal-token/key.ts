@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Type, type Static } from '@sinclair/typebox';
 import type { RequestContext } from '../../pipeline/context.js';
 import { compileTemplate } from '../../pipeline/template.js';

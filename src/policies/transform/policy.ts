@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Transform } from 'node:stream';
 import { definePolicy, type ResponseHead } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';

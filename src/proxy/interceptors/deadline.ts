@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 import type { Dispatcher } from 'undici';
 import { setHeader } from '../../http/headers.js';
 import { metrics } from '../../observability/metrics.js';

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { GatewayError } from '../../errors.js';
 import { failureKind } from '../../upstreams/upstream.js';

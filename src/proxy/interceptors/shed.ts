@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Dispatcher } from 'undici';
 import type { ConcurrencyLimiter } from '../../upstreams/concurrency.js';
 import { metrics } from '../../observability/metrics.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../../errors.js';
 import type { Exchange, Interceptor } from '../exchange.js';

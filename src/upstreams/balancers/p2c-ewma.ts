@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Target } from '../target.js';
 import { without, type Balancer } from './balancer.js';
 
