@@ -69,7 +69,6 @@ export type ReloadResult = { ok: true; version: number } | { ok: false; issues: 
 /** A config built and its new sockets bound, not serving yet: `commit` swaps it in, `abort` discards it. */
 interface PreparedConfig {
   readonly loaded: LoadedConfig;
-  readonly version: number;
   /** Throws (having undone everything) when a listener changed on the same port cannot bind. */
   commit(at: string): Promise<void>;
   abort(): Promise<void>;
@@ -306,7 +305,6 @@ export class Gateway {
     }
     return {
       loaded,
-      version,
       commit: async (at) => {
         try {
           await sockets.commit();

@@ -194,4 +194,24 @@ upstreams:
     if (r.ok) return;
     expect(r.issues.map(formatIssue).join('\n')).toMatch(/10-more\.yaml:3 routes\[2\]\.upstream: unknown upstream 'missing'/);
   });
+
+  it('loads the text it was given as a folder of files (cluster workers), not the files as they are now', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-cfg-'));
+    writeFileSync(join(dir, '00-base.yaml'), base + 'routes:\n  - { name: a, match: { path: /a }, upstream: catalog }\n');
+    writeFileSync(join(dir, '10-more.yaml'), 'routes:\n  - { name: b, match: { path: /b }, upstream: catalog }\n');
+    const read = await loadConfig(dir, { env: {} });
+    if (!read.ok) throw new Error(read.issues.map(formatIssue).join('\n'));
+    expect(read.loaded.files.map((f) => f.file)).toEqual([join(dir, '00-base.yaml'), join(dir, '10-more.yaml')]);
+    // The folder changes after the read: the text given is what loads, with the folder as base.
+    writeFileSync(join(dir, '10-more.yaml'), 'routes:\n  - { name: changed, match: { path: /b }, upstream: catalog }\n');
+    const given = await loadConfig(dir, { env: {}, files: read.loaded.files });
+    if (!given.ok) throw new Error(given.issues.map(formatIssue).join('\n'));
+    expect(given.loaded.config.routes.map((r) => r.name)).toEqual(['a', 'b']);
+    expect([given.loaded.hash, given.loaded.baseDir]).toEqual([read.loaded.hash, dir]);
+    const file = await loadConfig(join(dir, '00-base.yaml'), { env: {}, files: [{ file: join(dir, '00-base.yaml'), text: base }] });
+    expect(file.ok && file.loaded.baseDir).toBe(dir);
+    // The hash is of the text parsed: the file as it is now has another one.
+    const now = await loadConfig(dir, { env: {} });
+    expect(now.ok && now.loaded.hash).not.toBe(read.loaded.hash);
+  });
 });
