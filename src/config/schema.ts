@@ -84,8 +84,8 @@ export const Upstream = obj(
 const HeaderMatch = Type.Union(
   [
     Type.String({ description: 'Exact value.' }),
-    obj({ regex: RegexSource() }, 'Value matches a regular expression.'),
-    obj({ present: Type.Boolean() }, 'Header present (true) or absent (false).'),
+    obj({ regex: RegexSource({ description: 'Regular expression the value must match.' }) }, 'Value matches a regular expression.'),
+    obj({ present: Type.Boolean({ description: '`true`: must be present (any value); `false`: must be absent.' }) }, 'Header present (true) or absent (false).'),
   ],
   { description: 'How a header or query parameter must look.' },
 );
@@ -131,7 +131,7 @@ export const Rewrite = obj(
   {
     stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Removed from the start of the path.' })),
     addPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Added to the start of the path.' })),
-    replace: Type.Optional(obj({ pattern: RegexSource(), with: Type.String() }, 'Regex replace on the path.')),
+    replace: Type.Optional(obj({ pattern: RegexSource({ description: 'Regular expression matched against the path.' }), with: Type.String({ description: 'Replacement of the first match; `$1`… refer to capture groups.' }) }, 'Regex replace on the path.')),
     path: Type.Optional(Type.String({ pattern: '^/', description: 'Path template, e.g. `/v2/items/{params.id}`.' })),
   },
   'How the forwarded path is derived from the matched one (applied in the order listed).',

@@ -17,7 +17,9 @@ import { Name } from '../../config/types.js';
  *       anonymous: guest
  */
 const SchemeEntry = Type.Object(
-  Object.fromEntries(Object.entries(AUTH_SCHEMES).map(([name, s]) => [name, Type.Optional(s.schema as TSchema)])),
+  Object.fromEntries(
+    Object.entries(AUTH_SCHEMES).map(([name, s]) => [name, Type.Optional({ ...s.schema, description: `The \`${name}\` scheme, configured as the \`${name}\` policy.` } as TSchema)]),
+  ),
   { additionalProperties: false, minProperties: 1, maxProperties: 1, description: 'One scheme: `- <policy-name>: { …its config }`.' },
 );
 

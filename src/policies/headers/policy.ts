@@ -17,24 +17,25 @@ import { registerHeaderName } from '../../proxy/undici-names.js';
 /** RFC 9110 §5.1 field name (a token); pattern-keyed records need additionalProperties: false to enforce it. */
 const HeaderName = Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' });
 
-const HeaderOps = Type.Object(
-  {
-    set: Type.Record(HeaderName, Type.String(), { default: {}, additionalProperties: false, description: 'Replace (or create) these headers.' }),
-    add: Type.Record(HeaderName, Type.String(), { default: {}, additionalProperties: false, description: 'Append these headers, keeping existing values.' }),
-    remove: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Remove these headers.' }),
-  },
-  { additionalProperties: false, default: {} },
-);
+const headerOps = (description: string) =>
+  Type.Object(
+    {
+      set: Type.Record(HeaderName, Type.String(), { default: {}, additionalProperties: false, description: 'Replace (or create) these headers.' }),
+      add: Type.Record(HeaderName, Type.String(), { default: {}, additionalProperties: false, description: 'Append these headers, keeping existing values.' }),
+      remove: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Remove these headers.' }),
+    },
+    { additionalProperties: false, default: {}, description },
+  );
 
 export const schema = Type.Object(
   {
-    request: HeaderOps,
-    response: HeaderOps,
+    request: headerOps('Changes to the request headers sent upstream.'),
+    response: headerOps('Changes to the response headers sent to the client.'),
   },
   { additionalProperties: false },
 );
 
-type Ops = Static<typeof HeaderOps>;
+type Ops = Static<ReturnType<typeof headerOps>>;
 
 /** Lower-cased names and compiled templates, in parallel arrays (indexed loops, no tuple destructuring per request). */
 interface CompiledOps {
