@@ -37,9 +37,13 @@ describe('config reference (docs/config-schema.md)', () => {
         mode: Type.Union([Type.Literal('a'), Type.Literal('b')], { default: 'a', description: 'Mode.' }),
         hosts: OneOrMany(Type.String(), { description: 'H.' }),
         port: Type.Integer({ minimum: 1, maximum: 65535, description: 'P.' }),
-        pools: Type.Record(Type.String(), Type.Object({ size: Type.Integer({ default: 2, description: 'S.' }) }, { description: 'A pool.' }), { description: 'Pools.' }),
+        pools: Type.Record(Type.String(), Type.Object({ size: Type.Integer({ default: 2, description: 'S.' }) }, { additionalProperties: false, description: 'A pool.' }), {
+          description: 'Pools.',
+        }),
+        on: Type.Array(Type.Union([Type.Literal('503'), Type.Literal(503)]), { default: ['503'], description: 'On.' }),
+        jwk: Type.Object({ kty: Type.String({ description: 'K.' }) }, { additionalProperties: true, description: 'A key.' }),
       },
-      { description: 'Root.' },
+      { additionalProperties: false, description: 'Root.' },
     );
     const md = renderConfigReference(root, []);
     expect(md).toContain('| `timeout` | duration | no | `5s` | T. |');
@@ -48,6 +52,9 @@ describe('config reference (docs/config-schema.md)', () => {
     expect(md).toContain('| `hosts` | string or a list of them | yes | — | H. |');
     expect(md).toContain('| `port` | integer, 1–65535 | yes | — | P. |');
     expect(md).toContain('| `pools` | map of `<name>` → object (see `pools.<name>`) | yes | — | Pools. |');
+    expect(md).toContain('| `on` | list of (one of `"503"`, `503`) | no | `["503"]` | On. |');
+    expect(md).toContain('### `jwk`\n\nA key.\n\nKeys other than those listed are accepted too.\n');
+    expect(md).not.toContain('### `pools.<name>`\n\nA pool.\n\nKeys other');
     expect(md).toContain('### `pools.<name>`\n\nA pool.\n\n| Key | Type | Required | Default | Description |\n| --- | --- | --- | --- | --- |\n| `size` | integer | no | `2` | S. |');
   });
 });

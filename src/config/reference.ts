@@ -24,6 +24,8 @@ interface Table {
   /** Which form of a union this object is (`{ regex }`), when there are several at the path. */
   form?: string;
   description: string;
+  /** Keys other than those listed are accepted (`additionalProperties` not false). */
+  open: boolean;
   rows: Row[];
 }
 
@@ -72,7 +74,8 @@ function code(text: string): string {
 
 /** A value in YAML flow style: plain strings bare, others quoted; `[a, b]`, `{ k: v }`. */
 function flow(v: unknown): string {
-  if (typeof v === 'string') return /^[A-Za-z0-9_./:@-]+$/.test(v) ? v : JSON.stringify(v);
+  // Quoted when YAML would read it as something else: `"503"` (a string) is not `503`.
+  if (typeof v === 'string') return /^[A-Za-z0-9_./:@-]+$/.test(v) && !/^([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|true|false|null|~)$/i.test(v) ? v : JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(flow).join(', ')}]`;
   if (isNode(v)) {
     const entries = Object.entries(v);
@@ -188,7 +191,7 @@ function descend(s: Node, path: string, w: Walk, label?: string): void {
 
 function objectTable(s: Node, props: Record<string, Node>, path: string, w: Walk, label?: string): void {
   const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
-  const table: Table = { path, description: typeof s.description === 'string' ? s.description : '', rows: [] };
+  const table: Table = { path, description: typeof s.description === 'string' ? s.description : '', open: s.additionalProperties !== false, rows: [] };
   if (label !== undefined) table.form = label;
   w.out.push(table);
   for (const [key, p] of Object.entries(props)) {
@@ -210,6 +213,7 @@ function objectTable(s: Node, props: Record<string, Node>, path: string, w: Walk
 function renderTable(t: Table, heading: string, title = code(t.path)): string {
   const lines = [`${heading} ${title}${t.form ? ` — form ${t.form}` : ''}`, ''];
   if (t.description) lines.push(cell(t.description), '');
+  if (t.open) lines.push('Keys other than those listed are accepted too.', '');
   lines.push('| Key | Type | Required | Default | Description |', '| --- | --- | --- | --- | --- |');
   for (const r of t.rows) lines.push(`| ${code(r.key)} | ${cell(r.type)} | ${r.required ? 'yes' : 'no'} | ${cell(r.default)} | ${cell(r.description)} |`);
   return lines.join('\n');
