@@ -15,7 +15,7 @@ export const Admin = obj(
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 9901, description: 'Admin TCP port; 0 picks a free one.' }),
     token: Type.String({
       default: '',
-      description: 'Bearer token required on every admin endpoint except /healthz and /readyz; usually `${GANTRY_ADMIN_TOKEN}`. Must not be empty.',
+      description: 'Bearer token required on every admin endpoint except /healthz and /readyz; usually `${GANTRY_ADMIN_TOKEN}`. Must not be empty: an admin section without a token is a config error.',
     }),
   },
   'The admin listener: /metrics, /api/status, /api/reload, /healthz, /readyz.',

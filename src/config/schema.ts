@@ -120,7 +120,7 @@ export const RouteMatch = obj(
             'Version match with its sources.',
           ),
         ],
-        { description: 'API version this route serves (path `/v2/…`, `Accept-Version`, or vendor media type); see docs/versioning.md.' },
+        { description: 'API version this route serves (path `/v2/…`, `Accept-Version`, or vendor media type); see docs/transformation.md#api-versioning.' },
       ),
     ),
   },
