@@ -45,6 +45,13 @@ type FromWorker =
 type Answer = FromWorker & { type: 'gantry:result'; worker: Worker };
 
 const COMMAND_TIMEOUT = 30_000;
+/**
+ * Time a worker has from its fork until it reports ready (imports, config build, listeners).
+ * A worker that takes longer (say a plugin factory that never resolves) is killed: otherwise it
+ * would hold the queue that serialises reloads and replacement forks forever. The environment
+ * variable `GANTRY_WORKER_START_TIMEOUT` (milliseconds) overrides it.
+ */
+export const WORKER_START_TIMEOUT = 30_000;
 const WORKER_EXITED = 'worker exited';
 
 class ClusterBackend implements AdminBackend {
@@ -79,9 +86,12 @@ class Primary {
   /** A reload waiting for the running one; later requests share it. */
   #queuedReload: Promise<ReloadOutcome[]> | undefined;
 
-  constructor(configPath: string, count: number, loaded: LoadedConfig, logger: Logger) {
+  readonly #startTimeout: number;
+
+  constructor(configPath: string, count: number, loaded: LoadedConfig, logger: Logger, startTimeout = WORKER_START_TIMEOUT) {
     this.#configPath = configPath;
     this.#count = count;
+    this.#startTimeout = startTimeout;
     this.#current = { files: loaded.files, version: 1, hash: loaded.hash };
     this.logger = logger;
   }
@@ -96,7 +106,9 @@ class Primary {
   /**
    * Forks one worker and resolves when it serves (or rejects when its config fails). The
    * worker asks for its config once it listens for messages (a message sent earlier would
-   * be lost) and gets the current text and version.
+   * be lost) and gets the current text and version. A worker not ready within the start
+   * timeout is killed (SIGKILL: it may not handle signals yet) and the fork rejects; like a
+   * crashed worker, its exit then schedules a replacement.
    */
   fork(): Promise<Worker> {
     const worker = cluster.fork({ GANTRY_WORKER: '1' });
@@ -104,21 +116,29 @@ class Primary {
     // A message that cannot reach a dying worker: its exit is handled (and the worker replaced) on 'exit'.
     worker.on('error', (e) => this.logger.warn({ err: e, pid: worker.process.pid }, 'cannot send to a worker'));
     return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        worker.off('message', onMsg);
+        if (err === undefined) {
+          this.#ready.add(worker);
+          resolve(worker);
+        } else reject(err);
+      };
       const onMsg = (m: FromWorker) => {
         if (m.type === 'gantry:hello') {
           const c = this.#current;
           worker.send({ type: 'gantry:config', files: c.files, version: c.version } satisfies ToWorker);
-        } else if (m.type === 'gantry:ready') {
-          worker.off('message', onMsg);
-          this.#ready.add(worker);
-          resolve(worker);
-        } else if (m.type === 'gantry:failed') {
-          worker.off('message', onMsg);
-          reject(new Error(m.message));
-        }
+        } else if (m.type === 'gantry:ready') done();
+        else if (m.type === 'gantry:failed') done(new Error(m.message));
       };
+      const timer = setTimeout(() => {
+        const ms = this.#startTimeout;
+        done(new Error(`worker ${worker.process.pid} was not ready within the start timeout (${ms} ms); killed it`));
+        this.logger.error({ pid: worker.process.pid, startTimeout: ms }, 'worker not ready within the start timeout; killing it');
+        worker.process.kill('SIGKILL');
+      }, this.#startTimeout);
       worker.on('message', onMsg);
-      worker.once('exit', (code) => reject(new Error(`worker exited with code ${code} before it was ready`)));
+      worker.once('exit', (code) => done(new Error(`worker exited with code ${code} before it was ready`)));
     });
   }
 
@@ -272,7 +292,8 @@ export async function startPrimary(configPath: string, count: number): Promise<n
     return 1;
   }
   const logger = createLogger({ level: result.loaded.config.log?.level }).child({ role: 'primary' });
-  const primary = new Primary(configPath, count, result.loaded, logger);
+  const timeout = Number(process.env.GANTRY_WORKER_START_TIMEOUT);
+  const primary = new Primary(configPath, count, result.loaded, logger, timeout > 0 ? timeout : WORKER_START_TIMEOUT);
   try {
     await primary.start(result.loaded);
   } catch (e) {
