@@ -46,6 +46,11 @@ describe('config errors name file, line and path', () => {
       want: /gateway\.yaml:7 upstreams\.catalog\.timeouts\.connect: must be a duration such as 250ms, 5s, 1m or 1h/,
     },
     {
+      desc: 'a connect timeout on a route (it belongs to the upstream)',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /a }\n    upstream: catalog\n    timeouts: { connect: 1s }\n',
+      want: /gateway\.yaml:11 routes\[0\]\.timeouts\.connect: unknown key 'connect'/,
+    },
+    {
       desc: 'bad size',
       yaml: base.replace('{ name: public, port: 8080 }', '{ name: public, port: 8080, limits: { maxHeaderSize: lots } }'),
       want: /gateway\.yaml:3 listeners\[0\]\.limits\.maxHeaderSize: must be a size such as 512b, 64kb or 10mb/,

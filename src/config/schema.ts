@@ -54,12 +54,22 @@ export const Target = obj(
 
 export const Timeouts = obj(
   {
-    connect: Type.Optional(Duration({ description: 'TCP connect timeout → 502/504.' })),
-    response: Type.Optional(Duration({ description: 'Time to the upstream response head → 504.' })),
-    idle: Type.Optional(Duration({ description: 'Longest silence while a response body streams.' })),
-    total: Type.Optional(Duration({ description: 'Whole exchange, every attempt and the response body included → 504 (or a cut response).' })),
+    connect: Type.Optional(Duration({ description: 'TCP connect timeout → 502/504. Default 5s.' })),
+    response: Type.Optional(Duration({ description: 'Time to the upstream response head → 504. Default 60s.' })),
+    idle: Type.Optional(Duration({ description: 'Longest silence while a response body streams. Default 60s.' })),
+    total: Type.Optional(Duration({ description: 'Whole exchange, every attempt and the response body included → 504 (or a cut response). None by default.' })),
   },
   'Upstream timeouts.',
+);
+
+/** A route's timeouts override its upstream's; the connect timeout belongs to the upstream's connection pool. */
+export const RouteTimeouts = obj(
+  {
+    response: Type.Optional(Duration({ description: "Time to the upstream response head → 504. Default: the upstream's." })),
+    idle: Type.Optional(Duration({ description: "Longest silence while a response body streams. Default: the upstream's." })),
+    total: Type.Optional(Duration({ description: "Whole exchange, every attempt and the response body included → 504 (or a cut response). Default: the upstream's." })),
+  },
+  "Timeouts of this route, overriding its upstream's (connect is set on the upstream: it belongs to the upstream's connection pool).",
 );
 
 export const Upstream = obj(
@@ -164,7 +174,7 @@ export const Route = obj(
     static: Type.Optional(StaticReply),
     rewrite: Type.Optional(Rewrite),
     preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
-    timeouts: Type.Optional(Timeouts),
+    timeouts: Type.Optional(RouteTimeouts),
     ...routeResilienceProps,
     accessLog: Type.Boolean({ default: true, description: 'Write an access-log line for this route.' }),
     policies: Type.Array(PolicyEntry, { default: [], description: 'Route policies, after the global ones, in order.' }),
