@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.js';
-import type { GatewayConfig, ServerConfig } from './config/schema.js';
+import { Server, type GatewayConfig, type ServerConfig } from './config/schema.js';
 import { createPolicies, composePipeline, type PolicyInstance } from './pipeline/pipeline.js';
 import { compileRouteMatch, type CompiledRoute } from './routing/route.js';
 import { Router } from './routing/router.js';
 import { createHandler } from './handlers/index.js';
 import { type PoolCache, type Upstream } from './upstreams/upstream.js';
-import { compileCidrs } from './config/validate.js';
+import { compileCidrs, schemaDefaults } from './config/validate.js';
 import type { ForwardingOptions } from './proxy/headers.js';
 import type { StoreCache, StoreLease } from './store/index.js';
 import type { Store } from './store/store.js';
@@ -21,15 +21,8 @@ import { BuildError } from './config/build-error.js';
 /** Server settings with every default applied. */
 export type ServerSettings = Required<ServerConfig>;
 
-const SERVER_DEFAULTS: ServerSettings = {
-  trustedProxies: [],
-  healthPath: '/healthz',
-  readyPath: '/readyz',
-  readyRequiresStore: true,
-  drainTimeout: 30_000,
-  via: 'gantry',
-  mergeSlashes: true,
-};
+/** Settings of a config without `server:`: the schema's defaults. */
+const SERVER_DEFAULTS: Readonly<ServerSettings> = schemaDefaults(Server);
 
 /**
  * Everything one config version compiles to: routers per listener, upstreams with their

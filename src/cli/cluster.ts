@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { ConfigError, Gateway } from '../gateway.js';
 import { loadConfig, type ConfigFile, type LoadedConfig } from '../config/load.js';
 import { watchConfig } from '../config/watch.js';
+import { Reload } from '../config/ops-schema.js';
+import { schemaDefaults } from '../config/validate.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import { runCommand, type ReloadOutcome } from '../admin/commands.js';
@@ -302,8 +304,8 @@ export async function startPrimary(configPath: string, count: number): Promise<n
     return 1;
   }
   const reload = () => void primary.reload().catch((e: unknown) => logger.error({ err: e }, 'cluster reload failed'));
-  const r = result.loaded.config.reload;
-  if (r?.watch !== false) watchConfig(configPath, r?.debounce ?? 300, reload);
+  const r = result.loaded.config.reload ?? schemaDefaults(Reload);
+  if (r.watch) watchConfig(configPath, r.debounce, reload);
   process.on('SIGHUP', reload);
   const stop = (signal: string) => void primary.stop(signal).then(() => process.exit(0));
   process.on('SIGTERM', () => stop('SIGTERM'));

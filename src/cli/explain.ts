@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { loadConfig } from '../config/load.js';
 import { formatIssue } from '../config/source.js';
-import type { GatewayConfig, RouteConfig } from '../config/schema.js';
+import { Server, type GatewayConfig, type RouteConfig } from '../config/schema.js';
+import { schemaDefaults } from '../config/validate.js';
 import { compileRouteMatch, type CompiledRoute } from '../routing/route.js';
 import { Router } from '../routing/router.js';
 import { requestHost, testExtra } from '../routing/matchers.js';
@@ -115,7 +116,7 @@ export async function explain(file: string, req: ExplainRequest): Promise<Explan
   }
   headers.host ??= 'localhost';
   const split = splitTarget(target);
-  const path = split === null ? null : normalizePath(split[0], config.server?.mergeSlashes ?? true);
+  const path = split === null ? null : normalizePath(split[0], (config.server ?? schemaDefaults(Server)).mergeSlashes);
   if (split === null || path === null) return { issues: [`'${req.url}' is not a valid request target (origin-form path)`] };
   const query = split[1];
   const method = req.method.toUpperCase();

@@ -1,6 +1,8 @@
 import cluster from 'node:cluster';
 import { ConfigError, Gateway } from '../gateway.js';
 import { watchConfig } from '../config/watch.js';
+import { Reload } from '../config/ops-schema.js';
+import { schemaDefaults } from '../config/validate.js';
 import { startPrimary, startWorker } from './cluster.js';
 
 export interface StartOptions {
@@ -31,8 +33,8 @@ export async function start(options: StartOptions): Promise<number | undefined> 
     }
     throw e;
   }
-  const reload = gw.runtime.config.reload;
-  if (reload?.watch !== false) watchConfig(options.config, reload?.debounce ?? 300, () => void gw.reload());
+  const reload = gw.runtime.config.reload ?? schemaDefaults(Reload);
+  if (reload.watch) watchConfig(options.config, reload.debounce, () => void gw.reload());
   process.on('SIGHUP', () => void gw.reload());
   let stopping = false;
   const stop = (signal: string) => {

@@ -72,21 +72,21 @@ export const RouteTimeouts = obj(
   "Timeouts of this route, overriding its upstream's (connect is set on the upstream: it belongs to the upstream's connection pool).",
 );
 
+export const UpstreamPool = obj(
+  {
+    connections: Type.Integer({ minimum: 1, default: 128, description: 'Max open connections per target.' }),
+    keepAliveTimeout: Duration({ default: '30s', description: 'Idle time before a pooled connection is closed.' }),
+    pipelining: Type.Integer({ minimum: 1, maximum: 32, default: 1, description: 'Requests in flight per connection.' }),
+  },
+  'Connection pool per target.',
+);
+
 export const Upstream = obj(
   {
     targets: Type.Optional(Type.Array(Type.Union([HttpUrl(), Target]), { minItems: 1, description: 'Target URLs or `{ url, weight }` objects (or use `dns:` / `file:` discovery).' })),
     ...upstreamResilienceProps,
     timeouts: Type.Optional(Timeouts),
-    pool: Type.Optional(
-      obj(
-        {
-          connections: Type.Integer({ minimum: 1, default: 128, description: 'Max open connections per target.' }),
-          keepAliveTimeout: Duration({ default: '30s', description: 'Idle time before a pooled connection is closed.' }),
-          pipelining: Type.Integer({ minimum: 1, maximum: 32, default: 1, description: 'Requests in flight per connection.' }),
-        },
-        'Connection pool per target.',
-      ),
-    ),
+    pool: Type.Optional(UpstreamPool),
   },
   'A named pool of targets.',
 );

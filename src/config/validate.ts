@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import type { TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
 import { BlockList, isIP } from 'node:net';
 import { parseDuration, parseSize } from './units.js';
 
@@ -110,6 +110,23 @@ export function validatorFor(schema: TSchema): ValidateFunction {
     compiled.set(schema, v);
   }
   return v;
+}
+
+/**
+ * What an object schema gives an omitted section: every property's `default`, converted as
+ * a written value would be (`'10s'` → 10000, `'16kb'` → 16384), frozen. Code that runs on an
+ * optional section reads its defaults here, so the schema (and the reference docs made from
+ * it) is their one source.
+ *
+ * @example
+ *   const LIMIT_DEFAULTS = schemaDefaults(ListenerLimits); // { maxHeaderSize: 16384, headersTimeout: 10000, … }
+ *   const limits = { ...LIMIT_DEFAULTS, ...cfg.limits };
+ */
+export function schemaDefaults<T extends TSchema>(schema: T): Readonly<Static<T>> {
+  const data = {};
+  const issues = validateInPlace(schema, data);
+  if (issues.length > 0) throw new Error(`schema defaults do not validate: ${issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+  return Object.freeze(data) as Static<T>;
 }
 
 /** A validation problem at a path below the validated value. */

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ListenerConfig } from '../config/schema.js';
+import { ListenerLimits as ListenerLimitsSchema, type ListenerConfig } from '../config/schema.js';
+import { schemaDefaults } from '../config/validate.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';
 
 /** Listener limits with defaults applied (ms and bytes). */
@@ -14,15 +15,8 @@ export interface ListenerLimits {
   maxRequestsPerConnection: number;
 }
 
-export const DEFAULT_LIMITS: ListenerLimits = {
-  maxHeaderSize: 16 * 1024,
-  maxUrlLength: 8 * 1024,
-  headersTimeout: 10_000,
-  requestTimeout: 300_000,
-  keepAliveTimeout: 5_000,
-  maxConnections: 10_000,
-  maxRequestsPerConnection: 0,
-};
+/** The limits of a listener without `limits:`: the schema's defaults (`listeners[].limits`). */
+export const DEFAULT_LIMITS: Readonly<ListenerLimits> = schemaDefaults(ListenerLimitsSchema);
 
 export function limitsOf(cfg: ListenerConfig): ListenerLimits {
   return { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(cfg.limits ?? {}).filter(([, v]) => v !== undefined)) };

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Clock } from './clock.js';
 import { MemoryStore } from './memory.js';
-import type { StoreConfig } from './schema.js';
+import { StoreSchema, type StoreConfig } from './schema.js';
+import { schemaDefaults } from '../config/validate.js';
 import type { Store } from './store.js';
 import { RefCache } from '../util/ref-cache.js';
 
@@ -12,7 +13,8 @@ export { MemoryStore } from './memory.js';
 export type { RedisStore } from './redis.js';
 export { systemClock, manualClock, type Clock, type ManualClock } from './clock.js';
 
-const DEFAULTS: StoreConfig = { kind: 'memory', url: 'redis://127.0.0.1:6379', keyPrefix: 'gantry:', timeout: 500, maxBackoff: 2000 };
+/** A config without `store:`: the schema's defaults. */
+const DEFAULTS: Readonly<StoreConfig> = schemaDefaults(StoreSchema);
 
 /**
  * Builds a store from its (validated) config. The Redis client is loaded only when a

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
-import type { UpstreamConfig } from '../config/schema.js';
+import { UpstreamPool, type UpstreamConfig } from '../config/schema.js';
+import { schemaDefaults } from '../config/validate.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { BALANCERS, type Balancer } from './balancers/index.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
@@ -21,14 +22,18 @@ export { PoolCache, type PoolLease } from './pools.js';
 /** Defaults an experienced operator expects when a timeout is not written. */
 export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000 } as const;
 
+/** The pool of an upstream without `pool:`: the schema's defaults. */
+const POOL_DEFAULTS = schemaDefaults(UpstreamPool);
+
 /** Options a pool is built with; two upstreams with equal keys may share pools across reloads. */
 export function poolOptions(cfg: UpstreamConfig): Pool.Options {
   const t = { ...DEFAULT_TIMEOUTS, ...stripUndefined(cfg.timeouts ?? {}) };
+  const pool = { ...POOL_DEFAULTS, ...stripUndefined(cfg.pool ?? {}) };
   return {
-    connections: cfg.pool?.connections ?? 128,
-    pipelining: cfg.pool?.pipelining ?? 1,
-    keepAliveTimeout: cfg.pool?.keepAliveTimeout ?? 30_000,
-    keepAliveMaxTimeout: Math.max(cfg.pool?.keepAliveTimeout ?? 30_000, 60_000),
+    connections: pool.connections,
+    pipelining: pool.pipelining,
+    keepAliveTimeout: pool.keepAliveTimeout,
+    keepAliveMaxTimeout: Math.max(pool.keepAliveTimeout, 60_000),
     connect: { timeout: t.connect },
     headersTimeout: t.response,
     bodyTimeout: t.idle,
