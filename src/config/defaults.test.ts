@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Type } from '@sinclair/typebox';
-import { ListenerLimits, Server, UpstreamPool } from './schema.js';
+import { ListenerLimits, Server, Timeouts, UpstreamPool } from './schema.js';
 import { StoreSchema } from '../store/schema.js';
 import { Reload } from './ops-schema.js';
 import { Duration, Size } from './types.js';
@@ -20,6 +20,7 @@ describe('schemaDefaults: defaults of omitted sections come from the schema', ()
     ['server', Server, { trustedProxies: [], healthPath: '/healthz', readyPath: '/readyz', readyRequiresStore: true, drainTimeout: 30_000, via: 'gantry', mergeSlashes: true }],
     ['store', StoreSchema, { kind: 'memory', url: 'redis://127.0.0.1:6379', keyPrefix: 'gantry:', timeout: 500, maxBackoff: 2000 }],
     ['upstreams.<name>.pool', UpstreamPool, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1 }],
+    ['upstreams.<name>.timeouts', Timeouts, { connect: 5_000, response: 60_000, idle: 60_000 }],
     ['reload', Reload, { watch: true, debounce: 300 }],
   ])('%s', (_name, schema, expected) => {
     expect(schemaDefaults(schema)).toEqual(expected);

@@ -54,9 +54,9 @@ export const Target = obj(
 
 export const Timeouts = obj(
   {
-    connect: Type.Optional(Duration({ description: 'TCP connect timeout → 502/504. Default 5s.' })),
-    response: Type.Optional(Duration({ description: 'Time to the upstream response head → 504. Default 60s.' })),
-    idle: Type.Optional(Duration({ description: 'Longest silence while a response body streams. Default 60s.' })),
+    connect: Duration({ default: '5s', description: 'TCP connect timeout → 502/504.' }),
+    response: Duration({ default: '60s', description: 'Time to the upstream response head → 504.' }),
+    idle: Duration({ default: '60s', description: 'Longest silence while a response body streams.' }),
     total: Type.Optional(Duration({ description: 'Whole exchange, every attempt and the response body included → 504 (or a cut response). None by default.' })),
   },
   'Upstream timeouts.',

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
-import { UpstreamPool, type UpstreamConfig } from '../config/schema.js';
+import { Timeouts, UpstreamPool, type UpstreamConfig } from '../config/schema.js';
 import { schemaDefaults } from '../config/validate.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { BALANCERS, type Balancer } from './balancers/index.js';
@@ -19,15 +19,15 @@ import { RefLease } from '../util/ref-cache.js';
 export { Target } from './target.js';
 export { PoolCache, type PoolLease } from './pools.js';
 
-/** Defaults an experienced operator expects when a timeout is not written. */
-export const DEFAULT_TIMEOUTS = { connect: 5_000, response: 60_000, idle: 60_000 } as const;
+/** Timeouts of an upstream that writes no `timeouts:` (the schema's defaults: connect 5s, response and idle 60s). */
+const TIMEOUT_DEFAULTS = schemaDefaults(Timeouts);
 
 /** The pool of an upstream without `pool:`: the schema's defaults. */
 const POOL_DEFAULTS = schemaDefaults(UpstreamPool);
 
 /** Options a pool is built with; two upstreams with equal keys may share pools across reloads. */
 export function poolOptions(cfg: UpstreamConfig): Pool.Options {
-  const t = { ...DEFAULT_TIMEOUTS, ...stripUndefined(cfg.timeouts ?? {}) };
+  const t = { ...TIMEOUT_DEFAULTS, ...stripUndefined(cfg.timeouts ?? {}) };
   const pool = { ...POOL_DEFAULTS, ...stripUndefined(cfg.pool ?? {}) };
   return {
     connections: pool.connections,
