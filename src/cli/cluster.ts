@@ -31,7 +31,6 @@ import { formatIssue } from '../config/source.js';
 interface CurrentConfig {
   files: ConfigFile[];
   version: number;
-  hash: string;
 }
 
 type ToWorker =
@@ -94,7 +93,7 @@ class Primary {
     this.#configPath = configPath;
     this.#count = count;
     this.#startTimeout = startTimeout;
-    this.#current = { files: loaded.files, version: 1, hash: loaded.hash };
+    this.#current = { files: loaded.files, version: 1 };
     this.logger = logger;
   }
 
@@ -250,7 +249,7 @@ class Primary {
       const issues = failed.ok ? ((failed.result as ReloadOutcome).issues ?? []) : [`${this.#configPath}: a worker could not build the config: ${failed.error}`];
       return this.#refuse(issues, 'config reload failed in a worker; every worker keeps serving the previous config');
     }
-    this.#current = { files: loaded.files, version, hash: loaded.hash };
+    this.#current = { files: loaded.files, version };
     const committed = await this.#ask('reload.commit');
     await admin.commit();
     this.#admin = admin.server;
@@ -294,8 +293,7 @@ export async function startPrimary(configPath: string, count: number): Promise<n
     return 1;
   }
   const logger = createLogger({ level: result.loaded.config.log?.level }).child({ role: 'primary' });
-  const timeout = Number(process.env.GANTRY_WORKER_START_TIMEOUT);
-  const primary = new Primary(configPath, count, result.loaded, logger, timeout > 0 ? timeout : WORKER_START_TIMEOUT);
+  const primary = new Primary(configPath, count, result.loaded, logger, startTimeoutFromEnv(logger));
   try {
     await primary.start(result.loaded);
   } catch (e) {
@@ -311,6 +309,16 @@ export async function startPrimary(configPath: string, count: number): Promise<n
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return undefined;
+}
+
+/** `GANTRY_WORKER_START_TIMEOUT` (ms) when set to a positive number; a value that is not one is named in a warning, not silently dropped. */
+function startTimeoutFromEnv(logger: Logger): number {
+  const raw = process.env.GANTRY_WORKER_START_TIMEOUT;
+  if (raw === undefined || raw === '') return WORKER_START_TIMEOUT;
+  const ms = Number(raw);
+  if (Number.isFinite(ms) && ms > 0) return ms;
+  logger.warn({ value: raw, startTimeout: WORKER_START_TIMEOUT }, 'GANTRY_WORKER_START_TIMEOUT is not a positive number of milliseconds; using the default');
+  return WORKER_START_TIMEOUT;
 }
 
 /** A worker of `gantry start --workers N`: one gateway without the admin listener, on the primary's config text. */

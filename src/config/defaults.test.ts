@@ -4,7 +4,7 @@ import { ListenerLimits, Server, Timeouts, UpstreamPool } from './schema.js';
 import { StoreSchema } from '../store/schema.js';
 import { Reload } from './ops-schema.js';
 import { Duration, Size } from './types.js';
-import { schemaDefaults } from './validate.js';
+import { schemaDefaults, withDefaults } from './validate.js';
 import { DEFAULT_LIMITS, limitsOf } from '../listeners/http.js';
 import { poolOptions } from '../upstreams/upstream.js';
 import { loadConfig } from './load.js';
@@ -52,5 +52,15 @@ upstreams: { u: { targets: [ "http://127.0.0.1:1" ]${pool} } }
     expect(limitsOf(bare.listeners[0]!)).toEqual(DEFAULT_LIMITS);
     expect(limitsOf(full.listeners[0]!)).toEqual(DEFAULT_LIMITS);
     expect(poolOptions(bare.upstreams.u!)).toEqual(poolOptions(full.upstreams.u!));
+  });
+});
+
+describe('withDefaults: a section written over its defaults', () => {
+  it('takes every written field, keeps the default of a field absent or undefined, and leaves the defaults as they were', () => {
+    const defaults = Object.freeze({ connect: 5000, response: 60_000, idle: 60_000 });
+    expect(withDefaults(defaults, { response: 2000, connect: undefined })).toEqual({ connect: 5000, response: 2000, idle: 60_000 });
+    expect(withDefaults(defaults, undefined)).toEqual(defaults);
+    expect(withDefaults(defaults, { idle: 0 })).toEqual({ connect: 5000, response: 60_000, idle: 0 });
+    expect(defaults).toEqual({ connect: 5000, response: 60_000, idle: 60_000 });
   });
 });

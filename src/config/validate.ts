@@ -120,13 +120,27 @@ export function validatorFor(schema: TSchema): ValidateFunction {
  *
  * @example
  *   const LIMIT_DEFAULTS = schemaDefaults(ListenerLimits); // { maxHeaderSize: 16384, headersTimeout: 10000, … }
- *   const limits = { ...LIMIT_DEFAULTS, ...cfg.limits };
+ *   const limits = withDefaults(LIMIT_DEFAULTS, cfg.limits);
  */
 export function schemaDefaults<T extends TSchema>(schema: T): Readonly<Static<T>> {
   const data = {};
   const issues = validateInPlace(schema, data);
   if (issues.length > 0) throw new Error(`schema defaults do not validate: ${issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
   return Object.freeze(data) as Static<T>;
+}
+
+/**
+ * `defaults` with the fields a section writes over them. A field present but undefined
+ * (an optional key not written) keeps its default, where a plain spread would erase it.
+ *
+ * @example
+ *   withDefaults({ connect: 5000, response: 60000 }, { response: 2000, connect: undefined }); // { connect: 5000, response: 2000 }
+ */
+export function withDefaults<T extends object>(defaults: Readonly<T>, section: Partial<T> | undefined): T {
+  const out = { ...defaults } as T;
+  if (section === undefined) return out;
+  for (const [k, v] of Object.entries(section)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
 }
 
 /** A validation problem at a path below the validated value. */

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ListenerLimits as ListenerLimitsSchema, type ListenerConfig } from '../config/schema.js';
-import { schemaDefaults } from '../config/validate.js';
+import { schemaDefaults, withDefaults } from '../config/validate.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';
 
 /** Listener limits with defaults applied (ms and bytes). */
@@ -19,7 +19,7 @@ export interface ListenerLimits {
 export const DEFAULT_LIMITS: Readonly<ListenerLimits> = schemaDefaults(ListenerLimitsSchema);
 
 export function limitsOf(cfg: ListenerConfig): ListenerLimits {
-  return { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(cfg.limits ?? {}).filter(([, v]) => v !== undefined)) };
+  return withDefaults(DEFAULT_LIMITS, cfg.limits);
 }
 
 /**

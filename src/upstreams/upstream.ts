@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import { Timeouts, UpstreamPool, type UpstreamConfig } from '../config/schema.js';
-import { schemaDefaults } from '../config/validate.js';
+import { schemaDefaults, withDefaults } from '../config/validate.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { BALANCERS, type Balancer } from './balancers/index.js';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.js';
@@ -27,8 +27,8 @@ const POOL_DEFAULTS = schemaDefaults(UpstreamPool);
 
 /** Options a pool is built with; two upstreams with equal keys may share pools across reloads. */
 export function poolOptions(cfg: UpstreamConfig): Pool.Options {
-  const t = { ...TIMEOUT_DEFAULTS, ...stripUndefined(cfg.timeouts ?? {}) };
-  const pool = { ...POOL_DEFAULTS, ...stripUndefined(cfg.pool ?? {}) };
+  const t = withDefaults(TIMEOUT_DEFAULTS, cfg.timeouts);
+  const pool = withDefaults(POOL_DEFAULTS, cfg.pool);
   return {
     connections: pool.connections,
     pipelining: pool.pipelining,
@@ -336,6 +336,3 @@ export function failureKind(err: Error | undefined): FailureKind {
   }
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

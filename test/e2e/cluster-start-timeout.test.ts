@@ -111,4 +111,23 @@ export default {
     const started = spawnGateway('', { file, args: ['--workers', '2'], env: { GANTRY_WORKER_START_TIMEOUT: String(START_TIMEOUT), HANG_EVERY_WORKER: '1' } });
     await expect(started).rejects.toThrow(new RegExp(`gateway exited \\(1\\)[^]*cluster failed to start[^]*was not ready within the start timeout \\(${START_TIMEOUT} ms\\)`));
   });
+
+  it('a start timeout that is not a positive number of milliseconds is named in a warning and the default applies', async () => {
+    const port = await freePort();
+    const file = writeTempConfig(`version: 1
+listeners: [ { name: public, port: ${port}, host: 127.0.0.1 } ]
+reload: { watch: false }
+log: { level: warn, access: false }
+routes:
+  - { name: text, match: { path: /text }, static: { body: fine } }
+`);
+    const other = await spawnGateway('', { file, args: ['--workers', '2'], readyUrl: `http://127.0.0.1:${port}/text`, env: { GANTRY_WORKER_START_TIMEOUT: '10s' } });
+    try {
+      const warned = await eventually(() => other.logs.find((l) => l.msg === 'GANTRY_WORKER_START_TIMEOUT is not a positive number of milliseconds; using the default'), 5000, 'the warning');
+      expect(warned).toMatchObject({ level: 'warn', value: '10s', startTimeout: 30_000 });
+      expect((await httpRequest(`http://127.0.0.1:${port}/text`)).text).toBe('fine');
+    } finally {
+      await other.stop();
+    }
+  });
 });

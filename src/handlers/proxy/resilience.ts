@@ -2,6 +2,7 @@ import type { RouteConfig } from '../../config/schema.js';
 import type { GatewayErrorCode } from '../../errors.js';
 import type { Upstream } from '../../upstreams/upstream.js';
 import { IDEMPOTENT_METHODS, type FallbackConfig, type RetryCondition } from '../../upstreams/schema.js';
+import { withDefaults } from '../../config/validate.js';
 import { ClientWriter, Exchange, dispatchAttempt, type Fallback, type Interceptor } from '../../proxy/exchange.js';
 import { breaker } from '../../proxy/interceptors/breaker.js';
 import { deadline } from '../../proxy/interceptors/deadline.js';
@@ -45,7 +46,7 @@ function retryPolicy(route: RouteConfig, upstream: Upstream): Resilience['retry'
   const base = upstream.config.retries;
   const own = route.retries;
   if (!base && !own) return undefined;
-  const r = { attempts: 3, on: ['connect-error', 'reset', '503'], backoff: 25, maxBackoff: 250, budget: 0.2, minRetries: 10, budgetWindow: 10_000, maxReplayBody: 65_536, methods: [...IDEMPOTENT_METHODS] as string[], ...base, ...stripUndefined(own ?? {}) };
+  const r = withDefaults({ attempts: 3, on: ['connect-error', 'reset', '503'], backoff: 25, maxBackoff: 250, budget: 0.2, minRetries: 10, budgetWindow: 10_000, maxReplayBody: 65_536, methods: [...IDEMPOTENT_METHODS] as string[], ...base }, own);
   if (r.attempts < 2) return undefined;
   return {
     attempts: r.attempts,
@@ -96,6 +97,3 @@ function compileFallback(route: RouteConfig, deps: HandlerDeps): Fallback | unde
   };
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
