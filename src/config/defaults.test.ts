@@ -57,7 +57,7 @@ upstreams: { u: { targets: [ "http://127.0.0.1:1" ]${pool} } }
 
 describe('withDefaults: a section written over its defaults', () => {
   it('takes every written field, keeps the default of a field absent or undefined, and leaves the defaults as they were', () => {
-    const defaults = Object.freeze({ connect: 5000, response: 60_000, idle: 60_000 });
+    const defaults: Readonly<Record<'connect' | 'response' | 'idle', number>> = Object.freeze({ connect: 5000, response: 60_000, idle: 60_000 });
     expect(withDefaults(defaults, { response: 2000, connect: undefined })).toEqual({ connect: 5000, response: 2000, idle: 60_000 });
     expect(withDefaults(defaults, undefined)).toEqual(defaults);
     expect(withDefaults(defaults, { idle: 0 })).toEqual({ connect: 5000, response: 60_000, idle: 0 });
