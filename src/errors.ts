@@ -8,6 +8,8 @@ export const GatewayErrors = {
   GW_ERR_BAD_REQUEST: { status: 400, title: 'Bad request' },
   GW_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
+  GW_ERR_EXPECTATION_FAILED: { status: 417, title: 'Expectation not supported' },
+  GW_ERR_HTTP_VERSION_NOT_SUPPORTED: { status: 505, title: 'HTTP version not supported' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   GW_ERR_GONE: { status: 410, title: 'This API version has been retired' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },

@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { ListenerLimits as ListenerLimitsSchema, type ListenerConfig } from '../config/schema.js';
 import { schemaDefaults, withDefaults } from '../config/validate.js';
@@ -27,6 +28,8 @@ export function limitsOf(cfg: ListenerConfig): ListenerLimits {
  * mode: a request with both Content-Length and Transfer-Encoding, differing Content-Length
  * values, obs-fold or invalid header characters is refused with 400 and never reaches the
  * handler (request smuggling starts where a proxy and its upstream disagree on framing).
+ * A missing Host and an unknown Expect are answered by the gateway (problem+json), not by
+ * Node's built-in empty responses: the first in `Gateway#handle`, the second here.
  */
 export function createHttpServer(limits: ListenerLimits, handler: (req: IncomingMessage, res: ServerResponse) => void): http.Server {
   return applyLimits(http.createServer(httpServerOptions(limits), handler), limits);
@@ -40,7 +43,8 @@ export function httpServerOptions(limits: ListenerLimits): http.ServerOptions {
     requestTimeout: limits.requestTimeout,
     keepAliveTimeout: limits.keepAliveTimeout,
     insecureHTTPParser: false,
-    requireHostHeader: true,
+    // Checked in Gateway#handle instead, so that the 400 is problem+json (RFC 9112 §3.2).
+    requireHostHeader: false,
     joinDuplicateHeaders: false,
     connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeout / 4))),
   };
@@ -51,7 +55,20 @@ export function applyLimits<S extends http.Server>(server: S, limits: ListenerLi
   server.maxConnections = limits.maxConnections;
   server.maxRequestsPerSocket = limits.maxRequestsPerConnection || null;
   server.on('clientError', onClientError);
+  server.on('checkExpectation', onUnknownExpectation);
   return server;
+}
+
+/**
+ * An Expect other than 100-continue: 417 (RFC 9110 §10.1.1), problem+json, and the
+ * connection closes (the body, if any, was never read).
+ */
+export function onUnknownExpectation(_req: IncomingMessage, res: ServerResponse): void {
+  const p = problemFor('GW_ERR_EXPECTATION_FAILED', 'Only Expect: 100-continue is supported.');
+  const body = JSON.stringify(p);
+  res.shouldKeepAlive = false;
+  res.writeHead(p.status, ['content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']);
+  res.end(body);
 }
 
 /** Answers protocol errors (before any handler runs) with problem+json and closes the connection. */

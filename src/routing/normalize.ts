@@ -8,7 +8,9 @@
  * - dot segments are removed (§5.2.4), after decoding, so `%2e%2e` counts as `..`;
  * - repeated slashes are merged (optional);
  * - a backslash, NUL, a control character or a malformed escape is refused (400): servers
- *   disagree about them, and disagreement is what path-confusion attacks live on.
+ *   disagree about them, and disagreement is what path-confusion attacks live on;
+ * - so are escapes that do not decode as UTF-8 (RFC 3629), overlong forms included
+ *   (`%C0%AE` for `.`): servers read them as Latin-1, as U+FFFD or not at all.
  */
 
 /** Characters that make the slow path necessary. */
@@ -22,6 +24,7 @@ export function normalizePath(path: string, mergeSlashes = true): string | null 
   if (!NEEDS_WORK.test(path)) return path;
 
   let decoded = '';
+  let nonAscii = false;
   for (let i = 0; i < path.length; i++) {
     const c = path[i]!;
     const code = c.charCodeAt(0);
@@ -34,11 +37,23 @@ export function normalizePath(path: string, mergeSlashes = true): string | null 
     if (!HEX.test(hex)) return null;
     const byte = parseInt(hex, 16);
     if (byte === 0) return null;
+    if (byte >= 0x80) nonAscii = true;
     const ch = String.fromCharCode(byte);
     decoded += UNRESERVED.test(ch) ? ch : '%' + hex.toUpperCase();
     i += 2;
   }
+  if (nonAscii && !isUtf8(decoded)) return null;
   return removeDotSegments(mergeSlashes ? decoded.replace(/\/{2,}/g, '/') : decoded);
+}
+
+/** Whether the escapes left in a path decode as UTF-8 (`decodeURIComponent` throws on any other byte sequence). */
+function isUtf8(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** RFC 3986 §5.2.4 over an absolute path. */
