@@ -4,8 +4,9 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
 import { ConfigSource, type ConfigIssue } from './source.js';
-import { closest, validateInPlace } from './validate.js';
+import { closest, validateInPlace, validatorFor } from './validate.js';
 import { checkDefinition, type PolicyRegistry } from '../pipeline/registry.js';
+import type { PolicyDefinition } from '../pipeline/policy.js';
 import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
 import { checkListenersTls } from '../listeners/tls.js';
@@ -65,8 +66,8 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   const baseDir = folder ? abs : dirname(abs);
 
   const registry = builtinPolicies.fork();
-  await loadPlugins(config, registry, baseDir, source);
-  validatePolicies(config, registry, source);
+  const broken = await loadPlugins(config, registry, baseDir, source);
+  validatePolicies(config, registry, source, broken);
   checkSemantics(config, source);
   checkListenersTls(config, baseDir, source);
   await checkInternalTokenKeys(config, baseDir, source);
@@ -92,7 +93,9 @@ function sourceOf(abs: string, options: LoadOptions): ConfigSource {
   return source;
 }
 
-async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, baseDir: string, source: ConfigSource): Promise<void> {
+/** Loads the plugins into `registry`; returns the names of policies whose schema does not compile. */
+async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, baseDir: string, source: ConfigSource): Promise<Set<string>> {
+  const broken = new Set<string>();
   const list = Array.isArray(config.plugins) ? config.plugins : [];
   for (const [i, spec] of list.entries()) {
     if (typeof spec !== 'string') continue;
@@ -111,14 +114,25 @@ async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, base
         registry.add(def as never);
       } catch (e) {
         source.issueAt(['plugins', i], `${spec}: ${(e as Error).message}`);
+        continue;
+      }
+      // Compiled now, so that a schema Ajv rejects is this plugin's error, not a crash where a policy entry uses it.
+      const { name, schema } = def as PolicyDefinition;
+      try {
+        validatorFor(schema);
+      } catch (e) {
+        broken.add(name);
+        source.issueAt(['plugins', i], `${spec}: policy '${name}' has a schema that does not compile: ${(e as Error).message.split('\n')[0]}`);
       }
     }
   }
+  return broken;
 }
 
 /** Checks every policy entry against the schema of the policy it names. */
-function validatePolicies(config: GatewayConfig, registry: PolicyRegistry, source: ConfigSource): void {
+function validatePolicies(config: GatewayConfig, registry: PolicyRegistry, source: ConfigSource, broken: Set<string>): void {
   forEachPolicyEntry(config, (name, _settings, at, entry) => {
+    if (broken.has(name)) return; // its plugin's issue says why
     const def = registry.get(name);
     if (!def) {
       const hint = closest(name, registry.names());

@@ -221,7 +221,7 @@ export const GatewayConfigSchema = obj(
     plugins: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Modules exporting custom policies (`definePolicy`), relative to the config file.' }),
     policies: Type.Array(PolicyEntry, { default: [], description: 'Global policies, run before every route\'s own.' }),
     consumers: ConsumersSchema,
-    upstreams: Type.Record(Name(), Upstream, { default: {}, description: 'Named upstreams.' }),
+    upstreams: Type.Record(Name(), Upstream, { additionalProperties: false, default: {}, description: 'Named upstreams.' }),
     routes: Type.Array(Route, { default: [], description: 'Routes, matched most specific first.' }),
   },
   'Gantry config, version 1.',

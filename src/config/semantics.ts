@@ -31,7 +31,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
     const targets = ROUTE_TARGET_KEYS.filter((k) => (r as Record<string, unknown>)[k] !== undefined);
     if (targets.length === 0) source.issueAt(['routes', i], `route needs a target: one of ${ROUTE_TARGET_KEYS.join(', ')}`);
     if (targets.length > 1) source.issueAt(['routes', i, targets[1]!], `route has more than one target (${targets.join(', ')}); keep one`);
-    if (typeof r.upstream === 'string' && !(r.upstream in upstreams)) {
+    if (typeof r.upstream === 'string' && !Object.hasOwn(upstreams, r.upstream)) {
       const hint = closest(r.upstream, upstreamNames);
       source.issueAt(['routes', i, 'upstream'], `unknown upstream '${r.upstream}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
     }

@@ -1,6 +1,18 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
+import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Alias, type Document, type Node, type YAMLMap } from 'yaml';
+
+/**
+ * Largest config text read, per file and for a whole folder. The YAML parser needs about
+ * 150 bytes of memory and 1 µs per byte of text, so this keeps a load within about a second
+ * and a few hundred MB; a config that large is generated, and can be split or trimmed.
+ */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+/** Most values aliases (`*name`) may expand to in one file: a bound on alias bombs ("billion laughs"). */
+export const MAX_ALIAS_VALUES = 100_000;
+/** Deepest nesting of maps and lists a config may have (aliases included). */
+export const MAX_DEPTH = 256;
 
 /** Where a config value was written. */
 export interface Position {
@@ -42,6 +54,7 @@ export class ConfigSource {
   /** The text of each file in `files`, as parsed (the exact bytes a reload in cluster mode sends the workers). */
   readonly texts: string[] = [];
   readonly #positions = new Map<string, Position>();
+  #bytes = 0;
   readonly #env: NodeJS.ProcessEnv;
   readonly #cwd: string;
 
@@ -69,8 +82,12 @@ export class ConfigSource {
     for (const f of files) {
       let text: string;
       try {
-        text = readFileSync(f, 'utf8');
+        text = readBounded(f);
       } catch (e) {
+        if (e instanceof TooLarge) {
+          src.error(src.displayName(f), 0, '', e.message);
+          continue;
+        }
         src.error(src.displayName(f), 0, '', `cannot read config: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         continue;
       }
@@ -84,12 +101,20 @@ export class ConfigSource {
     const name = this.displayName(file);
     this.files.push(file);
     this.texts.push(text);
+    this.#bytes += Buffer.byteLength(text);
+    if (this.#bytes > MAX_CONFIG_BYTES) {
+      this.error(name, 0, '', tooLarge());
+      return this;
+    }
     const lc = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, merge: true });
     const lines = text.split('\n');
     for (const e of [...doc.errors, ...doc.warnings]) {
       const line = e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
       let message = e.message.split('\n')[0]!;
+      // The parser recurses per level of nesting and reports running out of stack as an error.
+      if (/Maximum call stack/.test(message)) message = 'nested too deeply to parse';
+      if (/multiple documents/.test(message)) message = "a config file holds one YAML document: remove this '---' (or split the documents into files of a config folder)";
       // `{ port: ${PORT} }` is a YAML error: braces are flow indicators. Say how to write it.
       if (/\$\{/.test(lines[line - 1] ?? '') && /[{[]/.test(lines[line - 1] ?? '')) {
         message += ' (hint: ${VAR} inside { } or [ ] must be quoted, "${VAR}", or written in block style)';
@@ -98,7 +123,14 @@ export class ConfigSource {
     }
     if (doc.errors.length > 0) return this;
     const walker = new Walker(doc, lc, name, this.#env, this);
-    const root = walker.convert(doc.contents, []);
+    let root: unknown;
+    try {
+      root = walker.convert(doc.contents, []);
+    } catch (e) {
+      if (!(e instanceof WalkError)) throw e;
+      this.error(name, e.line, displayPath(e.path), e.message);
+      return this;
+    }
     if (root === null || root === undefined) return this;
     if (typeof root !== 'object' || Array.isArray(root)) {
       this.error(name, 1, '', 'the config must be a map of top-level keys (version, listeners, routes, …)');
@@ -110,21 +142,22 @@ export class ConfigSource {
 
   #merge(root: Record<string, unknown>, walker: Walker): void {
     for (const [key, val] of Object.entries(root)) {
-      const existing = this.value[key];
+      // Own keys only: `this.value['__proto__']` would be Object.prototype.
+      const existing = Object.hasOwn(this.value, key) ? this.value[key] : undefined;
       let offset: string | number | undefined;
       if (Array.isArray(existing) && Array.isArray(val)) {
         offset = existing.length;
         existing.push(...val);
       } else if (isPlainObject(existing) && isPlainObject(val)) {
         for (const [k, v] of Object.entries(val)) {
-          if (k in existing) this.error(walker.file, walker.positions.get(`/${key}/${k}`)?.line ?? 0, `${key}.${k}`, `'${k}' is defined in more than one file`);
-          existing[k] = v;
+          if (Object.hasOwn(existing, k)) this.error(walker.file, walker.positions.get(`/${key}/${k}`)?.line ?? 0, `${key}.${k}`, `'${k}' is defined in more than one file`);
+          setOwn(existing, k, v);
         }
       } else {
-        if (key in this.value && key !== 'version') {
+        if (Object.hasOwn(this.value, key) && key !== 'version') {
           this.error(walker.file, walker.positions.get(`/${key}`)?.line ?? 0, key, `'${key}' is defined in more than one file`);
         }
-        this.value[key] = val;
+        setOwn(this.value, key, val);
       }
       for (const [p, pos] of walker.positions) {
         if (p === `/${key}`) {
@@ -171,6 +204,12 @@ const WHOLE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
 /** Converts YAML nodes to plain values, recording positions and interpolating `${ENV}`. */
 class Walker {
   readonly positions = new Map<string, Position>();
+  /** Maps and lists being converted: an alias to one of them is a cycle. */
+  readonly #open = new Set<Node>();
+  readonly #resolved = new Map<Alias, Node | undefined>();
+  /** Values converted through aliases so far (bounded by MAX_ALIAS_VALUES). */
+  #aliasValues = 0;
+  #inAlias = 0;
   constructor(
     readonly doc: Document,
     readonly lc: LineCounter,
@@ -187,25 +226,52 @@ class Walker {
     const key = path.map((s) => `/${s}`).join('');
     const here = keyLine ?? this.line(node as Node);
     if (here > 0) this.positions.set(key, { file: this.file, line: here });
-    if (isAlias(node)) return this.convert(node.resolve(this.doc), path, here);
-    if (isMap(node)) {
-      const out: Record<string, unknown> = {};
-      for (const pair of node.items) {
-        const k = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-        if (k === '<<') {
-          const merged = this.convert(pair.value, path, here);
-          for (const src of Array.isArray(merged) ? merged : [merged]) {
-            if (isPlainObject(src)) for (const [mk, mv] of Object.entries(src)) if (!(mk in out)) out[mk] = mv;
-          }
-          continue;
-        }
-        out[k] = this.convert(pair.value, [...path, k], this.line(pair.key as Node));
-      }
-      return out;
+    if (path.length > MAX_DEPTH) throw new WalkError(here, path, `nested deeper than ${MAX_DEPTH} levels`);
+    if (this.#inAlias > 0 && ++this.#aliasValues > MAX_ALIAS_VALUES) {
+      throw new WalkError(here, path, `aliases expand to more than ${MAX_ALIAS_VALUES} values (an alias bomb?); write the values out`);
     }
-    if (isSeq(node)) return node.items.map((item, i) => this.convert(item, [...path, i]));
+    if (isAlias(node)) return this.alias(node, path, here);
+    if (isMap(node) || isSeq(node)) {
+      this.#open.add(node);
+      try {
+        return isMap(node) ? this.map(node, path, here) : node.items.map((item, i) => this.convert(item, [...path, i]));
+      } finally {
+        this.#open.delete(node);
+      }
+    }
     if (isScalar(node)) return this.scalar(node, path, here);
     return node === null || node === undefined ? null : node;
+  }
+
+  alias(node: Alias, path: (string | number)[], line: number): unknown {
+    // Resolving walks the document: once per alias node, however often it is expanded.
+    if (!this.#resolved.has(node)) this.#resolved.set(node, node.resolve(this.doc) as Node | undefined);
+    const target = this.#resolved.get(node);
+    if (target !== undefined && this.#open.has(target)) throw new WalkError(line, path, `alias *${node.source} refers to a value that contains it`);
+    this.#inAlias++;
+    try {
+      return this.convert(target, path, line);
+    } finally {
+      this.#inAlias--;
+    }
+  }
+
+  map(node: YAMLMap, path: (string | number)[], here: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const pair of node.items) {
+      // With `merge: true` the parser gives a `<<` key the value Symbol('<<').
+      const kv = isScalar(pair.key) ? pair.key.value : pair.key;
+      const k = typeof kv === 'symbol' ? (kv.description ?? '') : String(kv);
+      if (k === '<<') {
+        const merged = this.convert(pair.value, path, here);
+        for (const src of Array.isArray(merged) ? merged : [merged]) {
+          if (isPlainObject(src)) for (const [mk, mv] of Object.entries(src)) if (!Object.hasOwn(out, mk)) setOwn(out, mk, mv);
+        }
+        continue;
+      }
+      setOwn(out, k, this.convert(pair.value, [...path, k], this.line(pair.key as Node)));
+    }
+    return out;
   }
 
   scalar(node: Scalar, path: (string | number)[], line: number): unknown {
@@ -237,6 +303,41 @@ function shiftIndex(p: string, at: number, offset: number): string {
   const slash = p.indexOf('/', at);
   const idx = Number(slash < 0 ? p.slice(at) : p.slice(at, slash));
   return p.slice(0, at) + String(idx + offset) + (slash < 0 ? '' : p.slice(slash));
+}
+
+/** A config value the walker cannot convert (alias cycle or bomb, nesting too deep). */
+class WalkError extends Error {
+  constructor(
+    readonly line: number,
+    readonly path: (string | number)[],
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+class TooLarge extends Error {}
+
+const tooLarge = () => `the config is larger than ${MAX_CONFIG_BYTES / 1024 / 1024}mb; split it or trim it`;
+
+/** Reads a file as UTF-8, at most MAX_CONFIG_BYTES of it (a device such as /dev/zero never ends). */
+function readBounded(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    if (n > MAX_CONFIG_BYTES) throw new TooLarge(tooLarge());
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `obj[key] = value`, also for `__proto__` (an own key, as JSON.parse makes it, never the prototype). */
+function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

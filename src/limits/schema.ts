@@ -38,7 +38,7 @@ export const TierLimit = Type.Object(
 export const Tier = Type.Object(
   {
     description: Type.Optional(Type.String({ description: 'What the tier is for (docs, status).' })),
-    limits: Type.Record(Name(), TierLimit, { default: {}, description: 'Limits by rate-limit / quota policy `name`.' }),
+    limits: Type.Record(Name(), TierLimit, { additionalProperties: false, default: {}, description: 'Limits by rate-limit / quota policy `name`.' }),
   },
   { additionalProperties: false, description: 'One tier (e.g. `free`, `premium`): the limits and quotas of its consumers.' },
 );
@@ -52,7 +52,7 @@ export const Tier = Type.Object(
  *     free:    { limits: { per-second: { limit: 5 },   monthly: { limit: 10000 } } }
  *     premium: { limits: { per-second: { limit: 100 }, monthly: { limit: 1000000 } } }
  */
-export const TiersSchema = Type.Record(Name(), Tier, { default: {}, description: 'Consumer tiers and the limits and quotas they get.' });
+export const TiersSchema = Type.Record(Name(), Tier, { additionalProperties: false, default: {}, description: 'Consumer tiers and the limits and quotas they get.' });
 
 export type TiersConfig = Static<typeof TiersSchema>;
 export type TierLimitConfig = Static<typeof TierLimit>;

@@ -50,7 +50,7 @@ export function checkLimits(config: GatewayConfig, source: ConfigSource): void {
   const consumers = Array.isArray((config as { consumers?: unknown }).consumers) ? (config as { consumers: { tier?: unknown }[] }).consumers : [];
   if (Object.keys(tiers).length > 0) {
     consumers.forEach((c, i) => {
-      if (typeof c?.tier === 'string' && !(c.tier in tiers)) source.issueAt(['consumers', i, 'tier'], `unknown tier '${c.tier}' (tiers: ${Object.keys(tiers).join(', ')})`);
+      if (typeof c?.tier === 'string' && !Object.hasOwn(tiers, c.tier)) source.issueAt(['consumers', i, 'tier'], `unknown tier '${c.tier}' (tiers: ${Object.keys(tiers).join(', ')})`);
     });
   }
 
@@ -60,7 +60,7 @@ export function checkLimits(config: GatewayConfig, source: ConfigSource): void {
     const u = r?.upstreamByTenant;
     if (!u || typeof u !== 'object') return;
     const check = (name: unknown, at: (string | number)[]) => {
-      if (typeof name === 'string' && !(name in upstreams)) {
+      if (typeof name === 'string' && !Object.hasOwn(upstreams, name)) {
         const hint = closest(name, Object.keys(upstreams));
         source.issueAt(at, `unknown upstream '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
       }

@@ -24,7 +24,7 @@ export function checkResilience(config: GatewayConfig, source: ConfigSource): vo
   }
 
   const ref = (path: (string | number)[], n: unknown) => {
-    if (typeof n !== 'string' || n in upstreams) return;
+    if (typeof n !== 'string' || Object.hasOwn(upstreams, n)) return;
     const hint = closest(n, names);
     source.issueAt(path, `unknown upstream '${n}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
   };

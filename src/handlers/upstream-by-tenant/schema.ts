@@ -11,7 +11,7 @@ import { Name } from '../../config/types.js';
  */
 export const UpstreamByTenantSchema = Type.Object(
   {
-    tenants: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), Name(), { minProperties: 1, description: 'Upstream name by tenant.' }),
+    tenants: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$' }), Name(), { additionalProperties: false, minProperties: 1, description: 'Upstream name by tenant.' }),
     default: Type.Optional(Name({ description: 'Upstream for tenants not listed and requests without a tenant; without it those get 403 / 400.' })),
   },
   { additionalProperties: false, description: 'Proxy to the upstream of the request\'s tenant (dedicated backends per tenant).' },
