@@ -268,7 +268,7 @@ export class Gateway {
   /** Cluster workers: discards the prepared config (if any) and records the reload as failed with `issues`. */
   async abortPrepared(issues: string[]): Promise<void> {
     await this.#discardPrepared();
-    this.reloadFailed(issues);
+    this.#reloadFailed(issues);
   }
 
   async #discardPrepared(): Promise<void> {
@@ -336,12 +336,11 @@ export class Gateway {
   }
 
   /**
-   * Records a reload that failed outside this process (in cluster mode, the primary's admin
-   * listener could not bind) as this gateway's last reload: status and metrics show it.
-   *
-   * @example gw.reloadFailed(['gateway.yaml:3 admin: cannot listen on 127.0.0.1:9901: address in use (EADDRINUSE)']);
+   * Records a reload that failed outside this process (in cluster mode, another worker or
+   * the primary could not take the config) as this gateway's last reload: status and
+   * metrics show it.
    */
-  reloadFailed(issues: string[]): void {
+  #reloadFailed(issues: string[]): void {
     this.#lastReload = { at: new Date().toISOString(), ok: false, issues };
     metrics.reloadResult(false);
   }
