@@ -17,6 +17,7 @@ import type { ListenerInfo } from './listeners/listener-info.js';
 import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
 import { normalizePath, splitTarget } from './routing/normalize.js';
+import { hostProblem } from './listeners/host.js';
 import { clientAddress } from './proxy/headers.js';
 import { createLogger, flushLogger } from './observability/logger.js';
 import { flushAccessLogs } from './observability/access-log.js';
@@ -489,8 +490,9 @@ export class Gateway {
     if (url.length > listener.limits.maxUrlLength) return earlyError(res, 'GW_ERR_URI_TOO_LONG');
     // llhttp also reads `HTTP/2.0` and HTTP/0.9 request lines, with HTTP/1.1 framing: refused, not forwarded.
     if (req.httpVersionMajor !== 1) return earlyError(res, 'GW_ERR_HTTP_VERSION_NOT_SUPPORTED', 'Only HTTP/1.0 and HTTP/1.1 requests are served here.');
-    // RFC 9112 §3.2 (the listener leaves this check to us, so the 400 is problem+json).
-    if (req.headers.host === undefined && req.httpVersionMinor === 1) return earlyError(res, 'GW_ERR_BAD_REQUEST', 'An HTTP/1.1 request needs a Host header.');
+    // RFC 9112 §3.2: one valid Host (the listener leaves this check to us, so the 400 is problem+json).
+    const hostError = hostProblem(req);
+    if (hostError !== undefined) return earlyError(res, 'GW_ERR_BAD_REQUEST', hostError);
     const target = splitTarget(url);
     const path = target === null ? null : normalizePath(target[0], rt.server.mergeSlashes);
     if (path === null) return earlyError(res, 'GW_ERR_BAD_REQUEST', 'The request target is not a valid origin-form path.');

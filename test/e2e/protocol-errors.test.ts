@@ -28,6 +28,12 @@ routes:
   const cases: [desc: string, request: string, status: number, type: string][] = [
     ['HTTP/1.1 without Host (RFC 9112 §3.2)', 'GET /x HTTP/1.1\r\nX-A: 1\r\n\r\n', 400, 'bad-request'],
     ['an Expect other than 100-continue (RFC 9110 §10.1.1)', 'POST /x HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 5\r\n\r\nhello', 417, 'expectation-failed'],
+    ['two Host lines (RFC 9112 §3.2)', 'GET /x HTTP/1.1\r\nHost: a.example\r\nX-A: 1\r\nhost: b.example\r\n\r\n', 400, 'bad-request'],
+    ['two Host lines in HTTP/1.0', 'GET /x HTTP/1.0\r\nHost: a.example\r\nHost: a.example\r\n\r\n', 400, 'bad-request'],
+    ['a Host with a space', 'GET /x HTTP/1.1\r\nHost: a b\r\n\r\n', 400, 'bad-request'],
+    ['a Host with userinfo', 'GET /x HTTP/1.1\r\nHost: user@a.example\r\n\r\n', 400, 'bad-request'],
+    ['a Host with a path', 'GET /x HTTP/1.1\r\nHost: a.example/admin\r\n\r\n', 400, 'bad-request'],
+    ['a Host with a port that is not a number', 'GET /x HTTP/1.1\r\nHost: a.example:80a\r\n\r\n', 400, 'bad-request'],
     ['HTTP/2.0 in an HTTP/1 request line', 'GET /x HTTP/2.0\r\nHost: a\r\n\r\n', 505, 'http-version-not-supported'],
     ['an escape that is not UTF-8 (was 404: the router could not decode it)', 'GET /x/%FF HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad-request'],
     ['an overlong UTF-8 dot-dot', 'GET /x/%C0%AE%C0%AE/y HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad-request'],
@@ -47,5 +53,12 @@ routes:
   it('HTTP/1.0 without Host is still served', async () => {
     const raw = await rawRequest(gw.port, 'GET /x HTTP/1.0\r\n\r\n', 1500);
     expect(statusOf(raw)).toBe(200);
+  });
+
+  it('valid Host values are served: name and port, IPv4, IPv6 literal, empty (RFC 9112 §3.2)', async () => {
+    for (const host of ['a.example', 'a.example:8080', '127.0.0.1:80', '[::1]:8080', '[fe80::1%25eth0]', 'xn--bcher-kva.example', '']) {
+      const raw = await rawRequest(gw.port, `GET /x HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, 1500);
+      expect([host, statusOf(raw)]).toEqual([host, 200]);
+    }
   });
 });
