@@ -180,19 +180,33 @@ function startUpstream(name, prefixes) {
   );
 }
 
+/**
+ * A case's tag in its requests: the case number (`.k` for the k-th of a pipeline) and a
+ * check on it, so that a mutated digit does not attribute a request to another case.
+ */
+function tag(id) {
+  return `${id}-${check(String(id).split('.')[0])}`;
+}
+function check(n) {
+  return (Math.imul(Number(n) + 1, 0x9e3779b1) >>> 0).toString(36);
+}
+/** The case number of a tag, or undefined when the tag was damaged. */
+function untag(t) {
+  const m = /^(\d+)(?:\.\d+)?-([0-9a-z]+)$/.exec(t ?? '');
+  return m && check(m[1]) === m[2] ? m[1] : undefined;
+}
 function caseIdIn(buf) {
-  return /x-fuzz-case: *(\d+)/i.exec(buf.subarray(0, 16384).toString('latin1'))?.[1];
+  return untag(/x-fuzz-case: *(\S+)/i.exec(buf.subarray(0, 16384).toString('latin1'))?.[1]);
 }
 
 function checkForwarded(up, prefixes, req) {
-  const id = req.headers.get('x-fuzz-case')?.[0] ?? req.headers.get('x-fuzz-inner')?.[0];
-  const c = casesById.get(id?.split('.')[0]);
+  const c = casesById.get(untag(req.headers.get('x-fuzz-case')?.[0] ?? req.headers.get('x-fuzz-inner')?.[0]));
   const line = `${req.method} ${req.target}`;
   if (!req.headers.has('forwarded') || !req.headers.has('x-forwarded-for')) {
     finding('smuggled', c, `${up.name} parsed a request the gateway did not send (no Forwarded): ${line}`);
   }
   // A mutated request may legitimately turn its body into a request of its own; a well-formed one never.
-  if (req.target.includes('__smuggled__') && (c === undefined || c.innerIsBody)) finding('smuggled', c, `${up.name} received the request hidden in a body: ${line}`);
+  if (req.target.includes('__smuggled__') && c?.innerIsBody) finding('smuggled', c, `${up.name} received the request hidden in a body: ${line}`);
   if (c?.reject) finding('forwarded-bad', c, `${up.name} received a request the gateway must refuse: ${line}`);
   const path = req.target.split('?')[0];
   if (/(^|\/)\.\.?(\/|$)|%2e|\/\/|\\/i.test(path)) finding('path', c, `${up.name} received a path that is not normalised: ${line}`);
@@ -209,7 +223,7 @@ const seg = () => pick(['x', 'a/b', 'items/42', 'v1/users', '', 'x.json', 'a-b_c
 
 /** A well-formed request; `x-fuzz-len` (exact-body check) only when `exact`. */
 function request({ id, method = 'GET', target, body, framing = body ? 'cl' : 'none', extra = [], version = '1.1', exact = true, close = false }) {
-  const h = [`${method} ${target} HTTP/${version}`, 'Host: gw.test', `X-Fuzz-Case: ${id}`];
+  const h = [`${method} ${target} HTTP/${version}`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`];
   h.push(...extra);
   if (close) h.push('Connection: close');
   let payload = '';
@@ -234,7 +248,7 @@ function chunk(body) {
 }
 const json = () => JSON.stringify({ name: 'x'.repeat(int(40)), n: int(1000), list: [1, 2, 3].slice(0, int(4)) });
 /** A request hidden in a body; `X-Fuzz-Inner` names its case if an upstream ever parses it. */
-const innerFor = (id) => `GET /api/__smuggled__ HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Inner: ${id}\r\n\r\n`;
+const innerFor = (id) => `GET /api/__smuggled__ HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Inner: ${tag(id)}\r\n\r\n`;
 
 function validRequest(id, exact = true) {
   const method = pick(['GET', 'GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH']);
@@ -303,7 +317,7 @@ const GENERATORS = {
     const inner = innerFor(id);
     const v = pick(CL_VARIANTS);
     const kind = int(5);
-    const base = [`POST /${pick(['api', 'pol', 'tx', 'strip'])}/cl HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${id}`];
+    const base = [`POST /${pick(['api', 'pol', 'tx', 'strip'])}/cl HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`];
     if (kind === 0) return { bytes: raw([...base, `Content-Length: ${v}`], 'hello'), note: `CL ${JSON.stringify(v)}` };
     if (kind === 1) return { bytes: raw([...base, 'Content-Length: 5', 'Content-Length: 5'], 'hello'), note: 'duplicate equal CL' };
     if (kind === 2) return { bytes: raw([...base, `Content-Length: ${5 + 1 + int(40)}`], 'hello'), note: 'CL longer than the body' };
@@ -313,7 +327,7 @@ const GENERATORS = {
   'transfer-encoding'(id) {
     const inner = innerFor(id);
     const te = pick(TE_VARIANTS);
-    const base = [`POST /${pick(['api', 'pol', 'tx'])}/te HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${id}`];
+    const base = [`POST /${pick(['api', 'pol', 'tx'])}/te HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`];
     const kind = int(4);
     const body = '5\r\nhello\r\n0\r\n\r\n';
     if (kind === 0) return { bytes: raw([...base, `Transfer-Encoding: ${te}`], body), note: `TE ${JSON.stringify(te)}` };
@@ -323,7 +337,7 @@ const GENERATORS = {
   },
   chunks(id) {
     const inner = innerFor(id);
-    const base = [`POST /${pick(['api', 'pol', 'tx', 'strip'])}/chunks HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${id}`, 'Transfer-Encoding: chunked'];
+    const base = [`POST /${pick(['api', 'pol', 'tx', 'strip'])}/chunks HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`, 'Transfer-Encoding: chunked'];
     const kind = int(7);
     if (kind === 0) return { bytes: raw(base, `${pick(CHUNK_SIZES)}\r\nhello\r\n0\r\n\r\n`), note: 'chunk size / extension' };
     if (kind === 1) return { bytes: raw(base, '5\r\nhello\r\n'), note: 'missing last chunk' };
@@ -335,17 +349,17 @@ const GENERATORS = {
   },
   smuggling(id) {
     const inner = innerFor(id);
-    const base = [`POST /api/smuggle HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${id}`];
+    const base = [`POST /api/smuggle HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`];
     const innerLen = Buffer.byteLength(inner);
     const variants = [
       ['CL.TE', [...base, `Content-Length: ${6 + innerLen}`, 'Transfer-Encoding: chunked'], `0\r\n\r\n${inner}`, true],
       ['TE.CL', [...base, 'Transfer-Encoding: chunked', 'Content-Length: 4'], `${(innerLen + 2).toString(16)}\r\nx=${inner}\r\n0\r\n\r\n`, true],
       ['TE.TE', [...base, 'Transfer-Encoding: chunked', 'Transfer-Encoding: x'], `0\r\n\r\n${inner}`, true],
       ['CL.CL', [...base, 'Content-Length: 0', `Content-Length: ${innerLen}`], inner, true],
-      ['body is a request (GET with CL)', [`GET /api/smuggle HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${id}`, `Content-Length: ${innerLen}`], inner, false],
+      ['body is a request (GET with CL)', [`GET /api/smuggle HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`, `Content-Length: ${innerLen}`], inner, false],
       ['body is a request (chunked)', [...base, 'Transfer-Encoding: chunked'], chunk(inner), false],
       ['body is a request (CL)', [...base, `Content-Length: ${innerLen}`], inner, false],
-      ['HTTP/1.0 with TE', [`POST /api/smuggle HTTP/1.0`, 'Host: gw.test', `X-Fuzz-Case: ${id}`, 'Transfer-Encoding: chunked'], `0\r\n\r\n${inner}`, false],
+      ['HTTP/1.0 with TE', [`POST /api/smuggle HTTP/1.0`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`, 'Transfer-Encoding: chunked'], `0\r\n\r\n${inner}`, false],
       ['TE in a header value', [...base, `X-A: b\r\n Transfer-Encoding: chunked`, 'Content-Length: 5'], 'hello', true],
       ['CRLF in a header value (LF)', [...base, 'X-A: b\nTransfer-Encoding: chunked', `Content-Length: ${innerLen}`], inner, true],
       ['NUL before TE', [...base, '\x00Transfer-Encoding: chunked', 'Content-Length: 5'], 'hello', true],
@@ -366,35 +380,35 @@ const GENERATORS = {
       '/tx/%2e', '/api/\\x', '/api/%5c..%5cprivate', '/api/%u002e', '/api/x;a=b', '/healthz/../api/x', '/readyz?x',
     ]);
     const method = pick(['GET', 'GET', 'OPTIONS', 'CONNECT', 'POST']);
-    const lines = [`${method} ${t} HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${id}`];
+    const lines = [`${method} ${t} HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`];
     if (method === 'POST') lines.push('Content-Length: 2');
     return { bytes: raw(lines, method === 'POST' ? 'ok' : ''), note: `${method} ${JSON.stringify(t.slice(0, 60))}`, methods: [method] };
   },
   protocol(id) {
     const variants = [
-      ['HTTP/1.0 no keep-alive', `GET /api/x HTTP/1.0\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['HTTP/1.0 keep-alive', `GET /api/x HTTP/1.0\r\nHost: gw.test\r\nConnection: keep-alive\r\nX-Fuzz-Case: ${id}\r\n\r\nGET /pol/y HTTP/1.0\r\nX-Fuzz-Case: ${id}\r\n\r\n`, 2],
-      ['HTTP/1.0 POST without length', `POST /api/x HTTP/1.0\r\nX-Fuzz-Case: ${id}\r\n\r\nhello`],
+      ['HTTP/1.0 no keep-alive', `GET /api/x HTTP/1.0\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['HTTP/1.0 keep-alive', `GET /api/x HTTP/1.0\r\nHost: gw.test\r\nConnection: keep-alive\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\nGET /pol/y HTTP/1.0\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`, 2],
+      ['HTTP/1.0 POST without length', `POST /api/x HTTP/1.0\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\nhello`],
       ['HTTP/0.9', 'GET /api/x\r\n\r\n'],
-      ['HTTP/2.0 line', `GET /api/x HTTP/2.0\r\nHost: gw.test\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['HTTP/1.2', `GET /api/x HTTP/1.2\r\nHost: gw.test\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
+      ['HTTP/2.0 line', `GET /api/x HTTP/2.0\r\nHost: gw.test\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['HTTP/1.2', `GET /api/x HTTP/1.2\r\nHost: gw.test\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
       ['h2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
-      ['lower-case method', `get /api/x HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['unknown method', `FOO /api/x HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['TRACE', `TRACE /api/x HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['CONNECT', `CONNECT gw.test:443 HTTP/1.1\r\nHost: gw.test:443\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['OPTIONS *', `OPTIONS * HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['Upgrade websocket', `GET /api/ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['Upgrade h2c', `GET /api/h2c HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['Expect 100-continue', `POST /api/x HTTP/1.1\r\nHost: gw.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\nX-Fuzz-Len: 5\r\nX-Fuzz-Case: ${id}\r\n\r\nhello`],
-      ['Expect 100-continue, body never sent', `POST /api/x HTTP/1.1\r\nHost: gw.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['Expect unknown', `POST /api/x HTTP/1.1\r\nHost: gw.test\r\nExpect: ${pick(['200-ok', '100-continue, x', 'x'])}\r\nContent-Length: 5\r\nX-Fuzz-Case: ${id}\r\n\r\nhello`],
-      ['no Host', `GET /api/x HTTP/1.1\r\nX-Fuzz-Case: ${id}\r\n\r\n`, 1, true],
-      ['two Host', `GET /api/x HTTP/1.1\r\nHost: a\r\nHost: b\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['odd Host', `GET /api/x HTTP/1.1\r\nHost: ${pick(['a b', 'a@b', '', 'a/b', '[::1', 'a:b:c', '\xff'])}\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['HEAD', `HEAD /api/x HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
-      ['Connection names Content-Length', `POST /api/x HTTP/1.1\r\nHost: gw.test\r\nConnection: content-length\r\nContent-Length: 5\r\nX-Fuzz-Len: 5\r\nX-Fuzz-Case: ${id}\r\n\r\nhello`],
-      ['Connection names Host', `GET /api/x HTTP/1.1\r\nHost: gw.test\r\nConnection: host, x-forwarded-for, forwarded\r\nX-Fuzz-Case: ${id}\r\n\r\n`],
+      ['lower-case method', `get /api/x HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['unknown method', `FOO /api/x HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['TRACE', `TRACE /api/x HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['CONNECT', `CONNECT gw.test:443 HTTP/1.1\r\nHost: gw.test:443\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['OPTIONS *', `OPTIONS * HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['Upgrade websocket', `GET /api/ws HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['Upgrade h2c', `GET /api/h2c HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['Expect 100-continue', `POST /api/x HTTP/1.1\r\nHost: gw.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\nX-Fuzz-Len: 5\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\nhello`],
+      ['Expect 100-continue, body never sent', `POST /api/x HTTP/1.1\r\nHost: gw.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['Expect unknown', `POST /api/x HTTP/1.1\r\nHost: gw.test\r\nExpect: ${pick(['200-ok', '100-continue, x', 'x'])}\r\nContent-Length: 5\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\nhello`],
+      ['no Host', `GET /api/x HTTP/1.1\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`, 1, true],
+      ['two Host', `GET /api/x HTTP/1.1\r\nHost: a\r\nHost: b\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['odd Host', `GET /api/x HTTP/1.1\r\nHost: ${pick(['a b', 'a@b', '', 'a/b', '[::1', 'a:b:c', '\xff'])}\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['HEAD', `HEAD /api/x HTTP/1.1\r\nHost: gw.test\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
+      ['Connection names Content-Length', `POST /api/x HTTP/1.1\r\nHost: gw.test\r\nConnection: content-length\r\nContent-Length: 5\r\nX-Fuzz-Len: 5\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\nhello`],
+      ['Connection names Host', `GET /api/x HTTP/1.1\r\nHost: gw.test\r\nConnection: host, x-forwarded-for, forwarded\r\nX-Fuzz-Case: ${tag(id)}\r\n\r\n`],
     ];
     const [note, text, pipelined = 1, reject = false] = pick(variants);
     const method = /^[A-Za-z]+/.exec(text)[0];
@@ -403,7 +417,7 @@ const GENERATORS = {
   limits(id) {
     const near = LIMITS.maxHeaderSize - 80 + int(160);
     const kind = int(6);
-    const base = [`GET /${pick(['api', 'pol', 'strip'])}/limits HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${id}`];
+    const base = [`GET /${pick(['api', 'pol', 'strip'])}/limits HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`];
     if (kind === 0) return { bytes: raw([...base, `X-Big: ${'b'.repeat(near)}`], ''), note: `header value ~${near}` };
     if (kind === 1) return { bytes: raw([...base, `X-${'n'.repeat(near)}: 1`], ''), note: `header name ~${near}` };
     if (kind === 2) {
@@ -412,7 +426,7 @@ const GENERATORS = {
     }
     if (kind === 3) return { bytes: raw([...base, ...Array.from({ length: 300 }, () => 'Cookie: a=b')], ''), note: 'many Cookie lines' };
     if (kind === 4) return { bytes: raw([...base, 'X-Empty:', 'X-Spaces:    ', `X-Tab:\t\tv\t`], ''), note: 'empty and padded values' };
-    return { bytes: raw([`GET /api/${'u'.repeat(LIMITS.maxUrlLength + int(64))} HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${id}`], ''), note: 'URL over maxUrlLength' };
+    return { bytes: raw([`GET /api/${'u'.repeat(LIMITS.maxUrlLength + int(64))} HTTP/1.1`, 'Host: gw.test', `X-Fuzz-Case: ${tag(id)}`], ''), note: 'URL over maxUrlLength' };
   },
   pipelining(id) {
     const n = 2 + int(5);
@@ -423,7 +437,7 @@ const GENERATORS = {
       text += r.text;
       methods.push(r.method);
     }
-    if (rand() < 0.3) text += `GET /api/last HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\nX-Fuzz-Case: ${id}.${n}\r\n\r\n`;
+    if (rand() < 0.3) text += `GET /api/last HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\nX-Fuzz-Case: ${tag(`${id}.${n}`)}\r\n\r\n`;
     return { bytes: Buffer.from(text, 'latin1'), note: `${n} pipelined`, pipelined: n, methods, innerIsBody: true };
   },
   slow(id) {
