@@ -10,18 +10,22 @@ export type ClaimGetter = (claims: Readonly<Record<string, unknown>>) => unknown
 
 /** @example compileClaim('realm_access.roles')({ realm_access: { roles: ['a'] } }) // ['a'] */
 export function compileClaim(name: string): ClaimGetter {
+  // Own properties only: a claim named `constructor` or `toString` (or a path through
+  // `__proto__`) is absent from a token that does not carry it, not Object.prototype's.
   const path = name.split('.');
-  if (path.length === 1) return (c) => c[name];
+  if (path.length === 1) return (c) => (hasOwn(c, name) ? c[name] : undefined);
   return (c) => {
-    if (name in c) return c[name];
+    if (hasOwn(c, name)) return c[name];
     let v: unknown = c;
     for (const p of path) {
-      if (typeof v !== 'object' || v === null) return undefined;
+      if (typeof v !== 'object' || v === null || !hasOwn(v, p)) return undefined;
       v = (v as Record<string, unknown>)[p];
     }
     return v;
   };
 }
+
+const hasOwn = (o: object, key: string): boolean => Object.prototype.hasOwnProperty.call(o, key);
 
 /** The claim mapping of one issuer, compiled. */
 export interface ClaimMapping {
