@@ -99,6 +99,26 @@ const cases: { desc: string; yaml: string; want: RegExp | null }[] = [
     yaml: 'admin: { port: 0, token: "short" }\nroutes:\n  - { name: a, match: { path: /x }, upstream: app }\n',
     want: /admin\.token: warning: admin token is shorter than 16 characters/,
   },
+  {
+    desc: 'a path regex with a nested repetition can backtrack catastrophically',
+    yaml: 'routes:\n  - { name: r, match: { pathRegex: "^/(a+)+$" }, upstream: app }\n',
+    want: /routes\[0\]\.match\.pathRegex: warning: regex "\^\/\(a\+\)\+\$" nests repetitions and can backtrack/,
+  },
+  {
+    desc: 'a header regex matcher with a nested repetition',
+    yaml: 'routes:\n  - { name: r, match: { path: /x, headers: { x-id: { regex: "^(\\\\w+\\\\s?)*$" } } }, upstream: app }\n',
+    want: /routes\[0\]\.match\.headers\.x-id\.regex: warning: regex .* nests repetitions/,
+  },
+  {
+    desc: 'a rewrite pattern with a nested repetition',
+    yaml: 'routes:\n  - { name: r, match: { path: /x/* }, upstream: app, rewrite: { replace: { pattern: "(x+x+)+y", with: "/" } } }\n',
+    want: /routes\[0\]\.rewrite\.replace\.pattern: warning: regex .* nests repetitions/,
+  },
+  {
+    desc: 'ordinary route regexes stay quiet',
+    yaml: 'routes:\n  - { name: r, match: { pathRegex: "^/v[0-9]+/users/([0-9]+)$", query: { q: { regex: "^[a-z]{1,20}$" } } }, upstream: app, rewrite: { replace: { pattern: "^/v[0-9]+", with: "" } } }\n',
+    want: null,
+  },
 ];
 
 describe('lint warnings', () => {

@@ -1,3 +1,4 @@
+import safeRegex from 'safe-regex2';
 import type { GatewayConfig, RouteConfig } from './schema.js';
 import type { ConfigSource } from './source.js';
 
@@ -10,7 +11,9 @@ import type { ConfigSource } from './source.js';
  *  - `cache` before authentication on a route that authenticates (a cached answer would
  *    skip the credential check),
  *  - a rate limit keyed `by: consumer` (or tenant) on a route without authentication,
- *  - an admin listener bound beyond loopback.
+ *  - an admin listener bound beyond loopback,
+ *  - a route regex that can backtrack catastrophically on a crafted path, header or query
+ *    value (`(a+)+$`): the gateway runs it on every request it considers.
  */
 
 /** Policy names that authenticate a consumer. */
@@ -32,6 +35,7 @@ export function lintConfig(config: GatewayConfig, source: ConfigSource): void {
   }
   lintReferences(config, source);
   routes.forEach((r, i) => lintPolicyOrder(config, r, i, source));
+  routes.forEach((r, i) => lintRegexes(r, i, source));
   const admin = config.admin;
   if (admin && admin.host !== undefined && !['127.0.0.1', '::1', 'localhost'].includes(admin.host)) {
     source.issueAt(['admin', 'host'], `admin listener binds ${admin.host}, beyond loopback; keep it on a private network`, 'warning');
@@ -164,4 +168,32 @@ function upstreamRefs(r: RouteConfig): string[] {
   const byTenant = r.upstreamByTenant;
   if (byTenant) out.push(...Object.values(byTenant.tenants), byTenant.default);
   return out.filter((n): n is string => typeof n === 'string');
+}
+
+/**
+ * Regexes run on what clients send (paths up to `maxUrlLength`, header values up to
+ * `maxHeaderSize`), in JavaScript's backtracking engine: a nested quantifier such as
+ * `(a+)+$` takes exponential time on a crafted input, and one such request holds the event
+ * loop for every other. `safe-regex2` (what find-my-way uses for its own routes) flags
+ * patterns whose star height exceeds 1; it can flag a safe one too, so this warns.
+ */
+function lintRegexes(r: RouteConfig, index: number, source: ConfigSource): void {
+  if (r === null || typeof r !== 'object') return;
+  const check = (pattern: unknown, path: (string | number)[]): void => {
+    if (typeof pattern === 'string' && !safeRegex(pattern)) {
+      source.issueAt(['routes', index, ...path], `regex ${JSON.stringify(pattern)} nests repetitions and can backtrack for seconds on a crafted input; write it without a repeated group that repeats (e.g. (a+)+ → a+)`, 'warning');
+    }
+  };
+  const m = r.match;
+  if (m !== undefined && m !== null && typeof m === 'object') {
+    check(m.pathRegex, ['match', 'pathRegex']);
+    for (const kind of ['headers', 'query'] as const) {
+      const matchers = m[kind];
+      if (matchers === undefined || matchers === null || typeof matchers !== 'object') continue;
+      for (const [name, v] of Object.entries(matchers)) {
+        if (v !== null && typeof v === 'object' && 'regex' in v) check(v.regex, ['match', kind, name, 'regex']);
+      }
+    }
+  }
+  check(r.rewrite?.replace?.pattern, ['rewrite', 'replace', 'pattern']);
 }
