@@ -10,6 +10,7 @@ export const GatewayErrors = {
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   GW_ERR_EXPECTATION_FAILED: { status: 417, title: 'Expectation not supported' },
   GW_ERR_HTTP_VERSION_NOT_SUPPORTED: { status: 505, title: 'HTTP version not supported' },
+  GW_ERR_NOT_IMPLEMENTED: { status: 501, title: 'Method not implemented by this gateway' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, title: 'Request body too large' },
   GW_ERR_GONE: { status: 410, title: 'This API version has been retired' },
   GW_ERR_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },

@@ -16,7 +16,7 @@ import type { TlsOptions } from 'node:tls';
 import type { ListenerInfo } from './listeners/listener-info.js';
 import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
-import { normalizePath, splitTarget } from './routing/normalize.js';
+import { normalizePath, splitTarget, targetAuthority } from './routing/normalize.js';
 import { hostProblem } from './listeners/host.js';
 import { clientAddress } from './proxy/headers.js';
 import { createLogger, flushLogger } from './observability/logger.js';
@@ -490,6 +490,12 @@ export class Gateway {
     if (url.length > listener.limits.maxUrlLength) return earlyError(res, 'GW_ERR_URI_TOO_LONG');
     // llhttp also reads `HTTP/2.0` and HTTP/0.9 request lines, with HTTP/1.1 framing: refused, not forwarded.
     if (req.httpVersionMajor !== 1) return earlyError(res, 'GW_ERR_HTTP_VERSION_NOT_SUPPORTED', 'Only HTTP/1.0 and HTTP/1.1 requests are served here.');
+    // Absolute form (RFC 9112 §3.2.2): the target's authority replaces Host, for routing and forwarding alike.
+    if (url.charCodeAt(0) !== 47 && req.headers.host !== undefined) {
+      const authority = targetAuthority(url);
+      if (authority === '') return earlyError(res, 'GW_ERR_BAD_REQUEST', 'An absolute request target needs a host (RFC 9110 §4.2.1).');
+      if (authority !== undefined) req.headers.host = authority;
+    }
     // RFC 9112 §3.2: one valid Host (the listener leaves this check to us, so the 400 is problem+json).
     const hostError = hostProblem(req);
     if (hostError !== undefined) return earlyError(res, 'GW_ERR_BAD_REQUEST', hostError);

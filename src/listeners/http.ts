@@ -56,7 +56,21 @@ export function applyLimits<S extends http.Server>(server: S, limits: ListenerLi
   server.maxRequestsPerSocket = limits.maxRequestsPerConnection || null;
   server.on('clientError', onClientError);
   server.on('checkExpectation', onUnknownExpectation);
+  server.on('connect', onConnectMethod);
   return server;
+}
+
+/**
+ * CONNECT asks for a tunnel (RFC 9110 §9.3.6), which a reverse proxy does not open: 501
+ * problem+json and the connection closes. Without a listener Node drops the socket with no
+ * answer at all.
+ */
+export function onConnectMethod(_req: IncomingMessage, socket: Duplex): void {
+  const p = problemFor('GW_ERR_NOT_IMPLEMENTED', 'CONNECT (tunnels) is not served by this gateway.');
+  const body = JSON.stringify(p);
+  socket.end(`HTTP/1.1 501 Not Implemented\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.once('finish', () => socket.destroy());
+  socket.on('error', () => socket.destroy());
 }
 
 /**

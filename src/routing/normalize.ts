@@ -81,6 +81,26 @@ export function removeDotSegments(path: string): string {
  * (`http://host/path`) are reduced to their path. Returns null for forms a gateway does
  * not route (`*`, authority-form).
  */
+/**
+ * The authority of an absolute-form request target (`http://b.example:8080/x` →
+ * `b.example:8080`), undefined for origin-form. RFC 9112 §3.2.2: a server that receives
+ * the absolute form must ignore Host and use the target's authority, so that the gateway
+ * routes and forwards for the host a front proxy routed by.
+ *
+ * @example targetAuthority('http://b.example/x?y') // 'b.example'
+ */
+export function targetAuthority(url: string): string | undefined {
+  if (url.charCodeAt(0) === 47 /* / */ || !/^https?:\/\//i.test(url)) return undefined;
+  const start = url.indexOf('//') + 2;
+  let end = start;
+  while (end < url.length) {
+    const c = url.charCodeAt(end);
+    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */) break;
+    end++;
+  }
+  return url.slice(start, end);
+}
+
 export function splitTarget(url: string): [path: string, query: string] | null {
   let target = url;
   if (target.charCodeAt(0) !== 47 /* / */) {

@@ -34,6 +34,9 @@ routes:
     ['a Host with userinfo', 'GET /x HTTP/1.1\r\nHost: user@a.example\r\n\r\n', 400, 'bad-request'],
     ['a Host with a path', 'GET /x HTTP/1.1\r\nHost: a.example/admin\r\n\r\n', 400, 'bad-request'],
     ['a Host with a port that is not a number', 'GET /x HTTP/1.1\r\nHost: a.example:80a\r\n\r\n', 400, 'bad-request'],
+    ['CONNECT: no tunnels (was a close with no answer)', 'CONNECT b.example:443 HTTP/1.1\r\nHost: b.example:443\r\n\r\n', 501, 'not-implemented'],
+    ['an absolute target with an empty host', 'GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad-request'],
+    ['an absolute target with userinfo', 'GET http://user@b.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n', 400, 'bad-request'],
     ['HTTP/2.0 in an HTTP/1 request line', 'GET /x HTTP/2.0\r\nHost: a\r\n\r\n', 505, 'http-version-not-supported'],
     ['an escape that is not UTF-8 (was 404: the router could not decode it)', 'GET /x/%FF HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad-request'],
     ['an overlong UTF-8 dot-dot', 'GET /x/%C0%AE%C0%AE/y HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'bad-request'],
@@ -60,5 +63,41 @@ routes:
       const raw = await rawRequest(gw.port, `GET /x HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, 1500);
       expect([host, statusOf(raw)]).toEqual([host, 200]);
     }
+  });
+});
+
+describe('an absolute-form target routes by its own authority (RFC 9112 §3.2.2)', () => {
+  let a: TestUpstream;
+  let b: TestUpstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startUpstream(), startUpstream()]);
+    gw = await startGateway(`version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams:
+  a: { targets: [ "${a.url}" ] }
+  b: { targets: [ "${b.url}" ] }
+routes:
+  - { name: a, match: { host: a.example, path: /* }, upstream: a }
+  - { name: b, match: { host: b.example, path: /* }, upstream: b }
+`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await Promise.all([a?.close(), b?.close()]);
+  });
+
+  it('the Host header is ignored: the request goes where its target names, forwarded as that host', async () => {
+    const raw = await rawRequest(gw.port, 'GET http://b.example/items?x=1 HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n', 1500);
+    expect(statusOf(raw)).toBe(200);
+    expect(a.seen).toHaveLength(0);
+    expect(b.seen.map((r) => [r.url, r.headers['x-forwarded-host']])).toEqual([['/items?x=1', 'b.example']]);
+  });
+
+  it('an origin-form request still routes by Host', async () => {
+    const raw = await rawRequest(gw.port, 'GET /items HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n', 1500);
+    expect(statusOf(raw)).toBe(200);
+    expect([a.seen.at(-1)?.url, a.seen.at(-1)?.headers['x-forwarded-host']]).toEqual(['/items', 'a.example']);
   });
 });
