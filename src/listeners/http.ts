@@ -3,7 +3,7 @@ import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import { ListenerLimits as ListenerLimitsSchema, type ListenerConfig } from '../config/schema.js';
 import { schemaDefaults, withDefaults } from '../config/validate.js';
-import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';
+import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode, type Problem } from '../errors.js';
 
 /** Listener limits with defaults applied (ms and bytes). */
 export interface ListenerLimits {
@@ -66,11 +66,17 @@ export function applyLimits<S extends http.Server>(server: S, limits: ListenerLi
  * answer at all.
  */
 export function onConnectMethod(_req: IncomingMessage, socket: Duplex): void {
-  const p = problemFor('GW_ERR_NOT_IMPLEMENTED', 'CONNECT (tunnels) is not served by this gateway.');
-  const body = JSON.stringify(p);
-  socket.end(`HTTP/1.1 501 Not Implemented\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-  socket.once('finish', () => socket.destroy());
   socket.on('error', () => socket.destroy());
+  endWithProblem(socket, problemFor('GW_ERR_NOT_IMPLEMENTED', 'CONNECT (tunnels) is not served by this gateway.'));
+}
+
+/** Writes `p` as a whole HTTP/1.1 response on a socket no ServerResponse owns, then closes it. */
+function endWithProblem(socket: Duplex, p: Problem): void {
+  const body = JSON.stringify(p);
+  socket.end(
+    `HTTP/1.1 ${p.status} ${http.STATUS_CODES[p.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  socket.once('finish', () => socket.destroy());
 }
 
 /**
@@ -106,10 +112,5 @@ export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void 
     default:
       code = 'GW_ERR_BAD_REQUEST';
   }
-  const p = problemFor(code, code === 'GW_ERR_BAD_REQUEST' ? `Malformed request (${err.code ?? 'parse error'}).` : undefined);
-  const body = JSON.stringify(p);
-  socket.end(
-    `HTTP/1.1 ${p.status} ${http.STATUS_CODES[p.status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-  socket.once('finish', () => socket.destroy());
+  endWithProblem(socket, problemFor(code, code === 'GW_ERR_BAD_REQUEST' ? `Malformed request (${err.code ?? 'parse error'}).` : undefined));
 }
