@@ -18,6 +18,8 @@ export const GatewayErrors = {
   GW_ERR_UPSTREAM_RESET: { status: 502, title: 'Upstream connection reset' },
   GW_ERR_UPSTREAM_BAD_RESPONSE: { status: 502, title: 'Invalid upstream response' },
   GW_ERR_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream timeout' },
+  GW_ERR_AGGREGATE_PART_FAILED: { status: 502, title: 'Aggregate part failed' },
+  GW_ERR_AGGREGATE_PART_TIMEOUT: { status: 504, title: 'Aggregate part timed out' },
   GW_ERR_NO_TARGET: { status: 503, title: 'No upstream target available' },
   GW_ERR_CIRCUIT_OPEN: { status: 503, title: 'Upstream circuit breaker open' },
   GW_ERR_OVERLOADED: { status: 503, title: 'Upstream at its concurrency limit' },

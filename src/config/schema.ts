@@ -7,6 +7,7 @@ import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
 import { TiersSchema } from '../limits/schema.js';
 import { TENANT_FROM_PATTERN } from '../tenancy/tenant.js';
 import { UpstreamByTenantSchema } from '../handlers/upstream-by-tenant/schema.js';
+import { AggregateSchema } from '../handlers/aggregate/schema.js';
 import { routeResilienceProps, upstreamResilienceProps } from '../upstreams/schema.js';
 
 /**
@@ -172,6 +173,7 @@ export const Route = obj(
     upstream: Type.Optional(Name({ description: 'Name of the upstream to proxy to.' })),
     upstreamByTenant: Type.Optional(UpstreamByTenantSchema),
     static: Type.Optional(StaticReply),
+    aggregate: Type.Optional(AggregateSchema),
     rewrite: Type.Optional(Rewrite),
     preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
     timeouts: Type.Optional(RouteTimeouts),

@@ -6,6 +6,7 @@ import { checkConsumers } from '../consumers/semantics.js';
 import { checkLimits } from '../limits/semantics.js';
 import { checkResilience } from '../upstreams/semantics.js';
 import { checkCacheEntries } from '../policies/cache/semantics.js';
+import { checkAggregates } from '../handlers/aggregate/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -54,6 +55,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
   checkLimits(config, source);
   checkResilience(config, source);
   checkCacheEntries(config, source);
+  checkAggregates(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

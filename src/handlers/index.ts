@@ -5,6 +5,7 @@ import { createStaticHandler } from './static/static.js';
 import { createUpstreamByTenantHandler } from './upstream-by-tenant/upstream-by-tenant.js';
 import { createSplitHandler } from './split/split.js';
 import { withMirror } from './split/mirror.js';
+import { createAggregateHandler } from './aggregate/aggregate.js';
 
 /**
  * Route targets by the route key that selects them. A route has exactly one of these keys
@@ -16,6 +17,7 @@ export const HANDLERS = {
   static: createStaticHandler,
   upstreamByTenant: createUpstreamByTenantHandler,
   split: createSplitHandler,
+  aggregate: createAggregateHandler,
 } as const satisfies Record<string, HandlerFactory>;
 
 export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS)[];

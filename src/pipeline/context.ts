@@ -109,12 +109,14 @@ export class RequestContext {
     clientIp: string,
     startedAt: number,
     logger: Logger,
+    /** The method sent upstream when it is not the client's (a subrequest of the gateway's own, e.g. an `aggregate:` part). */
+    method?: string,
   ) {
     this.logger = logger;
     this.req = req;
     this.res = res;
     this.listener = listener;
-    this.method = req.method ?? 'GET';
+    this.method = method ?? req.method ?? 'GET';
     this.path = path;
     this.query = query;
     this.clientIp = clientIp;

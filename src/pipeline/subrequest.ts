@@ -6,6 +6,8 @@ import { RequestContext } from './context.js';
 import type { HeaderList } from '../http/headers.js';
 import type { Pipeline } from './pipeline.js';
 import { holdWork } from './work.js';
+import type { Handler } from '../handlers/handler.js';
+import type { RouteConfig } from '../config/schema.js';
 
 /** A response captured from a subrequest, body buffered. */
 export interface CapturedResponse {
@@ -78,7 +80,27 @@ export interface SubrequestOptions {
    * (false): background work, never shadowed, which runs on after the client left.
    */
   asClient?: boolean;
+  /**
+   * A request of the gateway's own making instead of the client's: `handler` runs (seeing
+   * `config` as its route config) with this method and query, and no request body is sent.
+   * Used by `aggregate:` for each of its parts.
+   */
+  part?: SubrequestPart;
+  /** Aborting it stops the exchange; the Promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
+
+/** See SubrequestOptions.part. */
+export interface SubrequestPart {
+  handler: Handler;
+  config: RouteConfig;
+  method: string;
+  /** Query string with its `?`, or `''`. */
+  query: string;
+}
+
+/** Sent as the body of a part when the client's request has one (the part must not read the client's stream). */
+const NO_BODY = Buffer.alloc(0);
 
 /**
  * Runs a route's target again for a request, off the client's connection: the handler
@@ -101,7 +123,7 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
   if (route === undefined) return Promise.reject(new Error('subrequest needs a routed request'));
   if (ctx.aborted) return Promise.reject(new Error('the client went away'));
   const capture = new CaptureResponse(maxBody);
-  const sub = subContext(ctx, capture, upstreamHeaders);
+  const sub = subContext(ctx, capture, upstreamHeaders, options?.part);
   // Stops the upstream exchange and closes the capture: the count ends, the Promise rejects.
   const stop = () => {
     if (capture.destroyed) return;
@@ -118,15 +140,21 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
     // Stop the upstream transfer once this write has unwound.
     queueMicrotask(() => sub.cancelable?.cancel());
   };
+  const signal = options?.signal;
+  if (signal !== undefined) {
+    signal.addEventListener('abort', stop, { once: true });
+    capture.once('close', () => signal.removeEventListener('abort', stop));
+  }
   return new Promise((resolve, reject) => {
-    const fail = (err: Error) => reject(overflowed ? new SubrequestTooLarge(maxBody) : err);
+    const fail = (err: Error) => reject(signal?.aborted === true ? (signal.reason as Error) : overflowed ? new SubrequestTooLarge(maxBody) : err);
     capture.once('finish', () => resolve({ status: capture.status, headers: capture.head, body: capture.body(), errorCode: sub.errorCode }));
     capture.once('error', fail);
     capture.once('close', () => {
       if (!capture.writableFinished) fail(new Error('subrequest response was cut off'));
     });
+    if (signal?.aborted === true) return stop();
     try {
-      route.handler.handle(sub);
+      sub.route!.handler.handle(sub);
     } catch (e) {
       done();
       reject(e as Error);
@@ -271,10 +299,17 @@ export function subrequestStream(ctx: RequestContext, upstreamHeaders: HeaderLis
 }
 
 /** A request context for the route's handler alone, answering into `res`. */
-function subContext(ctx: RequestContext, res: Writable, upstreamHeaders: HeaderList): RequestContext {
+function subContext(ctx: RequestContext, res: Writable, upstreamHeaders: HeaderList, part?: SubrequestPart): RequestContext {
   const route = ctx.route!;
-  const sub = new RequestContext(ctx.req, res as unknown as ServerResponse, ctx.listener, ctx.path, ctx.query, ctx.clientIp, performance.now(), ctx.logger);
-  sub.route = { ...route, pipeline: NO_POLICIES };
+  const sub = new RequestContext(ctx.req, res as unknown as ServerResponse, ctx.listener, ctx.path, part?.query ?? ctx.query, ctx.clientIp, performance.now(), ctx.logger, part?.method);
+  if (part === undefined) sub.route = { ...route, pipeline: NO_POLICIES };
+  else {
+    sub.route = { ...route, config: part.config, handler: part.handler, pipeline: NO_POLICIES };
+    // A part is an upstream attempt of the client's request: a client span under its server span.
+    sub.trace = ctx.trace;
+    const h = ctx.req.headers;
+    if (h['content-length'] !== undefined || h['transfer-encoding'] !== undefined) sub.body = NO_BODY;
+  }
   sub.params = ctx.params;
   sub.consumer = ctx.consumer;
   sub.tenant = ctx.tenant;

@@ -1,0 +1,60 @@
+import type { GatewayConfig } from '../../config/schema.js';
+import type { ConfigSource } from '../../config/source.js';
+import { closest } from '../../config/validate.js';
+
+/**
+ * Checks of `aggregate:` routes a schema cannot express: each part's upstream exists, its
+ * path template names only params the route's `match.path` captures, and route keys that
+ * only make sense for a single upstream (`rewrite`, `preserveHost`) are not set. Runs on
+ * whatever passed (or partly passed) the schema, so it guards every access.
+ */
+export function checkAggregates(config: GatewayConfig, source: ConfigSource): void {
+  const upstreams = config.upstreams && typeof config.upstreams === 'object' ? config.upstreams : {};
+  const names = Object.keys(upstreams);
+  const routes = Array.isArray(config.routes) ? config.routes : [];
+  routes.forEach((r, i) => {
+    if (!r || typeof r !== 'object') return;
+    const agg = r.aggregate;
+    if (!agg || typeof agg !== 'object' || Array.isArray(agg)) return;
+    const at = (...p: (string | number)[]) => ['routes', i, ...p];
+    if (r.rewrite !== undefined) source.issueAt(at('rewrite'), 'rewrite does not apply to aggregate routes: each part has its own path');
+    if (r.preserveHost === true) source.issueAt(at('preserveHost'), 'preserveHost does not apply to aggregate routes');
+    const params = routeParams(r.match?.path);
+    for (const [name, part] of Object.entries(agg)) {
+      if (!part || typeof part !== 'object') continue;
+      const u = part.upstream;
+      if (typeof u === 'string' && !Object.hasOwn(upstreams, u)) {
+        const hint = closest(u, names);
+        source.issueAt(at('aggregate', name, 'upstream'), `unknown upstream '${u}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
+      }
+      if (typeof part.path === 'string' && params !== undefined) {
+        const unknown = unknownParams(part.path, params);
+        if (unknown.length > 0) {
+          const known = params.size > 0 ? ` (the route captures ${[...params].map((p) => `{params.${p}}`).join(', ')})` : ' (the route path captures none)';
+          source.issueAt(at('aggregate', name, 'path'), `${unknown.join(', ')} is not a param of match.path${known}`);
+        }
+      }
+      if (typeof part.timeout === 'number' && part.timeout <= 0) source.issueAt(at('aggregate', name, 'timeout'), 'timeout must be > 0');
+      if (typeof part.maxBodySize === 'number' && part.maxBodySize <= 0) source.issueAt(at('aggregate', name, 'maxBodySize'), 'maxBodySize must be > 0');
+    }
+  });
+}
+
+/** Params a `match.path` captures (`:name`, and `*` for a trailing wildcard); undefined when unknown (pathRegex routes). */
+function routeParams(path: unknown): Set<string> | undefined {
+  if (typeof path !== 'string') return undefined;
+  const out = new Set<string>();
+  for (const m of path.matchAll(/:([A-Za-z0-9_]+)/g)) out.add(m[1]!);
+  if (path.endsWith('*')) out.add('*');
+  return out;
+}
+
+/** Placeholders of a template that are not `{params.X}` with X in `params`. */
+function unknownParams(template: string, params: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (const m of template.matchAll(/\{([^}]*)\}/g)) {
+    const name = /^params\.([A-Za-z0-9_*]+)$/.exec(m[1]!)?.[1];
+    if (name === undefined || !params.has(name)) out.push(m[0]);
+  }
+  return out;
+}
