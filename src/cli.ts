@@ -9,7 +9,11 @@ releaseYoungGeneration();
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code !== undefined) process.exitCode = code;
+    if (code === undefined) return;
+    // A finished command exits even if something still holds the event loop: a plugin's
+    // top-level timer or socket, or one whose import never settled (config/load.ts gives up on it).
+    process.exitCode = code;
+    process.stdout.write('', () => process.stderr.write('', () => process.exit()));
   },
   (err: unknown) => {
     process.stderr.write(`gantry: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -116,6 +116,15 @@ describe('names that are also Object.prototype members', () => {
 });
 
 describe('plugins', () => {
+  it('a plugin whose top-level await never settles is its entry\'s error once the load timeout passes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-plugin-'));
+    writeFileSync(join(dir, 'hang.mjs'), 'await new Promise(() => {});\nexport default {};\n');
+    writeFileSync(join(dir, 'gateway.yaml'), base + 'plugins:\n  - ./hang.mjs\n');
+    // Lowered so the test is fast; the default (PLUGIN_LOAD_TIMEOUT) is 10 s.
+    const r = await loadConfig(join(dir, 'gateway.yaml'), { env: { GANTRY_PLUGIN_LOAD_TIMEOUT: '200' } });
+    expect(r.ok ? [] : r.issues.map((i) => `${i.line} ${i.path}: ${i.message}`)).toEqual(['12 plugins[0]: ./hang.mjs: did not finish loading within 200ms']);
+  });
+
   it('a plugin policy whose schema does not compile is the plugin\'s error, also where an entry uses it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gantry-plugin-'));
     writeFileSync(

@@ -66,7 +66,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   const baseDir = folder ? abs : dirname(abs);
 
   const registry = builtinPolicies.fork();
-  const broken = await loadPlugins(config, registry, baseDir, source);
+  const broken = await loadPlugins(config, registry, baseDir, source, options.env ?? process.env);
   validatePolicies(config, registry, source, broken);
   checkSemantics(config, source);
   checkListenersTls(config, baseDir, source);
@@ -93,17 +93,65 @@ function sourceOf(abs: string, options: LoadOptions): ConfigSource {
   return source;
 }
 
+/**
+ * Longest a plugin's import (its module graph and top-level code, `await`s included) may take.
+ * A plugin normally loads in milliseconds; 10 s leaves room for a cold disk or top-level I/O,
+ * yet bounds `gantry validate`, `gantry start` and every reload, which otherwise wait forever
+ * on a top-level `await` that never settles. It stays under the cluster's worker start timeout
+ * (30 s), so a worker reports this error instead of being killed. `GANTRY_PLUGIN_LOAD_TIMEOUT`
+ * (milliseconds) overrides it.
+ */
+export const PLUGIN_LOAD_TIMEOUT = 10_000;
+
+/** `GANTRY_PLUGIN_LOAD_TIMEOUT` when it is a positive number of ms; otherwise the default (and a warning if it was set). */
+function pluginLoadTimeout(env: NodeJS.ProcessEnv, source: ConfigSource): number {
+  const raw = env.GANTRY_PLUGIN_LOAD_TIMEOUT;
+  if (raw === undefined || raw === '') return PLUGIN_LOAD_TIMEOUT;
+  const ms = Number(raw);
+  if (ms > 0 && ms <= MAX_TIMER_MS) return ms;
+  source.issueAt(['plugins'], `GANTRY_PLUGIN_LOAD_TIMEOUT=${raw} is not a number of milliseconds from 1 to ${MAX_TIMER_MS}; using ${PLUGIN_LOAD_TIMEOUT}`, 'warning');
+  return PLUGIN_LOAD_TIMEOUT;
+}
+
+/** setTimeout's largest delay; a larger one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+class PluginTimeout extends Error {}
+
+/**
+ * Imports a module, giving up after `ms`. The import itself cannot be cancelled: a module
+ * whose evaluation never settles stays pending in the module cache, and a later import of
+ * the same file gets the same pending module (and this error again) until a restart.
+ */
+async function importBounded(url: string, ms: number): Promise<Record<string, unknown>> {
+  let timer: NodeJS.Timeout | undefined;
+  // Not unref'd: a pending import alone does not keep the process alive, and `gantry validate` must wait for the verdict.
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new PluginTimeout()), ms)));
+  try {
+    return (await Promise.race([import(url), timeout])) as Record<string, unknown>;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+
 /** Loads the plugins into `registry`; returns the names of policies whose schema does not compile. */
-async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, baseDir: string, source: ConfigSource): Promise<Set<string>> {
+async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, baseDir: string, source: ConfigSource, env: NodeJS.ProcessEnv): Promise<Set<string>> {
   const broken = new Set<string>();
   const list = Array.isArray(config.plugins) ? config.plugins : [];
+  const timeoutMs = list.length > 0 ? pluginLoadTimeout(env, source) : PLUGIN_LOAD_TIMEOUT;
   for (const [i, spec] of list.entries()) {
     if (typeof spec !== 'string') continue;
     const file = resolve(baseDir, spec);
     let mod: Record<string, unknown>;
     try {
-      mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+      mod = await importBounded(pathToFileURL(file).href, timeoutMs);
     } catch (e) {
+      if (e instanceof PluginTimeout) {
+        source.issueAt(['plugins', i], `${spec}: did not finish loading within ${seconds(timeoutMs)}`);
+        continue;
+      }
       source.issueAt(['plugins', i], `cannot load plugin ${spec}: ${(e as Error).message.split('\n')[0]}`);
       continue;
     }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { eventually, freePort, httpRequest, sleep, spawnGateway, startUpstream } from '../helpers.js';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { eventually, freePort, httpRequest, sleep, spawnGateway, startUpstream, writeTempConfig } from '../helpers.js';
 
 describe('process lifecycle', () => {
   it('SIGTERM drains: stops accepting, finishes the request in flight, exits 0', async () => {
@@ -47,6 +49,19 @@ routes: [ { name: slow, match: { path: /* }, upstream: slow } ]
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/gateway\.yaml:2 listeners\[0\]\.port: must be <= 65535/);
     expect(bad.out).toMatch(/gateway\.yaml:4 routes\[0\]\.upstream: unknown upstream 'nope'/);
+  });
+
+  it('validate exits 1 on a plugin that never finishes loading, even one holding the event loop', async () => {
+    const file = writeTempConfig('version: 1\nlisteners: [ { name: a, port: 0 } ]\nplugins: [ ./hang.mjs ]\n');
+    writeFileSync(join(dirname(file), 'hang.mjs'), 'await new Promise(() => setInterval(() => {}, 1000));\nexport default {};\n');
+    const p = spawn(process.execPath, ['dist/cli.js', 'validate', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GANTRY_PLUGIN_LOAD_TIMEOUT: '200' } });
+    let out = '';
+    p.stderr.on('data', (d) => (out += d));
+    const kill = setTimeout(() => p.kill('SIGKILL'), 4000);
+    const code = await new Promise<number | null>((resolve) => p.on('exit', (c) => resolve(c)));
+    clearTimeout(kill);
+    expect(code).toBe(1);
+    expect(out).toMatch(/gateway\.yaml:3 plugins\[0\]: \.\/hang\.mjs: did not finish loading within 200ms/);
   });
 
   it('the demo (npm start) answers /api/products from the demo catalog', async () => {

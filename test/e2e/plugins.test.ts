@@ -124,6 +124,29 @@ routes:
     expect(text).toMatch(/gateway\.yaml:12 routes\[0\]\.policies\[0\]\.add-tenant\.colour: unknown key 'colour'/);
   });
 
+  it('a reload whose plugin never finishes loading is refused, and the old config keeps serving', async () => {
+    const yaml = `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+routes:
+  - { name: r, match: { path: /r }, static: { body: old } }
+`;
+    const file = configWithPlugins(yaml);
+    writeFileSync(join(dirname(file), 'hang.mjs'), 'await new Promise(() => {});\nexport default {};\n');
+    // The load timeout lowered so the test is fast (default 10 s).
+    const g = await startGateway('', { file, env: { ...process.env, GANTRY_PLUGIN_LOAD_TIMEOUT: '200' } });
+    try {
+      writeFileSync(file, yaml.replace('{ body: old }', '{ body: new }') + 'plugins: [ ./hang.mjs ]\n');
+      const r = await g.gw.reload();
+      expect(r.ok ? [] : r.issues.map(formatIssue)).toEqual([expect.stringMatching(/gateway\.yaml:5 plugins\[0\]: \.\/hang\.mjs: did not finish loading within 200ms$/)]);
+      expect((await httpRequest(`${g.url}/r`)).text).toBe('old');
+      // A later reload hits the same pending module and is refused the same way, not blocked.
+      expect((await g.gw.reload()).ok).toBe(false);
+      expect((await httpRequest(`${g.url}/r`)).text).toBe('old');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('a missing plugin file and a hook outside the phase list are load errors', async () => {
     const file = configWithPlugins(
       `version: 1
