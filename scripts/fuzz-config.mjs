@@ -96,7 +96,6 @@ function runSpawned(file) {
 const ISSUE = /^(?<file>.+?)(?::(?<line>\d+))?(?<rest>(?: .*)?: .*)$/s;
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const textOf = (t) => (Buffer.isBuffer(t) ? t.toString('latin1') : t);
-const isBlank = (t) => textOf(t).replace(/^\ufeff/, '').split(/\r?\n|\r/).every((l) => /^\s*(#.*)?$/.test(l));
 
 /** One issue line: names the file, and a line in it unless the issue has no place in it. */
 function lineOk(issue, text, display) {
@@ -105,9 +104,9 @@ function lineOk(issue, text, display) {
   if (!m || m.groups.file !== display) return false;
   const lines = textOf(text).split(/\r?\n|\r/).length;
   if (m.groups.line !== undefined) return Number(m.groups.line) >= 1 && Number(m.groups.line) <= lines + 1;
-  // No line: only for an empty file, a missing top-level key, or a file that could not be read.
+  // No line: only for a missing top-level key, or a file that could not be read (an empty file is line 1).
   const rest = m.groups.rest;
-  return isBlank(text) || /^ [A-Za-z]+: is required$/.test(rest) || /^: (cannot read config|the config is larger than)/.test(rest);
+  return /^ [A-Za-z]+: is required$/.test(rest) || /^: (cannot read config|the config is larger than)/.test(rest);
 }
 
 const INTERNAL = [/\n\s+at \S.*:\d+:\d+\)?/, /\b(TypeError|ReferenceError|RangeError|Maximum call stack|heap out of memory)\b/, /\bundefined\b/, /\[object Object\]/, /\bNaN\b/, /Symbol\(/, /parseAllDocuments|YAML\.\w+\(/];

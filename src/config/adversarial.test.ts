@@ -58,6 +58,8 @@ describe('adversarial YAML is one error, not a crash or a hang', () => {
       yaml: base + `x: ${'['.repeat(5000)}${']'.repeat(5000)}\n`,
       want: [/^gateway\.yaml:11: nested too deeply to parse$/],
     },
+    { desc: 'an empty file', yaml: '', want: [/^gateway\.yaml:1: the config file is empty$/] },
+    { desc: 'a file of blank lines and comments', yaml: '\n  \n# version: 1\n\t\n   # listeners: []\n', want: [/^gateway\.yaml:1: the config file is empty$/] },
     {
       desc: 'two YAML documents',
       yaml: base + '---\nversion: 1\n',
@@ -137,5 +139,18 @@ describe('plugins', () => {
     expect(r.ok ? [] : r.issues.map((i) => `${i.line} ${i.path}: ${i.message}`)).toEqual([
       expect.stringMatching(/^13 plugins\[0\]: \.\/bad\.mjs: policy 'bad-schema' has a schema that does not compile: schema is invalid/),
     ]);
+  });
+});
+
+describe('an empty config', () => {
+  it('a folder whose files are all empty names each at line 1; an empty file beside a full one is fine', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-empty-'));
+    writeFileSync(join(dir, 'a.yaml'), '');
+    writeFileSync(join(dir, 'b.yaml'), '# nothing yet\n');
+    const empty = await loadConfig(dir, { env: {} });
+    expect(empty.ok ? [] : empty.issues.map((i) => `${i.file.replace(/^.*\//, '')}:${i.line}: ${i.message}`)).toEqual(['a.yaml:1: the config file is empty', 'b.yaml:1: the config file is empty']);
+    writeFileSync(join(dir, 'c.yaml'), base);
+    const full = await loadConfig(dir, { env: {} });
+    expect(full.ok ? [] : full.issues.map(formatIssue)).toEqual([]);
   });
 });

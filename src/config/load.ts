@@ -59,6 +59,11 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   const abs = resolve(path);
   const source = sourceOf(abs, options);
   if (source.errors.length > 0) return { ok: false, issues: source.issues };
+  // Nothing written at all: one error at line 1, not the schema's missing keys at no line.
+  if (Object.keys(source.value).length === 0 && source.empty.length > 0) {
+    for (const name of source.empty) source.error(name, 1, '', 'the config file is empty');
+    return { ok: false, issues: source.issues };
+  }
 
   for (const issue of validateInPlace(GatewayConfigSchema, source.value)) source.issueAt(issue.path, issue.message);
   const config = source.value as unknown as GatewayConfig;

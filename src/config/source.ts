@@ -53,6 +53,8 @@ export class ConfigSource {
   readonly files: string[] = [];
   /** The text of each file in `files`, as parsed (the exact bytes a reload in cluster mode sends the workers). */
   readonly texts: string[] = [];
+  /** Display names of the files that hold no value at all (empty, or only comments and blank lines). */
+  readonly empty: string[] = [];
   readonly #positions = new Map<string, Position>();
   #bytes = 0;
   readonly #env: NodeJS.ProcessEnv;
@@ -131,7 +133,10 @@ export class ConfigSource {
       this.error(name, e.line, displayPath(e.path), e.message);
       return this;
     }
-    if (root === null || root === undefined) return this;
+    if (root === null || root === undefined) {
+      this.empty.push(name);
+      return this;
+    }
     if (typeof root !== 'object' || Array.isArray(root)) {
       this.error(name, 1, '', 'the config must be a map of top-level keys (version, listeners, routes, …)');
       return this;
