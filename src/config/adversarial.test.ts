@@ -154,3 +154,32 @@ describe('an empty config', () => {
     expect(full.ok ? [] : full.issues.map(formatIssue)).toEqual([]);
   });
 });
+
+describe('maps keyed by a header or parameter name reject a key that is not one', () => {
+  // Each map used to take any key: an empty or non-token header name passed validate, and
+  // then answered every request 500 (static headers), never matched (match headers) or failed every export (tracing).
+  const route = (extra: string) => base.replace('    upstream: catalog', `    upstream: catalog\n${extra}`);
+  const staticRoute = (headers: string) => base + `  - name: s\n    match: { path: /s }\n    static: { body: x, headers: ${headers} }\n`;
+  const tracing = (headers: string) => base + `telemetry:\n  tracing:\n    endpoint: http://127.0.0.1:4318/v1/traces\n    headers: ${headers}\n`;
+  const headersPolicy = (headers: string) => route(`    policies: [ { headers: { request: { set: ${headers} } } } ]`);
+  const TOKEN = '\\(keys must match \\^\\[!#\\$%&\'\\*\\+\\.\\^_`\\|~0-9A-Za-z-\\]\\+\\$\\)$';
+  const cases: { desc: string; yaml: string; want: RegExp | null }[] = [
+    { desc: 'static reply: a header name with a space', yaml: staticRoute('{ "bad header": v }'), want: new RegExp(`^gateway\\.yaml:13 routes\\[1\\]\\.static\\.headers\\.bad header: unknown key 'bad header' ${TOKEN}`) },
+    { desc: 'static reply: an empty header name', yaml: staticRoute('{ "": v }'), want: new RegExp(`^gateway\\.yaml:13 routes\\[1\\]\\.static\\.headers\\.: an empty key is not allowed ${TOKEN}`) },
+    { desc: 'static reply: a token header name', yaml: staticRoute('{ retry-after: "120", X-A: b }'), want: null },
+    { desc: 'fallback static reply: an empty header name', yaml: route('    fallback: { static: { status: 503, headers: { "": v } } }'), want: new RegExp(`^gateway\\.yaml:11 routes\\[0\\]\\.fallback\\.static\\.headers\\.: an empty key is not allowed ${TOKEN}`) },
+    { desc: 'match: a header name with a colon', yaml: route('    match: { path: /a, headers: { "x-a:": "1" } }').replace('    match: { path: /a }\n', ''), want: new RegExp(`^gateway\\.yaml:10 routes\\[0\\]\\.match\\.headers\\.x-a:: unknown key 'x-a:' ${TOKEN}`) },
+    { desc: 'match: an empty header name', yaml: route('    match: { path: /a, headers: { "": { present: false } } }').replace('    match: { path: /a }\n', ''), want: new RegExp(`^gateway\\.yaml:10 routes\\[0\\]\\.match\\.headers\\.: an empty key is not allowed ${TOKEN}`) },
+    { desc: 'match: a token header name', yaml: route('    match: { path: /a, headers: { x-tenant: acme } }').replace('    match: { path: /a }\n', ''), want: null },
+    { desc: 'tracing: an empty export header name', yaml: tracing('{ "": v }'), want: new RegExp(`^gateway\\.yaml:14 telemetry\\.tracing\\.headers\\.: an empty key is not allowed ${TOKEN}`) },
+    { desc: 'tracing: a token export header name', yaml: tracing('{ authorization: "Bearer x" }'), want: null },
+    { desc: 'headers policy (already checked): an empty header name', yaml: headersPolicy('{ "": v }'), want: /^gateway\.yaml:11 routes\[0\]\.policies\[0\]\.headers\.request\.set\.: an empty key is not allowed/ },
+  ];
+  for (const c of cases) {
+    it(c.desc, async () => {
+      const issues = await issuesOf(c.yaml);
+      if (c.want === null) expect(issues).toEqual([]);
+      else expect(issues).toEqual([expect.stringMatching(c.want)]);
+    });
+  }
+});

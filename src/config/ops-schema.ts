@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Duration, HttpUrl } from './types.js';
+import { Duration, HeaderName, HttpUrl } from './types.js';
 
 /**
  * Config sections for operating the gateway: the admin listener, telemetry (traces),
@@ -26,7 +26,7 @@ export const Tracing = obj(
     endpoint: HttpUrl({ description: 'OTLP/HTTP traces endpoint, e.g. `http://otel-collector:4318/v1/traces`.' }),
     sampleRatio: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Share of new traces recorded; a sampled parent (traceparent flag) is always followed.' }),
     serviceName: Type.String({ minLength: 1, default: 'gantry', description: 'The `service.name` resource attribute.' }),
-    headers: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Extra HTTP headers on export requests (collector auth).' }),
+    headers: Type.Record(HeaderName(), Type.String(), { additionalProperties: false, default: {}, description: 'Extra HTTP headers on export requests (collector auth).' }),
     flushInterval: Duration({ default: '5s', description: 'Longest time a finished span waits in the batch before export.' }),
   },
   'OpenTelemetry traces: a server span per request, a client span per upstream attempt.',

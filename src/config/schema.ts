@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ConsumersSchema } from '../consumers/schema.js';
 import { ListenerTls } from '../listeners/tls.js';
-import { Cidr, Duration, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
+import { Cidr, Duration, HeaderName, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
 import { StoreSchema } from '../store/schema.js';
 import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
 import { TiersSchema } from '../limits/schema.js';
@@ -107,7 +107,7 @@ export const RouteMatch = obj(
     pathRegex: Type.Optional(RegexSource({ description: 'A regular expression over the path: the last resort, tried after every path match.' })),
     host: Type.Optional(OneOrMany(Type.String({ minLength: 1 }), { description: 'Exact host or `*.example.com`.' })),
     methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods (default: any).' })),
-    headers: Type.Optional(Type.Record(Type.String(), HeaderMatch, { description: 'Header matchers by name.' })),
+    headers: Type.Optional(Type.Record(HeaderName(), HeaderMatch, { additionalProperties: false, description: 'Header matchers by name.' })),
     query: Type.Optional(Type.Record(Type.String(), HeaderMatch, { description: 'Query parameter matchers by name.' })),
     version: Type.Optional(
       Type.Union(
@@ -151,7 +151,7 @@ export const Rewrite = obj(
 export const StaticReply = obj(
   {
     status: Type.Integer({ minimum: 100, maximum: 599, default: 200, description: 'Status code.' }),
-    headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Response headers.' })),
+    headers: Type.Optional(Type.Record(HeaderName(), Type.String(), { additionalProperties: false, description: 'Response headers.' })),
     body: Type.Optional(Type.Unknown({ description: 'A string, or a value sent as JSON.' })),
   },
   'A fixed response: mocks and maintenance pages.',

@@ -37,6 +37,17 @@ export function Name(options: StringOptions = {}): TString {
   return Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', minLength: 1, maxLength: 128, ...options });
 }
 
+/**
+ * An HTTP field name (RFC 9110 §5.1: a token), for the keys of header maps. A map keyed by it
+ * must also say `additionalProperties: false`: a record's key pattern is otherwise not enforced.
+ *
+ * @example
+ *   headers: Type.Record(HeaderName(), Type.String(), { additionalProperties: false })
+ */
+export function HeaderName(options: StringOptions = {}): TString {
+  return Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', ...options });
+}
+
 /** `T | T[]`, normalised to `T[]` by the validator. */
 export function OneOrMany<T extends TSchema>(item: T, options: SchemaOptions = {}): TUnsafe<Array<import('@sinclair/typebox').Static<T>>> {
   return Type.Unsafe({ ...options, anyOf: [item, Type.Array(item, { minItems: 1 })], 'x-gantry': 'one-or-many' });

@@ -245,7 +245,7 @@ function toIssue(e: ErrorObject): SchemaIssue {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       // A map whose keys are names (upstreams, tiers, header names): the key does not match.
       const patterns = Object.keys((e.parentSchema as { patternProperties?: object })?.patternProperties ?? {});
-      if (patterns.length > 0) return { path: [...path, key], message: `unknown key '${key}' (keys must match ${patterns.join(' or ')})` };
+      if (patterns.length > 0) return { path: [...path, key], message: `${key === '' ? 'an empty key is not allowed' : `unknown key '${key}'`} (keys must match ${patterns.join(' or ')})` };
       const known = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
       const hint = closest(key, known);
       return { path: [...path, key], message: `unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : known.length ? ` (expected one of: ${known.join(', ')})` : ''}` };

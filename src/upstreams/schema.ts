@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Duration, Name, Size } from '../config/types.js';
+import { Duration, HeaderName, Name, Size } from '../config/types.js';
 
 /**
  * Config schemas of upstream resilience and traffic management (`upstreams.<name>.*` and
@@ -177,7 +177,7 @@ export const Fallback = obj(
       obj(
         {
           status: Type.Integer({ minimum: 100, maximum: 599, default: 200, description: 'Status code.' }),
-          headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Response headers.' })),
+          headers: Type.Optional(Type.Record(HeaderName(), Type.String(), { additionalProperties: false, description: 'Response headers.' })),
           body: Type.Optional(Type.Unknown({ description: 'A string, or a value sent as JSON.' })),
         },
         'A fixed response.',

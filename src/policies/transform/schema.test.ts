@@ -9,5 +9,10 @@ describe('transform config', () => {
     { desc: 'a pointer without a leading slash', config: '{ request: { body: [ { remove: a } ] } }', error: /transform\.request\.body\[0\]/ },
     { desc: 'a bad header name', config: '{ response: { headers: { set: { "bad header": x } } } }', error: /transform\.response\.headers\.set/ },
     { desc: 'an unknown section', config: '{ upstream: {} }', error: /transform\.upstream: unknown key/ },
+    ...(['rename', 'set', 'add'] as const).flatMap((op) => [
+      { desc: `an empty query parameter name in ${op}`, config: `{ request: { query: { ${op}: { "": x } } } }`, error: new RegExp(`^/tmp/gateway\\.yaml:6 routes\\[0\\]\\.policies\\[0\\]\\.transform\\.request\\.query\\.${op}\\.: an empty key is not allowed \\(keys must match \\^\\.\\+\\$\\)$`) },
+      { desc: `a query parameter name with a line break in ${op}`, config: `{ request: { query: { ${op}: { "a\\nb": x } } } }`, error: new RegExp(`transform\\.request\\.query\\.${op}\\.a\\nb: unknown key`) },
+      { desc: `any other query parameter name in ${op}`, config: `{ request: { query: { ${op}: { "a b[]": x, "é": y } } } }` },
+    ]),
   ]);
 });

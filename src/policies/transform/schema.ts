@@ -3,6 +3,8 @@ import { Size } from '../../config/types.js';
 import { BodyOp } from './body-ops.js';
 
 const Token = Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' });
+/** A query parameter name: any text but an empty one (encoded when sent); a line break is surely a mistake. */
+const QueryName = Type.String({ pattern: '^.+$' });
 
 const HeaderOps = Type.Object(
   {
@@ -17,9 +19,9 @@ const HeaderOps = Type.Object(
 const QueryOps = Type.Object(
   {
     remove: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'Query parameters to remove.' }),
-    rename: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { default: {}, description: 'Parameters to rename (`old: new`).' }),
-    set: Type.Record(Type.String({ minLength: 1 }), Type.String(), { default: {}, description: 'Parameters to replace or create; values are templates.' }),
-    add: Type.Record(Type.String({ minLength: 1 }), Type.String(), { default: {}, description: 'Parameters to append; values are templates.' }),
+    rename: Type.Record(QueryName, Type.String({ minLength: 1 }), { additionalProperties: false, default: {}, description: 'Parameters to rename (`old: new`).' }),
+    set: Type.Record(QueryName, Type.String(), { additionalProperties: false, default: {}, description: 'Parameters to replace or create; values are templates.' }),
+    add: Type.Record(QueryName, Type.String(), { additionalProperties: false, default: {}, description: 'Parameters to append; values are templates.' }),
   },
   { additionalProperties: false, default: {}, description: 'Query operations on the forwarded request, in the order remove, rename, set, add.' },
 );
