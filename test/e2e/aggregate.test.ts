@@ -73,6 +73,11 @@ routes:
     aggregate:
       a: { upstream: odd, path: /hang-a }
       b: { upstream: odd, path: /hang-b, optional: true }
+  - name: posted
+    match: { path: /posted/:id }
+    aggregate:
+      created: { upstream: inventory, path: "/reserve/{params.id}", method: POST, forwardHeaders: [ accept ] }
+      product: { upstream: catalog, path: "/products/{params.id}" }
   - name: keyed
     match: { path: /keyed/:id }
     policies: [ { api-key: {} } ]
@@ -158,6 +163,22 @@ routes:
     await eventually(() => (odd.seen.slice(before).filter((s) => s.url.startsWith('/hang-')).length === 2 ? true : undefined), 5000, 'both parts sent');
     req.destroy();
     await eventually(() => (closed.includes('/hang-a') && closed.includes('/hang-b') ? true : undefined), 5000, 'both parts closed upstream');
+  });
+
+  it('never sends the client\'s body to a part; a part has its own method', async () => {
+    const before = inventory.seen.length;
+    const res = await httpRequest(gw.url + '/posted/3', { method: 'PUT', body: 'x'.repeat(5000), headers: { 'content-type': 'text/plain', accept: 'application/vnd.shop+json' } });
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({ created: { url: '/reserve/3', qty: 3 }, product: { url: '/products/3', auth: null, rid: null, consumer: null } });
+    const seen = inventory.seen.slice(before);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.method).toBe('POST');
+    expect(seen[0]!.body.length).toBe(0);
+    expect(seen[0]!.headers['content-type']).toBeUndefined();
+    expect(seen[0]!.headers.accept).toBe('application/vnd.shop+json');
+    const product = catalog.seen.at(-1)!;
+    expect(product.method).toBe('GET');
+    expect(product.body.length).toBe(0);
   });
 
   it('runs request-phase policies first: api-key protects the route', async () => {

@@ -159,9 +159,9 @@ function compilePart(route: RouteConfig, name: string, cfg: AggregatePartConfig,
   };
 }
 
-/** The headers a part sends: the listed ones from the request (as policies left them), and `Accept: application/json`. */
+/** The headers a part sends: the listed ones from the request (as policies left them), and `Accept: application/json` unless `accept` is listed. */
 function partHeaders(from: HeaderList, forward: ReadonlySet<string>): HeaderList {
-  const out: HeaderList = ['accept', 'application/json'];
+  const out: HeaderList = forward.has('accept') ? [] : ['accept', 'application/json'];
   for (let i = 0; i < from.length; i += 2) {
     const k = from[i]!;
     if (forward.has(k.toLowerCase())) out.push(k, from[i + 1]!);

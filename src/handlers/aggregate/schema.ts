@@ -23,7 +23,7 @@ export const AggregatePartSchema = Type.Object(
       uniqueItems: true,
       default: DEFAULT_FORWARD_HEADERS,
       description:
-        'Request headers (as the request-phase policies left them) sent to this part; every other client header is dropped. Add `authorization`, `cookie` or the identity headers (`x-consumer-id`, …) to pass them on. `Accept: application/json` and the forwarding headers (X-Forwarded-*, Via) are always sent.',
+        'Request headers (as the request-phase policies left them) sent to this part; every other client header is dropped. Add `authorization`, `cookie` or the identity headers (`x-consumer-id`, …) to pass them on. `Accept: application/json` (unless `accept` is listed) and the forwarding headers (X-Forwarded-*, Via) are always sent.',
     }),
   },
   { additionalProperties: false, description: 'One part of an aggregate: a request to an upstream whose JSON body becomes one key of the response.' },
