@@ -6,6 +6,7 @@ export const GatewayErrors = {
   GW_ERR_NOT_FOUND: { status: 404, title: 'No route matches this request' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
   GW_ERR_BAD_REQUEST: { status: 400, title: 'Bad request' },
+  GW_ERR_WEBSOCKET_NOT_ROUTED: { status: 404, title: 'No WebSocket route matches this request' },
   GW_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
   GW_ERR_EXPECTATION_FAILED: { status: 417, title: 'Expectation not supported' },

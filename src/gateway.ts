@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type ConfigFile, type LoadedConfig } from './config/load.js';
@@ -33,6 +33,8 @@ import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './error
 import { purgeZones } from './policies/cache/zones.js';
 import type { PurgeSelector } from './policies/cache/store.js';
 import { BackgroundWork } from './pipeline/work.js';
+import type { Duplex } from 'node:stream';
+import { TunnelSet, type UpgradeRequest } from './proxy/tunnel.js';
 
 interface ListenerState {
   readonly key: string;
@@ -98,6 +100,8 @@ export class Gateway {
   /** Subrequests and background revalidations, which may outlive their client requests. */
   readonly #work = new BackgroundWork(() => this.#onIdle?.());
   #draining = false;
+  /** Open WebSocket tunnels (each also counts in `#inFlight` until its socket closes). */
+  readonly #tunnels = new TunnelSet(() => this.#onIdle?.());
   #onIdle: (() => void) | undefined;
   #reloading: Promise<ReloadResult> | undefined;
   #queuedReload: Promise<ReloadResult> | undefined;
@@ -469,6 +473,7 @@ export class Gateway {
       throw BuildError.within(['listeners', index, 'tls'], e, `"${cfg.name}"`);
     }
     const state: ListenerState = { key, config: cfg, info, limits, server };
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(state, req, socket, head));
     state.server.on('connection', (socket: Socket) => {
       metrics.connectionOpened(cfg.name);
       socket.once('close', () => metrics.connectionClosed(cfg.name));
@@ -482,8 +487,30 @@ export class Gateway {
     return state;
   }
 
+  /**
+   * An upgrade request (node:http hands over the socket): only `Upgrade: websocket` on GET
+   * (RFC 6455 §4.1) is served, through `#handle` like any request, with a response bound
+   * to the socket so that refusals and policy answers are ordinary HTTP responses.
+   */
+  #upgrade(listener: ListenerState, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // node:http removed its own listeners from the socket: an error must not go unhandled.
+    socket.on('error', () => socket.destroy());
+    const res = new ServerResponse(req);
+    res.assignSocket(socket as Socket);
+    res.shouldKeepAlive = false;
+    res.once('finish', () => socket.end());
+    const token = req.headers.upgrade;
+    // Another protocol (h2c, TLS/1.0 …) is not served: 501 like CONNECT, a gateway limitation rather than a client error.
+    if (token === undefined || token.trim().toLowerCase() !== 'websocket') {
+      return earlyError(res, 'GW_ERR_NOT_IMPLEMENTED', 'Only Upgrade: websocket is served by this gateway (RFC 6455).');
+    }
+    if (req.method !== 'GET') return earlyError(res, 'GW_ERR_BAD_REQUEST', 'A WebSocket opening handshake is a GET request (RFC 6455 §4.1).');
+    if (this.#draining) return earlyError(res, 'GW_ERR_SHUTTING_DOWN', 'The gateway is draining.');
+    this.#handle(listener, req, res, { socket, head, tunnels: this.#tunnels, tunnel: undefined });
+  }
+
   /** The data path entry: normalise, route, run the pipeline. */
-  #handle(listener: ListenerState, req: IncomingMessage, res: ServerResponse): void {
+  #handle(listener: ListenerState, req: IncomingMessage, res: ServerResponse, upgrade?: UpgradeRequest): void {
     const startedAt = performance.now();
     const rt = this.#runtime;
     const url = req.url ?? '/';
@@ -537,6 +564,13 @@ export class Gateway {
       respondError(ctx, 'GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here.`, ['allow', found.allow.join(', ')]);
       return;
     }
+    if (upgrade !== undefined) {
+      if (found.route.config.websocket !== true) {
+        respondError(ctx, 'GW_ERR_WEBSOCKET_NOT_ROUTED', `${path} does not accept WebSocket upgrades.`);
+        return;
+      }
+      ctx.upgrade = upgrade;
+    }
     ctx.route = found.route;
     ctx.params = found.params;
     runRequestPhase(ctx);
@@ -544,7 +578,8 @@ export class Gateway {
 
   /** Log phase: after the response finished or the client went away. */
   #finished(rt: Runtime, ctx: RequestContext, bytesAtStart: number): void {
-    if (!ctx.res.writableFinished) {
+    // A tunnel (101) never finishes its HTTP response: it ends when its sockets close.
+    if (!ctx.res.writableFinished && ctx.status !== 101) {
       ctx.aborted = true;
       ctx.cancelable?.cancel();
     }
@@ -567,12 +602,16 @@ export class Gateway {
     if (ctx.trace !== undefined) ctx.trace.end(ctx);
     metrics.requestDone(route?.name, ctx.method, ctx.aborted ? 0 : ctx.status, ctx.elapsed() / 1000);
     rt.requestDone();
-    if (--this.#inFlight === 0 && this.#onIdle) this.#onIdle();
+    if (ctx.upgrade?.tunnel !== undefined) this.#tunnels.delete(ctx.upgrade.tunnel);
+    if (--this.#inFlight === this.#tunnels.size && this.#onIdle) this.#onIdle();
   }
 
-  /** Nothing left to wait for: no client request and no background work. */
+  /**
+   * Nothing left to wait for: no client request and no background work. Open tunnels do
+   * not count: a WebSocket has no end of its own, so drain closes them once the rest is done.
+   */
   #idle(): boolean {
-    return this.#inFlight === 0 && this.#work.size === 0;
+    return this.#inFlight === this.#tunnels.size && this.#work.size === 0;
   }
 
   /**
@@ -603,6 +642,7 @@ export class Gateway {
       });
     }
     this.#onIdle = undefined;
+    this.#tunnels.closeAll();
     for (const l of this.#listeners.values()) l.server.closeAllConnections();
     // Past the deadline: stop what is left, so that the runtime retires now.
     this.#work.cancelAll();
@@ -624,6 +664,7 @@ export class Gateway {
       l.server.close();
       l.server.closeAllConnections();
     }
+    this.#tunnels.closeAll();
     this.#work.cancelAll();
     await this.#admin?.close();
     await this.#runtime.retire(this.logger);

@@ -36,6 +36,10 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
       const hint = closest(r.upstream, upstreamNames);
       source.issueAt(['routes', i, 'upstream'], `unknown upstream '${r.upstream}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
     }
+    // A tunnel goes to one upstream target; static, split and per-tenant targets do not tunnel.
+    if (r.websocket === true && targets.length === 1 && targets[0] !== 'upstream') {
+      source.issueAt(['routes', i, 'websocket'], `websocket needs an 'upstream:' target, not '${targets[0]}'`);
+    }
     if (Array.isArray(r.listeners)) {
       r.listeners.forEach((l, j) => {
         if (typeof l === 'string' && !listenerNames.includes(l)) source.issueAt(['routes', i, 'listeners', j], `unknown listener '${l}'`);

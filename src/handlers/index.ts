@@ -6,6 +6,7 @@ import { createUpstreamByTenantHandler } from './upstream-by-tenant/upstream-by-
 import { createSplitHandler } from './split/split.js';
 import { withMirror } from './split/mirror.js';
 import { createAggregateHandler } from './aggregate/aggregate.js';
+import { withWebSocket } from './proxy/websocket.js';
 
 /**
  * Route targets by the route key that selects them. A route has exactly one of these keys
@@ -25,7 +26,7 @@ export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS
 /** Builds the handler of a route (whose config passed validation). */
 export function createHandler(route: RouteConfig, deps: HandlerDeps): Handler {
   for (const key of ROUTE_TARGET_KEYS) {
-    if (route[key] !== undefined) return withMirror(HANDLERS[key](route, deps), route, deps);
+    if (route[key] !== undefined) return withWebSocket(withMirror(HANDLERS[key](route, deps), route, deps), route, deps);
   }
   throw new Error(`route '${route.name}' has no target`);
 }

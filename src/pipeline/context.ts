@@ -10,6 +10,7 @@ import type { CompiledRoute } from '../routing/route.js';
 import type { ListenerInfo } from '../listeners/listener-info.js';
 import type { RequestTrace } from '../observability/tracing.js';
 import type { WorkTracker } from './work.js';
+import type { UpgradeRequest } from '../proxy/tunnel.js';
 
 /** An identity known to the gateway (see DESIGN: Consumer). Set by authentication policies. */
 export interface Consumer {
@@ -71,6 +72,8 @@ export class RequestContext {
   errorCode: string | undefined = undefined;
   /** The client went away before the response finished. */
   aborted = false;
+  /** Set when the request is a WebSocket upgrade on a `websocket: true` route (handlers/proxy/websocket.ts). */
+  upgrade: UpgradeRequest | undefined = undefined;
 
   /** The request body when a policy has read it (then it is forwarded instead of the stream). */
   body: Buffer | undefined = undefined;
