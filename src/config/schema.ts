@@ -178,10 +178,13 @@ export const Route = obj(
     preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
     timeouts: Type.Optional(RouteTimeouts),
     ...routeResilienceProps,
-    websocket: Type.Boolean({
-      default: false,
-      description: 'Accept WebSocket upgrades (RFC 6455) on this route and tunnel them to the `upstream:` target (see docs/websocket.md).',
-    }),
+    // Optional in the type (routes built in code, e.g. aggregate parts, need not name it); the default still applies.
+    websocket: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: 'Accept WebSocket upgrades (RFC 6455) on this route and tunnel them to the `upstream:` target (see docs/websocket.md).',
+      }),
+    ),
     accessLog: Type.Boolean({ default: true, description: 'Write an access-log line for this route.' }),
     policies: Type.Array(PolicyEntry, { default: [], description: 'Route policies, after the global ones, in order.' }),
   },
