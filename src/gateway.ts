@@ -500,9 +500,16 @@ export class Gateway {
     res.shouldKeepAlive = false;
     res.once('finish', () => socket.end());
     const token = req.headers.upgrade;
-    // Another protocol (h2c, TLS/1.0 …) is not served: 501 like CONNECT, a gateway limitation rather than a client error.
     if (token === undefined || token.trim().toLowerCase() !== 'websocket') {
-      return earlyError(res, 'GW_ERR_NOT_IMPLEMENTED', 'Only Upgrade: websocket is served by this gateway (RFC 6455).');
+      // Another protocol (h2c from `curl --http2`, TLS/1.0 …): the request is served as the
+      // HTTP/1.1 request it also is, Upgrade ignored (RFC 9110 §7.8; RFC 7540 §3.2 expects
+      // this of servers without h2c), and the connection closes after it. Its body cannot
+      // be read once node:http has handed the socket over, so one with a body is refused.
+      const h = req.headers;
+      if (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) {
+        return earlyError(res, 'GW_ERR_NOT_IMPLEMENTED', `Upgrade: ${token ?? ''} is not served here; send the request without it.`);
+      }
+      return this.#handle(listener, req, res);
     }
     if (req.method !== 'GET') return earlyError(res, 'GW_ERR_BAD_REQUEST', 'A WebSocket opening handshake is a GET request (RFC 6455 §4.1).');
     if (this.#draining) return earlyError(res, 'GW_ERR_SHUTTING_DOWN', 'The gateway is draining.');

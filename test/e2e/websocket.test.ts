@@ -175,12 +175,22 @@ routes:
     expect(ws.handshakes.length).toBe(before);
   });
 
-  it('refuses another upgrade token with 501 and closes the connection', async () => {
+  it('serves a request with another upgrade token (curl --http2) as HTTP/1.1, Upgrade ignored, then closes', async () => {
+    const before = ws.up.seen.length;
     const raw = await rawRequest(
       gw.port,
-      'GET /ws/x HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+      'GET /plain/x HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
       5000,
     );
+    expect(statusOf(raw)).toBe(200);
+    expect(raw).toMatch(/connection: close/i);
+    expect(ws.up.seen.length).toBe(before + 1);
+    const seen = ws.up.seen.at(-1)!;
+    expect([seen.headers.upgrade, seen.headers['http2-settings'], seen.headers.connection]).toEqual([undefined, undefined, 'keep-alive']);
+  });
+
+  it('refuses another upgrade token on a request with a body (501): the body cannot be read after the hand-over', async () => {
+    const raw = await rawRequest(gw.port, 'POST /plain/x HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello', 5000);
     expect(statusOf(raw)).toBe(501);
     expect(raw).toContain('application/problem+json');
     expect(raw).toMatch(/connection: close/i);
