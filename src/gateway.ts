@@ -6,7 +6,7 @@ import { formatIssue, type ConfigIssue } from './config/source.js';
 import type { ListenerConfig } from './config/schema.js';
 import { Runtime } from './runtime.js';
 import { PoolCache } from './upstreams/upstream.js';
-import { createHttpServer, limitsOf, type ListenerLimits } from './listeners/http.js';
+import { createHttpServer, earlyError, limitsOf, type ListenerLimits } from './listeners/http.js';
 import { createHttpsServer } from './listeners/https.js';
 import { tlsServerOptions } from './listeners/tls.js';
 import type { Server as HttpsServer } from 'node:https';
@@ -18,6 +18,7 @@ import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
 import { normalizePath, splitTarget, targetAuthority } from './routing/normalize.js';
 import { hostProblem } from './listeners/host.js';
+import { hasRequestBody } from './http/headers.js';
 import { clientAddress } from './proxy/headers.js';
 import { createLogger, flushLogger } from './observability/logger.js';
 import { flushAccessLogs } from './observability/access-log.js';
@@ -29,7 +30,6 @@ import { systemClock, type Clock } from './store/clock.js';
 import type { AdminServer } from './admin/server.js';
 import { LocalBackend, prepareAdmin } from './admin/local.js';
 import { BuildError, buildIssue, hostPort, reasonOf } from './config/build-error.js';
-import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from './errors.js';
 import { purgeZones } from './policies/cache/zones.js';
 import type { PurgeSelector } from './policies/cache/store.js';
 import { BackgroundWork } from './pipeline/work.js';
@@ -505,8 +505,7 @@ export class Gateway {
       // HTTP/1.1 request it also is, Upgrade ignored (RFC 9110 §7.8; RFC 7540 §3.2 expects
       // this of servers without h2c), and the connection closes after it. Its body cannot
       // be read once node:http has handed the socket over, so one with a body is refused.
-      const h = req.headers;
-      if (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) {
+      if (hasRequestBody(req.headers)) {
         return earlyError(res, 'GW_ERR_NOT_IMPLEMENTED', `Upgrade: ${token ?? ''} is not served here; send the request without it.`);
       }
       return this.#handle(listener, req, res);
@@ -738,13 +737,6 @@ function stopListener(s: ListenerState): void {
 
 function listenerKey(l: ListenerConfig): string {
   return `${l.name}|${l.host ?? '0.0.0.0'}|${l.port}|${l.protocol ?? 'http'}|${JSON.stringify(l.limits ?? {})}|${JSON.stringify(l.tls ?? {})}`;
-}
-
-function earlyError(res: ServerResponse, code: GatewayErrorCode, detail?: string): void {
-  const body = JSON.stringify(problemFor(code, detail));
-  res.shouldKeepAlive = false;
-  res.writeHead(problemFor(code).status, ['content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']);
-  res.end(body);
 }
 
 function healthReply(res: ServerResponse, status: number, body: object): void {

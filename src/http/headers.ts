@@ -10,6 +10,23 @@
  */
 export type HeaderList = string[];
 
+/**
+ * Whether a request carries a body (RFC 9112 §6.3): a Content-Length other than 0, or a
+ * Transfer-Encoding (a request with both never gets this far).
+ */
+export function hasRequestBody(headers: { readonly [name: string]: string | string[] | undefined }): boolean {
+  const cl = headers['content-length'];
+  return cl !== undefined ? cl !== '0' : headers['transfer-encoding'] !== undefined;
+}
+
+/** Whether a Content-Type names JSON: `application/json` or any `application/*+json` (RFC 6839). */
+export function isJsonType(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const semi = contentType.indexOf(';');
+  const mt = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
+  return mt === 'application/json' || (mt.startsWith('application/') && mt.endsWith('+json'));
+}
+
 /** First value of a header, or undefined. `name` must be lower case. */
 export function getHeader(list: HeaderList, name: string): string | undefined {
   for (let i = 0; i < list.length; i += 2) {

@@ -84,7 +84,15 @@ function endWithProblem(socket: Duplex, p: Problem): void {
  * connection closes (the body, if any, was never read).
  */
 export function onUnknownExpectation(_req: IncomingMessage, res: ServerResponse): void {
-  const p = problemFor('GW_ERR_EXPECTATION_FAILED', 'Only Expect: 100-continue is supported.');
+  earlyError(res, 'GW_ERR_EXPECTATION_FAILED', 'Only Expect: 100-continue is supported.');
+}
+
+/**
+ * Answers a request the gateway refuses before any route sees it (no request context, no
+ * policies): problem+json, and the connection closes.
+ */
+export function earlyError(res: ServerResponse, code: GatewayErrorCode, detail?: string): void {
+  const p = problemFor(code, detail);
   const body = JSON.stringify(p);
   res.shouldKeepAlive = false;
   res.writeHead(p.status, ['content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(body)), 'connection', 'close']);

@@ -4,7 +4,7 @@ import type { Dispatcher } from 'undici';
 import { errors as undiciErrors } from 'undici';
 import type { RequestContext } from '../pipeline/context.js';
 import { respondAbort, respondData, respondEnd, respondError, respondHead } from '../pipeline/respond.js';
-import type { HeaderList } from '../http/headers.js';
+import { hasRequestBody, type HeaderList } from '../http/headers.js';
 import type { Target } from '../upstreams/upstream.js';
 import { applyForwarding, buildUpstreamHeaders, filterResponseHeaders, type ForwardingOptions } from './headers.js';
 import type { GatewayErrorCode } from '../errors.js';
@@ -164,7 +164,7 @@ export function requestBodyOf(ctx: RequestContext, headers: HeaderList): Dispatc
     setContentLength(headers, ctx.body.length);
     return ctx.body;
   }
-  if (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined) return req;
+  if (hasRequestBody(req.headers)) return req;
   return null;
 }
 
@@ -218,14 +218,26 @@ export function outcomeOf(err: Error): UpstreamOutcome {
 
 /** Client-facing detail: names the upstream, never its addresses. */
 export function describeFailure(code: GatewayErrorCode, upstream: string): string {
+  return `Upstream '${upstream}' ${failurePhrase(code)}.`;
+}
+
+/** What went wrong with an upstream, as the end of a sentence naming it (`… did not answer in time`). */
+export function failurePhrase(code: GatewayErrorCode): string {
   switch (code) {
     case 'GW_ERR_UPSTREAM_TIMEOUT':
-      return `Upstream '${upstream}' did not answer in time.`;
+    case 'GW_ERR_DEADLINE_EXCEEDED':
+      return 'did not answer in time';
     case 'GW_ERR_UPSTREAM_RESET':
-      return `Upstream '${upstream}' closed the connection.`;
+      return 'closed the connection';
     case 'GW_ERR_UPSTREAM_BAD_RESPONSE':
-      return `Upstream '${upstream}' sent an invalid response.`;
+      return 'sent an invalid response';
+    case 'GW_ERR_NO_TARGET':
+      return 'has no target available';
+    case 'GW_ERR_CIRCUIT_OPEN':
+      return 'has its circuit breaker open';
+    case 'GW_ERR_OVERLOADED':
+      return 'is at its concurrency limit';
     default:
-      return `Upstream '${upstream}' could not be reached.`;
+      return 'could not be reached';
   }
 }

@@ -2,13 +2,14 @@ import { Buffer } from 'node:buffer';
 import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { GatewayErrorCode } from '../../errors.js';
-import { getHeader, type HeaderList } from '../../http/headers.js';
+import { getHeader, isJsonType, type HeaderList } from '../../http/headers.js';
 import { respondError, respondReply } from '../../pipeline/respond.js';
 import { subrequest, SubrequestTooLarge, type CapturedResponse, type SubrequestPart } from '../../pipeline/subrequest.js';
 import { logGate } from '../../observability/logger.js';
 import { registerHeaderName } from '../../proxy/undici-names.js';
 import type { Handler, HandlerDeps } from '../handler.js';
 import { compileUpstreamCall } from '../proxy/proxy.js';
+import { failurePhrase } from '../../proxy/forward.js';
 import { DEFAULT_FORWARD_HEADERS, type AggregatePartConfig } from './schema.js';
 
 /** Response header naming the optional parts that failed (comma-separated, in config order). */
@@ -174,14 +175,14 @@ function judge(p: Part, res: CapturedResponse): Buffer | PartFailure {
   if (res.errorCode !== undefined) {
     const code = res.errorCode as GatewayErrorCode;
     const timeout = res.errorCode === 'GW_ERR_UPSTREAM_TIMEOUT' || res.errorCode === 'GW_ERR_DEADLINE_EXCEEDED';
-    return { code: timeout ? 'GW_ERR_AGGREGATE_PART_TIMEOUT' : 'GW_ERR_AGGREGATE_PART_FAILED', detail: `upstream '${p.upstream}' ${gatewayDetail(code)}` };
+    return { code: timeout ? 'GW_ERR_AGGREGATE_PART_TIMEOUT' : 'GW_ERR_AGGREGATE_PART_FAILED', detail: `upstream '${p.upstream}' ${failurePhrase(code)}` };
   }
   if (res.status < 200 || res.status > 299) return bad(`upstream answered ${res.status}`);
   if (res.status === 204) return NULL;
   const encoding = getHeader(res.headers, 'content-encoding');
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return bad(`upstream sent a ${encoding}-encoded body`);
   const type = getHeader(res.headers, 'content-type');
-  if (type === undefined || !isJson(type)) return bad(`upstream answered ${type === undefined ? 'without a content type' : `'${type.split(';')[0]!.trim()}'`}, not JSON`);
+  if (type === undefined || !isJsonType(type)) return bad(`upstream answered ${type === undefined ? 'without a content type' : `'${type.split(';')[0]!.trim()}'`}, not JSON`);
   try {
     // RFC 8259 §8.1: JSON exchanged between systems is UTF-8.
     JSON.parse(res.body.toString('utf8'));
@@ -192,12 +193,6 @@ function judge(p: Part, res: CapturedResponse): Buffer | PartFailure {
 }
 
 /** `application/json` or a `+json` structured syntax suffix (RFC 6839 §3.1). */
-function isJson(contentType: string): boolean {
-  const semi = contentType.indexOf(';');
-  const mt = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  return mt === 'application/json' || (mt.startsWith('application/') && mt.endsWith('+json'));
-}
-
 function bad(detail: string): PartFailure {
   return { code: 'GW_ERR_AGGREGATE_PART_FAILED', detail };
 }
@@ -208,26 +203,6 @@ function failureOf(p: Part, err: Error): PartFailure | undefined {
   if (err instanceof PartTimeout) return { code: 'GW_ERR_AGGREGATE_PART_TIMEOUT', detail: `upstream '${p.upstream}' did not answer within ${p.timeout}ms` };
   if (err instanceof SubrequestTooLarge) return bad(`the body exceeds maxBodySize (${p.maxBody} bytes)`);
   return bad(`the exchange with upstream '${p.upstream}' was cut off`);
-}
-
-function gatewayDetail(code: GatewayErrorCode): string {
-  switch (code) {
-    case 'GW_ERR_UPSTREAM_TIMEOUT':
-    case 'GW_ERR_DEADLINE_EXCEEDED':
-      return 'did not answer in time';
-    case 'GW_ERR_UPSTREAM_RESET':
-      return 'closed the connection';
-    case 'GW_ERR_UPSTREAM_BAD_RESPONSE':
-      return 'sent an invalid response';
-    case 'GW_ERR_NO_TARGET':
-      return 'has no target available';
-    case 'GW_ERR_CIRCUIT_OPEN':
-      return 'has its circuit breaker open';
-    case 'GW_ERR_OVERLOADED':
-      return 'is at its concurrency limit';
-    default:
-      return 'could not be reached';
-  }
 }
 
 /** 200 with `{ <part>: <body>, … }`; failed optional parts are `null` and named in X-Aggregate-Partial. */

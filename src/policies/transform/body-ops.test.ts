@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RequestContext } from '../../pipeline/context.js';
-import { applyBodyOps, compileBodyOps, isJson, type BodyOpConfig } from './body-ops.js';
+import { applyBodyOps, compileBodyOps, type BodyOpConfig } from './body-ops.js';
+import { isJsonType as isJson } from '../../http/headers.js';
 import { parsePointer } from './pointer.js';
 
 const ctx = { id: 'req-1', params: { id: '42' }, consumer: { id: 'acme' }, tenant: 't1' } as unknown as RequestContext;

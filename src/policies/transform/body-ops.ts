@@ -101,11 +101,3 @@ export function applyBodyOps(body: Buffer, ops: readonly CompiledOp[], ctx: Requ
   for (const op of ops) doc = op(doc, ctx);
   return Buffer.from(JSON.stringify(doc));
 }
-
-/** Whether a Content-Type is JSON (`application/json`, `application/*+json`). */
-export function isJson(contentType: string | undefined): boolean {
-  if (contentType === undefined) return false;
-  const semi = contentType.indexOf(';');
-  const mt = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-  return mt === 'application/json' || (mt.startsWith('application/') && mt.endsWith('+json'));
-}

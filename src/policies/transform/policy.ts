@@ -4,10 +4,10 @@ import { definePolicy, type ResponseHead } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { readRequestBody } from '../../pipeline/body.js';
 import { GatewayError, PROBLEM_CONTENT_TYPE, problemFor } from '../../errors.js';
-import { getHeader, type HeaderList } from '../../http/headers.js';
+import { getHeader, hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.js';
 import { schema } from './schema.js';
 import { applyHeaderOps, compileHeaderOps, compileQueryOps } from './ops.js';
-import { applyBodyOps, compileBodyOps, isJson, type CompiledOp } from './body-ops.js';
+import { applyBodyOps, compileBodyOps, type CompiledOp } from './body-ops.js';
 
 /**
  * `transform`: rewrites requests on their way upstream and responses on their way back —
@@ -43,7 +43,7 @@ export default definePolicy({
         ? function transformRequest(ctx: RequestContext) {
             if (reqHeaders) applyHeaderOps(ctx.upstreamHeaders, reqHeaders, ctx);
             if (query) ctx.query = query(ctx.query, ctx);
-            if (reqBody && hasBody(ctx) && isJson(ctx.req.headers['content-type'])) return transformRequestBody(ctx, reqBody, reqMax);
+            if (reqBody && hasRequestBody(ctx.req.headers) && isJsonType(ctx.req.headers['content-type'])) return transformRequestBody(ctx, reqBody, reqMax);
             return undefined;
           }
         : undefined;
@@ -52,7 +52,7 @@ export default definePolicy({
       resHeaders || resBody
         ? function transformResponse(ctx: RequestContext, head: ResponseHead) {
             if (resHeaders) applyHeaderOps(head.headers, resHeaders, ctx);
-            if (resBody && head.status >= 200 && head.status < 300 && ctx.method !== 'HEAD' && isJson(getHeader(head.headers, 'content-type'))) {
+            if (resBody && head.status >= 200 && head.status < 300 && ctx.method !== 'HEAD' && isJsonType(getHeader(head.headers, 'content-type'))) {
               transformResponseBody(ctx, head, resBody, resMax);
             }
           }
@@ -60,11 +60,6 @@ export default definePolicy({
     return { request, response };
   },
 });
-
-function hasBody(ctx: RequestContext): boolean {
-  const h = ctx.req.headers;
-  return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
-}
 
 async function transformRequestBody(ctx: RequestContext, ops: readonly CompiledOp[], max: number): Promise<undefined> {
   const raw = await readRequestBody(ctx, max);
