@@ -28,6 +28,8 @@ export const GatewayErrors = {
   GW_ERR_SHUTTING_DOWN: { status: 503, title: 'Gateway is shutting down' },
   GW_ERR_UNAUTHORIZED: { status: 401, title: 'Authentication required' },
   GW_ERR_FORBIDDEN: { status: 403, title: 'Forbidden' },
+  GW_ERR_IP_FORBIDDEN: { status: 403, title: 'Client address not allowed' },
+  GW_ERR_CORS_REJECTED: { status: 403, title: 'CORS preflight refused' },
   GW_ERR_AUTH_UNAVAILABLE: { status: 503, title: 'Authentication or authorization service unavailable' },
   GW_ERR_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   GW_ERR_QUOTA_EXCEEDED: { status: 429, title: 'Quota exceeded' },

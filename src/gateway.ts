@@ -35,6 +35,7 @@ import type { PurgeSelector } from './policies/cache/store.js';
 import { BackgroundWork } from './pipeline/work.js';
 import type { Duplex } from 'node:stream';
 import { TunnelSet, type UpgradeRequest } from './proxy/tunnel.js';
+import { preflightRoute } from './policies/cors/route.js';
 
 interface ListenerState {
   readonly key: string;
@@ -561,14 +562,19 @@ export class Gateway {
     res.on('close', () => this.#finished(rt, ctx, bytesAtStart));
 
     const router = rt.router(listener.config.name);
-    const found = router ? router.find(ctx.method, path, req.headers, ctx.query) : undefined;
+    let found = router ? router.find(ctx.method, path, req.headers, ctx.query) : undefined;
     if (found === undefined || found.kind === 'not-found') {
       respondError(ctx, 'GW_ERR_NOT_FOUND', `No route for ${ctx.method} ${path}.`);
       return;
     }
     if (found.kind === 'method-not-allowed') {
-      respondError(ctx, 'GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here.`, ['allow', found.allow.join(', ')]);
-      return;
+      // A CORS preflight to a route without OPTIONS: its `cors` policy answers it.
+      const preflight = ctx.method === 'OPTIONS' ? preflightRoute(router!, path, req.headers, ctx.query, rt.config.policies) : undefined;
+      if (preflight === undefined) {
+        respondError(ctx, 'GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here.`, ['allow', found.allow.join(', ')]);
+        return;
+      }
+      found = preflight;
     }
     if (upgrade !== undefined) {
       if (found.route.config.websocket !== true) {

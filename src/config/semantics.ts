@@ -7,6 +7,8 @@ import { checkLimits } from '../limits/semantics.js';
 import { checkResilience } from '../upstreams/semantics.js';
 import { checkCacheEntries } from '../policies/cache/semantics.js';
 import { checkAggregates } from '../handlers/aggregate/semantics.js';
+import { checkIpFilterEntries } from '../policies/ip-filter/semantics.js';
+import { checkCorsEntries } from '../policies/cors/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -60,6 +62,8 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
   checkResilience(config, source);
   checkCacheEntries(config, source);
   checkAggregates(config, source);
+  checkIpFilterEntries(config, source);
+  checkCorsEntries(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

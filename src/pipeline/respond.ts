@@ -251,7 +251,8 @@ export function respondReply(ctx: RequestContext, reply: Reply): void {
     if (!hasHeader(headers, 'content-type')) headers.push('content-type', 'application/json');
   }
   if (body !== undefined && !hasHeader(headers, 'content-type')) headers.push('content-type', 'text/plain; charset=utf-8');
-  if (!hasHeader(headers, 'content-length')) headers.push('content-length', String(body?.length ?? 0));
+  // A 204 carries no Content-Length (RFC 9110 §8.6).
+  if (reply.status !== 204 && !hasHeader(headers, 'content-length')) headers.push('content-length', String(body?.length ?? 0));
   const finish = () => {
     if (body !== undefined && ctx.method !== 'HEAD') respondData(ctx, body);
     respondEnd(ctx);

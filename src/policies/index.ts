@@ -11,6 +11,8 @@ import etag from './etag/policy.js';
 import rateLimit from './rate-limit/policy.js';
 import quota from './quota/policy.js';
 import concurrency from './concurrency/policy.js';
+import ipFilter from './ip-filter/policy.js';
+import cors from './cors/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
@@ -25,6 +27,8 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   rateLimit,
   quota,
   concurrency,
+  ipFilter,
+  cors,
 ] as PolicyDefinition[];
 
 export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);
