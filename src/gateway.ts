@@ -1,4 +1,5 @@
-import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type ConfigFile, type LoadedConfig } from './config/load.js';
@@ -9,11 +10,12 @@ import { PoolCache } from './upstreams/upstream.js';
 import { createHttpServer, earlyError, limitsOf, type ListenerLimits } from './listeners/http.js';
 import { createHttpsServer } from './listeners/https.js';
 import { tlsServerOptions } from './listeners/tls.js';
-import type { Server as HttpsServer } from 'node:https';
+import type { Server as TlsServer } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import type { TlsOptions } from 'node:tls';
-import type { ListenerInfo } from './listeners/listener-info.js';
+import type { ListenerInfo, ListenerServer } from './listeners/listener-info.js';
+import { adaptH2Request, createH2Server, createH2cServer } from './listeners/h2.js';
 import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
 import { normalizePath, splitTarget, targetAuthority } from './routing/normalize.js';
@@ -42,7 +44,7 @@ interface ListenerState {
   readonly config: ListenerConfig;
   readonly info: ListenerInfo;
   readonly limits: ListenerLimits;
-  readonly server: Server;
+  readonly server: ListenerServer;
 }
 
 export interface GatewayOptions {
@@ -416,10 +418,10 @@ export class Gateway {
     const removed = [...byKey.values()].filter((s) => !keys.has(s.key));
     const added = wanted.filter((w) => !byKey.has(w.key));
     const samePort = (port: number) => port !== 0 && added.some((w) => w.cfg.port === port);
-    // A kept https listener re-reads its files (certificates rotate with a reload): read first, apply on commit.
+    // A kept https or h2 listener re-reads its files (certificates rotate with a reload): read first, apply on commit.
     const rotate = wanted.flatMap((w) => {
       const kept = byKey.get(w.key);
-      return kept !== undefined && w.cfg.tls !== undefined ? [{ server: kept.server as HttpsServer, options: listenerTls(w.cfg, w.index, loaded.baseDir) }] : [];
+      return kept !== undefined && w.cfg.tls !== undefined ? [{ server: kept.server as unknown as TlsServer, options: listenerTls(w.cfg, w.index, loaded.baseDir) }] : [];
     });
     const started = new Map<string, ListenerState>();
     const stopStarted = () => {
@@ -464,12 +466,18 @@ export class Gateway {
 
   async #listen(key: string, cfg: ListenerConfig, index: number, baseDir: string): Promise<ListenerState> {
     const limits = limitsOf(cfg);
-    const secure = cfg.protocol === 'https' && cfg.tls !== undefined;
+    const protocol = cfg.protocol ?? 'http';
+    const secure = (protocol === 'https' || protocol === 'h2') && cfg.tls !== undefined;
     const info: ListenerInfo = { name: cfg.name, scheme: secure ? 'https' : 'http' };
     const handler = (req: IncomingMessage, res: ServerResponse) => this.#handle(state, req, res);
-    let server: Server;
+    // HTTP/2 streams have an entry of their own: the HTTP/1.1 path tests nothing per request.
+    const h2handler = (req: Http2ServerRequest, res: Http2ServerResponse) => this.#handleH2(state, req, res);
+    let server: ListenerServer;
     try {
-      server = secure ? createHttpsServer(limits, listenerTls(cfg, index, baseDir), handler) : createHttpServer(limits, handler);
+      if (protocol === 'h2c') server = createH2cServer(limits, h2handler);
+      else if (!secure) server = createHttpServer(limits, handler);
+      else if (protocol === 'h2') server = createH2Server(limits, listenerTls(cfg, index, baseDir), { http1: handler, http2: h2handler });
+      else server = createHttpsServer(limits, listenerTls(cfg, index, baseDir), handler);
     } catch (e) {
       throw BuildError.within(['listeners', index, 'tls'], e, `"${cfg.name}"`);
     }
@@ -516,10 +524,9 @@ export class Gateway {
     this.#handle(listener, req, res, { socket, head, tunnels: this.#tunnels, tunnel: undefined });
   }
 
-  /** The data path entry: normalise, route, run the pipeline. */
+  /** The data path entry of HTTP/1.x requests: check the message, then `#serve` it. */
   #handle(listener: ListenerState, req: IncomingMessage, res: ServerResponse, upgrade?: UpgradeRequest): void {
     const startedAt = performance.now();
-    const rt = this.#runtime;
     const url = req.url ?? '/';
     if (url.length > listener.limits.maxUrlLength) return earlyError(res, 'GW_ERR_URI_TOO_LONG');
     // llhttp also reads `HTTP/2.0` and HTTP/0.9 request lines, with HTTP/1.1 framing: refused, not forwarded.
@@ -533,14 +540,39 @@ export class Gateway {
     // RFC 9112 §3.2: one valid Host (the listener leaves this check to us, so the 400 is problem+json).
     const hostError = hostProblem(req);
     if (hostError !== undefined) return earlyError(res, 'GW_ERR_BAD_REQUEST', hostError);
-    const target = splitTarget(url);
-    const path = target === null ? null : normalizePath(target[0], rt.server.mergeSlashes);
-    if (path === null) return earlyError(res, 'GW_ERR_BAD_REQUEST', 'The request target is not a valid origin-form path.');
     // Belt and braces over llhttp: never forward a message whose length two parsers could read differently.
     if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] !== undefined) {
       return earlyError(res, 'GW_ERR_BAD_REQUEST', 'Content-Length and Transfer-Encoding together are ambiguous.');
     }
     if (this.#draining) res.shouldKeepAlive = false;
+    this.#serve(listener, req, res, url, startedAt, upgrade);
+  }
+
+  /**
+   * The data path entry of HTTP/2 streams (h2 and h2c listeners): nghttp2 has checked the
+   * framing and the fields (RFC 9113 §8.1.1, §8.2); the request is made to read like an
+   * HTTP/1.1 one (listeners/h2.ts `adaptH2Request`), then served by `#serve` like any.
+   * CONNECT (and extended CONNECT, RFC 8441) is not served.
+   */
+  #handleH2(listener: ListenerState, h2req: Http2ServerRequest, h2res: Http2ServerResponse): void {
+    const startedAt = performance.now();
+    // The compatibility objects carry what the data path reads and writes (see listeners/h2.ts).
+    const req = h2req as unknown as IncomingMessage;
+    const res = h2res as unknown as ServerResponse;
+    const url = h2req.url;
+    if (h2req.method === 'CONNECT' || url === undefined) return earlyError(res, 'GW_ERR_NOT_IMPLEMENTED', 'CONNECT (tunnels) is not served by this gateway.');
+    if (url.length > listener.limits.maxUrlLength) return earlyError(res, 'GW_ERR_URI_TOO_LONG');
+    const problem = adaptH2Request(h2req);
+    if (problem !== undefined) return earlyError(res, 'GW_ERR_BAD_REQUEST', problem);
+    this.#serve(listener, req, res, url, startedAt, undefined);
+  }
+
+  /** The protocol-independent part of the data path: normalise, route, run the pipeline. */
+  #serve(listener: ListenerState, req: IncomingMessage, res: ServerResponse, url: string, startedAt: number, upgrade: UpgradeRequest | undefined): void {
+    const rt = this.#runtime;
+    const target = splitTarget(url);
+    const path = target === null ? null : normalizePath(target[0], rt.server.mergeSlashes);
+    if (path === null) return earlyError(res, 'GW_ERR_BAD_REQUEST', 'The request target is not a valid origin-form path.');
 
     if (path === rt.server.healthPath) return healthReply(res, 200, { status: 'ok' });
     if (path === rt.server.readyPath) {
@@ -716,7 +748,7 @@ function listenerTls(cfg: ListenerConfig, index: number, baseDir: string): TlsOp
   }
 }
 
-function listenOn(server: Server, port: number, host: string): Promise<void> {
+function listenOn(server: ListenerServer, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -727,7 +759,7 @@ function listenOn(server: Server, port: number, host: string): Promise<void> {
 }
 
 /** Stops accepting; resolves once the socket is released (connections in flight finish on their own). */
-function closeListening(server: Server): Promise<void> {
+function closeListening(server: ListenerServer): Promise<void> {
   return new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();

@@ -16,7 +16,7 @@ import { loadConfig } from './load.js';
  */
 describe('schemaDefaults: defaults of omitted sections come from the schema', () => {
   it.each([
-    ['listeners[].limits', ListenerLimits, { maxHeaderSize: 16_384, maxUrlLength: 8192, headersTimeout: 10_000, requestTimeout: 300_000, keepAliveTimeout: 5000, maxConnections: 10_000, maxRequestsPerConnection: 0 }],
+    ['listeners[].limits', ListenerLimits, { maxHeaderSize: 16_384, maxUrlLength: 8192, headersTimeout: 10_000, requestTimeout: 300_000, keepAliveTimeout: 5000, maxConnections: 10_000, maxRequestsPerConnection: 0, maxConcurrentStreams: 100 }],
     ['server', Server, { trustedProxies: [], healthPath: '/healthz', readyPath: '/readyz', readyRequiresStore: true, drainTimeout: 30_000, via: 'gantry', mergeSlashes: true }],
     ['store', StoreSchema, { kind: 'memory', url: 'redis://127.0.0.1:6379', keyPrefix: 'gantry:', timeout: 500, maxBackoff: 2000 }],
     ['upstreams.<name>.pool', UpstreamPool, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1 }],

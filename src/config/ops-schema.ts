@@ -60,6 +60,7 @@ export const ACCESS_LOG_FIELDS = [
   'traceId',
   'userAgent',
   'headers',
+  'httpVersion',
 ] as const;
 
 /*

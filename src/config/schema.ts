@@ -29,6 +29,12 @@ export const ListenerLimits = obj(
     keepAliveTimeout: Duration({ default: '5s', description: 'Idle time before a client keep-alive connection is closed.' }),
     maxConnections: Type.Integer({ minimum: 1, default: 10_000, description: 'Concurrent client connections; more are refused.' }),
     maxRequestsPerConnection: Type.Integer({ minimum: 0, default: 0, description: 'Requests served on one connection before it is closed; 0 = unlimited.' }),
+    maxConcurrentStreams: Type.Integer({
+      minimum: 1,
+      maximum: 4_294_967_295,
+      default: 100,
+      description: 'h2/h2c: streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS, RFC 9113 §6.5.2).',
+    }),
   },
   'Protocol limits of a listener, with safe defaults.',
 );
@@ -38,7 +44,11 @@ export const Listener = obj(
     name: Name({ description: 'Referenced by routes\' `listeners:` to scope them.' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, description: 'TCP port; 0 picks a free one.' }),
     host: Type.String({ default: '0.0.0.0', description: 'Address to bind.' }),
-    protocol: Type.Union([Type.Literal('http'), Type.Literal('https')], { default: 'http', description: 'Wire protocol: `http`, or `https` (HTTP/1.1 over TLS, needs `tls`).' }),
+    protocol: Type.Union([Type.Literal('http'), Type.Literal('https'), Type.Literal('h2'), Type.Literal('h2c')], {
+      default: 'http',
+      description:
+        'Wire protocol: `http`, `https` (HTTP/1.1 over TLS, needs `tls`), `h2` (HTTP/2 over TLS by ALPN with HTTP/1.1 fallback, needs `tls`) or `h2c` (cleartext HTTP/2, prior knowledge only).',
+    }),
     tls: Type.Optional(ListenerTls),
     limits: Type.Optional(ListenerLimits),
   },

@@ -32,6 +32,14 @@ export function hostProblem(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/** Whether `host` is `uri-host [":" port]` (see HOST). */
+export function isValidHost(host: string): boolean {
+  if (host === lastValid) return true;
+  if (!HOST.test(host)) return false;
+  lastValid = host;
+  return true;
+}
+
 /**
  * `uri-host [ ":" port ]` (RFC 3986 §3.2.2–3.2.3): an IP-literal in brackets, or a reg-name
  * (unreserved, sub-delims and percent escapes; IPv4 addresses are reg-names to this

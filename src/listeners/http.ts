@@ -14,6 +14,7 @@ export interface ListenerLimits {
   keepAliveTimeout: number;
   maxConnections: number;
   maxRequestsPerConnection: number;
+  maxConcurrentStreams: number;
 }
 
 /** The limits of a listener without `limits:`: the schema's defaults (`listeners[].limits`). */

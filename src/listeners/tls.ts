@@ -7,7 +7,7 @@ import type { ConfigSource } from '../config/source.js';
 import { BuildError, reasonOf } from '../config/build-error.js';
 
 /**
- * TLS settings of an `https` listener. TLS 1.2 is the floor (RFC 8996 deprecates 1.0 and
+ * TLS settings of an `https` or `h2` listener (h2 also offers `h2` by ALPN, RFC 7301). TLS 1.2 is the floor (RFC 8996 deprecates 1.0 and
  * 1.1; RFC 9325 §3.1.1); 1.3 is negotiated whenever the client offers it, and
  * `minVersion: TLSv1.3` refuses 1.2 altogether. With `clientCa` the listener asks for a
  * client certificate (mTLS): `optional` lets requests without one (or with an untrusted
@@ -31,7 +31,7 @@ export const ListenerTls = Type.Object(
     }),
     minVersion: Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'Oldest TLS version accepted.' }),
   },
-  { additionalProperties: false, description: 'TLS for an https listener.' },
+  { additionalProperties: false, description: 'TLS for an https or h2 listener.' },
 );
 
 export type ListenerTlsConfig = Static<typeof ListenerTls>;
@@ -67,17 +67,17 @@ export function tlsServerOptions(cfg: ListenerTlsConfig, baseDir: string): TlsOp
 }
 
 /**
- * Config checks for TLS listeners, with file/line/path: `https` needs `tls`, `tls` needs
- * `https`, and the files must exist and hold a usable certificate and matching key.
+ * Config checks for TLS listeners, with file/line/path: `https` and `h2` need `tls`, `tls`
+ * needs one of them, and the files must exist and hold a usable certificate and matching key.
  */
 export function checkListenersTls(config: GatewayConfig, baseDir: string, source: ConfigSource): void {
   const listeners = Array.isArray(config.listeners) ? config.listeners : [];
   listeners.forEach((l, i) => {
     if (!l || typeof l !== 'object') return;
     const tls = (l as { tls?: ListenerTlsConfig }).tls;
-    const secure = l.protocol === 'https';
-    if (secure && tls === undefined) source.issueAt(['listeners', i, 'tls'], 'is required for protocol https (cert and key)');
-    if (!secure && tls !== undefined) source.issueAt(['listeners', i, 'tls'], `has no effect on protocol ${l.protocol ?? 'http'}; use protocol: https`);
+    const secure = l.protocol === 'https' || l.protocol === 'h2';
+    if (secure && tls === undefined) source.issueAt(['listeners', i, 'tls'], `is required for protocol ${l.protocol} (cert and key)`);
+    if (!secure && tls !== undefined) source.issueAt(['listeners', i, 'tls'], `has no effect on protocol ${l.protocol ?? 'http'}; use protocol: https or h2`);
     if (!secure || !tls || typeof tls.cert !== 'string' || typeof tls.key !== 'string') return;
     for (const field of ['cert', 'key', 'clientCa'] as const) {
       const p = tls[field];

@@ -20,6 +20,7 @@ function request(over: Record<string, unknown> = {}): RequestContext {
     bytesOut: 10,
     clientIp: '127.0.0.1',
     listener: { name: 'public' },
+    req: { httpVersion: '1.1' },
     consumer: { id: 'acme', tenant: 't1' },
     tenant: undefined,
     errorCode: 'GW_ERR_X',
@@ -60,6 +61,7 @@ function expected(c: RequestContext, fields: readonly AccessLogField[], w: LineS
     traceId: r.trace?.traceId || undefined,
     userAgent: r.header('user-agent'),
     headers: w.headersOf(c),
+    httpVersion: r.req.httpVersion,
   };
   // JSON has no NaN or Infinity: the line writes null.
   const json = (v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v);

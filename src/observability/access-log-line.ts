@@ -97,6 +97,8 @@ const FIELDS: Record<AccessLogField, { text?: string; json?: string; get?: strin
   traceId: { get: 'c.trace?.traceId', has: 't', text: 't' },
   userAgent: { get: "c.header('user-agent')", has: 't !== undefined', text: 't' },
   headers: { get: 'w.headersOf(c)', has: 't !== undefined', json: 'H.json(t)' },
+  // `1.0`, `1.1` or `2.0` (h2/h2c listeners): the version node read off the connection.
+  httpVersion: { json: 'H.quoted(c.req.httpVersion)' },
 };
 
 const HELPERS = { quoted, num, millis, str, json, time: isoTimeCached, escape: NEEDS_ESCAPE };
