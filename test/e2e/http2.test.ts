@@ -3,6 +3,8 @@ import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type Outgoing
 import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
 import { eventually, freePort, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { issue, makeCa, writePems, type Issued } from '../tls-fixtures.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -57,10 +59,11 @@ let client: Issued;
 let up: TestUpstream;
 let gw: TestGateway;
 let pems: ReturnType<typeof writePems>;
+let wss: WebSocketServer;
 /** Requests to /hang/* that the upstream saw end before it answered (the gateway cancelled them). */
 const upstreamAborts: string[] = [];
 
-function yamlFor(deadPort: number): string {
+function yamlFor(deadPort: number, wsPort: number): string {
   return `version: 1
 listeners:
   - { name: h2, port: 0, host: 127.0.0.1, protocol: h2, tls: { cert: gw.pem, key: gw-key.pem, clientCa: ca.pem } }
@@ -71,6 +74,7 @@ consumers:
 upstreams:
   echo: { targets: [ "${up.url}" ] }
   dead: { targets: [ "http://127.0.0.1:${deadPort}" ], retries: { attempts: 1 } }
+  sockets: { targets: [ "http://127.0.0.1:${wsPort}" ] }
 routes:
   - { name: by-host, match: { path: /who, host: api.example.com }, static: { status: 200, body: api } }
   - { name: any-host, match: { path: /who }, static: { status: 200, body: other } }
@@ -82,6 +86,7 @@ routes:
   - { name: hop, match: { path: /hop }, upstream: echo }
   - { name: hang, match: { path: /hang/* }, upstream: echo }
   - { name: slow, match: { path: /slow/* }, upstream: echo }
+  - { name: ws, match: { path: /ws }, upstream: sockets, websocket: true }
   - name: policy-hop
     match: { path: /policy-hop }
     static: { status: 200, body: ok }
@@ -153,7 +158,10 @@ beforeAll(async () => {
     { bufferBody: false },
   );
   pems = writePems({ 'gw.pem': serverCert.cert, 'gw-key.pem': serverCert.key, 'ca.pem': ca.cert });
-  const yaml = yamlFor(await freePort());
+  wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((r) => wss.once('listening', r));
+  wss.on('connection', (sock) => sock.on('message', (m, binary) => sock.send(m, { binary })));
+  const yaml = yamlFor(await freePort(), (wss.address() as AddressInfo).port);
   const file = `${pems.dir}/gateway.yaml`;
   const { writeFileSync } = await import('node:fs');
   writeFileSync(file, yaml);
@@ -163,6 +171,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.close();
   await up?.close();
+  wss?.close();
 });
 
 const h2url = () => `https://localhost:${gw.gw.port('h2')}`;
@@ -204,6 +213,17 @@ describe('h2 listener', () => {
     expect(res.version).toBe('1.1');
     expect(res.alpn).toBe(false);
     expect((JSON.parse(res.body) as { url: string }).url).toBe('/echo/b');
+  });
+
+  it('serves WebSocket upgrades over its HTTP/1.1 fallback', async () => {
+    const ws = new WebSocket(`wss://localhost:${gw.gw.port('h2')}/ws`, { ca: ca.cert });
+    const echoed = await new Promise<string>((resolve, reject) => {
+      ws.once('open', () => ws.send('ping'));
+      ws.once('message', (m: Buffer) => resolve(m.toString()));
+      ws.once('error', reject);
+    });
+    ws.close();
+    expect(echoed).toBe('ping');
   });
 
   it('routes by :authority host', async () => {
@@ -314,6 +334,18 @@ describe('h2c listener (prior knowledge)', () => {
       for (const h of ['keep-alive', 'upgrade', 'transfer-encoding']) expect(set.headers[h], h).toBeUndefined();
       // The session is still usable: no stream or connection error came of it.
       expect((await h2Request(s, { ':path': '/echo/after' })).status).toBe(200);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('answers 431 to a header list over maxHeaderSize, and keeps the connection', async () => {
+    const s = await connect(h2curl());
+    try {
+      const before = up.seen.length;
+      expect((await h2Request(s, { ':path': '/echo/big-head', 'x-big': 'a'.repeat(20_000) })).status).toBe(431);
+      expect(up.seen.length).toBe(before);
+      expect((await h2Request(s, { ':path': '/echo/small-head' })).status).toBe(200);
     } finally {
       s.close();
     }
