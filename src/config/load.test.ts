@@ -81,6 +81,11 @@ describe('config errors name file, line and path', () => {
       want: /gateway\.yaml:8 routes\[0\]\.match: is required/,
     },
     {
+      desc: 'missing top-level key, at the first line of the file',
+      yaml: 'listeners: [ { name: public, port: 8080 } ]\nroutes: []\n',
+      want: /gateway\.yaml:1 version: is required/,
+    },
+    {
       desc: 'route without a target',
       yaml: base + 'routes:\n  - name: r\n    match: { path: /a }\n',
       want: /gateway\.yaml:8 routes\[0\]: route needs a target/,

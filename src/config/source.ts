@@ -180,7 +180,8 @@ export class ConfigSource {
       const pos = this.#positions.get(path.slice(0, n).map((s) => `/${s}`).join(''));
       if (pos) return pos;
     }
-    return { file: this.files.length ? this.displayName(this.files[0]!) : 'config', line: 0 };
+    // The document itself: a key missing at the top level is reported at its first line.
+    return this.files.length ? { file: this.displayName(this.files[0]!), line: 1 } : { file: 'config', line: 0 };
   }
 
   /** Records an issue at a config path. */
