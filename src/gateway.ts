@@ -609,7 +609,7 @@ export class Gateway {
       found = preflight;
     }
     if (upgrade !== undefined) {
-      if (found.route.config.websocket !== true) {
+      if (found.route.config.websocket === undefined || found.route.config.websocket === false) {
         respondError(ctx, 'GW_ERR_WEBSOCKET_NOT_ROUTED', `${path} does not accept WebSocket upgrades.`);
         return;
       }

@@ -73,6 +73,16 @@ export const Timeouts = obj(
   'Upstream timeouts.',
 );
 
+/** `websocket:` in its long form. */
+export const WebSocketSettings = obj(
+  {
+    idleTimeout: Type.Optional(
+      Duration({ description: 'Close a tunnel after this long with no byte in either direction (WebSocket pings count as traffic). None by default.' }),
+    ),
+  },
+  'WebSocket tunnel settings.',
+);
+
 /** A route's timeouts override its upstream's; the connect timeout belongs to the upstream's connection pool. */
 export const RouteTimeouts = obj(
   {
@@ -190,9 +200,9 @@ export const Route = obj(
     ...routeResilienceProps,
     // Optional in the type (routes built in code, e.g. aggregate parts, need not name it); the default still applies.
     websocket: Type.Optional(
-      Type.Boolean({
+      Type.Union([Type.Boolean(), WebSocketSettings], {
         default: false,
-        description: 'Accept WebSocket upgrades (RFC 6455) on this route and tunnel them to the `upstream:` target (see docs/websocket.md).',
+        description: 'Accept WebSocket upgrades (RFC 6455) on this route and tunnel them to the `upstream:` target: `true`, or settings (see docs/websocket.md).',
       }),
     ),
     accessLog: Type.Boolean({ default: true, description: 'Write an access-log line for this route.' }),

@@ -39,7 +39,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
       source.issueAt(['routes', i, 'upstream'], `unknown upstream '${r.upstream}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
     }
     // A tunnel goes to one upstream target; static, split and per-tenant targets do not tunnel.
-    if (r.websocket === true && targets.length === 1 && targets[0] !== 'upstream') {
+    if (r.websocket !== undefined && r.websocket !== false && targets.length === 1 && targets[0] !== 'upstream') {
       source.issueAt(['routes', i, 'websocket'], `websocket needs an 'upstream:' target, not '${targets[0]}'`);
     }
     if (Array.isArray(r.listeners)) {

@@ -20,23 +20,35 @@ export interface UpgradeRequest {
  * ways through `pipe` (backpressure: a side that cannot write pauses the other's reads)
  * and are never parsed or buffered beyond the streams' own high-water marks. One side
  * ending ends the other (TCP half-close passes through); one side failing or closing
- * closes the other.
+ * closes the other. With `idleTimeout` (ms), a tunnel with no byte in either direction for
+ * that long is closed: every byte either way passes through the client socket, so its
+ * inactivity timer covers both directions.
  *
  * @example
- *   const t = new Tunnel(clientSocket, upstreamSocket, clientHead, upstreamHead);
+ *   const t = new Tunnel(clientSocket, upstreamSocket, clientHead, upstreamHead, 60_000);
  *   t.close(); // both sockets destroyed
  */
 export class Tunnel {
   readonly client: Duplex;
   readonly upstream: Socket;
   readonly #clientWrittenAtStart: number;
+  /** Set when the tunnel was closed for having been idle too long. */
+  idledOut = false;
 
-  constructor(client: Duplex, upstream: Socket, clientHead: Buffer, upstreamHead: Buffer) {
+  constructor(client: Duplex, upstream: Socket, clientHead: Buffer, upstreamHead: Buffer, idleTimeout = 0) {
     this.client = client;
     this.upstream = upstream;
     const c = client as Socket;
     this.#clientWrittenAtStart = c.bytesWritten ?? 0;
-    if (typeof c.setTimeout === 'function') c.setTimeout(0);
+    if (typeof c.setTimeout === 'function') {
+      c.setTimeout(idleTimeout);
+      if (idleTimeout > 0) {
+        c.once('timeout', () => {
+          this.idledOut = true;
+          this.close();
+        });
+      }
+    }
     if (typeof c.setNoDelay === 'function') c.setNoDelay(true);
     upstream.setTimeout(0);
     upstream.setNoDelay(true);

@@ -113,6 +113,7 @@ routes:
   - { name: keyed, match: { path: /keyed/* }, upstream: ws, websocket: true, policies: [ { api-key: {} } ] }
   - { name: down, match: { path: /down/* }, upstream: down, websocket: true }
   - { name: hang, match: { path: /hang/* }, upstream: ws, websocket: true, timeouts: { response: 300ms } }
+  - { name: idle, match: { path: /idle/* }, upstream: ws, websocket: { idleTimeout: 400ms }, rewrite: { stripPrefix: /idle } }
 `);
     base = `ws://127.0.0.1:${gw.port}`;
   });
@@ -263,6 +264,24 @@ routes:
     expect(await closedCode(f)).toBe(1006);
   });
 
+  it('websocket.idleTimeout closes a silent tunnel; traffic either way keeps it open', async () => {
+    const c = await connect(`${base}/idle/chatty`);
+    const peer = ws.peers.at(-1)!;
+    // 1.2 s of traffic, one message every 150 ms: never 400 ms of silence.
+    for (let i = 0; i < 8; i++) {
+      c.send(`m${i}`);
+      expect((await nextMessage(c)).data.toString()).toBe(`m${i}`);
+      await sleep(150);
+    }
+    expect(c.readyState).toBe(WebSocket.OPEN);
+    // Then silence: both connections close (no close frame: the gateway does not write frames).
+    expect(await closedCode(c)).toBe(1006);
+    expect(await peer.closed).toBe(1006);
+    const line = await eventually(() => gw.logs.find((l) => l.msg === 'request' && l.path === '/idle/chatty'));
+    expect(line.status).toBe(101);
+    expect(line.error).toBe('tunnel-idle-timeout');
+  });
+
   it('logs one access-log line per tunnel, with status 101 and the bytes sent', async () => {
     const c = await connect(`${base}/ws/logged`);
     c.send('x'.repeat(1000));
@@ -291,6 +310,39 @@ routes:
       expect(issue.message).toMatch(/websocket needs an 'upstream:' target/);
       expect(issue.line).toBe(5);
     }
+  });
+
+  it('websocket settings: idleTimeout must be a duration, unknown keys are errors', async () => {
+    for (const [value, want] of [
+      ['{ idleTimeout: soon }', /websocket/],
+      ['{ idleTimout: 1m }', /websocket/],
+    ] as const) {
+      const text = `version: 1
+listeners: [ { name: public, port: 0 } ]
+upstreams: { u: { targets: [ "http://127.0.0.1:1" ] } }
+routes:
+  - name: a
+    match: { path: /a }
+    upstream: u
+    websocket: ${value}
+`;
+      const r = await loadConfig('/v/gateway.yaml', { text, env: {} });
+      expect(r.ok, value).toBe(false);
+      if (!r.ok) {
+        expect(r.issues.map((i) => i.path).join(' ')).toMatch(want);
+        expect(r.issues[0]!.line).toBe(8);
+      }
+    }
+    const ok = await loadConfig('/v/gateway.yaml', {
+      text: `version: 1
+listeners: [ { name: public, port: 0 } ]
+upstreams: { u: { targets: [ "http://127.0.0.1:1" ] } }
+routes: [ { name: a, match: { path: /a }, upstream: u, websocket: { idleTimeout: 2m } } ]
+`,
+      env: {},
+    });
+    expect(ok.ok).toBe(true);
+    if (ok.ok) expect(ok.loaded.config.routes[0]!.websocket).toEqual({ idleTimeout: 120_000 });
   });
 
   it('websocket must be a boolean', async () => {

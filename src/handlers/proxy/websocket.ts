@@ -22,6 +22,8 @@ interface WebSocketRoute {
   /** ms to open the upstream connection, then ms to wait for its answer to the handshake. */
   readonly connectTimeout: number;
   readonly responseTimeout: number;
+  /** ms without a byte either way before an open tunnel is closed; 0 = never. */
+  readonly idleTimeout: number;
 }
 
 /**
@@ -38,7 +40,8 @@ interface WebSocketRoute {
  *   routes: [{ name: chat, match: { path: /chat }, upstream: chat, websocket: true }]
  */
 export function withWebSocket(inner: Handler, route: RouteConfig, deps: HandlerDeps): Handler {
-  if (route.websocket !== true || route.upstream === undefined) return inner;
+  const settings = route.websocket;
+  if (settings === undefined || settings === false || route.upstream === undefined) return inner;
   const upstream = deps.upstreams.get(route.upstream);
   if (upstream === undefined) return inner;
   const pool = poolOptions(upstream.config);
@@ -48,6 +51,7 @@ export function withWebSocket(inner: Handler, route: RouteConfig, deps: HandlerD
     opts: { forwarding: deps.forwarding, preserveHost: route.preserveHost ?? false, headersTimeout: undefined, bodyTimeout: undefined },
     connectTimeout: (pool.connect as { timeout?: number } | undefined)?.timeout ?? 5000,
     responseTimeout: route.timeouts?.response ?? pool.headersTimeout ?? 60_000,
+    idleTimeout: settings === true ? 0 : ((settings.idleTimeout as number | undefined) ?? 0),
   };
   return {
     description: `${inner.description} (websocket)`,
@@ -111,7 +115,7 @@ function openUpstream(ctx: RequestContext, ws: WebSocketRoute): void {
       socket.destroy();
       return;
     }
-    splice(ctx, target, res, socket, head);
+    splice(ctx, target, res, socket, head, ws.idleTimeout);
   });
   req.on('response', (res: IncomingMessage) => {
     settle(res.statusCode ?? 0, undefined);
@@ -129,7 +133,7 @@ function openUpstream(ctx: RequestContext, ws: WebSocketRoute): void {
 }
 
 /** The upstream switched protocols: relay its 101 head, then splice the two sockets. */
-function splice(ctx: RequestContext, target: Target, res: IncomingMessage, upstream: Socket, head: Buffer): void {
+function splice(ctx: RequestContext, target: Target, res: IncomingMessage, upstream: Socket, head: Buffer, idleTimeout: number): void {
   const up = ctx.upgrade!;
   const client = up.socket;
   if (client.destroyed) {
@@ -145,12 +149,13 @@ function splice(ctx: RequestContext, target: Target, res: IncomingMessage, upstr
   ctx.status = 101;
   ctx.cancelable = undefined;
   client.write(Buffer.from(text + '\r\n', 'latin1'));
-  const tunnel = new Tunnel(client, upstream, up.head, head);
+  const tunnel = new Tunnel(client, upstream, up.head, head, idleTimeout);
   up.tunnel = tunnel;
   upstream.once('close', () => target.inFlight--);
   // Before the gateway's own close listener, which writes the access-log line.
   client.prependOnceListener('close', () => {
     ctx.bytesOut = tunnel.bytesToClient;
+    if (tunnel.idledOut) ctx.errorCode = 'tunnel-idle-timeout';
   });
   up.tunnels.add(tunnel);
 }
