@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { LoadedConfig } from './config/load.js';
 import { Server, type GatewayConfig, type ServerConfig } from './config/schema.js';
-import { createPolicies, composePipeline, type PolicyInstance } from './pipeline/pipeline.js';
+import { createPolicies, type PolicyInstance } from './pipeline/pipeline.js';
+import { ConsumerPolicies } from './pipeline/consumer-policies.js';
 import { compileRouteMatch, type CompiledRoute } from './routing/route.js';
 import { Router } from './routing/router.js';
 import { createHandler } from './handlers/index.js';
@@ -123,16 +124,27 @@ export class Runtime {
     try {
       // Each failure names its config path (BuildError): the reload's issue points at it.
       const global = await createPolicies(config.policies, undefined, deps, ['policies'], all);
+      // Upstream policies: one instance per upstream, shared by the routes that target it.
+      const ofUpstream = new Map<string, PolicyInstance[]>();
+      for (const [name, uc] of Object.entries(config.upstreams)) {
+        if (uc.policies !== undefined && uc.policies.length > 0) ofUpstream.set(name, await createPolicies(uc.policies, undefined, deps, ['upstreams', name, 'policies'], all));
+      }
+      const ofConsumer = new Map<string, PolicyInstance[]>();
+      for (const [i, cc] of config.consumers.entries()) {
+        if (cc.policies !== undefined && cc.policies.length > 0) ofConsumer.set(cc.id, await createPolicies(cc.policies, undefined, deps, ['consumers', i, 'policies'], all));
+      }
+      const consumerPolicies = new ConsumerPolicies(ofConsumer);
       const routes: CompiledRoute[] = [];
       for (const [i, rc] of config.routes.entries()) {
         const own = await createPolicies(rc.policies, rc.name, deps, ['routes', i, 'policies'], all);
+        const upstream = rc.upstream === undefined ? [] : (ofUpstream.get(rc.upstream) ?? []);
         let handler: CompiledRoute['handler'];
         try {
           handler = createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir });
         } catch (e) {
           throw BuildError.within(['routes', i], e, `route "${rc.name}"`);
         }
-        routes.push({ ...compileRouteMatch(rc, i), pipeline: composePipeline([...global, ...own]), handler });
+        routes.push({ ...compileRouteMatch(rc, i), pipeline: consumerPolicies.compose([...global, ...upstream, ...own]), handler });
       }
       try {
         accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);

@@ -8,8 +8,13 @@ listeners:
   - { name: partners, port: 0 }
 policies:
   - request-id: {}
+consumers:
+  - { id: batch, policies: [ { rate-limit: { limit: 5, window: 1s, by: consumer } } ] }
+  - { id: plain }
 upstreams:
-  catalog: { targets: [ "http://127.0.0.1:7001", { url: "http://127.0.0.1:7002", weight: 3 } ] }
+  catalog:
+    targets: [ "http://127.0.0.1:7001", { url: "http://127.0.0.1:7002", weight: 3 } ]
+    policies: [ { concurrency: { max: 10 } } ]
 routes:
   - name: products
     match: { path: /api/v1/products/*, methods: [GET] }
@@ -46,10 +51,13 @@ describe('gantry explain', () => {
     });
   }
 
-  it('prints why, the policies in order (global first) and the upstream with its balancer and targets', async () => {
+  it('prints why, the policies in order (global, upstream, route; consumers\' noted) and the upstream with its balancer and targets', async () => {
     const e = (await explain(file, { method: 'GET', url: '/api/v1/products/7/x', headers: {} })) as Explanation;
-    expect(e.policies.map((p) => `${p.scope}:${p.name}`)).toEqual(['global:request-id', 'route:headers']);
+    expect(e.policies.map((p) => `${p.scope}:${p.name}`)).toEqual(['global:request-id', 'upstream:concurrency', 'route:headers']);
+    expect(e.consumerPolicies).toEqual([{ consumer: 'batch', policies: ['rate-limit'] }]);
     const text = formatExplanation(e);
+    expect(text).toContain('2. concurrency [upstream]');
+    expect(text).toContain('+ for consumer batch, after the policy that identifies it: rate-limit');
     expect(text).toContain('matched route: products');
     expect(text).toContain('✓ path /api/v1/products/* matches /api/v1/products/7/x');
     expect(text).toContain('1. request-id [global]');

@@ -34,7 +34,9 @@ export interface Explanation {
   /** 404 or 405 (with the allowed methods) when nothing matched. */
   outcome: string;
   nearMisses: RouteCheck[];
-  policies: { name: string; scope: 'global' | 'route'; config: unknown }[];
+  policies: { name: string; scope: 'global' | 'upstream' | 'route'; config: unknown }[];
+  /** Consumers with policies of their own: they join after the policy that identifies the consumer. */
+  consumerPolicies: { consumer: string; policies: string[] }[];
   target: string[];
   forwardedPath?: string;
 }
@@ -140,15 +142,20 @@ export async function explain(file: string, req: ExplainRequest): Promise<Explan
     outcome: found.kind === 'method-not-allowed' ? `405 Method Not Allowed (allow: ${found.allow.join(', ')})` : '404 Not Found',
     nearMisses,
     policies: [],
+    consumerPolicies: [],
     target: [],
   };
   if (found.kind !== 'found') return out;
   const rc = found.route.config;
   out.outcome = `route ${rc.name}`;
   out.matched = { route: rc.name, params: found.params, priority: found.route.priority, reasons: check(found.route, method, path, headers, query).reasons };
-  const entries = (scope: 'global' | 'route', list: readonly Record<string, unknown>[]) =>
+  const entries = (scope: 'global' | 'upstream' | 'route', list: readonly Record<string, unknown>[]) =>
     list.map((e) => ({ name: Object.keys(e)[0]!, scope, config: Object.values(e)[0] }));
-  out.policies = [...entries('global', config.policies), ...entries('route', rc.policies ?? [])];
+  const upstream = rc.upstream === undefined ? [] : (config.upstreams[rc.upstream]?.policies ?? []);
+  out.policies = [...entries('global', config.policies), ...entries('upstream', upstream), ...entries('route', rc.policies ?? [])];
+  out.consumerPolicies = config.consumers
+    .filter((c) => (c.policies?.length ?? 0) > 0)
+    .map((c) => ({ consumer: c.id, policies: c.policies!.map((e) => Object.keys(e)[0]!) }));
   const rewrite = rc.upstream !== undefined ? compileRewrite(rc.rewrite) : null;
   if (rc.upstream !== undefined) out.forwardedPath = (rewrite === null ? path : rewrite(path, found.params)) + query;
   out.target = describeTarget(config, rc, out.forwardedPath);
@@ -182,6 +189,7 @@ export function formatExplanation(e: Explanation): string {
     lines.push('', 'policies, in order:');
     if (e.policies.length === 0) lines.push('  (none)');
     e.policies.forEach((p, i) => lines.push(`  ${i + 1}. ${p.name} [${p.scope}] ${JSON.stringify(p.config)}`));
+    for (const c of e.consumerPolicies) lines.push(`  + for consumer ${c.consumer}, after the policy that identifies it: ${c.policies.join(', ')}`);
     lines.push('', 'target:', ...e.target.map((t) => `  ${t}`));
   }
   return lines.join('\n') + '\n';

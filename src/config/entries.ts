@@ -5,7 +5,7 @@ export type ConfigPath = (string | number)[];
 
 /**
  * Calls `fn` for every policy entry of a config — the global `policies` list, then each
- * route's — with the policy's name, its settings as the YAML holds them (not validated
+ * upstream's, each route's and each consumer's — with the policy's name, its settings as the YAML holds them (not validated
  * yet: check their shape), the path of the settings, and the entry itself. An entry that
  * is not an object with exactly one key is skipped: the schema reports it. Load-time
  * checks that span entries (cross-references, keys, sizes) walk the config this way.
@@ -20,7 +20,12 @@ export function forEachPolicyEntry(
   fn: (name: string, settings: unknown, at: ConfigPath, entry: Record<string, unknown>) => void,
 ): void {
   const lists: [ConfigPath, unknown][] = [[['policies'], config.policies]];
-  if (Array.isArray(config.routes)) config.routes.forEach((r, i) => lists.push([['routes', i, 'policies'], (r as { policies?: unknown } | null)?.policies]));
+  const upstreams: unknown = config.upstreams;
+  if (typeof upstreams === 'object' && upstreams !== null && !Array.isArray(upstreams)) {
+    for (const [name, u] of Object.entries(upstreams)) lists.push([['upstreams', name, 'policies'], policiesOf(u)]);
+  }
+  if (Array.isArray(config.routes)) config.routes.forEach((r, i) => lists.push([['routes', i, 'policies'], policiesOf(r)]));
+  if (Array.isArray(config.consumers)) config.consumers.forEach((c, i) => lists.push([['consumers', i, 'policies'], policiesOf(c)]));
   for (const [base, list] of lists) {
     if (!Array.isArray(list)) continue;
     list.forEach((entry: unknown, j) => {
@@ -31,4 +36,8 @@ export function forEachPolicyEntry(
       fn(name, (entry as Record<string, unknown>)[name], [...base, j, name], entry as Record<string, unknown>);
     });
   }
+}
+
+function policiesOf(section: unknown): unknown {
+  return typeof section === 'object' && section !== null ? (section as { policies?: unknown }).policies : undefined;
 }

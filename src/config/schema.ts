@@ -1,7 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ConsumersSchema } from '../consumers/schema.js';
 import { ListenerTls } from '../listeners/tls.js';
-import { Cidr, Duration, HeaderName, HttpUrl, Name, OneOrMany, RegexSource, Size } from './types.js';
+import { Cidr, Duration, HeaderName, HttpUrl, Name, OneOrMany, PolicyEntry, RegexSource, Size } from './types.js';
 import { StoreSchema } from '../store/schema.js';
 import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
 import { TiersSchema } from '../limits/schema.js';
@@ -108,6 +108,12 @@ export const Upstream = obj(
     ...upstreamResilienceProps,
     timeouts: Type.Optional(Timeouts),
     pool: Type.Optional(UpstreamPool),
+    policies: Type.Optional(
+      Type.Array(PolicyEntry, {
+        default: [],
+        description: "Policies of every route whose target is this upstream (`upstream:`), after the global ones and before the route's own.",
+      }),
+    ),
   },
   'A named pool of targets.',
 );
@@ -178,11 +184,7 @@ export const StaticReply = obj(
 );
 
 /** A policy entry: a single-key map `{ <policy-name>: <config> }`; checked by the registry. */
-export const PolicyEntry = Type.Record(Type.String(), Type.Unknown(), {
-  minProperties: 1,
-  maxProperties: 1,
-  description: 'One policy: `- <name>: { …config }`.',
-});
+export { PolicyEntry };
 
 export const Route = obj(
   {

@@ -52,3 +52,14 @@ export function HeaderName(options: StringOptions = {}): TString {
 export function OneOrMany<T extends TSchema>(item: T, options: SchemaOptions = {}): TUnsafe<Array<import('@sinclair/typebox').Static<T>>> {
   return Type.Unsafe({ ...options, anyOf: [item, Type.Array(item, { minItems: 1 })], 'x-gantry': 'one-or-many' });
 }
+
+/**
+ * One policy in a policy list: `- <name>: { …config }`. The settings are checked against the
+ * named policy's own schema at load (config/load.ts), wherever the list is (global, upstream,
+ * route, consumer).
+ */
+export const PolicyEntry = Type.Record(Type.String(), Type.Unknown(), {
+  minProperties: 1,
+  maxProperties: 1,
+  description: 'One policy: `- <name>: { …config }`.',
+});

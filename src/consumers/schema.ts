@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Name } from '../config/types.js';
+import { Name, PolicyEntry } from '../config/types.js';
 
 /**
  * The `consumers:` section: identities known to the gateway (DESIGN "Consumer"), with the
@@ -58,6 +58,12 @@ export const ConsumerConfigSchema = Type.Object(
     apiKeys: Type.Array(Type.String({ pattern: API_KEY_HASH_PATTERN }), { default: [], description: 'API keys as `sha256:<hex>` digests; never in clear.' }),
     basicAuth: Type.Array(BasicAuthCredential, { default: [], description: 'HTTP Basic credentials.' }),
     certificates: Type.Array(CertificateMapping, { default: [], description: 'Client certificates (mTLS) that identify this consumer.' }),
+    policies: Type.Optional(
+      Type.Array(PolicyEntry, {
+        default: [],
+        description: 'Policies for this consumer\'s requests, run right after the policy that identified it (e.g. a rate limit of its own).',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'An identity known to the gateway.' },
 );

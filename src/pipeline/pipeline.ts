@@ -7,6 +7,7 @@ import { checkHooks } from './registry.js';
 import type { LogHook, PolicyHooks, RequestHook, ResponseHook } from './policy.js';
 import { BuildError } from '../config/build-error.js';
 import type { ConfigPath } from '../config/entries.js';
+import type { RouteJoins } from './consumer-policies.js';
 
 /** The hooks of one route, global policies first, in config order. Compiled once per load. */
 export interface Pipeline {
@@ -15,6 +16,8 @@ export interface Pipeline {
   readonly log: readonly LogHook[];
   /** Names of the policies, in order (explain, status). */
   readonly policies: readonly string[];
+  /** Set when some consumer has policies of its own: they join once the consumer is known (consumer-policies.ts). */
+  readonly consumers?: RouteJoins | undefined;
 }
 
 /** A policy instance built from one config entry. */
@@ -85,7 +88,8 @@ export function composePipeline(instances: readonly PolicyInstance[]): Pipeline 
     if (hooks.response) response.push(hooks.response);
     if (hooks.log) log.push(hooks.log);
   }
-  return { request, response, log, policies: instances.map((i) => i.name) };
+  // One object shape for every pipeline (consumers set or not): the request loop reads it per request.
+  return { request, response, log, policies: instances.map((i) => i.name), consumers: undefined };
 }
 
 /** Whether a value is a Promise-like (the only case where the pipeline goes asynchronous). */

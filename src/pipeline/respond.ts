@@ -17,8 +17,16 @@ import { bodyBytes } from '../proxy/memory.js';
 
 /** Runs the request phase from hook `i`, then the route's handler. */
 export function runRequestPhase(ctx: RequestContext, i = 0): void {
-  const hooks = ctx.route!.pipeline.request;
+  const pipeline = ctx.route!.pipeline;
+  const hooks = pipeline.request;
+  const joins = pipeline.consumers;
   for (; i < hooks.length; i++) {
+    if (joins !== undefined && ctx.consumer !== undefined) {
+      // A policy identified the consumer: go on with its policies joined (consumer-policies.ts).
+      joins.join(ctx, i);
+      runRequestPhase(ctx, i);
+      return;
+    }
     let r;
     try {
       r = hooks[i]!(ctx);
@@ -40,6 +48,11 @@ export function runRequestPhase(ctx: RequestContext, i = 0): void {
       return;
     }
     respondReply(ctx, r);
+    return;
+  }
+  if (joins !== undefined && ctx.consumer !== undefined) {
+    joins.join(ctx, i);
+    runRequestPhase(ctx, i);
     return;
   }
   if (ctx.aborted) return;

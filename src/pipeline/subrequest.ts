@@ -26,7 +26,7 @@ export class SubrequestTooLarge extends Error {
   }
 }
 
-const NO_POLICIES: Pipeline = { request: [], response: [], log: [], policies: [] };
+const NO_POLICIES: Pipeline = { request: [], response: [], log: [], policies: [], consumers: undefined };
 
 /**
  * Collects what a handler writes, standing in for the client's `ServerResponse`: the

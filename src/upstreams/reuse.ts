@@ -23,7 +23,10 @@ export class UpstreamCache {
   acquire(configs: Record<string, UpstreamConfig>, deps: UpstreamDeps, lease: UpstreamLease): Map<string, Upstream> {
     const out = new Map<string, Upstream>();
     for (const [name, cfg] of Object.entries(configs)) {
-      const key = `${name}\u0000${deps.baseDir}\u0000${JSON.stringify(cfg)}`;
+      // The upstream's policies belong to the runtime (built per config version), not to the
+      // upstream object: changing them keeps its health, breakers and pools.
+      const { policies: _policies, ...own } = cfg;
+      const key = `${name}\u0000${deps.baseDir}\u0000${JSON.stringify(own)}`;
       out.set(name, lease.add(this.#entries.acquire(key, () => new Upstream(name, cfg, deps))));
     }
     return out;
