@@ -601,7 +601,7 @@ export class Gateway {
     }
     if (found.kind === 'method-not-allowed') {
       // A CORS preflight to a route without OPTIONS: its `cors` policy answers it.
-      const preflight = ctx.method === 'OPTIONS' ? preflightRoute(router!, path, req.headers, ctx.query, rt.config.policies) : undefined;
+      const preflight = ctx.method === 'OPTIONS' ? preflightRoute(router!, path, req.headers, ctx.query, rt.config) : undefined;
       if (preflight === undefined) {
         respondError(ctx, 'GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here.`, ['allow', found.allow.join(', ')]);
         return;

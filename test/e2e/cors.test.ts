@@ -25,7 +25,9 @@ consumers: [ { id: app, apiKeys: ["${hashApiKey(KEY)}"] } ]
 upstreams:
   echo: { targets: [ "${up.url}" ] }
   down: { targets: [ "http://127.0.0.1:${closed}" ] }
+  shared: { targets: [ "${up.url}" ], policies: [ { cors: { origins: ["https://partner.io"] } } ] }
 routes:
+  - { name: shared, match: { path: /shared/*, methods: [GET] }, upstream: shared }
   - name: api
     match: { path: /api/*, methods: [GET] }
     upstream: echo
@@ -117,6 +119,7 @@ routes:
         varyOrigin: true,
       },
       { desc: 'a request header outside allowHeaders', path: '/keyed/x', origin: APP, method: 'POST', headers: 'x-api-key,x-evil', want: 403, detail: /header x-evil is not allowed/ },
+      { desc: "an upstream's cors policy on a GET-only route", path: '/shared/1', origin: 'https://partner.io', method: 'GET', want: 204, expect: { 'access-control-allow-origin': 'https://partner.io' }, varyOrigin: true },
       { desc: 'a global cors policy on a GET-only route', base: () => globalGw.url, path: '/read/1', origin: 'https://shop.example.com', method: 'GET', want: 204, expect: { 'access-control-allow-origin': 'https://shop.example.com' }, varyOrigin: true },
       { desc: 'a global cors policy refusing an origin', base: () => globalGw.url, path: '/read/1', origin: 'https://shop.example.org', method: 'GET', want: 403 },
     ];

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Router, RouteResult } from '../../routing/router.js';
 import type { CompiledRoute } from '../../routing/route.js';
+import type { GatewayConfig } from '../../config/schema.js';
 
 type Found = Extract<RouteResult, { kind: 'found' }>;
 
@@ -12,18 +13,18 @@ const answering = new WeakMap<CompiledRoute, boolean>();
  * `GET` only does not match `OPTIONS`, yet browsers preflight its cross-origin requests.
  * The preflight is routed as the request it announces (Access-Control-Request-Method,
  * Fetch §3.2.2), so the route that will serve that request answers it, when its pipeline
- * (global policies included) has a `cors` policy that answers preflights. Called on the
+ * (global and upstream policies included) has a `cors` policy that answers preflights. Called on the
  * 405 path only: routing costs nothing more for any other request.
  *
  * @example
- *   if (found.kind === 'method-not-allowed' && ctx.method === 'OPTIONS') found = preflightRoute(router, path, req.headers, ctx.query, rt.config.policies) ?? found;
+ *   if (found.kind === 'method-not-allowed' && ctx.method === 'OPTIONS') found = preflightRoute(router, path, req.headers, ctx.query, rt.config) ?? found;
  */
 export function preflightRoute(
   router: Router,
   path: string,
   headers: IncomingHttpHeaders,
   query: string,
-  globalPolicies: readonly Record<string, unknown>[],
+  config: GatewayConfig,
 ): Found | undefined {
   const method = headers['access-control-request-method'];
   if (typeof method !== 'string' || method === 'OPTIONS' || headers.origin === undefined) return undefined;
@@ -31,7 +32,9 @@ export function preflightRoute(
   if (r.kind !== 'found') return undefined;
   let yes = answering.get(r.route);
   if (yes === undefined) {
-    yes = [...globalPolicies, ...r.route.config.policies].some(answersPreflights);
+    const rc = r.route.config;
+    const ofUpstream = rc.upstream === undefined ? [] : (config.upstreams[rc.upstream]?.policies ?? []);
+    yes = [...config.policies, ...ofUpstream, ...rc.policies].some(answersPreflights);
     answering.set(r.route, yes);
   }
   return yes ? r : undefined;
