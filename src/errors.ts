@@ -39,6 +39,13 @@ export const GatewayErrors = {
   GW_ERR_TENANT_REQUIRED: { status: 400, title: 'Tenant required' },
   GW_ERR_TENANT_UNKNOWN: { status: 403, title: 'Unknown tenant' },
   GW_ERR_CACHE_ZONE_UNKNOWN: { status: 404, title: 'Unknown cache zone' },
+  GW_ERR_JOB_QUEUE_FULL: { status: 503, title: 'Too many pending jobs' },
+  GW_ERR_JOB_NOT_FOUND: { status: 404, title: 'No such job' },
+  GW_ERR_JOB_NOT_DONE: { status: 409, title: 'Job not finished' },
+  GW_ERR_JOB_RESULT_TOO_LARGE: { status: 502, title: 'Job result too large' },
+  GW_ERR_BATCH_INVALID: { status: 400, title: 'Invalid batch request' },
+  GW_ERR_BATCH_NESTED: { status: 400, title: 'Batch requests cannot be nested' },
+  GW_ERR_BATCH_RESPONSE_TOO_LARGE: { status: 502, title: 'Batch sub-response too large' },
   GW_ERR_POLICY_FAILED: { status: 500, title: 'A policy failed' },
   GW_ERR_INTERNAL: { status: 500, title: 'Internal gateway error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -468,8 +468,8 @@ export class Gateway {
     const limits = limitsOf(cfg);
     const protocol = cfg.protocol ?? 'http';
     const secure = (protocol === 'https' || protocol === 'h2') && cfg.tls !== undefined;
-    const info: ListenerInfo = { name: cfg.name, scheme: secure ? 'https' : 'http' };
     const handler = (req: IncomingMessage, res: ServerResponse) => this.#handle(state, req, res);
+    const info: ListenerInfo = { name: cfg.name, scheme: secure ? 'https' : 'http', dispatch: handler };
     // HTTP/2 streams have an entry of their own: the HTTP/1.1 path tests nothing per request.
     const h2handler = (req: Http2ServerRequest, res: Http2ServerResponse) => this.#handleH2(state, req, res);
     let server: ListenerServer;

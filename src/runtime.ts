@@ -140,11 +140,14 @@ export class Runtime {
         const upstream = rc.upstream === undefined ? [] : (ofUpstream.get(rc.upstream) ?? []);
         let handler: CompiledRoute['handler'];
         try {
-          handler = createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir });
+          handler = createHandler(rc, { config, upstreams, forwarding, logger, baseDir: loaded.baseDir, store: storeLease.store });
         } catch (e) {
           throw BuildError.within(['routes', i], e, `route "${rc.name}"`);
         }
-        routes.push({ ...compileRouteMatch(rc, i), pipeline: consumerPolicies.compose([...global, ...upstream, ...own]), handler });
+        const pipeline = consumerPolicies.compose([...global, ...upstream, ...own]);
+        routes.push({ ...compileRouteMatch(rc, i), pipeline, handler });
+        // Endpoints the target adds (async: job status), under the route's name and policies.
+        for (const extra of handler.routes ?? []) routes.push({ ...compileRouteMatch({ ...rc, match: extra.match }, i), pipeline, handler: extra.handler });
       }
       try {
         accessLog = AccessLogWriter.compile(config.log?.access, logger, loaded.baseDir);

@@ -8,6 +8,8 @@ import { TiersSchema } from '../limits/schema.js';
 import { TENANT_FROM_PATTERN } from '../tenancy/tenant.js';
 import { UpstreamByTenantSchema } from '../handlers/upstream-by-tenant/schema.js';
 import { AggregateSchema } from '../handlers/aggregate/schema.js';
+import { AsyncSchema } from '../handlers/async/schema.js';
+import { BatchSchema } from '../handlers/batch/schema.js';
 import { routeResilienceProps, upstreamResilienceProps } from '../upstreams/schema.js';
 
 /**
@@ -196,6 +198,8 @@ export const Route = obj(
     upstreamByTenant: Type.Optional(UpstreamByTenantSchema),
     static: Type.Optional(StaticReply),
     aggregate: Type.Optional(AggregateSchema),
+    async: Type.Optional(AsyncSchema),
+    batch: Type.Optional(BatchSchema),
     rewrite: Type.Optional(Rewrite),
     preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
     timeouts: Type.Optional(RouteTimeouts),

@@ -9,6 +9,7 @@ import { checkCacheEntries } from '../policies/cache/semantics.js';
 import { checkAggregates } from '../handlers/aggregate/semantics.js';
 import { checkIpFilterEntries } from '../policies/ip-filter/semantics.js';
 import { checkCorsEntries } from '../policies/cors/semantics.js';
+import { checkAsyncAndBatch } from '../handlers/async/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -64,6 +65,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
   checkAggregates(config, source);
   checkIpFilterEntries(config, source);
   checkCorsEntries(config, source);
+  checkAsyncAndBatch(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

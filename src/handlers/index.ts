@@ -7,6 +7,8 @@ import { createSplitHandler } from './split/split.js';
 import { withMirror } from './split/mirror.js';
 import { createAggregateHandler } from './aggregate/aggregate.js';
 import { withWebSocket } from './proxy/websocket.js';
+import { createAsyncHandler } from './async/async.js';
+import { createBatchHandler } from './batch/batch.js';
 
 /**
  * Route targets by the route key that selects them. A route has exactly one of these keys
@@ -19,6 +21,8 @@ export const HANDLERS = {
   upstreamByTenant: createUpstreamByTenantHandler,
   split: createSplitHandler,
   aggregate: createAggregateHandler,
+  async: createAsyncHandler,
+  batch: createBatchHandler,
 } as const satisfies Record<string, HandlerFactory>;
 
 export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS)[];
@@ -26,7 +30,10 @@ export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS
 /** Builds the handler of a route (whose config passed validation). */
 export function createHandler(route: RouteConfig, deps: HandlerDeps): Handler {
   for (const key of ROUTE_TARGET_KEYS) {
-    if (route[key] !== undefined) return withWebSocket(withMirror(HANDLERS[key](route, deps), route, deps), route, deps);
+    if (route[key] === undefined) continue;
+    const inner = HANDLERS[key](route, deps);
+    const outer = withWebSocket(withMirror(inner, route, deps), route, deps);
+    return outer === inner || inner.routes === undefined ? outer : { ...outer, routes: inner.routes };
   }
   throw new Error(`route '${route.name}' has no target`);
 }

@@ -1,10 +1,16 @@
 import type { Server } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** What the data path needs to know about the listener a request arrived on. */
 export interface ListenerInfo {
   readonly name: string;
   /** Scheme as seen by clients: used for X-Forwarded-Proto and Forwarded `proto=`. */
   readonly scheme: 'http' | 'https';
+  /**
+   * Serves a request made inside the gateway as if it arrived on this listener: routing,
+   * policies, handler, logs (`batch:` sub-requests). `res` collects the response.
+   */
+  readonly dispatch?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 /**

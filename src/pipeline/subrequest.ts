@@ -97,6 +97,8 @@ export interface SubrequestPart {
   method: string;
   /** Query string with its `?`, or `''`. */
   query: string;
+  /** A request body to send (held in memory); without it a part sends none. */
+  body?: Buffer;
 }
 
 /** Sent as the body of a part when the client's request has one (the part must not read the client's stream). */
@@ -308,7 +310,8 @@ function subContext(ctx: RequestContext, res: Writable, upstreamHeaders: HeaderL
     // A part is an upstream attempt of the client's request: a client span under its server span.
     sub.trace = ctx.trace;
     const h = ctx.req.headers;
-    if (h['content-length'] !== undefined || h['transfer-encoding'] !== undefined) sub.body = NO_BODY;
+    if (part.body !== undefined) sub.body = part.body;
+    else if (h['content-length'] !== undefined || h['transfer-encoding'] !== undefined) sub.body = NO_BODY;
   }
   sub.params = ctx.params;
   sub.consumer = ctx.consumer;

@@ -43,7 +43,7 @@ routes: [ { name: slow, match: { path: /* }, upstream: slow } ]
       });
     const good = await run('examples/demo/gateway.yaml');
     expect(good.code).toBe(0);
-    expect(good.out).toMatch(/valid \(5 routes, 3 upstreams, 1 listeners/);
+    expect(good.out).toMatch(/valid \(7 routes, 3 upstreams, 1 listeners/);
     const { writeTempConfig } = await import('../helpers.js');
     const bad = await run(writeTempConfig('version: 1\nlisteners: [ { name: a, port: 99999 } ]\nroutes:\n  - { name: r, match: { path: /x }, upstream: nope }\n'));
     expect(bad.code).toBe(1);
@@ -85,6 +85,12 @@ routes: [ { name: slow, match: { path: /* }, upstream: slow } ]
         body: JSON.stringify({ productId: 2, quantity: 1 }),
       });
       expect(order.status).toBe(201);
+      const batch = await httpRequest(`http://127.0.0.1:${gwPort}/api/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([{ path: '/api/products/1' }, { path: '/api/nope' }]),
+      });
+      expect(batch.json<{ status: number }[]>().map((i) => i.status)).toEqual([200, 404]);
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.on('exit', r));
