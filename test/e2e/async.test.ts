@@ -67,6 +67,9 @@ routes:
   - name: bounded
     match: { path: /bounded/* }
     async: { upstream: work, jobsPath: /bounded-jobs, maxPending: 2 }
+  - name: hasty
+    match: { path: /hasty/* }
+    async: { upstream: work, jobsPath: /hasty-jobs, timeout: 200ms }
   - name: owned
     match: { path: /owned/* }
     policies: [ { api-key: {} } ]
@@ -150,6 +153,15 @@ routes:
     expect((await httpRequest(`${gw.url}/jobs/not-an-id`)).status).toBe(404);
     // Another route's jobs path does not serve this route's jobs.
     expect((await httpRequest(`${gw.url}/dead-jobs/${job.id}`)).status).toBe(404);
+  });
+
+  it('fails a job whose upstream does not answer within timeout, and stops the exchange', async () => {
+    const before = held.length;
+    const job = (await submit('/hasty/slow', '{}')).json<Envelope>();
+    const env = await settled(job.href);
+    expect(env.status).toBe('failed');
+    expect(env.error).toEqual({ code: 'GW_ERR_UPSTREAM_TIMEOUT', detail: "Upstream 'work' did not answer within 200ms." });
+    expect(held.length).toBe(before + 1);
   });
 
   it('refuses a body over maxBodySize with 413', async () => {

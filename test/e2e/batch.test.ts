@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import http from 'node:http';
+import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { hashApiKey } from '../../src/consumers/hash.js';
 
 interface Item {
@@ -17,6 +18,8 @@ describe('batch', () => {
   let gw: TestGateway;
   let inFlight = 0;
   let maxInFlight = 0;
+  /** URLs whose upstream connection closed before the answer. */
+  const cut: string[] = [];
 
   beforeAll(async () => {
     up = await startUpstream((req, res, body) => {
@@ -24,6 +27,9 @@ describe('batch', () => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       const delay = Number(url.searchParams.get('delay') ?? 0);
+      res.on('close', () => {
+        if (!res.writableFinished) cut.push(req.url!);
+      });
       setTimeout(() => {
         inFlight--;
         if (url.pathname.endsWith('/big')) return res.end('z'.repeat(4000));
@@ -136,6 +142,18 @@ routes:
     const items = (await batch([{ path: '/open/big' }, { path: '/open/small' }])).json<Item[]>();
     expect(items.map((i) => i.status)).toEqual([502, 200]);
     expect(items[0]!.body.type).toMatch(/batch-response-too-large$/);
+  });
+
+  it('cancels the sub-requests in flight when the client goes away, and starts no more', async () => {
+    const before = up.seen.length;
+    const req = http.request(`${gw.url}/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, agent: false });
+    req.on('error', () => {});
+    req.end(JSON.stringify([{ path: '/open/gone-1?delay=5000' }, { path: '/open/gone-2?delay=5000' }, { path: '/open/gone-3' }]));
+    await eventually(() => (up.seen.length >= before + 2 ? true : undefined), 5000, 'two sub-requests at the upstream');
+    req.destroy();
+    await eventually(() => (cut.filter((u) => u.startsWith('/open/gone-')).length === 2 ? true : undefined), 5000, 'both upstream exchanges to stop');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(up.seen.some((s) => s.url === '/open/gone-3')).toBe(false);
   });
 
   it('passes the client address on: X-Forwarded-For names the batch client', async () => {
