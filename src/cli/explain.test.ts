@@ -64,6 +64,22 @@ describe('gantry explain', () => {
     expect(text).toMatch(/upstream catalog\n\s+balancer: round-robin\n\s+target http:\/\/127\.0\.0\.1:7001 \(weight 1\)\n\s+target http:\/\/127\.0\.0\.1:7002 \(weight 3\)/);
   });
 
+  it('routes a CORS preflight to a GET-only route with cors as the gateway does; without cors it is a 405', async () => {
+    const cors = writeTempConfig(`version: 1
+listeners: [ { name: public, port: 0 } ]
+routes:
+  - { name: read, match: { path: /read, methods: [GET] }, static: { status: 200 }, policies: [ { cors: { origins: ["https://*.example.com"] } } ] }
+  - { name: plain, match: { path: /plain, methods: [GET] }, static: { status: 200 } }
+`);
+    const pre = { origin: 'https://a.example.com', 'Access-Control-Request-Method': 'GET' };
+    const e = (await explain(cors, { method: 'OPTIONS', url: '/read', headers: pre })) as Explanation;
+    expect(e.matched?.route).toBe('read');
+    expect(e.outcome).toMatch(/CORS preflight for GET: answered by its cors policy/);
+    expect(e.policies.map((p) => p.name)).toEqual(['cors']);
+    const plain = (await explain(cors, { method: 'OPTIONS', url: '/plain', headers: pre })) as Explanation;
+    expect(plain.outcome).toMatch(/^405/);
+  });
+
   it('explains a near miss by the condition that failed', async () => {
     const e = (await explain(file, { method: 'GET', url: '/api/v1/products/7', headers: {} })) as Explanation;
     const beta = e.nearMisses.find((n) => n.route === 'beta')!;

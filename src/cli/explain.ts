@@ -4,6 +4,7 @@ import { formatIssue } from '../config/source.js';
 import { Server, type GatewayConfig, type RouteConfig } from '../config/schema.js';
 import { schemaDefaults } from '../config/validate.js';
 import { compileRouteMatch, type CompiledRoute } from '../routing/route.js';
+import { preflightRoute } from '../policies/cors/route.js';
 import { Router } from '../routing/router.js';
 import { requestHost, testExtra } from '../routing/matchers.js';
 import { normalizePath, splitTarget } from '../routing/normalize.js';
@@ -124,12 +125,17 @@ export async function explain(file: string, req: ExplainRequest): Promise<Explan
   const method = req.method.toUpperCase();
 
   const routes = compileForListener(config, listener);
-  const found = new Router(routes).find(method, path, headers, query);
+  const router = new Router(routes);
+  let found = router.find(method, path, headers, query);
+  // A CORS preflight to a route without OPTIONS goes where the gateway sends it (policies/cors/route.ts).
+  const preflight = found.kind === 'method-not-allowed' && method === 'OPTIONS' ? preflightRoute(router, path, headers, query, config) : undefined;
+  if (preflight !== undefined) found = preflight;
+  const routed = preflight !== undefined ? String(headers['access-control-request-method']) : method;
   const winner = found.kind === 'found' ? found.route : undefined;
   const nearMisses: RouteCheck[] = [];
   for (const r of routes) {
     if (r === winner) continue;
-    const c = check(r, method, path, headers, query);
+    const c = check(r, routed, path, headers, query);
     if (c.ok) nearMisses.push({ route: r.name, reasons: [...c.reasons, `matches too, but ${winner?.name ?? 'another route'} wins (${precedence(winner, r)})`] });
     else if (c.pathOk) nearMisses.push({ route: r.name, reasons: c.reasons });
   }
@@ -147,8 +153,8 @@ export async function explain(file: string, req: ExplainRequest): Promise<Explan
   };
   if (found.kind !== 'found') return out;
   const rc = found.route.config;
-  out.outcome = `route ${rc.name}`;
-  out.matched = { route: rc.name, params: found.params, priority: found.route.priority, reasons: check(found.route, method, path, headers, query).reasons };
+  out.outcome = preflight !== undefined ? `route ${rc.name} (CORS preflight for ${routed}: answered by its cors policy)` : `route ${rc.name}`;
+  out.matched = { route: rc.name, params: found.params, priority: found.route.priority, reasons: check(found.route, routed, path, headers, query).reasons };
   const entries = (scope: 'global' | 'upstream' | 'route', list: readonly Record<string, unknown>[]) =>
     list.map((e) => ({ name: Object.keys(e)[0]!, scope, config: Object.values(e)[0] }));
   const upstream = rc.upstream === undefined ? [] : (config.upstreams[rc.upstream]?.policies ?? []);

@@ -37,7 +37,37 @@ routes:
     expect(r.ok).toBe(true);
     const warnings = r.ok ? r.loaded.warnings.map(formatIssue) : [];
     const cors = warnings.filter((w) => w.includes('cors'));
-    expect(cors).toHaveLength(1);
+    expect(cors).toHaveLength(2);
     expect(cors[0]).toMatch(/gateway\.yaml:5 routes\[0\]\.policies\[0\]\.cors: warning: runs after 'api-key': preflights carry no credentials/);
+    // preflight: false: no preflight to refuse, but the 401 still goes out without CORS headers.
+    expect(cors[1]).toMatch(/gateway\.yaml:6 routes\[1\]\.policies\[0\]\.cors: warning: runs after 'api-key': the answers 'api-key' gives itself carry no CORS headers/);
+  });
+
+  it("counts an upstream's policies (between global and route) and warns about cors on a consumer", async () => {
+    const text = `version: 1
+listeners: [ { name: public, port: 0 } ]
+upstreams: { u: { targets: [ "http://127.0.0.1:9" ], policies: [ { jwt: { secret: "0123456789abcdef0123456789abcdef", algorithms: [HS256] } } ] } }
+consumers: [ { id: c, policies: [ { cors: {} } ] } ]
+routes:
+  - { name: a, match: { path: /a }, upstream: u, policies: [ { cors: {} } ] }
+`;
+    const r = await loadConfig('/tmp/gateway.yaml', { text });
+    const warnings = r.ok ? r.loaded.warnings.map(formatIssue).filter((w) => w.includes('cors')) : r.issues.map(formatIssue);
+    expect(warnings).toEqual([
+      expect.stringMatching(/gateway\.yaml:6 routes\[0\]\.policies\[0\]\.cors: warning: runs after 'jwt'/),
+      expect.stringMatching(/gateway\.yaml:4 consumers\[0\]\.policies\[0\]\.cors: warning: a consumer's policies run after authentication/),
+    ]);
+  });
+
+  it('warns when a policy that answers itself (rate-limit, cache) runs before cors', async () => {
+    const text = `version: 1
+listeners: [ { name: public, port: 0 } ]
+routes:
+  - { name: a, match: { path: /a }, static: { body: ok }, policies: [ { rate-limit: { limit: 5, window: 1s } }, { cors: {} } ] }
+  - { name: b, match: { path: /b }, static: { body: ok }, policies: [ { cors: {} }, { rate-limit: { limit: 5, window: 1s } } ] }
+`;
+    const r = await loadConfig('/tmp/gateway.yaml', { text });
+    const warnings = r.ok ? r.loaded.warnings.map(formatIssue).filter((w) => w.includes('cors')) : ['not ok'];
+    expect(warnings).toEqual([expect.stringMatching(/gateway\.yaml:4 routes\[0\]\.policies\[1\]\.cors: warning: runs after 'rate-limit': the answers 'rate-limit' gives itself carry no CORS headers/)]);
   });
 });

@@ -9,12 +9,15 @@ import { originProblem } from './origins.js';
  * (Names, not imports: config checks stay free of the policy modules.)
  */
 const CREDENTIAL_POLICIES = new Set(['api-key', 'auth', 'jwt', 'mtls', 'basic-auth', 'oauth2-introspection', 'rbac', 'abac', 'opa']);
+/** Policies that answer requests themselves (cache hits, 429s): before `cors`, their answers carry no CORS headers. */
+const ANSWERING_POLICIES = new Set(['cache', 'rate-limit', 'quota', 'concurrency']);
 
 /**
  * Checks on `cors` entries that the schema cannot express, naming file:line:path: each
  * origin is an origin, a wildcard or `*`; no `*` with credentials (Fetch §3.2.3: browsers
  * refuse `*` on a credentialed response, and echoing any origin would let every web site
  * read responses with the user's cookies); and a warning when an authentication policy
+ * (preflights refused) or one that answers itself (cache hits, 429s without CORS headers)
  * runs before `cors`.
  *
  * @example
@@ -39,6 +42,13 @@ export function checkCorsEntries(config: GatewayConfig, source: ConfigSource): v
     }
   });
   warnCredentialsFirst(config, source);
+  if (Array.isArray(config.consumers)) {
+    config.consumers.forEach((c, i) => {
+      for (const e of entriesOf((c as { policies?: unknown } | null)?.policies, ['consumers', i, 'policies'])) {
+        if (e.name === 'cors') source.issueAt(e.at, 'a consumer\'s policies run after authentication: preflights (which carry no credentials) never reach this cors; put it on the route, its upstream or the global list', 'warning');
+      }
+    });
+  }
 }
 
 /** Warns when a route's pipeline (global policies first) authenticates before `cors` answers preflights. */
@@ -46,17 +56,28 @@ function warnCredentialsFirst(config: GatewayConfig, source: ConfigSource): void
   const global = entriesOf(config.policies, ['policies']);
   if (!Array.isArray(config.routes)) return;
   const warned = new Set<string>(); // a global entry is reported once, not per route
+  const upstreams = (config.upstreams ?? {}) as Record<string, { policies?: unknown } | null>;
   config.routes.forEach((r, i) => {
     const own = entriesOf((r as { policies?: unknown } | null)?.policies, ['routes', i, 'policies']);
+    // Pipeline order: global, the route's upstream's, the route's own (consumers' come after authentication).
+    const target = (r as { upstream?: unknown } | null)?.upstream;
+    const ofUpstream = typeof target === 'string' && Object.hasOwn(upstreams, target) ? entriesOf(upstreams[target]?.policies, ['upstreams', target, 'policies']) : [];
     let auth: string | undefined;
-    for (const e of [...global, ...own]) {
+    let answering: string | undefined;
+    for (const e of [...global, ...ofUpstream, ...own]) {
       if (CREDENTIAL_POLICIES.has(e.name)) auth ??= e.name;
-      else if (e.name === 'cors' && auth !== undefined) {
-        const settings = e.settings as { preflight?: unknown } | null;
+      else if (ANSWERING_POLICIES.has(e.name)) answering ??= e.name;
+      else if (e.name === 'cors' && (auth !== undefined || answering !== undefined)) {
         const key = e.at.join('.');
-        if (settings?.preflight === false || warned.has(key)) return;
+        if (warned.has(key)) return;
         warned.add(key);
-        source.issueAt(e.at, `runs after '${auth}': preflights carry no credentials, so '${auth}' would refuse them; put cors before it`, 'warning');
+        const preflights = (e.settings as { preflight?: unknown } | null)?.preflight !== false;
+        if (auth !== undefined && preflights) {
+          source.issueAt(e.at, `runs after '${auth}': preflights carry no credentials, so '${auth}' would refuse them; put cors before it`, 'warning');
+        } else {
+          const by = answering ?? auth!;
+          source.issueAt(e.at, `runs after '${by}': the answers '${by}' gives itself carry no CORS headers, so scripts cannot read them; put cors before it`, 'warning');
+        }
         return;
       }
     }
