@@ -167,6 +167,8 @@ function upstreamRefs(r: RouteConfig): string[] {
   if (split) for (const s of Array.isArray(split) ? split : split.to) out.push(s.upstream);
   const byTenant = r.upstreamByTenant;
   if (byTenant) out.push(...Object.values(byTenant.tenants), byTenant.default);
+  // Parts of an aggregate and resolvers of a graphql route call upstreams too.
+  for (const call of [...Object.values(r.aggregate ?? {}), ...Object.values(r.graphql?.resolvers ?? {})]) out.push(call?.upstream);
   return out.filter((n): n is string => typeof n === 'string');
 }
 

@@ -10,6 +10,7 @@ import { UpstreamByTenantSchema } from '../handlers/upstream-by-tenant/schema.js
 import { AggregateSchema } from '../handlers/aggregate/schema.js';
 import { AsyncSchema } from '../handlers/async/schema.js';
 import { BatchSchema } from '../handlers/batch/schema.js';
+import { GraphqlSchema } from '../handlers/graphql/schema.js';
 import { routeResilienceProps, upstreamResilienceProps } from '../upstreams/schema.js';
 
 /**
@@ -200,6 +201,7 @@ export const Route = obj(
     aggregate: Type.Optional(AggregateSchema),
     async: Type.Optional(AsyncSchema),
     batch: Type.Optional(BatchSchema),
+    graphql: Type.Optional(GraphqlSchema),
     rewrite: Type.Optional(Rewrite),
     preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
     timeouts: Type.Optional(RouteTimeouts),

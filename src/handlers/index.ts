@@ -6,6 +6,7 @@ import { createUpstreamByTenantHandler } from './upstream-by-tenant/upstream-by-
 import { createSplitHandler } from './split/split.js';
 import { withMirror } from './split/mirror.js';
 import { createAggregateHandler } from './aggregate/aggregate.js';
+import { createGraphqlHandler } from './graphql/graphql.js';
 import { withWebSocket } from './proxy/websocket.js';
 import { createAsyncHandler } from './async/async.js';
 import { createBatchHandler } from './batch/batch.js';
@@ -23,6 +24,7 @@ export const HANDLERS = {
   aggregate: createAggregateHandler,
   async: createAsyncHandler,
   batch: createBatchHandler,
+  graphql: createGraphqlHandler,
 } as const satisfies Record<string, HandlerFactory>;
 
 export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS)[];

@@ -83,7 +83,7 @@ export interface SubrequestOptions {
   /**
    * A request of the gateway's own making instead of the client's: `handler` runs (seeing
    * `config` as its route config) with this method and query, and no request body is sent.
-   * Used by `aggregate:` for each of its parts.
+   * Used by `aggregate:` for each of its parts, and by `graphql:` for each upstream call.
    */
   part?: SubrequestPart;
   /** Aborting it stops the exchange; the Promise then rejects with the signal's reason. */
@@ -97,7 +97,9 @@ export interface SubrequestPart {
   method: string;
   /** Query string with its `?`, or `''`. */
   query: string;
-  /** A request body to send (held in memory); without it a part sends none. */
+  /** The request path the handler sees (and forwards unless its config rewrites it); default: the client's. */
+  path?: string;
+  /** A request body to send (held in memory: a `batch:` sub-request's, a `graphql:` mutation's arguments as JSON); without it a part sends none. */
   body?: Buffer;
 }
 
@@ -303,7 +305,7 @@ export function subrequestStream(ctx: RequestContext, upstreamHeaders: HeaderLis
 /** A request context for the route's handler alone, answering into `res`. */
 function subContext(ctx: RequestContext, res: Writable, upstreamHeaders: HeaderList, part?: SubrequestPart): RequestContext {
   const route = ctx.route!;
-  const sub = new RequestContext(ctx.req, res as unknown as ServerResponse, ctx.listener, ctx.path, part?.query ?? ctx.query, ctx.clientIp, performance.now(), ctx.logger, part?.method);
+  const sub = new RequestContext(ctx.req, res as unknown as ServerResponse, ctx.listener, part?.path ?? ctx.path, part?.query ?? ctx.query, ctx.clientIp, performance.now(), ctx.logger, part?.method);
   if (part === undefined) sub.route = { ...route, pipeline: NO_POLICIES };
   else {
     sub.route = { ...route, config: part.config, handler: part.handler, pipeline: NO_POLICIES };

@@ -161,7 +161,7 @@ function compilePart(route: RouteConfig, name: string, cfg: AggregatePartConfig,
 }
 
 /** The headers a part sends: the listed ones from the request (as policies left them), and `Accept: application/json` unless `accept` is listed. */
-function partHeaders(from: HeaderList, forward: ReadonlySet<string>): HeaderList {
+export function partHeaders(from: HeaderList, forward: ReadonlySet<string>): HeaderList {
   const out: HeaderList = forward.has('accept') ? [] : ['accept', 'application/json'];
   for (let i = 0; i < from.length; i += 2) {
     const k = from[i]!;
