@@ -27,6 +27,7 @@ Try:
   curl ${base}/api/orders
   curl -i -X POST ${base}/api/async/orders -H 'content-type: application/json' -d '{"productId":1,"quantity":3}'   # 202 + Location of the job
   curl -X POST ${base}/api/batch -H 'content-type: application/json' -d '[{"path":"/api/products/1"},{"path":"/api/stock/1"}]'
+  curl ${base}/api/graphql -H 'content-type: application/json' -d '{"query":"{ products { name stock { available } } }"}'
   curl -i ${base}/api/checkout/cart        # a static maintenance reply
   curl -i ${base}/api/nope                 # 404 as application/problem+json
   curl -i -X DELETE ${base}/api/products   # 405 with Allow

@@ -31,9 +31,9 @@ import type { GraphqlConfig } from './schema.js';
 import { checkedSchema } from './semantics.js';
 
 /** Parsed and validated documents kept per route, by query text (clients repeat the same few). */
-const DOCUMENT_CACHE_SIZE = 256;
+const DOCUMENT_CACHE_SIZE = 128;
 /** Query texts longer than this are parsed every time rather than kept. */
-const CACHEABLE_QUERY = 16 * 1024;
+const CACHEABLE_QUERY = 4096;
 
 /** A query text, parsed and validated against the schema once. */
 interface Prepared {
