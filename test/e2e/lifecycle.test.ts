@@ -43,7 +43,7 @@ routes: [ { name: slow, match: { path: /* }, upstream: slow } ]
       });
     const good = await run('examples/demo/gateway.yaml');
     expect(good.code).toBe(0);
-    expect(good.out).toMatch(/valid \(7 routes, 3 upstreams, 1 listeners/);
+    expect(good.out).toMatch(/valid \(8 routes, 3 upstreams, 1 listeners/);
     const { writeTempConfig } = await import('../helpers.js');
     const bad = await run(writeTempConfig('version: 1\nlisteners: [ { name: a, port: 99999 } ]\nroutes:\n  - { name: r, match: { path: /x }, upstream: nope }\n'));
     expect(bad.code).toBe(1);

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { Buffer } from 'node:buffer';
 import { resolve } from 'node:path';
 import {
   GraphQLError,
