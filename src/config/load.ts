@@ -10,7 +10,7 @@ import type { PolicyDefinition } from '../pipeline/policy.js';
 import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
 import { checkListenersTls } from '../listeners/tls.js';
-import { checkGraphql } from '../handlers/graphql/semantics.js';
+import { prepareGraphql } from '../handlers/graphql/lazy.js';
 import { checkInternalTokenKeys } from '../policies/internal-token/key.js';
 import { checkOps } from './ops-checks.js';
 import { lintConfig } from './lint.js';
@@ -76,7 +76,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   validatePolicies(config, registry, source, broken);
   checkSemantics(config, source);
   checkListenersTls(config, baseDir, source);
-  checkGraphql(config, baseDir, source);
+  await prepareGraphql(config, baseDir, source);
   await checkInternalTokenKeys(config, baseDir, source);
   checkOps(config, source);
 

@@ -6,7 +6,7 @@ import { createUpstreamByTenantHandler } from './upstream-by-tenant/upstream-by-
 import { createSplitHandler } from './split/split.js';
 import { withMirror } from './split/mirror.js';
 import { createAggregateHandler } from './aggregate/aggregate.js';
-import { createGraphqlHandler } from './graphql/graphql.js';
+import { createGraphqlHandler } from './graphql/lazy.js';
 import { withWebSocket } from './proxy/websocket.js';
 import { createAsyncHandler } from './async/async.js';
 import { createBatchHandler } from './batch/batch.js';
