@@ -27,6 +27,8 @@ const SDL = `
           products(category: String): [Product!]!
           mustProduct(id: ID!): Product!
           slow: Product
+          quick: Product
+          me: Maker
         }
         type Mutation { createProduct(input: ProductInput!): Product! }
         input ProductInput { name: String!, price: Float }
@@ -39,6 +41,8 @@ const RESOLVERS = `
         Query.products: { upstream: catalog, path: "/products?category={args.category}", select: items }
         Query.mustProduct: { upstream: catalog, path: "/products/{args.id}" }
         Query.slow: { upstream: inventory, path: /hang, timeout: 20s }
+        Query.quick: { upstream: inventory, path: /hang-quick, timeout: 200ms }
+        Query.me: { upstream: catalog, path: /makers/me, forwardHeaders: [ authorization ] }
         Mutation.createProduct: { upstream: catalog, path: /products, method: POST, body: args.input }
         Product.maker: { upstream: catalog, path: "/makers/{parent.makerId}" }
         Product.stock: { upstream: inventory, path: "/stock/{parent.id}" }`;
@@ -70,7 +74,7 @@ describe('graphql', () => {
     inventory = await startUpstream(
       (req, res) => {
         const p = req.url!;
-        if (p === '/hang') {
+        if (p.startsWith('/hang')) {
           res.on('close', () => closed.push(p));
           return;
         }
@@ -211,7 +215,7 @@ routes:
     expect(await client.request('{ product(id: "3") { __typename } }')).toEqual({ product: { __typename: 'Product' } });
     const open = new GraphQLClient(gw.url + '/open/graphql', { headers: { 'x-api-key': KEY } });
     const schema = buildClientSchema(await open.request<IntrospectionQuery>(getIntrospectionQuery()));
-    expect(Object.keys(schema.getQueryType()!.getFields())).toEqual(['product', 'products', 'mustProduct', 'slow']);
+    expect(Object.keys(schema.getQueryType()!.getFields())).toEqual(['product', 'products', 'mustProduct', 'slow', 'quick', 'me']);
   });
 
   it('runs the route policies first: api-key refuses before any upstream call', async () => {
@@ -281,6 +285,24 @@ routes:
     const json2 = await post(JSON.stringify({ query: '{ product(id: "1") { id } }' }), { accept: 'application/json' });
     expect(json2.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(json2.headers.vary).toBe('accept');
+  });
+
+  it('bounds a call by its timeout: a field error coded UPSTREAM_TIMEOUT, the exchange closed upstream', async () => {
+    const res = await post(JSON.stringify({ query: '{ quick { id } product(id: "3") { name } }' }));
+    expect(res.status).toBe(200);
+    const body = res.json<{ data: unknown; errors: { message: string; path: unknown[]; extensions: Record<string, unknown> }[] }>();
+    expect(body.data).toEqual({ quick: null, product: { name: 'Chair' } });
+    expect(body.errors).toEqual([expect.objectContaining({ message: "Query.quick: upstream 'inventory' did not answer within 200ms", path: ['quick'], extensions: { code: 'UPSTREAM_TIMEOUT', upstream: 'inventory' } })]);
+    await eventually(() => (closed.includes('/hang-quick') ? true : undefined), 5000, 'the timed-out call closed upstream');
+  });
+
+  it('sends the client\'s headers on only where forwardHeaders lists them', async () => {
+    const before = catalog.seen.length;
+    const data = await new GraphQLClient(gw.url + '/graphql', { headers: { authorization: 'Bearer t0k' } }).request('{ me { id } product(id: "1") { id } }');
+    expect(data).toEqual({ me: { id: 'me' }, product: { id: '1' } });
+    const seen = catalog.seen.slice(before);
+    expect(seen.find((s) => s.url === '/makers/me')!.headers.authorization).toBe('Bearer t0k');
+    expect(seen.find((s) => s.url === '/products/1')!.headers.authorization).toBeUndefined();
   });
 
   it('cancels the upstream calls in flight when the client goes away', async () => {
