@@ -6,6 +6,8 @@ export const GatewayErrors = {
   GW_ERR_NOT_FOUND: { status: 404, title: 'No route matches this request' },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this route' },
   GW_ERR_BAD_REQUEST: { status: 400, title: 'Bad request' },
+  GW_ERR_VALIDATION_FAILED: { status: 400, title: 'Request validation failed' },
+  GW_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   GW_ERR_WEBSOCKET_NOT_ROUTED: { status: 404, title: 'No WebSocket route matches this request' },
   GW_ERR_URI_TOO_LONG: { status: 414, title: 'Request URI too long' },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },

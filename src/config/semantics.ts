@@ -10,6 +10,7 @@ import { checkAggregates } from '../handlers/aggregate/semantics.js';
 import { checkIpFilterEntries } from '../policies/ip-filter/semantics.js';
 import { checkCorsEntries } from '../policies/cors/semantics.js';
 import { checkAsyncAndBatch } from '../handlers/async/semantics.js';
+import { checkValidateEntries } from '../policies/validate/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -66,6 +67,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
   checkIpFilterEntries(config, source);
   checkCorsEntries(config, source);
   checkAsyncAndBatch(config, source);
+  checkValidateEntries(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

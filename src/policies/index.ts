@@ -13,6 +13,7 @@ import quota from './quota/policy.js';
 import concurrency from './concurrency/policy.js';
 import ipFilter from './ip-filter/policy.js';
 import cors from './cors/policy.js';
+import validate from './validate/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
@@ -29,6 +30,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   concurrency,
   ipFilter,
   cors,
+  validate,
 ] as PolicyDefinition[];
 
 export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);

@@ -1,0 +1,67 @@
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+// ajv-formats is CommonJS: its default import is the plugin under NodeNext typings' `default`.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+
+/** Where in the request a value was checked. */
+export type Location = 'body' | 'query' | 'params' | 'headers';
+
+/** One validation failure as the 400 response lists it. */
+export interface ValidationIssue {
+  location: Location;
+  /** JSON Pointer (RFC 6901) into that location: `/items/0/qty`, `/limit`; `''` for the whole value. */
+  pointer: string;
+  message: string;
+  /** The JSON Schema keyword that failed (`type`, `required`, `maximum`, …). */
+  keyword: string;
+}
+
+/**
+ * The Ajv instances one `validate` entry compiles into: bodies as they are, query / params /
+ * headers with type coercion (they arrive as strings). A fresh pair per config load, so a
+ * reload never meets the schemas (and `$id`s) of the previous one.
+ *
+ * @example
+ *   const c = new SchemaCompiler({ coerce: true, allErrors: true });
+ *   const check = c.compile({ type: 'object', properties: { limit: { type: 'integer' } } }, true);
+ */
+export class SchemaCompiler {
+  readonly #options: Options;
+  readonly #coerce: boolean;
+  #plain: Ajv | undefined;
+  #coercing: Ajv | undefined;
+
+  constructor(options: { coerce: boolean; allErrors: boolean }) {
+    // strictSchema: an unknown keyword (a typo such as `minimun`) is a config error, not a silent pass.
+    this.#options = { allErrors: options.allErrors, strictSchema: true, strictTypes: false, strictTuples: false, strictRequired: false, logger: false, useDefaults: false };
+    this.#coerce = options.coerce;
+  }
+
+  /** Compiles `schema`; throws Ajv's error (bad keyword, unresolved `$ref`, …) when it cannot. */
+  compile(schema: Record<string, unknown> | boolean, stringValues: boolean): ValidateFunction {
+    return this.#instance(stringValues && this.#coerce).compile(schema);
+  }
+
+  #instance(coerce: boolean): Ajv {
+    if (coerce) return (this.#coercing ??= addFormats(new Ajv({ ...this.#options, coerceTypes: 'array' })));
+    return (this.#plain ??= addFormats(new Ajv({ ...this.#options, coerceTypes: false })));
+  }
+}
+
+/**
+ * Appends Ajv's errors as issues, at most `room` of them; returns how many there were.
+ * `required` and `additionalProperties` point at the property concerned, not its parent.
+ */
+export function toIssues(location: Location, errors: readonly ErrorObject[] | null | undefined, out: ValidationIssue[], room: number): number {
+  if (!errors) return 0;
+  for (let i = 0; i < errors.length && i < room; i++) {
+    const e = errors[i]!;
+    let pointer = e.instancePath;
+    const p = e.params as { missingProperty?: string; additionalProperty?: string };
+    const prop = e.keyword === 'required' ? p.missingProperty : e.keyword === 'additionalProperties' ? p.additionalProperty : undefined;
+    if (prop !== undefined) pointer += '/' + prop.replaceAll('~', '~0').replaceAll('/', '~1');
+    out.push({ location, pointer, message: e.message ?? e.keyword, keyword: e.keyword });
+  }
+  return errors.length;
+}
