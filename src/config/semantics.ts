@@ -11,6 +11,7 @@ import { checkIpFilterEntries } from '../policies/ip-filter/semantics.js';
 import { checkCorsEntries } from '../policies/cors/semantics.js';
 import { checkAsyncAndBatch } from '../handlers/async/semantics.js';
 import { checkValidateEntries } from '../policies/validate/semantics.js';
+import { checkMaskEntries } from '../policies/mask/semantics.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -68,6 +69,7 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
   checkCorsEntries(config, source);
   checkAsyncAndBatch(config, source);
   checkValidateEntries(config, source);
+  checkMaskEntries(config, source);
 }
 
 function unique(values: unknown[], onDuplicate: (index: number, value: string) => void): void {

@@ -163,8 +163,10 @@ export function respondData(ctx: RequestContext, chunk: Buffer): boolean {
     held.size += chunk.length;
     if (held.size > ctx.mapLimit) {
       ctx.held = undefined;
-      ctx.cancelable?.cancel();
+      // The problem goes out first: cancelling may fail the exchange at once, and its error
+      // must find the response already answered (not answer 502 "unreachable" instead).
       problemNow(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', 'The response body is larger than the gateway can transform.');
+      ctx.cancelable?.cancel();
       return false;
     }
     held.chunks.push(chunk);

@@ -14,6 +14,7 @@ import concurrency from './concurrency/policy.js';
 import ipFilter from './ip-filter/policy.js';
 import cors from './cors/policy.js';
 import validate from './validate/policy.js';
+import mask from './mask/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
@@ -31,6 +32,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   ipFilter,
   cors,
   validate,
+  mask,
 ] as PolicyDefinition[];
 
 export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);

@@ -1,10 +1,9 @@
-import { Buffer } from 'node:buffer';
-import { Transform } from 'node:stream';
 import { definePolicy, type ResponseHead } from '../../pipeline/policy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { readRequestBody } from '../../pipeline/body.js';
-import { GatewayError, PROBLEM_CONTENT_TYPE, problemFor } from '../../errors.js';
-import { getHeader, hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.js';
+import { bufferResponseBody, replaceWithProblem } from '../../pipeline/response-body.js';
+import { GatewayError } from '../../errors.js';
+import { getHeader, hasRequestBody, isJsonType, removeHeader } from '../../http/headers.js';
 import { schema } from './schema.js';
 import { applyHeaderOps, compileHeaderOps, compileQueryOps } from './ops.js';
 import { applyBodyOps, compileBodyOps, type CompiledOp } from './body-ops.js';
@@ -82,59 +81,16 @@ async function transformRequestBody(ctx: RequestContext, ops: readonly CompiledO
 function transformResponseBody(ctx: RequestContext, head: ResponseHead, ops: readonly CompiledOp[], max: number): void {
   const declared = getHeader(head.headers, 'content-length');
   if (declared !== undefined && Number(declared) > max) {
-    tooLarge(ctx, head, max);
+    replaceWithProblem(ctx, head, 'GW_ERR_UPSTREAM_BAD_RESPONSE', `The upstream response is larger than the ${max} bytes this route transforms.`);
     return;
   }
-  removeLength(head.headers);
-  ctx.wrapResponseBody((src) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const t = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        if (size > max) {
-          ctx.errorCode = 'GW_ERR_UPSTREAM_BAD_RESPONSE';
-          cb(new Error(`response body exceeds transform.maxBodySize (${max} bytes)`));
-          return;
-        }
-        chunks.push(chunk);
-        cb();
-      },
-      flush(cb) {
-        const raw = Buffer.concat(chunks, size);
-        try {
-          cb(null, applyBodyOps(raw, ops, ctx));
-        } catch (e) {
-          ctx.logger.warn({ requestId: ctx.id, route: ctx.route?.name, err: (e as Error).message }, 'transform: response body is not valid JSON; sent unchanged');
-          cb(null, raw);
-        }
-      },
-    });
-    return src.pipe(t);
+  removeHeader(head.headers, 'content-length');
+  bufferResponseBody(ctx, max, 'transform.maxBodySize', (raw) => {
+    try {
+      return applyBodyOps(raw, ops, ctx);
+    } catch (e) {
+      ctx.logger.warn({ requestId: ctx.id, route: ctx.route?.name, err: (e as Error).message }, 'transform: response body is not valid JSON; sent unchanged');
+      return raw;
+    }
   });
-}
-
-function tooLarge(ctx: RequestContext, head: ResponseHead, max: number): void {
-  const problem = problemFor('GW_ERR_UPSTREAM_BAD_RESPONSE', `The upstream response is larger than the ${max} bytes this route transforms.`, ctx.id);
-  const body = Buffer.from(JSON.stringify(problem));
-  ctx.errorCode = 'GW_ERR_UPSTREAM_BAD_RESPONSE';
-  head.status = problem.status;
-  head.headers.length = 0;
-  head.headers.push('content-type', PROBLEM_CONTENT_TYPE, 'content-length', String(body.length), 'cache-control', 'no-store');
-  ctx.wrapResponseBody((src) => {
-    src.resume();
-    const t = new Transform({
-      transform(_c, _e, cb) {
-        cb();
-      },
-      flush(cb) {
-        cb(null, body);
-      },
-    });
-    return src.pipe(t);
-  });
-}
-
-function removeLength(list: HeaderList): void {
-  for (let i = list.length - 2; i >= 0; i -= 2) if (list[i]!.toLowerCase() === 'content-length') list.splice(i, 2);
 }
