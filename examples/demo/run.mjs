@@ -24,7 +24,8 @@ Try:
   curl ${base}/api/products/2
   curl ${base}/api/stock/2
   curl -X POST ${base}/api/orders -H 'content-type: application/json' -d '{"productId":2,"quantity":1}'
-  curl ${base}/api/orders
+  curl ${base}/api/orders                  # request ids masked
+  curl -i -X POST ${base}/api/orders -H 'content-type: application/json' -d '{"productId":"two"}'   # 400 with errors
   curl -i -X POST ${base}/api/async/orders -H 'content-type: application/json' -d '{"productId":1,"quantity":3}'   # 202 + Location of the job
   curl -X POST ${base}/api/batch -H 'content-type: application/json' -d '[{"path":"/api/products/1"},{"path":"/api/stock/1"}]'
   curl ${base}/api/graphql -H 'content-type: application/json' -d '{"query":"{ products { name stock { available } } }"}'
