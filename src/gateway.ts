@@ -60,6 +60,9 @@ export interface GatewayOptions {
   version?: number;
 }
 
+/** How many reload outcomes `recentReloads` keeps. */
+const RECENT_RELOADS = 10;
+
 /** Outcome of the last reload, for status output. */
 export interface LastReload {
   at: string;
@@ -109,6 +112,8 @@ export class Gateway {
   #reloading: Promise<ReloadResult> | undefined;
   #queuedReload: Promise<ReloadResult> | undefined;
   #lastReload: LastReload | undefined;
+  /** The last reloads, newest first (at most `RECENT_RELOADS`), for the dashboard. */
+  #recentReloads: LastReload[] = [];
   /** Cluster workers: the config prepared by `prepare`, waiting for `commitPrepared`/`abortPrepared`. */
   #prepared: PreparedConfig | undefined;
   readonly #withAdmin: boolean;
@@ -172,6 +177,16 @@ export class Gateway {
 
   get lastReload(): LastReload | undefined {
     return this.#lastReload;
+  }
+
+  /** The last reload outcomes, newest first (at most 10). */
+  get recentReloads(): readonly LastReload[] {
+    return this.#recentReloads;
+  }
+
+  #noteReload(r: LastReload): void {
+    this.#lastReload = r;
+    this.#recentReloads = [r, ...this.#recentReloads.slice(0, RECENT_RELOADS - 1)];
   }
 
   /**
@@ -286,7 +301,7 @@ export class Gateway {
   }
 
   #failed(at: string, issues: ConfigIssue[], msg: string, err?: unknown): ReloadResult {
-    this.#lastReload = { at, ok: false, issues: issues.map(formatIssue) };
+    this.#noteReload({ at, ok: false, issues: issues.map(formatIssue) });
     this.logger.error({ err, issues: issues.map(formatIssue) }, msg);
     metrics.reloadResult(false);
     return { ok: false, issues };
@@ -335,7 +350,7 @@ export class Gateway {
     next.work = this.#work.trackerFor(next);
     this.#runtime = next;
     this.#version = next.version;
-    this.#lastReload = { at, ok: true, version: next.version, hash: loaded.hash };
+    this.#noteReload({ at, ok: true, version: next.version, hash: loaded.hash });
     for (const w of loaded.warnings) this.logger.warn(formatIssue(w));
     this.logger.info({ version: next.version, hash: loaded.hash, routes: next.routes.length }, 'config reloaded');
     metrics.reloadResult(true, { version: next.version, hash: loaded.hash });
@@ -349,7 +364,7 @@ export class Gateway {
    * metrics show it.
    */
   #reloadFailed(issues: string[]): void {
-    this.#lastReload = { at: new Date().toISOString(), ok: false, issues };
+    this.#noteReload({ at: new Date().toISOString(), ok: false, issues });
     metrics.reloadResult(false);
   }
 

@@ -8,6 +8,8 @@ import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, problemFor } from '../errors.j
 import { ADMIN_ROUTES, type AdminBackend, type AdminReply, type AdminRoute } from './routes.js';
 // Feature endpoints that register themselves in ADMIN_ROUTES / GATEWAY_COMMANDS.
 import '../policies/cache/admin.js';
+import './stats.js';
+import './dashboard.js';
 
 /** A client's `X-Request-Id` reused as the admin request's id: short, printable, no separators. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -19,6 +19,8 @@ export interface GatewayStatus {
   uptimeSeconds: number;
   config: { version: number; hash: string; file: string; loadedAt: string };
   lastReload: LastReload | null;
+  /** The last reload outcomes (up to 10), newest first. */
+  recentReloads: readonly LastReload[];
   draining: boolean;
   listeners: Record<string, { host: string; port: number }>;
   routes: { name: string; match: Record<string, unknown>; target: string; policies: readonly string[]; listeners: readonly string[] | 'all'; priority: number }[];
@@ -54,6 +56,7 @@ export function gatewayStatus(gw: Gateway): GatewayStatus {
     uptimeSeconds: Math.round(process.uptime()),
     config: { version: rt.version, hash: rt.loaded.hash, file: gw.configPath, loadedAt: rt.loadedAt },
     lastReload: gw.lastReload ?? null,
+    recentReloads: gw.recentReloads,
     draining: gw.draining,
     listeners: gw.addresses(),
     routes: rt.routes.map((r) => ({

@@ -70,6 +70,16 @@ abstract class Family<S> {
     return n;
   }
 
+  /**
+   * Calls `fn` with every label set and its series (admin summaries; never on the data path).
+   *
+   * @example
+   *   family.forEach((labels, s) => { total += s.value; });
+   */
+  forEach(fn: (labels: Readonly<Record<string, string>>, series: S) => void): void {
+    for (const e of this.map.values()) fn(e.labels, e.s);
+  }
+
   /** Number of label sets held (tests: bounded cardinality). */
   get size(): number {
     return this.map.size;
