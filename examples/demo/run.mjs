@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm start`: the demo shop services plus the gateway on examples/demo/gateway.yaml.
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServices } from './services.mjs';
@@ -7,6 +8,8 @@ import { ConfigError, Gateway } from '../../dist/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const services = await startServices();
+// The dashboard's token: a fresh one per run unless given.
+process.env.GANTRY_ADMIN_TOKEN ||= randomBytes(18).toString('base64url');
 let gw;
 try {
   gw = await Gateway.start(join(here, 'gateway.yaml'));
@@ -32,6 +35,8 @@ Try:
   curl -i ${base}/api/checkout/cart        # a static maintenance reply
   curl -i ${base}/api/nope                 # 404 as application/problem+json
   curl -i -X DELETE ${base}/api/products   # 405 with Allow
+
+Dashboard: http://127.0.0.1:${gw.adminPort}/  (admin token: ${process.env.GANTRY_ADMIN_TOKEN})
 
 Access log lines follow. Ctrl-C (or SIGTERM) drains and stops.
 

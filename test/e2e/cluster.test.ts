@@ -48,6 +48,9 @@ ${extra}`;
     const m = /gantry_http_requests_total\{route="echo",method="GET",status_class="2xx"\} (\d+)/.exec(text);
     expect(Number(m?.[1])).toBe(n);
     expect(text).toMatch(/gantry_config_last_reload_successful 1\b/);
+    // The dashboard's JSON view sums the workers too.
+    const stats = (await httpRequest(`${admin}/api/stats`, { headers: auth })).json<{ routes: Record<string, { total: number }> }>();
+    expect(stats.routes.echo?.total).toBe(n);
   });
 
   it('reload through the admin API reaches every worker; an invalid config reaches none', async () => {

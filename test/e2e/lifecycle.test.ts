@@ -65,9 +65,9 @@ routes: [ { name: slow, match: { path: /* }, upstream: slow } ]
   });
 
   it('the demo (npm start) answers /api/products from the demo catalog', async () => {
-    const [gwPort, catalog, inventory, orders] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [gwPort, catalog, inventory, orders, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     const child = spawn(process.execPath, ['examples/demo/run.mjs'], {
-      env: { ...process.env, GANTRY_PORT: String(gwPort), DEMO_CATALOG_PORT: String(catalog), DEMO_INVENTORY_PORT: String(inventory), DEMO_ORDERS_PORT: String(orders) },
+      env: { ...process.env, GANTRY_ADMIN_TOKEN: '', GANTRY_ADMIN_PORT: String(adminPort), GANTRY_PORT: String(gwPort), DEMO_CATALOG_PORT: String(catalog), DEMO_INVENTORY_PORT: String(inventory), DEMO_ORDERS_PORT: String(orders) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let banner = '';
@@ -91,6 +91,11 @@ routes: [ { name: slow, match: { path: /* }, upstream: slow } ]
         body: JSON.stringify([{ path: '/api/products/1' }, { path: '/api/nope' }]),
       });
       expect(batch.json<{ status: number }[]>().map((i) => i.status)).toEqual([200, 404]);
+      // The banner names the dashboard and the random admin token it runs with.
+      const m = new RegExp(`Dashboard: http://127\\.0\\.0\\.1:${adminPort}/  \\(admin token: ([A-Za-z0-9_-]{24})\\)`).exec(banner);
+      expect(m).not.toBeNull();
+      expect((await httpRequest(`http://127.0.0.1:${adminPort}/`)).text).toContain('<script src="/dashboard.js"');
+      expect((await httpRequest(`http://127.0.0.1:${adminPort}/api/status`, { headers: { authorization: `Bearer ${m![1]}` } })).status).toBe(200);
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => child.on('exit', r));
