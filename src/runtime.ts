@@ -183,7 +183,8 @@ export class Runtime {
   retire(logger: Logger): Promise<void> {
     if (this.#retired !== undefined) return this.#retired;
     this.#retired = new Promise((resolve) => {
-      const close = () =>
+      const close = () => {
+        for (const r of this.routes) r.handler.close?.();
         void closePolicies(this.#policies, logger)
           .then(() => this.#storeLease.release())
           .then(() => {
@@ -194,6 +195,7 @@ export class Runtime {
           // A failed release must not leave a drain waiting forever.
           .catch((e: unknown) => logger.warn({ err: e, version: this.version }, 'releasing a retired config version failed'))
           .then(resolve);
+      };
       if (this.inFlight === 0) close();
       else this.#onIdle = close;
     });

@@ -11,6 +11,7 @@ import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
 import { checkListenersTls } from '../listeners/tls.js';
 import { prepareGraphql } from '../handlers/graphql/lazy.js';
+import { checkGrpcRoutes } from '../handlers/grpc/semantics.js';
 import { checkInternalTokenKeys } from '../policies/internal-token/key.js';
 import { checkOps } from './ops-checks.js';
 import { lintConfig } from './lint.js';
@@ -77,6 +78,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   checkSemantics(config, source);
   checkListenersTls(config, baseDir, source);
   await prepareGraphql(config, baseDir, source);
+  checkGrpcRoutes(config, baseDir, source);
   await checkInternalTokenKeys(config, baseDir, source);
   checkOps(config, source);
 

@@ -11,6 +11,7 @@ import { AggregateSchema } from '../handlers/aggregate/schema.js';
 import { AsyncSchema } from '../handlers/async/schema.js';
 import { BatchSchema } from '../handlers/batch/schema.js';
 import { GraphqlSchema } from '../handlers/graphql/schema.js';
+import { GrpcSchema } from '../handlers/grpc/schema.js';
 import { routeResilienceProps, upstreamResilienceProps } from '../upstreams/schema.js';
 
 /**
@@ -202,6 +203,7 @@ export const Route = obj(
     async: Type.Optional(AsyncSchema),
     batch: Type.Optional(BatchSchema),
     graphql: Type.Optional(GraphqlSchema),
+    grpc: Type.Optional(GrpcSchema),
     rewrite: Type.Optional(Rewrite),
     preserveHost: Type.Boolean({ default: false, description: 'Send the client\'s Host upstream instead of the target\'s.' }),
     timeouts: Type.Optional(RouteTimeouts),

@@ -13,6 +13,8 @@ export interface Handler {
   /** Short name for explain/status output, e.g. `upstream catalog`. */
   readonly description: string;
   handle(ctx: RequestContext): void;
+  /** Releases what the handler holds open (e.g. gRPC channels) when its config version retires. */
+  close?(): void;
   /**
    * More endpoints this target serves besides the route's own match, each with the route's
    * policies (e.g. `async:`'s job status at `<jobsPath>/:id`).

@@ -10,6 +10,7 @@ import { createGraphqlHandler } from './graphql/lazy.js';
 import { withWebSocket } from './proxy/websocket.js';
 import { createAsyncHandler } from './async/async.js';
 import { createBatchHandler } from './batch/batch.js';
+import { createGrpcHandler } from './grpc/grpc.js';
 
 /**
  * Route targets by the route key that selects them. A route has exactly one of these keys
@@ -25,6 +26,7 @@ export const HANDLERS = {
   async: createAsyncHandler,
   batch: createBatchHandler,
   graphql: createGraphqlHandler,
+  grpc: createGrpcHandler,
 } as const satisfies Record<string, HandlerFactory>;
 
 export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS)[];

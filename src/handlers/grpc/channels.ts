@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Client, credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { Target, Upstream } from '../../upstreams/upstream.js';
+import type { GrpcConfig } from './schema.js';
+
+/**
+ * One grpc-js client (one channel, one HTTP/2 connection) per target of an upstream, made
+ * on first use and kept for the life of the config version. The upstream's balancer picks
+ * the target, so its health and breaker state steer gRPC calls as they steer HTTP ones.
+ * Channels of targets discovery removed are closed when the next channel is made.
+ * grpc-js shares subchannels between equal channels, so a reload reuses open connections.
+ *
+ * @example
+ *   const channels = new GrpcChannels(upstream, cfg.tls, baseDir);
+ *   channels.get(upstream.pick(ctx, undefined)!).makeUnaryRequest(…);
+ */
+export class GrpcChannels {
+  readonly #upstream: Upstream;
+  readonly #plain: ChannelCredentials;
+  readonly #tls: ChannelCredentials | undefined;
+  readonly #options: ChannelOptions;
+  readonly #tlsOptions: ChannelOptions;
+  readonly #clients = new Map<Target, Client>();
+
+  constructor(upstream: Upstream, tls: GrpcConfig['tls'], baseDir: string) {
+    this.#upstream = upstream;
+    this.#plain = credentials.createInsecure();
+    this.#options = { 'grpc.primary_user_agent': 'gantry' };
+    this.#tlsOptions = tls?.serverName !== undefined ? { ...this.#options, 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : this.#options;
+    const needsTls = upstream.targets.some((t) => t.url.startsWith('https:'));
+    this.#tls = needsTls || tls !== undefined ? credentials.createSsl(tls?.ca !== undefined ? readFileSync(resolve(baseDir, tls.ca)) : null) : undefined;
+  }
+
+  /** The client of a target (created on first use). */
+  get(t: Target): Client {
+    let c = this.#clients.get(t);
+    if (c !== undefined) return c;
+    this.#prune();
+    const url = new URL(t.url);
+    const secure = url.protocol === 'https:';
+    // `http://h:p` is gRPC over cleartext HTTP/2 (h2c), `https://h:p` over TLS.
+    c = new Client(`${url.hostname}:${url.port || (secure ? 443 : 80)}`, secure ? (this.#tls ?? credentials.createSsl()) : this.#plain, secure ? this.#tlsOptions : this.#options);
+    this.#clients.set(t, c);
+    return c;
+  }
+
+  /** Closes every channel (calls in flight end with CANCELLED/UNAVAILABLE). */
+  close(): void {
+    for (const c of this.#clients.values()) c.close();
+    this.#clients.clear();
+  }
+
+  #prune(): void {
+    const live = this.#upstream.targets;
+    for (const [t, c] of this.#clients) {
+      if (!live.includes(t)) {
+        c.close();
+        this.#clients.delete(t);
+      }
+    }
+  }
+}

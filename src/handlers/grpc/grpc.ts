@@ -1,0 +1,215 @@
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
+import { status as Status, type Client, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import type { RouteConfig } from '../../config/schema.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import { readRequestBody } from '../../pipeline/body.js';
+import { respondData, respondEnd, respondError, respondHead, respondReply } from '../../pipeline/respond.js';
+import { GatewayError } from '../../errors.js';
+import { hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.js';
+import type { Target, Upstream } from '../../upstreams/upstream.js';
+import type { Handler, HandlerDeps } from '../handler.js';
+import { GrpcChannels } from './channels.js';
+import { BadMessage } from './json.js';
+import { METADATA_PREFIX, TRAILER_PREFIX, metadataHeaders, requestMetadata } from './metadata.js';
+import { compileMethod, routeParams, type CompiledMethod } from './proto.js';
+import { buildRequest } from './request.js';
+import { ALWAYS_FORWARDED } from './schema.js';
+import { grpcProblem, grpcStatusName, httpStatusOf } from './status.js';
+
+/** Errors grpc-js reports when no connection to the target could be made (the call never left). */
+const NOT_CONNECTED = /^No connection established/;
+/** Failure kinds `Upstream.report` understands (passive health, breaker). */
+const CONNECT_ERROR = Object.assign(new Error('gRPC connect error'), { code: 'ECONNREFUSED' });
+const TIMED_OUT = Object.assign(new Error('gRPC deadline exceeded'), { code: 'ETIMEDOUT' });
+const ABORTED = Object.assign(new Error('gRPC call cancelled'), { code: 'UND_ERR_ABORTED' });
+
+/** What one call needs besides the request, compiled at load. */
+interface GrpcRoute {
+  upstream: Upstream;
+  method: CompiledMethod;
+  channels: GrpcChannels;
+  forward: ReadonlySet<string>;
+  timeout: number;
+}
+
+/**
+ * `grpc:`: transcodes a REST/JSON request into one gRPC call (the `google.api.http` model:
+ * path params, query parameters and the JSON body fill the request message) and the
+ * answer back into JSON: 200 with the response message, or the gRPC status mapped to an
+ * HTTP status as problem+json. Server-streaming methods stream NDJSON, one message a line.
+ * The route timeout is the call's deadline; a client that goes away cancels the call.
+ *
+ * @example
+ *   grpc:
+ *     upstream: users-grpc
+ *     protoFile: ./protos/users.proto
+ *     method: shop.users.v1.Users/GetUser
+ */
+export function createGrpcHandler(route: RouteConfig, deps: HandlerDeps): Handler {
+  const cfg = route.grpc!;
+  const upstream = deps.upstreams.get(cfg.upstream);
+  if (!upstream) throw new Error(`unknown upstream '${cfg.upstream}'`);
+  const method = compileMethod(cfg, routeParams(route.match.path), deps.baseDir);
+  const channels = new GrpcChannels(upstream, cfg.tls, deps.baseDir);
+  const r: GrpcRoute = {
+    upstream,
+    method,
+    channels,
+    forward: new Set([...ALWAYS_FORWARDED, ...(cfg.forwardHeaders ?? []).map((h) => h.toLowerCase())]),
+    timeout: cfg.timeout ?? 30_000,
+  };
+  const maxBody = cfg.maxBodySize ?? 1_048_576;
+  const handle = function grpc(ctx: RequestContext): void {
+    if (method.body === undefined || !hasRequestBody(ctx.req.headers)) return call(ctx, r, ctx.body);
+    const type = ctx.req.headers['content-type'];
+    if (type !== undefined && !isJsonType(type)) return respondError(ctx, 'GW_ERR_BAD_REQUEST', `The request body must be application/json, not '${type.split(';')[0]!.trim()}'.`);
+    readRequestBody(ctx, maxBody).then(
+      (body) => {
+        if (!ctx.aborted) call(ctx, r, body);
+      },
+      (e: unknown) => {
+        if (ctx.aborted) return;
+        if (e instanceof GatewayError) respondError(ctx, e.code, e.message);
+        else respondError(ctx, 'GW_ERR_BAD_REQUEST', 'The request body could not be read.');
+      },
+    );
+  };
+  return { description: `grpc ${cfg.upstream} ${cfg.method}`, handle, close: () => channels.close() };
+}
+
+function call(ctx: RequestContext, r: GrpcRoute, body: Buffer | undefined): void {
+  let message: Record<string, unknown>;
+  try {
+    message = buildRequest(ctx, r.method, body);
+  } catch (e) {
+    if (!(e instanceof BadMessage)) throw e;
+    return respondError(ctx, 'GW_ERR_BAD_REQUEST', e.message);
+  }
+  const u = r.upstream;
+  const target = u.pick(ctx, undefined);
+  if (target === undefined) return respondError(ctx, 'GW_ERR_NO_TARGET', `Upstream '${u.name}' has no target available.`);
+  if (u.breaker !== undefined && !u.breaker.allow()) return respondError(ctx, 'GW_ERR_CIRCUIT_OPEN', `Upstream '${u.name}' has its circuit breaker open.`);
+  ctx.target = target.origin;
+  target.inFlight++;
+  const client = r.channels.get(target);
+  const md = requestMetadata(ctx, r.forward);
+  const options = { deadline: Date.now() + r.timeout };
+  const started = performance.now();
+  const done = (s: StatusObject) => {
+    target.inFlight--;
+    ctx.upstreamMs = performance.now() - started;
+    report(u, target, s, ctx.upstreamMs, ctx.aborted);
+  };
+  if (r.method.serverStreaming) streamCall(ctx, r, client, message, md, options, done);
+  else unaryCall(ctx, r, client, message, md, options, done);
+}
+
+function unaryCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: object, md: Metadata, options: { deadline: number }, done: (s: StatusObject) => void): void {
+  let response: Record<string, unknown> | undefined;
+  let head: Metadata | undefined;
+  const c = client.makeUnaryRequest(r.method.path, r.method.serialize, r.method.deserialize, message, md, options, (_err, value) => {
+    response = value;
+  });
+  ctx.cancelable = { cancel: () => c.cancel() };
+  c.on('metadata', (m: Metadata) => (head = m));
+  // grpc-js calls the callback, then emits the status (with the trailers).
+  c.on('status', (s: StatusObject) => {
+    done(s);
+    if (ctx.aborted) return;
+    if (s.code !== Status.OK || response === undefined) return respondStatus(ctx, r, s, head);
+    const json = Buffer.from(JSON.stringify(response));
+    const headers: HeaderList = ['content-type', 'application/json', 'content-length', String(json.length)];
+    metadataHeaders(head, METADATA_PREFIX, headers);
+    metadataHeaders(s.metadata, TRAILER_PREFIX, headers);
+    respondReply(ctx, { status: 200, headers, body: json });
+  });
+}
+
+/**
+ * Server streaming as NDJSON: the head goes out with the first message (or with the
+ * status when there is none), each message is one JSON line, and a status other than OK
+ * after the head is one last line `{"error":{code,status,message}}` (grpc-gateway's shape).
+ * The gRPC stream pauses while the client is slow (HTTP/2 flow control pushes back on the backend).
+ */
+function streamCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: object, md: Metadata, options: { deadline: number }, done: (s: StatusObject) => void): void {
+  const s = client.makeServerStreamRequest(r.method.path, r.method.serialize, r.method.deserialize, message, md, options);
+  ctx.cancelable = { cancel: () => s.cancel() };
+  let head: Metadata | undefined;
+  let started = false;
+  let writable = false;
+  let ended = false;
+  let closed = false;
+  const queue: Buffer[] = [];
+  const end = () => {
+    if (closed) return;
+    closed = true;
+    respondEnd(ctx);
+  };
+  const flush = () => {
+    writable = true;
+    while (writable && queue.length > 0) writable = respondData(ctx, queue.shift()!);
+    if (!writable) return;
+    if (ended) end();
+    else s.resume();
+  };
+  const start = () => {
+    started = true;
+    const headers: HeaderList = ['content-type', 'application/x-ndjson'];
+    metadataHeaders(head, METADATA_PREFIX, headers);
+    if (respondHead(ctx, 200, headers, flush)) writable = true;
+  };
+  const write = (line: Buffer) => {
+    if (writable && queue.length === 0) writable = respondData(ctx, line);
+    else queue.push(line);
+    if (!writable && !ended) s.pause();
+  };
+  // Errors arrive as the status too; without a listener grpc-js's 'error' would throw.
+  s.on('error', () => {});
+  s.on('metadata', (m: Metadata) => (head = m));
+  s.on('data', (msg: Record<string, unknown>) => {
+    if (ctx.aborted) return;
+    if (!started) start();
+    write(Buffer.from(`${JSON.stringify(msg)}\n`));
+  });
+  s.on('status', (st: StatusObject) => {
+    done(st);
+    if (ctx.aborted) return;
+    if (!started) {
+      if (st.code !== Status.OK) return respondStatus(ctx, r, st, head);
+      start();
+    }
+    if (st.code !== Status.OK) write(Buffer.from(`${JSON.stringify({ error: { code: st.code, status: grpcStatusName(st.code), message: st.details } })}\n`));
+    ended = true;
+    if (writable && queue.length === 0) end();
+  });
+}
+
+/** A status other than OK: 502 when the target could not be reached, else the mapped status as problem+json. */
+function respondStatus(ctx: RequestContext, r: GrpcRoute, s: StatusObject, head: Metadata | undefined): void {
+  if (s.code === Status.UNAVAILABLE && NOT_CONNECTED.test(s.details)) {
+    return respondError(ctx, 'GW_ERR_UPSTREAM_UNAVAILABLE', `Upstream '${r.upstream.name}' could not be reached.`);
+  }
+  if (s.code === Status.OK) {
+    // OK without a message: the backend broke the unary contract.
+    return respondError(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', `Upstream '${r.upstream.name}' ended the call without a response message.`);
+  }
+  if (s.code === Status.DEADLINE_EXCEEDED) ctx.errorCode = 'GW_ERR_UPSTREAM_TIMEOUT';
+  const p = grpcProblem(ctx, s.code, s.details);
+  metadataHeaders(head, METADATA_PREFIX, p.headers);
+  metadataHeaders(s.metadata, TRAILER_PREFIX, p.headers);
+  respondReply(ctx, p);
+}
+
+/**
+ * Feeds the upstream's passive health and breaker: unreachable and timed-out calls are
+ * failures of the target, and so are statuses that say the server is unwell (UNKNOWN,
+ * INTERNAL, UNAVAILABLE, DATA_LOSS); every other status is an answer.
+ */
+function report(u: Upstream, t: Target, s: StatusObject, ms: number, aborted: boolean): void {
+  if (aborted || s.code === Status.CANCELLED) return u.report(t, 0, ms, ABORTED);
+  if (s.code === Status.UNAVAILABLE && NOT_CONNECTED.test(s.details)) return u.report(t, 0, ms, CONNECT_ERROR);
+  if (s.code === Status.DEADLINE_EXCEEDED) return u.report(t, 0, ms, TIMED_OUT);
+  const http = httpStatusOf(s.code);
+  u.report(t, http >= 500 && http !== 501 && http !== 504 ? http : 200, ms, undefined);
+}

@@ -1,0 +1,166 @@
+import { accessSync, constants } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Buffer } from 'node:buffer';
+import protobuf from 'protobufjs';
+import * as protoLoader from '@grpc/proto-loader';
+import type { GrpcConfig } from './schema.js';
+
+/**
+ * proto-loader options, the proto3 JSON mapping of responses (docs/grpc.md "JSON mapping"):
+ * 64-bit integers as decimal strings (JSON numbers lose precision past 2^53), enums by name,
+ * bytes as base64, every field present (defaults included), NaN/Infinity as strings.
+ * `oneofs` is off: proto3 JSON has no virtual "which field is set" member.
+ */
+const LOADER_OPTIONS: protoLoader.Options = { longs: String, enums: String, bytes: String, defaults: true, arrays: true, objects: true, oneofs: false, json: true };
+
+/** A config error of a `grpc:` route, at `path` below the route. */
+export class GrpcConfigError extends Error {
+  readonly path: (string | number)[];
+  constructor(path: (string | number)[], message: string) {
+    super(message);
+    this.name = 'GrpcConfigError';
+    this.path = path;
+  }
+}
+
+/** The method of a `grpc:` route, resolved at load: everything a call needs. */
+export interface CompiledMethod {
+  /** `/package.Service/Method`, the HTTP/2 path of the call. */
+  path: string;
+  request: protobuf.Type;
+  response: protobuf.Type;
+  serialize: (value: object) => Buffer;
+  deserialize: (bytes: Buffer) => Record<string, unknown>;
+  serverStreaming: boolean;
+  /** `'*'`: the body is the request message; a field: the body is that field; undefined: no body. */
+  body: '*' | protobuf.Field | undefined;
+  /** Route param name → the request field it sets. */
+  params: Map<string, protobuf.Field>;
+}
+
+/** Compiled methods by config object: the load-time check compiles, the handler reuses it. */
+const compiled = new WeakMap<GrpcConfig, CompiledMethod>();
+
+/**
+ * Loads the proto of a `grpc:` route and resolves its method, the body field and the
+ * request fields the route's path params set. Throws a GrpcConfigError naming the key.
+ * Field names are lowerCamelCase (protobufjs `keepCase: false`): the proto3 JSON names.
+ *
+ * @example
+ *   const m = compileMethod(route.grpc!, ['id'], '/etc/gantry');
+ *   m.path; // '/shop.users.v1.Users/GetUser'
+ */
+export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], baseDir: string): CompiledMethod {
+  const hit = compiled.get(cfg);
+  if (hit !== undefined) return hit;
+  const file = resolve(baseDir, cfg.protoFile);
+  const includes = (cfg.includeDirs ?? []).map((d) => resolve(baseDir, d));
+  const root = loadRoot(file, includes);
+  const slash = cfg.method.indexOf('/');
+  const serviceName = cfg.method.slice(0, slash);
+  const methodName = cfg.method.slice(slash + 1);
+  const service = root.lookup(serviceName);
+  if (!(service instanceof protobuf.Service)) {
+    const known = servicesOf(root);
+    throw new GrpcConfigError(['grpc', 'method'], `no service '${serviceName}' in ${cfg.protoFile}${known.length ? ` (it declares ${known.join(', ')})` : ' (it declares no service)'}`);
+  }
+  const method = service.methods[methodName];
+  if (method === undefined) {
+    throw new GrpcConfigError(['grpc', 'method'], `service '${serviceName}' has no method '${methodName}' (it has ${Object.keys(service.methods).join(', ') || 'none'})`);
+  }
+  if (method.requestStream) throw new GrpcConfigError(['grpc', 'method'], `'${cfg.method}' is ${method.responseStream ? 'bidirectional' : 'client'}-streaming: only unary and server-streaming methods can be called from REST`);
+  const definition = protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS);
+  const def = (definition[serviceName] as Record<string, protoLoader.MethodDefinition<object, Record<string, unknown>>>)[methodName]!;
+  const request = method.resolvedRequestType!;
+  const out: CompiledMethod = {
+    path: def.path,
+    request,
+    response: method.resolvedResponseType!,
+    serialize: def.requestSerialize,
+    deserialize: def.responseDeserialize,
+    serverStreaming: method.responseStream === true,
+    body: bodyOf(cfg.body ?? '*', request),
+    params: paramsOf(routeParams, request),
+  };
+  compiled.set(cfg, out);
+  return out;
+}
+
+/** Params a `match.path` captures (`:name`); none for pathRegex routes. */
+export function routeParams(path: string | undefined): string[] {
+  return path === undefined ? [] : [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
+}
+
+/** The request field a name (proto or JSON spelling) stands for. */
+export function fieldOf(type: protobuf.Type, name: string): protobuf.Field | undefined {
+  const fields = type.fields;
+  if (Object.hasOwn(fields, name)) return fields[name];
+  const camel = protobuf.util.camelCase(name);
+  return camel !== name && Object.hasOwn(fields, camel) ? fields[camel] : undefined;
+}
+
+function loadRoot(file: string, includes: readonly string[]): protobuf.Root {
+  const root = new protobuf.Root();
+  // Imports resolve against the importing file's folder, then the include dirs (as protoc -I).
+  root.resolvePath = (origin, target) => {
+    if (isAbsolute(target)) return target;
+    for (const dir of origin ? [dirname(origin), ...includes] : includes) {
+      const p = join(dir, target);
+      if (readable(p)) return p;
+    }
+    return origin ? join(dirname(origin), target) : target;
+  };
+  try {
+    root.loadSync(file, { keepCase: false });
+    root.resolveAll();
+  } catch (e) {
+    throw new GrpcConfigError(['grpc', 'protoFile'], protoReason(e, file));
+  }
+  return root;
+}
+
+function readable(p: string): boolean {
+  try {
+    accessSync(p, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** protobufjs messages, with the errno of an unreadable file spelled out. */
+function protoReason(e: unknown, file: string): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOENT') return `cannot read ${err.path ?? file} (no such file or directory)`;
+  if (err.code === 'EACCES') return `cannot read ${err.path ?? file} (permission denied)`;
+  return `cannot load ${file}: ${err.message ?? String(e)}`;
+}
+
+function servicesOf(ns: protobuf.NamespaceBase): string[] {
+  const out: string[] = [];
+  for (const o of ns.nestedArray) {
+    if (o instanceof protobuf.Service) out.push(o.fullName.slice(1));
+    else if (o instanceof protobuf.Namespace) out.push(...servicesOf(o));
+  }
+  return out;
+}
+
+function bodyOf(body: string, request: protobuf.Type): CompiledMethod['body'] {
+  if (body === '') return undefined;
+  if (body === '*') return '*';
+  const f = fieldOf(request, body);
+  if (f === undefined) throw new GrpcConfigError(['grpc', 'body'], `the request message ${request.fullName.slice(1)} has no field '${body}'`);
+  return f;
+}
+
+function paramsOf(params: readonly string[], request: protobuf.Type): Map<string, protobuf.Field> {
+  const out = new Map<string, protobuf.Field>();
+  for (const p of params) {
+    if (p === '*') continue;
+    const f = fieldOf(request, p);
+    if (f === undefined) throw new GrpcConfigError(['match', 'path'], `path param ':${p}' is not a field of the request message ${request.fullName.slice(1)} (fields: ${Object.keys(request.fields).join(', ') || 'none'})`);
+    if (f.repeated || f.map || f.resolvedType instanceof protobuf.Type) throw new GrpcConfigError(['match', 'path'], `path param ':${p}' sets field '${f.name}', which is not a single scalar or enum`);
+    out.set(p, f);
+  }
+  return out;
+}

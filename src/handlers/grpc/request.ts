@@ -1,0 +1,49 @@
+import type { Buffer } from 'node:buffer';
+import type { RequestContext } from '../../pipeline/context.js';
+import { BadMessage, messageFromJson, setFromString } from './json.js';
+import { fieldOf, type CompiledMethod } from './proto.js';
+
+/**
+ * The request message of a call, as `google.api.http` transcoding builds it: the JSON body
+ * (the whole message for `body: "*"`, or one field), then query parameters into the other
+ * fields (`?page.size=20&tags=a&tags=b`; not when the body is the whole message), then path
+ * params, which win. Throws BadMessage (→ 400) for malformed JSON, unknown fields and values
+ * that do not fit.
+ *
+ * @example
+ *   buildRequest(ctx, method, Buffer.from('{"name":"Ada"}'))  // { id: '42', name: 'Ada' }
+ */
+export function buildRequest(ctx: RequestContext, m: CompiledMethod, body: Buffer | undefined): Record<string, unknown> {
+  let raw: Record<string, unknown> = {};
+  let wholeBody = false;
+  if (body !== undefined && body.length > 0 && m.body !== undefined) {
+    const json = parseJson(body);
+    if (m.body === '*') {
+      if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new BadMessage(`the body must be a JSON object (message ${m.request.fullName.slice(1)})`);
+      raw = json as Record<string, unknown>;
+      wholeBody = true;
+    } else {
+      raw[m.body.name] = json;
+    }
+  }
+  if (!wholeBody && ctx.query.length > 1) {
+    for (const [k, v] of new URLSearchParams(ctx.query)) setFromString(m.request, raw, k, v, 'query parameter');
+  }
+  for (const [p, f] of m.params) {
+    const v = ctx.params[p];
+    if (v === undefined) continue;
+    // The path wins over a body field of the same name, in either spelling.
+    if (wholeBody) for (const k of Object.keys(raw)) if (k !== f.name && fieldOf(m.request, k) === f) delete raw[k];
+    setFromString(m.request, raw, f.name, v, 'path param');
+  }
+  return messageFromJson(m.request, raw, 'request');
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    // RFC 8259 §8.1: JSON exchanged between systems is UTF-8.
+    return JSON.parse(body.toString('utf8'));
+  } catch (e) {
+    throw new BadMessage(`the body is not valid JSON (${(e as Error).message})`);
+  }
+}
