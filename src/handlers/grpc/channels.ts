@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Client, credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { Client, ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+import { grpcJs } from './lazy.js';
 import type { Target, Upstream } from '../../upstreams/upstream.js';
 import type { GrpcConfig } from './schema.js';
 
@@ -25,6 +26,7 @@ export class GrpcChannels {
 
   constructor(upstream: Upstream, tls: GrpcConfig['tls'], baseDir: string) {
     this.#upstream = upstream;
+    const { credentials } = grpcJs();
     this.#plain = credentials.createInsecure();
     this.#options = { 'grpc.primary_user_agent': 'gantry' };
     this.#tlsOptions = tls?.serverName !== undefined ? { ...this.#options, 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : this.#options;
@@ -40,6 +42,7 @@ export class GrpcChannels {
     const url = new URL(t.url);
     const secure = url.protocol === 'https:';
     // `http://h:p` is gRPC over cleartext HTTP/2 (h2c), `https://h:p` over TLS.
+    const { Client, credentials } = grpcJs();
     c = new Client(`${url.hostname}:${url.port || (secure ? 443 : 80)}`, secure ? (this.#tls ?? credentials.createSsl()) : this.#plain, secure ? this.#tlsOptions : this.#options);
     this.#clients.set(t, c);
     return c;

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
-import { status as Status, type Client, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import type { Client, Metadata, StatusObject } from '@grpc/grpc-js';
 import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { readRequestBody } from '../../pipeline/body.js';
@@ -16,6 +16,9 @@ import { compileMethod, routeParams, type CompiledMethod } from './proto.js';
 import { buildRequest } from './request.js';
 import { ALWAYS_FORWARDED } from './schema.js';
 import { grpcProblem, grpcStatusName, httpStatusOf } from './status.js';
+
+/** gRPC status codes used here (the rest are mapped by table, status.ts). */
+const Status = { OK: 0, CANCELLED: 1, DEADLINE_EXCEEDED: 4, UNAVAILABLE: 14 } as const;
 
 /** Errors grpc-js reports when no connection to the target could be made (the call never left). */
 const NOT_CONNECTED = /^No connection established/;

@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
-import protobuf from 'protobufjs';
+import type * as protobuf from 'protobufjs';
+import { protobufJs } from './lazy.js';
 import { fieldOf } from './proto.js';
 
 /**
@@ -64,7 +65,7 @@ export function messageFromJson(type: protobuf.Type, value: unknown, at: string)
 
 /** `google.protobuf.NullValue` is the one field where JSON null is a value. */
 function isNullValue(f: protobuf.Field): boolean {
-  return f.resolvedType instanceof protobuf.Enum && f.resolvedType.fullName === '.google.protobuf.NullValue';
+  return f.resolvedType instanceof protobufJs().Enum && f.resolvedType.fullName === '.google.protobuf.NullValue';
 }
 
 function fieldValue(f: protobuf.Field, v: unknown, at: string): unknown {
@@ -97,8 +98,8 @@ function mapKey(keyType: string, k: string, at: string): void {
 /** One value of field `f` (an element, for repeated and map fields). */
 function single(f: protobuf.Field, v: unknown, at: string): unknown {
   const rt = f.resolvedType;
-  if (rt instanceof protobuf.Type) return messageFromJson(rt, v, at);
-  if (rt instanceof protobuf.Enum) {
+  if (rt instanceof protobufJs().Type) return messageFromJson(rt, v, at);
+  if (rt instanceof protobufJs().Enum) {
     if (typeof v === 'string' && Object.hasOwn(rt.values, v)) return v;
     if (typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647) return v;
     throw new BadMessage(`${at}: must be one of ${Object.keys(rt.values).join(', ')} (enum ${rt.fullName.slice(1)})`);
@@ -170,14 +171,14 @@ export function setFromString(type: protobuf.Type, out: Record<string, unknown>,
     if (f === undefined) throw new BadMessage(`${at} '${name}': no field '${seg}' in message ${t.fullName.slice(1)}`);
     const rt = f.resolvedType;
     if (i < segments.length - 1) {
-      if (!(rt instanceof protobuf.Type) || f.repeated || f.map) throw new BadMessage(`${at} '${name}': '${seg}' is not a message field`);
+      if (!(rt instanceof protobufJs().Type) || f.repeated || f.map) throw new BadMessage(`${at} '${name}': '${seg}' is not a message field`);
       const next = node[f.name];
       node = (next !== null && typeof next === 'object' && !Array.isArray(next) ? next : (node[f.name] = {})) as Record<string, unknown>;
       t = rt;
       continue;
     }
-    if (rt instanceof protobuf.Type || f.map) throw new BadMessage(`${at} '${name}': '${seg}' is a message or map field; set its fields (${seg}.<field>)`);
-    const v = f.type === 'bool' && !(rt instanceof protobuf.Enum) ? parseBool(value, `${at} '${name}'`) : value;
+    if (rt instanceof protobufJs().Type || f.map) throw new BadMessage(`${at} '${name}': '${seg}' is a message or map field; set its fields (${seg}.<field>)`);
+    const v = f.type === 'bool' && !(rt instanceof protobufJs().Enum) ? parseBool(value, `${at} '${name}'`) : value;
     if (f.repeated) {
       const list = node[f.name];
       if (Array.isArray(list)) list.push(v);

@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
-import { Metadata } from '@grpc/grpc-js';
+import type { Metadata } from '@grpc/grpc-js';
+import { grpcJs } from './lazy.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { HeaderList } from '../../http/headers.js';
 
@@ -29,7 +30,7 @@ export function forwardable(name: string): boolean {
  *   requestMetadata(ctx, new Set(['traceparent', 'authorization']))
  */
 export function requestMetadata(ctx: RequestContext, forward: ReadonlySet<string>): Metadata {
-  const md = new Metadata();
+  const md = new (grpcJs().Metadata)();
   const headers = ctx.upstreamHeaders;
   for (let i = 0; i < headers.length; i += 2) {
     const k = headers[i]!.toLowerCase();

@@ -1,8 +1,9 @@
 import { accessSync, constants } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Buffer } from 'node:buffer';
-import protobuf from 'protobufjs';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protobuf from 'protobufjs';
+import type { MethodDefinition, Options as LoaderOptions } from '@grpc/proto-loader';
+import { protoLoader, protobufJs } from './lazy.js';
 import type { GrpcConfig } from './schema.js';
 
 /**
@@ -11,7 +12,7 @@ import type { GrpcConfig } from './schema.js';
  * bytes as base64, every field present (defaults included), NaN/Infinity as strings.
  * `oneofs` is off: proto3 JSON has no virtual "which field is set" member.
  */
-const LOADER_OPTIONS: protoLoader.Options = { longs: String, enums: String, bytes: String, defaults: true, arrays: true, objects: true, oneofs: false, json: true };
+const LOADER_OPTIONS: LoaderOptions = { longs: String, enums: String, bytes: String, defaults: true, arrays: true, objects: true, oneofs: false, json: true };
 
 /** A config error of a `grpc:` route, at `path` below the route. */
 export class GrpcConfigError extends Error {
@@ -60,7 +61,7 @@ export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], b
   const serviceName = cfg.method.slice(0, slash);
   const methodName = cfg.method.slice(slash + 1);
   const service = root.lookup(serviceName);
-  if (!(service instanceof protobuf.Service)) {
+  if (!(service instanceof protobufJs().Service)) {
     const known = servicesOf(root);
     throw new GrpcConfigError(['grpc', 'method'], `no service '${serviceName}' in ${cfg.protoFile}${known.length ? ` (it declares ${known.join(', ')})` : ' (it declares no service)'}`);
   }
@@ -69,8 +70,8 @@ export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], b
     throw new GrpcConfigError(['grpc', 'method'], `service '${serviceName}' has no method '${methodName}' (it has ${Object.keys(service.methods).join(', ') || 'none'})`);
   }
   if (method.requestStream) throw new GrpcConfigError(['grpc', 'method'], `'${cfg.method}' is ${method.responseStream ? 'bidirectional' : 'client'}-streaming: only unary and server-streaming methods can be called from REST`);
-  const definition = protoLoader.fromJSON(root.toJSON(), LOADER_OPTIONS);
-  const def = (definition[serviceName] as Record<string, protoLoader.MethodDefinition<object, Record<string, unknown>>>)[methodName]!;
+  const definition = protoLoader().fromJSON(root.toJSON(), LOADER_OPTIONS);
+  const def = (definition[serviceName] as Record<string, MethodDefinition<object, Record<string, unknown>>>)[methodName]!;
   const request = method.resolvedRequestType!;
   const out: CompiledMethod = {
     path: def.path,
@@ -95,12 +96,12 @@ export function routeParams(path: string | undefined): string[] {
 export function fieldOf(type: protobuf.Type, name: string): protobuf.Field | undefined {
   const fields = type.fields;
   if (Object.hasOwn(fields, name)) return fields[name];
-  const camel = protobuf.util.camelCase(name);
+  const camel = protobufJs().util.camelCase(name);
   return camel !== name && Object.hasOwn(fields, camel) ? fields[camel] : undefined;
 }
 
 function loadRoot(file: string, includes: readonly string[]): protobuf.Root {
-  const root = new protobuf.Root();
+  const root = new (protobufJs().Root)();
   // Imports resolve against the importing file's folder, then the include dirs (as protoc -I).
   root.resolvePath = (origin, target) => {
     if (isAbsolute(target)) return target;
@@ -139,8 +140,8 @@ function protoReason(e: unknown, file: string): string {
 function servicesOf(ns: protobuf.NamespaceBase): string[] {
   const out: string[] = [];
   for (const o of ns.nestedArray) {
-    if (o instanceof protobuf.Service) out.push(o.fullName.slice(1));
-    else if (o instanceof protobuf.Namespace) out.push(...servicesOf(o));
+    if (o instanceof protobufJs().Service) out.push(o.fullName.slice(1));
+    else if (o instanceof protobufJs().Namespace) out.push(...servicesOf(o));
   }
   return out;
 }
@@ -159,7 +160,7 @@ function paramsOf(params: readonly string[], request: protobuf.Type): Map<string
     if (p === '*') continue;
     const f = fieldOf(request, p);
     if (f === undefined) throw new GrpcConfigError(['match', 'path'], `path param ':${p}' is not a field of the request message ${request.fullName.slice(1)} (fields: ${Object.keys(request.fields).join(', ') || 'none'})`);
-    if (f.repeated || f.map || f.resolvedType instanceof protobuf.Type) throw new GrpcConfigError(['match', 'path'], `path param ':${p}' sets field '${f.name}', which is not a single scalar or enum`);
+    if (f.repeated || f.map || f.resolvedType instanceof protobufJs().Type) throw new GrpcConfigError(['match', 'path'], `path param ':${p}' sets field '${f.name}', which is not a single scalar or enum`);
     out.set(p, f);
   }
   return out;
