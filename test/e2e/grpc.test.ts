@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -354,6 +354,19 @@ ${route}`;
   it('an upstream with an HTTP healthCheck', async () => {
     const errors = await errorsOf('    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser }', '{ targets: [ "http://127.0.0.1:1" ], healthCheck: { path: /h } }');
     expect(errors.join('\n')).toMatch(/routes\[0\]\.grpc\.upstream: upstream 'g' has an HTTP healthCheck/);
+  });
+
+  it('imports resolve against includeDirs; well-known types and descriptor.proto are built in', async () => {
+    mkdirSync(join(dir, 'inc', 'common'), { recursive: true });
+    writeFileSync(join(dir, 'inc', 'common', 'money.proto'), 'syntax = "proto3";\npackage common;\nmessage Money { int64 units = 1; }\n');
+    writeFileSync(
+      join(dir, 'billing.proto'),
+      'syntax = "proto3";\npackage billing;\nimport "common/money.proto";\nimport "google/protobuf/timestamp.proto";\nimport "google/protobuf/descriptor.proto";\n' +
+        'message ChargeRequest { string id = 1; common.Money amount = 2; google.protobuf.Timestamp at = 3; }\nservice Billing { rpc Charge(ChargeRequest) returns (common.Money); }\n',
+    );
+    const route = (extra: string) => `    match: { path: /charges/:id }\n    grpc: { upstream: g, protoFile: ./billing.proto, method: billing.Billing/Charge${extra} }`;
+    expect((await errorsOf(route(''))).join('\n')).toMatch(/routes\[0\]\.grpc\.protoFile: cannot (read|load) .*money\.proto/);
+    expect(await errorsOf(route(', includeDirs: [ ./inc ]'))).toEqual([]);
   });
 
   it('a valid grpc route loads', async () => {

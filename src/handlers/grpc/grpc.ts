@@ -69,7 +69,14 @@ export function createGrpcHandler(route: RouteConfig, deps: HandlerDeps): Handle
     if (type !== undefined && !isJsonType(type)) return respondError(ctx, 'GW_ERR_BAD_REQUEST', `The request body must be application/json, not '${type.split(';')[0]!.trim()}'.`);
     readRequestBody(ctx, maxBody).then(
       (body) => {
-        if (!ctx.aborted) call(ctx, r, body);
+        if (ctx.aborted) return;
+        try {
+          call(ctx, r, body);
+        } catch (e) {
+          // Off the request phase's stack: nothing else would turn this into a response.
+          ctx.logger.error({ err: e, requestId: ctx.id, route: ctx.route?.name }, 'grpc call failed');
+          respondError(ctx, 'GW_ERR_INTERNAL', 'The gateway could not make the gRPC call.');
+        }
       },
       (e: unknown) => {
         if (ctx.aborted) return;

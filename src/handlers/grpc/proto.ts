@@ -101,6 +101,9 @@ export function fieldOf(type: protobuf.Type, name: string): protobuf.Field | und
 }
 
 function loadRoot(file: string, includes: readonly string[]): protobuf.Root {
+  // Loading proto-loader registers the well-known protos protobufjs lacks (descriptor.proto,
+  // which google/api/annotations.proto imports; api, type, source_context).
+  protoLoader();
   const root = new (protobufJs().Root)();
   // Imports resolve against the importing file's folder, then the include dirs (as protoc -I).
   root.resolvePath = (origin, target) => {
