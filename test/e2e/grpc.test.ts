@@ -7,6 +7,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePort, httpRequest, startGateway, type TestGateway } from '../helpers.js';
 import { loadConfig } from '../../src/config/load.js';
+import { issue, makeCa } from '../tls-fixtures.js';
 import { formatIssue } from '../../src/config/source.js';
 
 const PROTO = `syntax = "proto3";
@@ -47,7 +48,7 @@ service Users {
 type Obj = Record<string, unknown>;
 
 /** A real @grpc/grpc-js server for the test proto; records what it was sent. */
-async function startGrpcServer(protoFile: string) {
+async function startGrpcServer(protoFile: string, creds = grpc.ServerCredentials.createInsecure()) {
   const def = protoLoader.loadSync(protoFile, { longs: String, enums: String, defaults: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { shop: { users: { v1: { Users: grpc.ServiceClientConstructor } } } };
   const seen: { method: string; request: Obj; metadata: Obj }[] = [];
@@ -102,7 +103,7 @@ async function startGrpcServer(protoFile: string) {
       cb(null, {});
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))));
   return { port, seen, cancelled, close: () => server.forceShutdown() };
 }
 
@@ -309,6 +310,53 @@ routes:
     const early = await httpRequest(`${gw.url}/v1/users?count=0&fail=true`);
     expect(early.status).toBe(500);
     expect(early.json()).toMatchObject({ grpcStatus: 'INTERNAL' });
+  });
+});
+
+describe('grpc over TLS (https:// targets)', () => {
+  let backend: Awaited<ReturnType<typeof startGrpcServer>>;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-grpc-tls-'));
+    writeFileSync(join(dir, 'users.proto'), PROTO);
+    const ca = await makeCa('grpc test CA');
+    const leaf = await issue(ca, { cn: 'users.internal', usage: 'server', dns: ['users.internal'] });
+    writeFileSync(join(dir, 'ca.pem'), ca.cert);
+    backend = await startGrpcServer(join(dir, 'users.proto'), grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(leaf.key), cert_chain: Buffer.from(leaf.cert) }]));
+    const cfg = `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams:
+  users-tls: { targets: [ "https://127.0.0.1:${backend.port}" ] }
+routes:
+  - name: trusted
+    match: { path: /trusted/:id }
+    grpc: { upstream: users-tls, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser, tls: { ca: ./ca.pem, serverName: users.internal } }
+  - name: untrusted
+    match: { path: /untrusted/:id }
+    grpc: { upstream: users-tls, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser }
+`;
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, cfg);
+    gw = await startGateway(cfg, { file });
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    backend?.close();
+  });
+
+  it('calls a TLS target whose certificate the configured CA signs', async () => {
+    const res = await httpRequest(`${gw.url}/trusted/t1`);
+    expect(res.status).toBe(200);
+    expect(res.json().id).toBe('t1');
+  });
+
+  it('refuses a target certificate the system roots do not trust → 502, the backend never called', async () => {
+    const before = backend.seen.length;
+    const res = await httpRequest(`${gw.url}/untrusted/t2`);
+    expect(res.status).toBe(502);
+    expect(backend.seen.length).toBe(before);
   });
 });
 
