@@ -16,7 +16,8 @@ ${more}`;
   const cases: { desc: string; route: string; more?: string; error: RegExp }[] = [
     { desc: 'unknown upstream', route: '    async: { upstream: reprots }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async\.upstream: unknown upstream 'reprots' \(did you mean 'reports'\?\)$/m },
     { desc: 'missing upstream', route: '    async: { jobsPath: /jobs }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async.*upstream/m },
-    { desc: 'unknown key', route: '    async: { upstream: reports, callback: "http://x" }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async.*callback/m },
+    { desc: 'unknown key', route: '    async: { upstream: reports, webhook: "http://x" }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async.*webhook/m },
+    { desc: 'callback as a URL', route: '    async: { upstream: reports, callback: "http://x" }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async\.callback/m },
     { desc: 'jobsPath with a param', route: '    async: { upstream: reports, jobsPath: "/jobs/:x" }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async\.jobsPath: must match/m },
     { desc: 'jobsPath with a trailing slash', route: '    async: { upstream: reports, jobsPath: /jobs/ }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async\.jobsPath: must match/m },
     { desc: 'zero ttl', route: '    async: { upstream: reports, ttl: 0s }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async\.ttl: ttl must be > 0$/m },
@@ -29,6 +30,8 @@ ${more}`;
       more: '  - { name: s, match: { path: /s/* }, async: { upstream: reports } }',
       error: /^\/v\/gateway\.yaml:9 routes\[1\]\.async\.jobsPath: jobsPath '\/jobs' is already the jobs path of route 'r'$/m,
     },
+    { desc: 'unknown callback upstream', route: '    async: { upstream: reports, callback: { upstream: hook, path: /done } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async\.callback\.upstream: unknown upstream 'hook'/m },
+    { desc: 'callback without a path', route: '    async: { upstream: reports, callback: { upstream: reports } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.async\.callback.*path/m },
     { desc: 'two targets', route: '    upstream: reports\n    async: { upstream: reports }', error: /route has more than one target \(upstream, async\)/ },
     { desc: 'retries on an async route', route: '    retries: { attempts: 2 }\n    async: { upstream: reports }', error: /routes\[0\]\.retries: retries applies to routes with upstream/ },
     { desc: 'batch: zero concurrency', route: '    batch: { concurrency: 0 }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.batch\.concurrency/m },

@@ -19,6 +19,7 @@ const BOB = 'gk_live_async_bob_0001';
 describe('async jobs', () => {
   let up: TestUpstream;
   let gw: TestGateway;
+  let hooks: TestUpstream;
   /** Releases requests to /slow… (one call releases all held so far). */
   let held: (() => void)[] = [];
   const release = () => {
@@ -45,6 +46,7 @@ describe('async jobs', () => {
       if (path.endsWith('/delay')) return void setTimeout(answer, 300);
       answer();
     });
+    hooks = await startUpstream((_req, res) => res.writeHead(204).end());
     const dead = await freePort();
     gw = await startGateway(`version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
@@ -54,7 +56,12 @@ consumers:
 upstreams:
   work: { targets: [ "${up.url}" ] }
   dead: { targets: [ "http://127.0.0.1:${dead}" ] }
+  hooks: { targets: [ "${hooks.url}" ] }
 routes:
+  - name: hooked
+    match: { path: /hooked/* }
+    policies: [ { api-key: {} } ]
+    async: { upstream: work, jobsPath: /hooked-jobs, callback: { upstream: hooks, path: /job-done } }
   - name: reports
     match: { path: /reports/*, methods: [POST, PUT, GET] }
     async: { upstream: work, jobsPath: /jobs, maxResultSize: 1kb, maxBodySize: 2kb }
@@ -80,6 +87,7 @@ routes:
     release();
     await gw?.close();
     await up?.close();
+    await hooks?.close();
   });
 
   const submit = (path: string, body?: string, headers: Record<string, string> = {}) =>
@@ -162,6 +170,24 @@ routes:
     expect(env.status).toBe('failed');
     expect(env.error).toEqual({ code: 'GW_ERR_UPSTREAM_TIMEOUT', detail: "Upstream 'work' did not answer within 200ms." });
     expect(held.length).toBe(before + 1);
+  });
+
+  it('calls back the callback upstream with the finished job, done or failed', async () => {
+    const ok = (await submit('/hooked/x', '{"a":1}', { 'x-api-key': ALICE })).json<Envelope>();
+    const failed = (await submit('/hooked/crash', '{}', { 'x-api-key': ALICE })).json<Envelope>();
+    const hook = async (id: string) => {
+      const seen = await eventually(() => hooks.seen.find((s) => s.body.toString().includes(id)), 10_000, `the callback of ${id}`);
+      expect(seen.method).toBe('POST');
+      expect(seen.url).toBe('/job-done');
+      expect(seen.headers['content-type']).toBe('application/json');
+      return JSON.parse(seen.body.toString()) as Envelope & { consumer: string };
+    };
+    const done = await hook(ok.id);
+    expect(done).toMatchObject({ id: ok.id, status: 'done', href: ok.href, consumer: 'alice', result: { status: 201, encoding: 'json', body: { body: '{"a":1}' } } });
+    // The callback carries what the status endpoint answers.
+    const polled = (await httpRequest(gw.url + ok.href, { headers: { 'x-api-key': ALICE } })).json<Envelope>();
+    expect({ ...done, consumer: undefined }).toEqual({ ...polled, consumer: undefined });
+    expect(await hook(failed.id)).toMatchObject({ status: 'failed', error: { code: 'GW_ERR_UPSTREAM_RESET' } });
   });
 
   it('refuses a body over maxBodySize with 413', async () => {

@@ -15,7 +15,7 @@ import type { Store } from '../../store/store.js';
 import type { Handler, HandlerDeps } from '../handler.js';
 import { compileUpstreamCall } from '../proxy/proxy.js';
 import { encodeJob, jobKey, type JobMeta } from './record.js';
-import { createJobStatusHandler } from './status.js';
+import { createJobStatusHandler, jobDocument } from './status.js';
 
 /** Reasons a job's exchange is stopped by the gateway itself (the subrequest rejects with them). */
 class JobTimeout extends Error {}
@@ -61,6 +61,7 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
   keep.delete('content-length');
   const store = deps.store;
   const ttl = cfg.ttl;
+  const notify = compileCallback(route, deps);
   let pending = 0;
 
   /** Writes a job's state; resolves once stored (failures are logged: the record keeps its last state until it expires). */
@@ -128,10 +129,12 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
         if (over) return;
         over = true;
         clearTimeout(timer);
-        void write(ctx, key, out.meta, out.body).then(() => {
-          pending--;
-          release();
-        });
+        void write(ctx, key, out.meta, out.body)
+          .then(() => {
+            pending--;
+            return notify?.(ctx, out.meta, out.body);
+          })
+          .finally(release);
       });
   };
 
@@ -183,5 +186,62 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
     description: `async ${cfg.upstream} (jobs at ${cfg.jobsPath})`,
     handle,
     routes: [{ match: { path: `${cfg.jobsPath}/:id`, methods: ['GET'], ...(m.host !== undefined ? { host: m.host } : {}) }, handler: status }],
+  };
+}
+
+/** Calls back `async.callback` with a finished job; resolves once the exchange ended (failures are logged). */
+type Notify = (ctx: RequestContext, meta: JobMeta, body: Buffer | undefined) => Promise<void>;
+
+const EMPTY = Buffer.alloc(0);
+/** Callback failures log at most once a second per route. */
+const callbackLogGate = logGate(1000);
+
+/**
+ * The `callback:` webhook, compiled once: a POST of the job document (plus `consumer`, the
+ * job's owner) to the callback upstream's path, through the same upstream call as any
+ * route, bounded by its `timeout`. Undefined when the route has no callback.
+ */
+function compileCallback(route: RouteConfig, deps: HandlerDeps): Notify | undefined {
+  const cb = route.async!.callback;
+  if (cb === undefined) return undefined;
+  const upstream = deps.upstreams.get(cb.upstream);
+  if (!upstream) throw new Error(`async.callback: unknown upstream '${cb.upstream}'`);
+  const config: RouteConfig = {
+    name: route.name,
+    match: route.match,
+    priority: route.priority,
+    upstream: cb.upstream,
+    rewrite: { path: cb.path },
+    preserveHost: false,
+    accessLog: route.accessLog,
+    policies: [],
+  };
+  const handler: Handler = { description: `upstream ${cb.upstream}`, handle: compileUpstreamCall(config, upstream, deps) };
+  const jobsPath = route.async!.jobsPath;
+  const failed = (ctx: RequestContext, meta: JobMeta, detail: string) => {
+    const suppressed = callbackLogGate(route.name);
+    if (suppressed >= 0) ctx.logger.warn({ route: route.name, job: meta.id, upstream: cb.upstream, detail, suppressed }, 'async job callback failed');
+  };
+  return (ctx, meta, body) => {
+    if (ctx.aborted) {
+      failed(ctx, meta, 'the client left before its 202 was sent; not called back');
+      return Promise.resolve();
+    }
+    const doc = Buffer.from(JSON.stringify({ ...jobDocument({ meta, body: body ?? EMPTY }, jobsPath), consumer: meta.owner }));
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error(`no answer within ${cb.timeout}ms`)), cb.timeout);
+    timer.unref();
+    return subrequest(ctx, ['content-type', 'application/json', 'accept', 'application/json'], 65_536, {
+      part: { handler, config, method: 'POST', query: '', body: doc },
+      signal: ac.signal,
+    })
+      .then(
+        (res) => {
+          if (res.errorCode !== undefined) failed(ctx, meta, `upstream '${cb.upstream}' ${failurePhrase(res.errorCode as GatewayErrorCode)}`);
+          else if (res.status < 200 || res.status > 299) failed(ctx, meta, `upstream answered ${res.status}`);
+        },
+        (err: Error) => failed(ctx, meta, err.message),
+      )
+      .finally(() => clearTimeout(timer));
   };
 }

@@ -25,6 +25,16 @@ export const AsyncSchema = Type.Object(
     maxBodySize: Size({ default: '1mb', description: 'Largest request body accepted (it is held until the job runs) → 413.' }),
     maxResultSize: Size({ default: '1mb', description: 'Largest upstream response body stored; a larger one fails the job (GW_ERR_JOB_RESULT_TOO_LARGE).' }),
     maxPending: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Jobs of this route running at once in this gateway process; one more → 503 (GW_ERR_JOB_QUEUE_FULL) with Retry-After.' }),
+    callback: Type.Optional(
+      Type.Object(
+        {
+          upstream: Name({ description: 'Upstream that is told when a job ends (its balancer, retries, breaker and pool apply).' }),
+          path: Type.String({ pattern: '^/', description: 'Path on that upstream; the job document (as `GET <jobsPath>/<id>` answers it) is POSTed there as JSON.' }),
+          timeout: Duration({ default: '10s', description: 'Bound on one callback exchange; a callback that fails is logged, not retried (beyond the upstream\'s own retries).' }),
+        },
+        { additionalProperties: false, description: 'Webhook: POST the finished job (done or failed) to an upstream. Off when absent.' },
+      ),
+    ),
     resultHeaders: Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), {
       uniqueItems: true,
       default: DEFAULT_RESULT_HEADERS,

@@ -24,6 +24,12 @@ export function checkAsyncAndBatch(config: GatewayConfig, source: ConfigSource):
         const hint = closest(u, names);
         source.issueAt(at('async', 'upstream'), `unknown upstream '${u}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
       }
+      const cb = a.callback;
+      if (cb && typeof cb === 'object' && typeof cb.upstream === 'string' && !Object.hasOwn(upstreams, cb.upstream)) {
+        const hint = closest(cb.upstream, names);
+        source.issueAt(at('async', 'callback', 'upstream'), `unknown upstream '${cb.upstream}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
+      }
+      if (cb && typeof cb === 'object' && typeof cb.timeout === 'number' && cb.timeout <= 0) source.issueAt(at('async', 'callback', 'timeout'), 'timeout must be > 0');
       if (typeof a.jobsPath === 'string') {
         const other = jobsPaths.get(a.jobsPath);
         if (other !== undefined) source.issueAt(at('async', 'jobsPath'), `jobsPath '${a.jobsPath}' is already the jobs path of route '${other}'`);

@@ -78,6 +78,19 @@ function resultMode(query: string): 'json' | 'raw' | undefined {
 
 function envelope(ctx: RequestContext, rec: JobRecord, jobsPath: string): void {
   const m = rec.meta;
+  const headers: HeaderList = ['content-type', 'application/json', 'cache-control', 'no-store'];
+  if (m.status === 'pending' || m.status === 'running') headers.push('retry-after', '1');
+  respondReply(ctx, { status: 200, headers, body: Buffer.from(JSON.stringify(jobDocument(rec, jobsPath))) });
+}
+
+/**
+ * A job as JSON: what `GET <jobsPath>/<id>` answers and what a `callback` receives.
+ *
+ * @example
+ *   jobDocument(decodeJob(raw)!, '/jobs'); // { id, status: 'done', href: '/jobs/…', result: { status, headers, encoding, body }, … }
+ */
+export function jobDocument(rec: JobRecord, jobsPath: string): Record<string, unknown> {
+  const m = rec.meta;
   const out: Record<string, unknown> = {
     id: m.id,
     status: m.status,
@@ -91,9 +104,7 @@ function envelope(ctx: RequestContext, rec: JobRecord, jobsPath: string): void {
     out.result = { status: m.result.status, headers, ...bodyView(headers['content-type'], headers['content-encoding'], rec.body) };
   }
   if (m.status === 'failed' && m.error !== undefined) out.error = m.error;
-  const headers: HeaderList = ['content-type', 'application/json', 'cache-control', 'no-store'];
-  if (m.status === 'pending' || m.status === 'running') headers.push('retry-after', '1');
-  respondReply(ctx, { status: 200, headers, body: Buffer.from(JSON.stringify(out)) });
+  return out;
 }
 
 function replay(ctx: RequestContext, rec: JobRecord): void {
