@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { hashApiKey } from '../../src/consumers/hash.js';
 
@@ -39,7 +40,7 @@ describe('batch', () => {
       }, delay);
     });
     gw = await startGateway(`version: 1
-listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+listeners: [ { name: public, port: 0, host: 127.0.0.1 }, { name: h2c, port: 0, host: 127.0.0.1, protocol: h2c } ]
 consumers:
   - { id: shop, apiKeys: ["${hashApiKey(KEY)}"] }
 upstreams:
@@ -154,6 +155,27 @@ routes:
     await eventually(() => (cut.filter((u) => u.startsWith('/open/gone-')).length === 2 ? true : undefined), 5000, 'both upstream exchanges to stop');
     await new Promise((r) => setTimeout(r, 100));
     expect(up.seen.some((s) => s.url === '/open/gone-3')).toBe(false);
+  });
+
+  it('runs a batch sent over HTTP/2 (h2c) the same way', async () => {
+    const { port } = gw.gw.addresses().h2c!;
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/batch', 'content-type': 'application/json', 'x-api-key': KEY });
+        let text = '';
+        req.setEncoding('utf8');
+        req.on('data', (c: string) => (text += c));
+        req.on('end', () => resolve(text));
+        req.on('error', reject);
+        req.end(JSON.stringify([{ path: '/keyed/h2' }, { path: '/fixed' }]));
+      });
+      const items = JSON.parse(body) as Item[];
+      expect(items.map((i) => i.status)).toEqual([200, 418]);
+      expect(items[0]!.body).toMatchObject({ url: '/keyed/h2', consumer: 'shop' });
+    } finally {
+      session.close();
+    }
   });
 
   it('passes the client address on: X-Forwarded-For names the batch client', async () => {
