@@ -91,12 +91,14 @@ interface CountedSession extends ServerHttp2Session {
  * Tracks the sessions of `server` for drain and reload: `closeIdleConnections` sends GOAWAY
  * (RFC 9113 §6.8) on every session, so no new stream starts and the open ones finish;
  * `closeAllConnections` destroys them. Sessions idle (no open stream, no traffic) for
- * `keepAliveTimeout` get GOAWAY too, and one that served `maxRequestsPerConnection`
- * streams is asked to go away after its last one.
+ * `keepAliveTimeout` get GOAWAY too, one that served `maxRequestsPerConnection` streams is
+ * asked to go away after its last one, and a stream whose request body has not arrived
+ * within `requestTimeout` is reset.
  */
 function withSessions(server: http2.Http2Server | http2.Http2SecureServer, limits: ListenerLimits, http1: boolean): ListenerServer {
   const sessions = new Set<CountedSession>();
   const maxStreams = limits.maxRequestsPerConnection;
+  const requestTimeout = limits.requestTimeout;
   server.on('session', (session: ServerHttp2Session) => {
     const s = session as CountedSession;
     s[STREAMS] = { open: 0, total: 0 };
@@ -117,7 +119,13 @@ function withSessions(server: http2.Http2Server | http2.Http2SecureServer, limit
     counts.open++;
     counts.total++;
     if (maxStreams > 0 && counts.total >= maxStreams) session.close();
-    stream.once('close', () => counts.open--);
+    // requestTimeout (slow senders): a request body not received in time resets the stream
+    // (CANCEL, RFC 9113 §7), which cancels its upstream request as a client reset does.
+    const timer = requestTimeout > 0 && !stream.endAfterHeaders ? setTimeout(cancelUnread, requestTimeout, stream) : undefined;
+    stream.once('close', () => {
+      counts.open--;
+      if (timer !== undefined) clearTimeout(timer);
+    });
   });
   const target = server as unknown as ListenerServer;
   target.closeIdleConnections = () => {
@@ -236,6 +244,10 @@ export function adaptH2Request(req: Http2ServerRequest): string | undefined {
   if (!isValidHost(headers.host!)) return 'The authority is not a host name or address with an optional port.';
   if (headers['content-length'] === undefined && !req.stream.endAfterHeaders) headers['transfer-encoding'] = 'chunked';
   return undefined;
+}
+
+function cancelUnread(stream: ServerHttp2Stream): void {
+  if (!stream.readableEnded && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
 }
 
 function noop(): void {}

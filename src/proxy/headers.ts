@@ -191,8 +191,8 @@ export function applyForwarding(out: HeaderList, req: IncomingMessage, scheme: s
   const element = host ? `for=${node};proto=${scheme};host=${quoteIfNeeded(host)}` : `for=${node};proto=${scheme}`;
   out.push('forwarded', inFwd ? `${inFwd}, ${element}` : element);
   if (fw.via) {
-    // Via names the protocol version of the message as received (RFC 9110 §7.6.3).
-    const own = req.httpVersion === '1.1' ? fw.via : `${req.httpVersion} ${fw.viaName}`;
+    // Via names the protocol version of the message as received (RFC 9110 §7.6.3); HTTP/2's is `2`.
+    const own = req.httpVersion === '1.1' ? fw.via : `${req.httpVersionMajor === 2 ? '2' : req.httpVersion} ${fw.viaName}`;
     const inVia = h.via;
     out.push('via', inVia ? `${inVia}, ${own}` : own);
   }

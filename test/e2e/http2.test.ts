@@ -3,7 +3,7 @@ import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type Outgoing
 import https from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { eventually, freePort, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { issue, makeCa, writePems, type Issued } from '../tls-fixtures.js';
@@ -270,7 +270,7 @@ describe('h2c listener (prior knowledge)', () => {
       const seen = JSON.parse(res.body.toString()) as { method: string; headers: Record<string, string> };
       expect(seen.method).toBe('DELETE');
       expect(seen.headers['x-forwarded-proto']).toBe('http');
-      expect(seen.headers.via).toBe('2.0 gantry');
+      expect(seen.headers.via).toBe('2 gantry');
       expect(s.remoteSettings.maxConcurrentStreams).toBe(20);
     } finally {
       s.close();
@@ -388,6 +388,52 @@ describe('h2c listener (prior knowledge)', () => {
     s.close();
     const line = await eventually(() => gw.logs.find((l) => l.path === '/echo/logged'), 5000, 'access log line');
     expect(line).toMatchObject({ httpVersion: '2.0', listener: 'h2c', status: 200 });
+  });
+});
+
+describe('h2c limits', () => {
+  it('resets a stream whose request body is not received within requestTimeout, cancelling its upstream request', async () => {
+    const yaml = `version: 1
+listeners:
+  - { name: h2c, port: 0, host: 127.0.0.1, protocol: h2c, limits: { requestTimeout: 300ms } }
+upstreams:
+  echo: { targets: [ "${up.url}" ] }
+routes:
+  - { name: hang, match: { path: /hang/* }, upstream: echo }
+`;
+    const g = await startGateway(yaml);
+    const s = await connect(`http://127.0.0.1:${g.gw.port('h2c')}`);
+    try {
+      const req = s.request({ ':path': '/hang/slow-sender', ':method': 'POST' });
+      req.on('error', () => {});
+      req.write('a first chunk, and nothing after it');
+      const code = await new Promise<number>((resolve) => req.on('close', () => resolve(req.rstCode)));
+      expect(code).toBe(http2.constants.NGHTTP2_CANCEL);
+      await eventually(() => upstreamAborts.includes('/hang/slow-sender') || undefined, 5000, 'upstream request aborted');
+    } finally {
+      s.close();
+      await g.close();
+    }
+  });
+
+  it('gives an HTTP/1.1 client no HTTP answer on an h2c listener, and the connection ends', async () => {
+    const out = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(gw.gw.port('h2c'), '127.0.0.1');
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => reject(new Error('the connection stayed open')), 5000);
+      sock.on('data', (c: Buffer) => chunks.push(c));
+      sock.on('error', () => {});
+      sock.on('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks).toString('latin1'));
+      });
+      sock.write('GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n');
+    });
+    expect(out).not.toMatch(/^HTTP\/1\.1/);
+    // Still serving HTTP/2.
+    const s = await connect(h2curl());
+    expect((await h2Request(s, { ':path': '/echo/after-h1' })).status).toBe(200);
+    s.close();
   });
 });
 
