@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import type { TlsOptions } from 'node:tls';
 import type { ListenerInfo, ListenerServer } from './listeners/listener-info.js';
-import { adaptH2Request, createH2Server, createH2cServer } from './listeners/h2.js';
+import { adaptH2Request, createH2Server, createH2cServer, receivedBodyBytes } from './listeners/h2.js';
 import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
 import { normalizePath, splitTarget, targetAuthority } from './routing/normalize.js';
@@ -656,7 +656,7 @@ export class Gateway {
     if (rt.accessLog !== null && (route === undefined || route.config.accessLog !== false)) {
       if (ctx.tenant === undefined) tenantOf(ctx, rt.resolveTenant); // claim:NAME is known only after auth
       const cl = ctx.req.headers['content-length'];
-      rt.accessLog.write(ctx, cl !== undefined ? Number(cl) || 0 : Math.max(0, ctx.req.socket.bytesRead - bytesAtStart));
+      rt.accessLog.write(ctx, cl !== undefined ? Number(cl) || 0 : (receivedBodyBytes(ctx.req) ?? Math.max(0, ctx.req.socket.bytesRead - bytesAtStart)));
     }
     if (ctx.trace !== undefined) ctx.trace.end(ctx);
     metrics.requestDone(route?.name, ctx.method, ctx.aborted ? 0 : ctx.status, ctx.elapsed() / 1000);

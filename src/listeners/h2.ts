@@ -74,6 +74,7 @@ function h2Options(limits: ListenerLimits): http2.ServerOptions {
       maxHeaderListSize: limits.maxHeaderSize,
     },
     maxHeaderListPairs: MAX_HEADER_PAIRS,
+    Http2ServerRequest: GatewayH2Request,
     Http2ServerResponse: GatewayH2Response as unknown as typeof http2.Http2ServerResponse,
   };
 }
@@ -137,6 +138,30 @@ function withSessions(server: http2.Http2Server | http2.Http2SecureServer, limit
     if (http1) http.Server.prototype.closeAllConnections.call(server);
   };
   return target;
+}
+
+/**
+ * The request of an HTTP/2 stream, counting the body bytes it receives: the streams of a
+ * connection share its socket, so the socket's byte count (what an HTTP/1.1 request
+ * without Content-Length logs as `bytesIn`) would count the other streams too.
+ */
+export class GatewayH2Request extends http2.Http2ServerRequest {
+  /** Request body bytes received so far. */
+  bodyBytes = 0;
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && chunk !== undefined) this.bodyBytes += (chunk as Buffer).length;
+    return super.push(chunk, encoding);
+  }
+}
+
+/**
+ * The request body bytes received on `req`, when it is an HTTP/2 stream's (else undefined).
+ *
+ * @example receivedBodyBytes(ctx.req) ?? socketDelta
+ */
+export function receivedBodyBytes(req: object): number | undefined {
+  return req instanceof GatewayH2Request ? req.bodyBytes : undefined;
 }
 
 /**

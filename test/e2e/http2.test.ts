@@ -91,7 +91,7 @@ routes:
     match: { path: /policy-hop }
     static: { status: 200, body: ok }
     policies: [ { transform: { response: { headers: { set: { keep-alive: timeout=5, transfer-encoding: chunked, upgrade: h2c, x-set: yes } } } } } ]
-log: { access: { fields: [method, path, status, httpVersion, listener] } }
+log: { access: { fields: [method, path, status, httpVersion, listener, bytesIn] } }
 `;
 }
 
@@ -285,6 +285,9 @@ describe('h2c listener (prior knowledge)', () => {
       expect(mirrored.status).toBe(200);
       expect(mirrored.body.length).toBe(BIG);
       expect(sha(mirrored.body)).toBe(sha(payload));
+      // No content-length: bytesIn counts this stream's DATA, not the connection's traffic.
+      const line = await eventually(() => gw.logs.find((l) => l.path === '/mirror'), 5000, 'access log line');
+      expect(line.bytesIn).toBe(BIG);
       const big = await h2Request(s, { ':path': '/big' });
       expect(big.body.length).toBe(BIG);
       expect(big.headers['content-length']).toBe(String(BIG));
