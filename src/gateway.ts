@@ -502,6 +502,7 @@ export class Gateway {
       metrics.connectionOpened(cfg.name);
       socket.once('close', () => metrics.connectionClosed(cfg.name));
     });
+    if (protocol === 'h2' || protocol === 'h2c') state.server.on('stream', () => metrics.http2Stream(cfg.name));
     const host = cfg.host ?? '0.0.0.0';
     try {
       await listenOn(state.server, cfg.port, host);

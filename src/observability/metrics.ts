@@ -122,6 +122,7 @@ export class GatewayMetrics {
   readonly rateLimit = new CounterFamily('gantry_rate_limit_decisions_total', 'Rate-limit decisions by route, policy and decision.', ['route', 'policy', 'decision']);
   readonly storeErrors = new CounterFamily('gantry_store_errors_total', 'Errors talking to the shared store, by store kind and operation.', ['store', 'operation']);
   readonly connections = new GaugeFamily('gantry_http_active_connections', 'Open client connections by listener.', ['listener']);
+  readonly http2Streams = new CounterFamily('gantry_http2_streams_total', 'HTTP/2 streams opened by clients, by listener (h2 and h2c listeners; HTTP/1.1 requests on an h2 listener are not counted).', ['listener']);
   readonly logDropped = new CounterFamily('gantry_log_lines_dropped_total', 'Log lines dropped because their output could not take them (a full disk, a reader that stopped), by output.', ['output']);
   readonly reloads = new CounterFamily('gantry_config_reloads_total', 'Config reloads by result (success or failure).', ['result']);
   // Cluster mode: a worker's config state is not additive; show the newest / worst / served.
@@ -149,6 +150,7 @@ export class GatewayMetrics {
       this.storeErrors,
       this.logDropped,
       this.connections,
+      this.http2Streams,
       this.reloads,
       this.lastReloadSuccess,
       this.lastReloadOk,
@@ -267,6 +269,11 @@ export class GatewayMetrics {
 
   connectionClosed(listener: string): void {
     this.connections.series(listener).value--;
+  }
+
+  /** A client opened an HTTP/2 stream on `listener`. */
+  http2Stream(listener: string): void {
+    this.http2Streams.series(listener).value++;
   }
 
   /** A config load or reload finished. */

@@ -9,6 +9,7 @@ import { eventually, freePort, startGateway, startUpstream, type TestGateway, ty
 import { issue, makeCa, writePems, type Issued } from '../tls-fixtures.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatIssue } from '../../src/config/source.js';
+import { metrics } from '../../src/observability/metrics.js';
 
 /**
  * `h2` (HTTP/2 over TLS by ALPN, HTTP/1.1 on the same port) and `h2c` (prior knowledge)
@@ -62,6 +63,8 @@ let pems: ReturnType<typeof writePems>;
 let wss: WebSocketServer;
 /** Requests to /hang/* that the upstream saw end before it answered (the gateway cancelled them). */
 const upstreamAborts: string[] = [];
+/** Upstream responses to /held/* waiting for the test. */
+const held = new Map<string, () => void>();
 
 function yamlFor(deadPort: number, wsPort: number): string {
   return `version: 1
@@ -142,6 +145,14 @@ beforeAll(async () => {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('chunked ');
         res.end('body');
+        return;
+      }
+      if (url.startsWith('/held/')) {
+        // Answers when the test calls held.get(url)().
+        held.set(url, () => {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('released');
+        });
         return;
       }
       if (url.startsWith('/slow/')) {
@@ -385,10 +396,13 @@ describe('h2c listener (prior knowledge)', () => {
     }
   });
 
-  it('records the protocol in the access log', async () => {
+  it('records the protocol in the access log, and counts HTTP/2 streams by listener', async () => {
+    const before = metrics.http2Streams.series('h2c').value;
     const s = await connect(h2curl());
     await h2Request(s, { ':path': '/echo/logged' });
+    await h2Request(s, { ':path': '/echo/logged-too' });
     s.close();
+    expect(metrics.http2Streams.series('h2c').value - before).toBe(2);
     const line = await eventually(() => gw.logs.find((l) => l.path === '/echo/logged'), 5000, 'access log line');
     expect(line).toMatchObject({ httpVersion: '2.0', listener: 'h2c', status: 200 });
   });
@@ -462,6 +476,51 @@ routes:
     expect(res.body.toString()).toBe('late');
     expect(await drained).toBe(true);
     s.destroy();
+  });
+
+  it('on an h2 listener, closes idle HTTP/2 and HTTP/1.1 connections and finishes the in-flight stream', async () => {
+    const yaml = `version: 1
+listeners:
+  - { name: h2, port: 0, host: 127.0.0.1, protocol: h2, tls: { cert: gw.pem, key: gw-key.pem } }
+upstreams:
+  echo: { targets: [ "${up.url}" ] }
+routes:
+  - { name: echo, match: { path: /* }, upstream: echo }
+`;
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${pems.dir}/drain.yaml`, yaml);
+    const g = await startGateway(yaml, { file: `${pems.dir}/drain.yaml` });
+    const url = `https://localhost:${g.gw.port('h2')}`;
+    // A reload keeps the listener (and re-reads its certificate): h2 is still negotiated.
+    expect((await g.gw.reload()).ok).toBe(true);
+    const busy = await connect(url, { ca: ca.cert });
+    const idle = await connect(url, { ca: ca.cert });
+    expect(busy.alpnProtocol).toBe('h2');
+    expect((await h2Request(idle, { ':path': '/echo/warm' })).status).toBe(200);
+    const idleClosed = new Promise<void>((r) => idle.once('close', () => r()));
+    // An HTTP/1.1 keep-alive connection on the same port, idle after its request.
+    const agent = new https.Agent({ keepAlive: true, ca: ca.cert, servername: 'localhost' });
+    const h1Socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: g.gw.port('h2'), path: '/echo/h1', agent }, (r) => {
+        const socket = r.socket as TLSSocket;
+        expect(r.httpVersion).toBe('1.1');
+        r.resume();
+        r.on('end', () => resolve(socket));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const h1Closed = new Promise<void>((r) => h1Socket.once('close', () => r()));
+    const inFlight = h2Request(busy, { ':path': '/held/h2-drain' });
+    const release = await eventually(() => held.get('/held/h2-drain'), 5000, 'upstream sees the request');
+    const drained = g.gw.drain(5000);
+    // Idle connections close while the stream is still waiting for its upstream.
+    await Promise.all([idleClosed, h1Closed]);
+    release();
+    expect((await inFlight).body.toString()).toBe('released');
+    expect(await drained).toBe(true);
+    agent.destroy();
+    busy.destroy();
   });
 });
 
