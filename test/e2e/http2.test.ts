@@ -409,16 +409,43 @@ describe('h2c listener (prior knowledge)', () => {
 });
 
 describe('h2c limits', () => {
-  it('resets a stream whose request body is not received within requestTimeout, cancelling its upstream request', async () => {
-    const yaml = `version: 1
+  let g: TestGateway;
+  beforeAll(async () => {
+    g = await startGateway(`version: 1
 listeners:
-  - { name: h2c, port: 0, host: 127.0.0.1, protocol: h2c, limits: { requestTimeout: 300ms } }
+  - { name: h2c, port: 0, host: 127.0.0.1, protocol: h2c, limits: { requestTimeout: 300ms, keepAliveTimeout: 300ms, maxRequestsPerConnection: 2 } }
 upstreams:
   echo: { targets: [ "${up.url}" ] }
 routes:
   - { name: hang, match: { path: /hang/* }, upstream: echo }
-`;
-    const g = await startGateway(yaml);
+  - { name: echo, match: { path: /echo/* }, upstream: echo }
+`);
+  });
+  afterAll(() => g?.close());
+
+  it('sends GOAWAY after maxRequestsPerConnection streams, the last one served', async () => {
+    const s = await connect(`http://127.0.0.1:${g.gw.port('h2c')}`);
+    try {
+      expect((await h2Request(s, { ':path': '/echo/1' })).status).toBe(200);
+      const goaway = new Promise<void>((r) => s.once('goaway', () => r()));
+      expect((await h2Request(s, { ':path': '/echo/2' })).status).toBe(200);
+      await goaway;
+      await expect(Promise.resolve().then(() => h2Request(s, { ':path': '/echo/3' }))).rejects.toThrow();
+    } finally {
+      s.destroy();
+    }
+  });
+
+  it('sends GOAWAY to a connection idle for keepAliveTimeout', async () => {
+    const s = await connect(`http://127.0.0.1:${g.gw.port('h2c')}`);
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    const goaway = new Promise<number>((r) => s.once('goaway', (code: number) => r(code)));
+    expect((await h2Request(s, { ':path': '/echo/idle' })).status).toBe(200);
+    expect(await goaway).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    await closed;
+  });
+
+  it('resets a stream whose request body is not received within requestTimeout, cancelling its upstream request', async () => {
     const s = await connect(`http://127.0.0.1:${g.gw.port('h2c')}`);
     try {
       const req = s.request({ ':path': '/hang/slow-sender', ':method': 'POST' });
@@ -429,7 +456,6 @@ routes:
       await eventually(() => upstreamAborts.includes('/hang/slow-sender') || undefined, 5000, 'upstream request aborted');
     } finally {
       s.close();
-      await g.close();
     }
   });
 
