@@ -70,7 +70,7 @@ routes:
     async: { upstream: dead, jobsPath: /dead-jobs }
   - name: brief
     match: { path: /brief/* }
-    async: { upstream: work, jobsPath: /brief-jobs, ttl: 300ms }
+    async: { upstream: work, jobsPath: /brief-jobs, ttl: 300ms, timeout: 2s }
   - name: bounded
     match: { path: /bounded/* }
     async: { upstream: work, jobsPath: /bounded-jobs, maxPending: 2 }
@@ -195,10 +195,16 @@ routes:
     expect(res.status).toBe(413);
   });
 
-  it('forgets a job after its ttl', async () => {
+  it('forgets a finished job after its ttl, but keeps a running one past it', async () => {
     const job = (await submit('/brief/x', '{}')).json<Envelope>();
     expect((await settled(job.href)).status).toBe('done');
     await eventually(async () => ((await httpRequest(gw.url + job.href)).status === 404 ? true : undefined), 5000, 'the job to expire');
+    const slow = (await submit('/brief/slow', '{}')).json<Envelope>();
+    await sleep(600);
+    expect((await httpRequest(gw.url + slow.href)).json<Envelope>().status).toBe('running');
+    await eventually(() => (held.length > 0 ? true : undefined), 5000, 'the upstream to hold the job');
+    release();
+    expect((await settled(slow.href)).status).toBe('done');
   });
 
   it('refuses jobs past maxPending with 503 and Retry-After, and takes them again once some finish', async () => {

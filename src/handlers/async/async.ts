@@ -61,6 +61,9 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
   keep.delete('content-length');
   const store = deps.store;
   const ttl = cfg.ttl;
+  // A pending or running job is kept until it can no longer be running (its timeout) plus
+  // ttl, so a short ttl never drops a job that is still in flight.
+  const liveTtl = cfg.timeout + ttl;
   const notify = compileCallback(route, deps);
   let pending = 0;
 
@@ -68,7 +71,7 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
   const write = (ctx: RequestContext, key: string, meta: JobMeta, body?: Buffer): Promise<void> => {
     let r;
     try {
-      r = store.set(key, encodeJob(meta, body), ttl);
+      r = store.set(key, encodeJob(meta, body), meta.status === 'done' || meta.status === 'failed' ? ttl : liveTtl);
     } catch (e) {
       r = Promise.reject(e);
     }
@@ -147,7 +150,7 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
     const meta: JobMeta = { id, status: 'pending', owner: ctx.consumer?.id ?? null, createdAt: now, updatedAt: now };
     const key = jobKey(route.name, id);
     try {
-      await store.set(key, encodeJob(meta), ttl);
+      await store.set(key, encodeJob(meta), liveTtl);
     } catch (e) {
       throw new GatewayError('GW_ERR_STORE_UNAVAILABLE', 'The job could not be stored; try again later.', { cause: e });
     }

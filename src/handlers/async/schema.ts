@@ -20,7 +20,7 @@ export const AsyncSchema = Type.Object(
       default: '/jobs',
       description: 'Path prefix of the status endpoint: `GET <jobsPath>/<id>` answers the job (same listeners, host and policies as the route).',
     }),
-    ttl: Duration({ default: '1h', description: 'How long a job record (and its result) is kept after its last change.' }),
+    ttl: Duration({ default: '1h', description: 'How long a finished job (and its result) is kept after it ended; a pending or running one is kept for timeout + ttl.' }),
     timeout: Duration({ default: '5m', description: 'Bound on the whole upstream exchange of a job, body included (retries too); past it the job fails with GW_ERR_UPSTREAM_TIMEOUT.' }),
     maxBodySize: Size({ default: '1mb', description: 'Largest request body accepted (it is held until the job runs) → 413.' }),
     maxResultSize: Size({ default: '1mb', description: 'Largest upstream response body stored; a larger one fails the job (GW_ERR_JOB_RESULT_TOO_LARGE).' }),
