@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import { limitYoungGeneration, releaseYoungGeneration } from './proxy/memory.js';
+import { limitYoungGeneration } from './proxy/memory.js';
 
-// Held small while modules load (their allocation bursts would grow the heap for good);
-// from the config's compilation on, V8 sizes it (see releaseYoungGeneration).
+// Held small while modules load and the config compiles (their allocation bursts would grow
+// the heap for good); once a gateway serves, V8 sizes it (`gantry start` releases it, see
+// releaseYoungGeneration). Other commands end before it matters.
 limitYoungGeneration();
 const { main } = await import('./cli/main.js');
-releaseYoungGeneration();
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -15,7 +15,6 @@ import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
 import type { TlsOptions } from 'node:tls';
 import type { ListenerInfo, ListenerServer } from './listeners/listener-info.js';
-import { adaptH2Request, createH2Server, createH2cServer, receivedBodyBytes } from './listeners/h2.js';
 import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
 import { normalizePath, splitTarget, targetAuthority } from './routing/normalize.js';
@@ -38,6 +37,10 @@ import { BackgroundWork } from './pipeline/work.js';
 import type { Duplex } from 'node:stream';
 import { TunnelSet, type UpgradeRequest } from './proxy/tunnel.js';
 import { preflightRoute } from './policies/cors/route.js';
+
+type H2Module = typeof import('./listeners/h2.js');
+/** HTTP/2 support (node:http2, ~5 MB resident) is loaded only once a config has an h2 or h2c listener. */
+let h2: H2Module | undefined;
 
 interface ListenerState {
   readonly key: string;
@@ -487,11 +490,12 @@ export class Gateway {
     const info: ListenerInfo = { name: cfg.name, scheme: secure ? 'https' : 'http', dispatch: handler };
     // HTTP/2 streams have an entry of their own: the HTTP/1.1 path tests nothing per request.
     const h2handler = (req: Http2ServerRequest, res: Http2ServerResponse) => this.#handleH2(state, req, res);
+    if (protocol === 'h2' || protocol === 'h2c') h2 ??= await import('./listeners/h2.js');
     let server: ListenerServer;
     try {
-      if (protocol === 'h2c') server = createH2cServer(limits, h2handler);
+      if (protocol === 'h2c') server = h2!.createH2cServer(limits, h2handler);
       else if (!secure) server = createHttpServer(limits, handler);
-      else if (protocol === 'h2') server = createH2Server(limits, listenerTls(cfg, index, baseDir), { http1: handler, http2: h2handler });
+      else if (protocol === 'h2') server = h2!.createH2Server(limits, listenerTls(cfg, index, baseDir), { http1: handler, http2: h2handler });
       else server = createHttpsServer(limits, listenerTls(cfg, index, baseDir), handler);
     } catch (e) {
       throw BuildError.within(['listeners', index, 'tls'], e, `"${cfg.name}"`);
@@ -578,7 +582,7 @@ export class Gateway {
     const url = h2req.url;
     if (h2req.method === 'CONNECT' || url === undefined) return earlyError(res, 'GW_ERR_NOT_IMPLEMENTED', 'CONNECT (tunnels) is not served by this gateway.');
     if (url.length > listener.limits.maxUrlLength) return earlyError(res, 'GW_ERR_URI_TOO_LONG');
-    const problem = adaptH2Request(h2req);
+    const problem = h2!.adaptH2Request(h2req);
     if (problem !== undefined) return earlyError(res, 'GW_ERR_BAD_REQUEST', problem);
     this.#serve(listener, req, res, url, startedAt, undefined);
   }
@@ -657,7 +661,7 @@ export class Gateway {
     if (rt.accessLog !== null && (route === undefined || route.config.accessLog !== false)) {
       if (ctx.tenant === undefined) tenantOf(ctx, rt.resolveTenant); // claim:NAME is known only after auth
       const cl = ctx.req.headers['content-length'];
-      rt.accessLog.write(ctx, cl !== undefined ? Number(cl) || 0 : (receivedBodyBytes(ctx.req) ?? Math.max(0, ctx.req.socket.bytesRead - bytesAtStart)));
+      rt.accessLog.write(ctx, cl !== undefined ? Number(cl) || 0 : (h2?.receivedBodyBytes(ctx.req) ?? Math.max(0, ctx.req.socket.bytesRead - bytesAtStart)));
     }
     if (ctx.trace !== undefined) ctx.trace.end(ctx);
     metrics.requestDone(route?.name, ctx.method, ctx.aborted ? 0 : ctx.status, ctx.elapsed() / 1000);

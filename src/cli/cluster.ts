@@ -1,3 +1,4 @@
+import { releaseYoungGeneration } from '../proxy/memory.js';
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
@@ -332,6 +333,7 @@ export async function startWorker(configPath: string): Promise<number | undefine
     if (e instanceof ConfigError) return 1;
     throw e;
   }
+  releaseYoungGeneration();
   // Answer the primary's metric requests with this worker's registry.
   AggregatorRegistry.setRegistries([metrics.registry]);
   new AggregatorRegistry();

@@ -1,3 +1,4 @@
+import { releaseYoungGeneration } from '../proxy/memory.js';
 import cluster from 'node:cluster';
 import { ConfigError, Gateway } from '../gateway.js';
 import { watchConfig } from '../config/watch.js';
@@ -33,6 +34,7 @@ export async function start(options: StartOptions): Promise<number | undefined> 
     }
     throw e;
   }
+  releaseYoungGeneration();
   const reload = gw.runtime.config.reload ?? schemaDefaults(Reload);
   if (reload.watch) watchConfig(options.config, reload.debounce, () => void gw.reload());
   process.on('SIGHUP', () => void gw.reload());

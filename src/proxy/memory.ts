@@ -29,16 +29,17 @@ try {
 const BUDGET = 4 * 1024 * 1024;
 
 /**
- * Startup without a swollen young generation. Loading modules allocates in bursts, and V8
- * answers bursts by growing the young generation to its 32 MB maximum, which it never
- * gives back. `limitYoungGeneration` holds the young generation at its initial size while
- * the CLI imports its modules; `releaseYoungGeneration` hands sizing back to V8 before the
- * config is compiled and the gateway starts. Holding it until the gateway served (as
- * before) left the process in a slower state under load: the bare route's median in the
- * peer harness was 0.78 of the node ceiling then, 0.90 with the hold ending here, 0.91
- * with no hold at all, which in turn let the 200 MB streaming test's peak RSS reach 162 MB
- * (146 MB this way, 134 MB with the longer hold; docs/benchmarks.md). An operator who sets
- * `--max-semi-space-size` or `--min-semi-space-size` keeps their setting.
+ * Startup without a swollen young generation. Loading modules and compiling the config
+ * allocate in bursts, and V8 answers bursts by growing the young generation to its 32 MB
+ * maximum, which it never gives back; a fast stream later touches every page of it.
+ * `limitYoungGeneration` holds the young generation at its initial size while the CLI
+ * imports its modules and the gateway compiles its config; `releaseYoungGeneration`
+ * hands sizing back to V8 once the gateway serves (`gantry start`, each cluster worker).
+ * The 200 MB streaming test's peak RSS: 147-153 MB with the release before the config
+ * compiled, 134-142 MB with it after the gateway started; `npm run bench` in interleaved
+ * runs put the bare route at 0.90 and 0.87 of the node ceiling the first way, 0.88 and
+ * 0.87 the second (docs/benchmarks.md). An operator who sets `--max-semi-space-size` or
+ * `--min-semi-space-size` keeps their setting.
  */
 export function limitYoungGeneration(): void {
   setGrowthFactor(1);

@@ -1,8 +1,21 @@
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
 
-// ajv-formats is CommonJS: its default import is the plugin under NodeNext typings' `default`.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+type AddFormats = (ajv: Ajv) => Ajv;
+let addFormatsPlugin: AddFormats | undefined;
+
+/**
+ * ajv-formats (~10 MB resident with its format regexes) is required on first use, so a
+ * gateway without a `validate` policy never loads it. It is CommonJS: `require` loads it
+ * synchronously, as the load-time schema checks need.
+ */
+function addFormats(ajv: Ajv): Ajv {
+  if (addFormatsPlugin === undefined) {
+    const mod = createRequire(import.meta.url)('ajv-formats') as AddFormats & { default?: AddFormats };
+    addFormatsPlugin = mod.default ?? mod;
+  }
+  return addFormatsPlugin(ajv);
+}
 
 /** Where in the request a value was checked. */
 export type Location = 'body' | 'query' | 'params' | 'headers';
