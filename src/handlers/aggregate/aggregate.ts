@@ -8,7 +8,7 @@ import { subrequest, SubrequestTooLarge, type CapturedResponse, type SubrequestP
 import { logGate } from '../../observability/logger.js';
 import { registerHeaderName } from '../../proxy/undici-names.js';
 import type { Handler, HandlerDeps } from '../handler.js';
-import { compileUpstreamCall } from '../proxy/proxy.js';
+import { compileUpstreamCall, subcallConfig } from '../proxy/proxy.js';
 import { failurePhrase } from '../../proxy/forward.js';
 import { DEFAULT_FORWARD_HEADERS, type AggregatePartConfig } from './schema.js';
 
@@ -133,17 +133,7 @@ function compilePart(route: RouteConfig, name: string, cfg: AggregatePartConfig,
   if (!upstream) throw new Error(`aggregate part '${name}': unknown upstream '${cfg.upstream}'`);
   const forward = new Set((cfg.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((h) => h.toLowerCase()));
   for (const h of forward) registerHeaderName(h);
-  const config: RouteConfig = {
-    name: route.name,
-    match: route.match,
-    priority: route.priority,
-    upstream: cfg.upstream,
-    rewrite: { path: cfg.path },
-    preserveHost: false,
-    accessLog: route.accessLog,
-    policies: [],
-    ...(route.timeouts ? { timeouts: route.timeouts } : {}),
-  };
+  const config = subcallConfig(route, cfg.upstream, { rewrite: { path: cfg.path }, ...(route.timeouts ? { timeouts: route.timeouts } : {}) });
   const call = compileUpstreamCall(config, upstream, deps);
   return {
     name,

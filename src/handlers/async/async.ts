@@ -13,7 +13,7 @@ import { failurePhrase } from '../../proxy/forward.js';
 import { logGate } from '../../observability/logger.js';
 import type { Store } from '../../store/store.js';
 import type { Handler, HandlerDeps } from '../handler.js';
-import { compileUpstreamCall } from '../proxy/proxy.js';
+import { compileUpstreamCall, subcallConfig } from '../proxy/proxy.js';
 import { encodeJob, jobKey, type JobMeta } from './record.js';
 import { createJobStatusHandler, jobDocument } from './status.js';
 
@@ -209,16 +209,7 @@ function compileCallback(route: RouteConfig, deps: HandlerDeps): Notify | undefi
   if (cb === undefined) return undefined;
   const upstream = deps.upstreams.get(cb.upstream);
   if (!upstream) throw new Error(`async.callback: unknown upstream '${cb.upstream}'`);
-  const config: RouteConfig = {
-    name: route.name,
-    match: route.match,
-    priority: route.priority,
-    upstream: cb.upstream,
-    rewrite: { path: cb.path },
-    preserveHost: false,
-    accessLog: route.accessLog,
-    policies: [],
-  };
+  const config = subcallConfig(route, cb.upstream, { rewrite: { path: cb.path } });
   const handler: Handler = { description: `upstream ${cb.upstream}`, handle: compileUpstreamCall(config, upstream, deps) };
   const jobsPath = route.async!.jobsPath;
   const failed = (ctx: RequestContext, meta: JobMeta, detail: string) => {

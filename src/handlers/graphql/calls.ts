@@ -8,7 +8,7 @@ import { subrequest, SubrequestTooLarge, type CapturedResponse } from '../../pip
 import { failurePhrase } from '../../proxy/forward.js';
 import { registerHeaderName } from '../../proxy/undici-names.js';
 import type { Handler, HandlerDeps } from '../handler.js';
-import { compileUpstreamCall } from '../proxy/proxy.js';
+import { compileUpstreamCall, subcallConfig } from '../proxy/proxy.js';
 import { partHeaders } from '../aggregate/aggregate.js';
 import { DEFAULT_FORWARD_HEADERS } from '../aggregate/schema.js';
 import type { GraphqlResolverConfig } from './schema.js';
@@ -59,16 +59,7 @@ export function compileFieldCall(route: RouteConfig, key: string, cfg: GraphqlRe
   if (!upstream) throw new Error(`graphql resolver '${key}': unknown upstream '${cfg.upstream}'`);
   const forward = new Set((cfg.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((h) => h.toLowerCase()));
   for (const h of forward) registerHeaderName(h);
-  const config: RouteConfig = {
-    name: route.name,
-    match: route.match,
-    priority: route.priority,
-    upstream: cfg.upstream,
-    preserveHost: false,
-    accessLog: route.accessLog,
-    policies: [],
-    ...(route.timeouts ? { timeouts: route.timeouts } : {}),
-  };
+  const config = subcallConfig(route, cfg.upstream, route.timeouts ? { timeouts: route.timeouts } : {});
   const method = cfg.method ?? 'GET';
   return {
     key,

@@ -21,6 +21,19 @@ export function createProxyHandler(route: RouteConfig, deps: HandlerDeps): Handl
 }
 
 /**
+ * The route config of a call the gateway makes on a route's behalf to one of its upstreams
+ * (an `aggregate:` part, a `graphql:` resolver, an `async:` callback): the route's name,
+ * match, priority and access-log setting, with that upstream, no policies of its own and
+ * the target's Host; `extra` adds the call's rewrite or timeouts.
+ *
+ * @example
+ *   compileUpstreamCall(subcallConfig(route, 'inventory', { rewrite: { path: '/stock/{params.id}' } }), upstream, deps);
+ */
+export function subcallConfig(route: RouteConfig, upstream: string, extra: Partial<RouteConfig> = {}): RouteConfig {
+  return { name: route.name, match: route.match, priority: route.priority, upstream, preserveHost: false, accessLog: route.accessLog, policies: [], ...extra };
+}
+
+/**
  * The function that sends a request of `route` to `upstream` (also used per side by
  * `split:`). A route without resilience settings gets the plain `ProxyCall` path: one
  * object per request, no Promise. Otherwise the interceptors chosen at load wrap one
