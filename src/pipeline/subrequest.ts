@@ -29,13 +29,20 @@ export class SubrequestTooLarge extends Error {
 const NO_POLICIES: Pipeline = { request: [], response: [], log: [], policies: [], consumers: undefined };
 
 /**
- * Collects what a handler writes, standing in for the client's `ServerResponse`: the
- * subset handlers and `respond*` use (writeHead, write, end, headersSent, destroy).
+ * Collects what the data path writes, standing in for the client's `ServerResponse`: the
+ * subset handlers, `respond*` and the gateway use (writeHead with a flat header list,
+ * write, end, headersSent, shouldKeepAlive, destroy, 'close'). The body is held up to
+ * `limit` bytes; past it the write fails with `SubrequestTooLarge` (`overflowed` is set and
+ * `onOverflow` called, to stop the upstream transfer). Subrequests and `batch:` items use it.
  */
-class CaptureResponse extends Writable {
+export class CaptureResponse extends Writable {
   headersSent = false;
-  status = 0;
+  shouldKeepAlive = true;
+  statusCode = 0;
   head: HeaderList = [];
+  overflowed = false;
+  /** Called once when the body passes the limit. */
+  onOverflow: (() => void) | undefined;
   readonly #chunks: Buffer[] = [];
   #bytes = 0;
   readonly #limit: number;
@@ -45,23 +52,23 @@ class CaptureResponse extends Writable {
     this.#limit = limit;
   }
 
-  writeHead(status: number, headers: HeaderList): this {
-    this.status = status;
-    this.head = headers;
+  writeHead(status: number, headers?: HeaderList): this {
+    if (this.headersSent) return this;
+    this.statusCode = status;
+    this.head = headers ?? [];
     this.headersSent = true;
     return this;
   }
 
-  /** Called once when the body passes the limit (to stop the upstream transfer). */
-  onOverflow: (() => void) | undefined;
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#bytes += chunk.length;
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    this.#bytes += b.length;
     if (this.#bytes > this.#limit) {
+      this.overflowed = true;
       this.onOverflow?.();
       return cb(new SubrequestTooLarge(this.#limit));
     }
-    this.#chunks.push(chunk);
+    this.#chunks.push(b);
     cb();
   }
 
@@ -151,7 +158,7 @@ export function subrequest(ctx: RequestContext, upstreamHeaders: HeaderList, max
   }
   return new Promise((resolve, reject) => {
     const fail = (err: Error) => reject(signal?.aborted === true ? (signal.reason as Error) : overflowed ? new SubrequestTooLarge(maxBody) : err);
-    capture.once('finish', () => resolve({ status: capture.status, headers: capture.head, body: capture.body(), errorCode: sub.errorCode }));
+    capture.once('finish', () => resolve({ status: capture.statusCode, headers: capture.head, body: capture.body(), errorCode: sub.errorCode }));
     capture.once('error', fail);
     capture.once('close', () => {
       if (!capture.writableFinished) fail(new Error('subrequest response was cut off'));

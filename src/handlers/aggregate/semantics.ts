@@ -41,7 +41,7 @@ export function checkAggregates(config: GatewayConfig, source: ConfigSource): vo
 }
 
 /** Params a `match.path` captures (`:name`, and `*` for a trailing wildcard); undefined when unknown (pathRegex routes). */
-function routeParams(path: unknown): Set<string> | undefined {
+export function routeParams(path: unknown): Set<string> | undefined {
   if (typeof path !== 'string') return undefined;
   const out = new Set<string>();
   for (const m of path.matchAll(/:([A-Za-z0-9_]+)/g)) out.add(m[1]!);

@@ -8,7 +8,8 @@ import { respondError, respondReply } from '../../pipeline/respond.js';
 import { bodyView, type BodyView } from '../body-view.js';
 import type { Handler } from '../handler.js';
 import { parseBatch, type BatchItem } from './items.js';
-import { CaptureResponse, SyntheticRequest } from './synthetic.js';
+import { SyntheticRequest } from './synthetic.js';
+import { CaptureResponse } from '../../pipeline/subrequest.js';
 
 /** Forwarding fields every sub-request takes from the batch request (see RESERVED_HEADERS). */
 const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded']);

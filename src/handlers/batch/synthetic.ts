@@ -1,8 +1,7 @@
 import { Buffer } from 'node:buffer';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { Readable, Writable } from 'node:stream';
-import type { HeaderList } from '../../http/headers.js';
+import { Readable } from 'node:stream';
 
 /**
  * A request made inside the gateway (a `batch:` sub-request), standing in for the
@@ -60,51 +59,3 @@ function foldHeaders(raw: readonly string[]): IncomingHttpHeaders {
   return out as IncomingHttpHeaders;
 }
 
-/** The sub-response body passed its limit. */
-export class ResponseTooLarge extends Error {}
-
-/**
- * Collects what the data path writes for a sub-request, standing in for the client's
- * `ServerResponse`: the subset the gateway uses (writeHead with a flat header list, write,
- * end, headersSent, shouldKeepAlive, destroy, 'close'). The body is held up to `limit`
- * bytes; past it the response is destroyed, which the gateway treats as a client gone
- * (the upstream exchange stops).
- */
-export class CaptureResponse extends Writable {
-  headersSent = false;
-  shouldKeepAlive = true;
-  statusCode = 0;
-  head: HeaderList = [];
-  overflowed = false;
-  readonly #chunks: Buffer[] = [];
-  #bytes = 0;
-  readonly #limit: number;
-
-  constructor(limit: number) {
-    super();
-    this.#limit = limit;
-  }
-
-  writeHead(status: number, headers?: HeaderList): this {
-    if (this.headersSent) return this;
-    this.statusCode = status;
-    this.head = headers ?? [];
-    this.headersSent = true;
-    return this;
-  }
-
-  override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    this.#bytes += b.length;
-    if (this.#bytes > this.#limit) {
-      this.overflowed = true;
-      return cb(new ResponseTooLarge());
-    }
-    this.#chunks.push(b);
-    cb();
-  }
-
-  body(): Buffer {
-    return Buffer.concat(this.#chunks, this.#bytes);
-  }
-}

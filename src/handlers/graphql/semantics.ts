@@ -4,6 +4,7 @@ import { displayPath, type ConfigSource } from '../../config/source.js';
 import { closest } from '../../config/validate.js';
 import { buildGraphqlSchema, placeholders, type BuildIssue } from './build.js';
 import type { GraphqlConfig } from './schema.js';
+import { routeParams } from '../aggregate/semantics.js';
 
 /**
  * Schemas built while checking, by the `graphql:` config object they came from: the
@@ -76,11 +77,3 @@ function report(source: ConfigSource, base: (string | number)[], issue: BuildIss
   source.error(pos.file, block ? pos.line + issue.sdlLine : pos.line, displayPath(path), issue.message, severity);
 }
 
-/** Params a `match.path` captures (`:name`, and `*` for a trailing wildcard); undefined when unknown (pathRegex routes). */
-function routeParams(path: unknown): Set<string> | undefined {
-  if (typeof path !== 'string') return undefined;
-  const out = new Set<string>();
-  for (const m of path.matchAll(/:([A-Za-z0-9_]+)/g)) out.add(m[1]!);
-  if (path.endsWith('*')) out.add('*');
-  return out;
-}
