@@ -6,7 +6,7 @@ import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUp
 describe('reload keeps upstream state', () => {
   let up: TestUpstream;
   let gw: TestGateway;
-  const config = (extraRoute: string, otherTimeout = '1s') => `version: 1
+  const config = (extraRoute: string, otherTimeout = '1s', keptPolicies = '[]') => `version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 upstreams:
   kept:
@@ -14,6 +14,7 @@ upstreams:
     outlierDetection: { consecutiveErrors: 1, baseEjection: 1m }
     retries: { attempts: 2 }
     circuitBreaker: { failureRatio: 0.5, minRequests: 100, window: 10s, openFor: 15s }
+    policies: ${keptPolicies}
   changed:
     targets: [ "${'$'}{LIVE}", "http://127.0.0.1:1" ]
     outlierDetection: { consecutiveErrors: 1, baseEjection: 1m }
@@ -57,5 +58,16 @@ ${extraRoute}`;
     expect(deadTarget('changed').healthy).toBe(true);
     // The kept upstream still serves (from the live target only).
     for (let i = 0; i < 4; i++) expect((await httpRequest(gw.url + '/kept/x')).status).toBe(200);
+  });
+
+  it("changing only an upstream's policies keeps the upstream, its ejections and pools; the new policies apply", async () => {
+    const kept = gw.gw.runtime.upstreams.get('kept');
+    expect(deadTarget('kept').healthy).toBe(false);
+    writeFileSync(gw.file, config('', '2s', '[ { headers: { request: { set: { x-upstream-policy: v2 } } } } ]'));
+    expect((await gw.gw.reload()).ok).toBe(true);
+    expect(gw.gw.runtime.upstreams.get('kept')).toBe(kept);
+    expect(deadTarget('kept').healthy).toBe(false);
+    expect((await httpRequest(gw.url + '/kept/y')).status).toBe(200);
+    expect(up.seen.at(-1)!.headers['x-upstream-policy']).toBe('v2');
   });
 });
