@@ -67,6 +67,16 @@ const cases: { desc: string; yaml: string; want: RegExp | null }[] = [
     want: null,
   },
   {
+    desc: "an upstream's policies where no route targets it with upstream:",
+    yaml: 'upstreams: { app: { targets: [ "http://127.0.0.1:7001" ] }, canary: { targets: [ "http://127.0.0.1:7002" ], policies: [ { request-id: {} } ] } }\nroutes:\n  - { name: a, match: { path: /x }, split: [ { upstream: app, weight: 9 }, { upstream: canary, weight: 1 } ] }\n',
+    want: /upstreams\.canary\.policies: warning: upstream 'canary' has policies, but no route targets it with 'upstream: canary'/,
+  },
+  {
+    desc: "an upstream's policies on an upstream a route targets",
+    yaml: 'upstreams: { app: { targets: [ "http://127.0.0.1:7001" ], policies: [ { request-id: {} } ] } }\nroutes:\n  - { name: a, match: { path: /x }, upstream: app }\n',
+    want: null,
+  },
+  {
     desc: 'cache before authentication',
     yaml:
       'consumers:\n  - { id: c1, apiKeys: [ "sha256:' + 'a'.repeat(64) + '" ] }\nroutes:\n  - name: a\n    match: { path: /x }\n    upstream: app\n    policies:\n      - cache: { ttl: 30s }\n      - api-key: {}\n',

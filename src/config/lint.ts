@@ -158,6 +158,13 @@ function lintReferences(config: GatewayConfig, source: ConfigSource): void {
   for (const name of Object.keys(config.upstreams ?? {})) {
     if (!used.has(name)) source.issueAt(['upstreams', name], `upstream '${name}' is not used by any route`, 'warning');
   }
+  // An upstream's policies run only on routes whose target is `upstream: <name>`.
+  const targeted = new Set((config.routes ?? []).map((r) => r.upstream));
+  for (const [name, u] of Object.entries(config.upstreams ?? {})) {
+    if (used.has(name) && !targeted.has(name) && (u?.policies?.length ?? 0) > 0) {
+      source.issueAt(['upstreams', name, 'policies'], `upstream '${name}' has policies, but no route targets it with 'upstream: ${name}' (split, mirror, fallback, aggregate and the like do not run them)`, 'warning');
+    }
+  }
 }
 
 /** Every upstream a route can send to: target, split sides, mirror, fallback, per-tenant. */
