@@ -16,6 +16,7 @@ import { checkInternalTokenKeys } from '../policies/internal-token/key.js';
 import { checkOps } from './ops-checks.js';
 import { lintConfig } from './lint.js';
 import { forEachPolicyEntry } from './entries.js';
+import { checkValidateEntries } from '../policies/validate/semantics.js';
 
 /** A config that passed validation, ready to be built into a runtime. */
 export interface LoadedConfig {
@@ -76,6 +77,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   const broken = await loadPlugins(config, registry, baseDir, source, options.env ?? process.env);
   validatePolicies(config, registry, source, broken);
   checkSemantics(config, source);
+  checkValidateEntries(config, baseDir, source);
   checkListenersTls(config, baseDir, source);
   await prepareGraphql(config, baseDir, source);
   checkGrpcRoutes(config, baseDir, source);

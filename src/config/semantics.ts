@@ -10,7 +10,6 @@ import { checkAggregates } from '../handlers/aggregate/semantics.js';
 import { checkIpFilterEntries } from '../policies/ip-filter/semantics.js';
 import { checkCorsEntries } from '../policies/cors/semantics.js';
 import { checkAsyncAndBatch } from '../handlers/async/semantics.js';
-import { checkValidateEntries } from '../policies/validate/semantics.js';
 import { checkMaskEntries } from '../policies/mask/semantics.js';
 
 /**
@@ -68,7 +67,6 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
   checkIpFilterEntries(config, source);
   checkCorsEntries(config, source);
   checkAsyncAndBatch(config, source);
-  checkValidateEntries(config, source);
   checkMaskEntries(config, source);
 }
 

@@ -1,5 +1,6 @@
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
+import type { SchemaFiles } from './files.js';
 
 type AddFormats = (ajv: Ajv) => Ajv;
 let addFormatsPlugin: AddFormats | undefined;
@@ -42,25 +43,73 @@ export interface ValidationIssue {
 export class SchemaCompiler {
   readonly #options: Options;
   readonly #coerce: boolean;
+  readonly #files: SchemaFiles | undefined;
   #plain: Ajv | undefined;
   #coercing: Ajv | undefined;
 
-  constructor(options: { coerce: boolean; allErrors: boolean }) {
+  /** `files`: the schema files the schemas reference (`resolveSchemaFiles`), added to each Ajv under their `file:` URLs. */
+  constructor(options: { coerce: boolean; allErrors: boolean }, files?: SchemaFiles) {
     // strictSchema: an unknown keyword (a typo such as `minimun`) is a config error, not a silent pass.
     this.#options = { allErrors: options.allErrors, strictSchema: true, strictTypes: false, strictTuples: false, strictRequired: false, logger: false, useDefaults: false };
     this.#coerce = options.coerce;
+    this.#files = files !== undefined && files.size > 0 ? files : undefined;
   }
 
-  /** Compiles `schema`; throws Ajv's error (bad keyword, unresolved `$ref`, …) when it cannot. */
+  /**
+   * Compiles `schema`; throws Ajv's error (bad keyword, unresolved `$ref`, …) when it cannot,
+   * naming the schema file (and fragment) at fault when the error lies in one.
+   */
   compile(schema: Record<string, unknown> | boolean, stringValues: boolean): ValidateFunction {
-    return this.#instance(stringValues && this.#coerce).compile(schema);
+    const ajv = this.#instance(stringValues && this.#coerce);
+    try {
+      return ajv.compile(schema);
+    } catch (e) {
+      throw this.#blame(ajv, e);
+    }
   }
 
   #instance(coerce: boolean): Ajv {
-    if (coerce) return (this.#coercing ??= addFormats(new Ajv({ ...this.#options, coerceTypes: 'array' })));
-    return (this.#plain ??= addFormats(new Ajv({ ...this.#options, coerceTypes: false })));
+    if (coerce) return (this.#coercing ??= this.#withFiles(addFormats(new Ajv({ ...this.#options, coerceTypes: 'array' }))));
+    return (this.#plain ??= this.#withFiles(addFormats(new Ajv({ ...this.#options, coerceTypes: false }))));
+  }
+
+  #withFiles(ajv: Ajv): Ajv {
+    if (this.#files === undefined) return ajv;
+    let openapi = false;
+    for (const f of this.#files.values()) {
+      if (f.openapi && !openapi) {
+        // OpenAPI 3.0's schema annotations (`nullable` Ajv knows) and the `components` that holds its schemas.
+        ajv.addVocabulary(OPENAPI_KEYWORDS);
+        openapi = true;
+      }
+      try {
+        ajv.addSchema(f.doc, f.url);
+      } catch (e) {
+        throw new Error(`${f.shown}: ${(e as Error).message}`);
+      }
+    }
+    return ajv;
+  }
+
+  /** On a compile error, the first referenced part of a file that does not compile on its own is named. */
+  #blame(ajv: Ajv, error: unknown): unknown {
+    if (this.#files === undefined) return error;
+    for (const f of this.#files.values()) {
+      for (const target of f.targets) {
+        try {
+          ajv.compile({ $ref: target });
+        } catch (e) {
+          const hash = target.indexOf('#');
+          return new Error(`${f.shown}${hash < 0 ? '' : target.slice(hash)}: ${(e as Error).message}`);
+        }
+      }
+    }
+    return error;
   }
 }
+
+/** Keywords an OpenAPI 3.0 Schema Object may carry that JSON Schema draft-07 does not define (annotations here). */
+const OPENAPI_KEYWORDS = ['components', 'example', 'xml', 'externalDocs', 'discriminator'];
 
 /**
  * Appends Ajv's errors as issues, at most `room` of them; returns how many there were.

@@ -7,6 +7,7 @@ import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../../e
 import { hasRequestBody, isJsonType } from '../../http/headers.js';
 import { schema, type ValidateConfig } from './schema.js';
 import { SchemaCompiler, toIssues, type Location, type ValidationIssue } from './compile.js';
+import { resolveSchemaFiles, type SchemaFiles } from './files.js';
 
 /**
  * `validate`: checks requests against JSON Schemas before they go upstream — the JSON body,
@@ -28,10 +29,8 @@ export default definePolicy({
   name: 'validate',
   description: 'Request validation with JSON Schema: body, query, path params and headers.',
   schema,
-  create(config) {
-    const checks = compileChecks(config);
-    const body = config.body === undefined ? undefined : checks.compiler.compile(config.body, false);
-    const { params, headers, query } = checks;
+  create(config, deps) {
+    const { body, params, headers, query } = compileChecks(config, deps.baseDir);
     const max = config.maxBodySize;
     const room = config.maxErrors;
     const jsonTypes = new Set(config.jsonTypes.map((t) => t.toLowerCase()));
@@ -60,11 +59,17 @@ export default definePolicy({
 /** Methods whose requests are expected to carry a body (RFC 9110 §9.3); others without one pass. */
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-/** The compiled checks for query, params and headers (undefined when not configured). */
-function compileChecks(config: ValidateConfig) {
-  const compiler = new SchemaCompiler({ coerce: config.coerce, allErrors: config.allErrors });
-  const one = (s: Record<string, unknown> | boolean | undefined) => (s === undefined ? undefined : compiler.compile(s, true));
-  return { compiler, params: one(config.params), headers: one(config.headers), query: one(config.query) };
+/**
+ * The compiled checks (undefined where not configured). Schema files are read here, once per
+ * config load (relative to the config's folder), never per request.
+ */
+function compileChecks(config: ValidateConfig, baseDir: string) {
+  const files: SchemaFiles = new Map();
+  const resolved = (s: Record<string, unknown> | boolean | undefined) => (s === undefined ? undefined : (resolveSchemaFiles(s, baseDir, files) as Record<string, unknown> | boolean));
+  const schemas = { body: resolved(config.body), params: resolved(config.params), headers: resolved(config.headers), query: resolved(config.query) };
+  const compiler = new SchemaCompiler({ coerce: config.coerce, allErrors: config.allErrors }, files);
+  const one = (s: Record<string, unknown> | boolean | undefined, strings: boolean) => (s === undefined ? undefined : compiler.compile(s, strings));
+  return { body: one(schemas.body, false), params: one(schemas.params, true), headers: one(schemas.headers, true), query: one(schemas.query, true) };
 }
 
 /** Validates `data`; on failure adds its issues (within `room`) and returns the lists to carry on. */
