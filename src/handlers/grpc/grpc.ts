@@ -10,7 +10,7 @@ import { hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.
 import type { Target, Upstream } from '../../upstreams/upstream.js';
 import type { Handler, HandlerDeps } from '../handler.js';
 import { GrpcChannels } from './channels.js';
-import { BadMessage } from './json.js';
+import { BadMessage } from './wkt.js';
 import { METADATA_PREFIX, TRAILER_PREFIX, metadataHeaders, requestMetadata } from './metadata.js';
 import { compileMethod, routeParams, type CompiledMethod } from './proto.js';
 import { buildRequest } from './request.js';
@@ -18,10 +18,12 @@ import { ALWAYS_FORWARDED } from './schema.js';
 import { grpcProblem, grpcStatusName, httpStatusOf } from './status.js';
 
 /** gRPC status codes used here (the rest are mapped by table, status.ts). */
-const Status = { OK: 0, CANCELLED: 1, DEADLINE_EXCEEDED: 4, UNAVAILABLE: 14 } as const;
+const Status = { OK: 0, CANCELLED: 1, DEADLINE_EXCEEDED: 4, INTERNAL: 13, UNAVAILABLE: 14 } as const;
 
 /** Errors grpc-js reports when no connection to the target could be made (the call never left). */
 const NOT_CONNECTED = /^No connection established/;
+/** What grpc-js reports when a response message cannot be decoded or has no JSON form (codec.ts). */
+const UNPARSABLE = /^Response message parsing error: /;
 /** Failure kinds `Upstream.report` understands (passive health, breaker). */
 const CONNECT_ERROR = Object.assign(new Error('gRPC connect error'), { code: 'ECONNREFUSED' });
 const TIMED_OUT = Object.assign(new Error('gRPC deadline exceeded'), { code: 'ETIMEDOUT' });
@@ -116,7 +118,7 @@ function call(ctx: RequestContext, r: GrpcRoute, body: Buffer | undefined): void
 }
 
 function unaryCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: object, md: Metadata, options: { deadline: number }, done: (s: StatusObject) => void): void {
-  let response: Record<string, unknown> | undefined;
+  let response: unknown;
   let head: Metadata | undefined;
   const c = client.makeUnaryRequest(r.method.path, r.method.serialize, r.method.deserialize, message, md, options, (_err, value) => {
     response = value;
@@ -177,7 +179,7 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: 
   // Errors arrive as the status too; without a listener grpc-js's 'error' would throw.
   s.on('error', () => {});
   s.on('metadata', (m: Metadata) => (head = m));
-  s.on('data', (msg: Record<string, unknown>) => {
+  s.on('data', (msg: unknown) => {
     if (ctx.aborted) return;
     if (!started) start();
     write(Buffer.from(`${JSON.stringify(msg)}\n`));
@@ -199,6 +201,10 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: 
 function respondStatus(ctx: RequestContext, r: GrpcRoute, s: StatusObject, head: Metadata | undefined): void {
   if (s.code === Status.UNAVAILABLE && NOT_CONNECTED.test(s.details)) {
     return respondError(ctx, 'GW_ERR_UPSTREAM_UNAVAILABLE', `Upstream '${r.upstream.name}' could not be reached.`);
+  }
+  if (s.code === Status.INTERNAL && UNPARSABLE.test(s.details)) {
+    // The backend sent a message that does not decode, or a value with no JSON form (a Timestamp out of range, …).
+    return respondError(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', `Upstream '${r.upstream.name}' sent a response the gateway cannot turn into JSON: ${s.details.replace(UNPARSABLE, '')}.`);
   }
   if (s.code === Status.OK) {
     // OK without a message: the backend broke the unary contract.

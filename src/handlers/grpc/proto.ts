@@ -5,14 +5,10 @@ import type * as protobuf from 'protobufjs';
 import type { MethodDefinition, Options as LoaderOptions } from '@grpc/proto-loader';
 import { protoLoader, protobufJs } from './lazy.js';
 import type { GrpcConfig } from './schema.js';
+import { CONVERSION, codecOf, type MessageCodec } from './codec.js';
 
-/**
- * proto-loader options, the proto3 JSON mapping of responses (docs/grpc.md "JSON mapping"):
- * 64-bit integers as decimal strings (JSON numbers lose precision past 2^53), enums by name,
- * bytes as base64, every field present (defaults included), NaN/Infinity as strings.
- * `oneofs` is off: proto3 JSON has no virtual "which field is set" member.
- */
-const LOADER_OPTIONS: LoaderOptions = { longs: String, enums: String, bytes: String, defaults: true, arrays: true, objects: true, oneofs: false, json: true };
+/** proto-loader options: `toObject` as codec.ts's CONVERSION (the proto3 JSON mapping of scalars). */
+const LOADER_OPTIONS: LoaderOptions = { ...(CONVERSION as LoaderOptions) };
 
 /** A config error of a `grpc:` route, at `path` below the route. */
 export class GrpcConfigError extends Error {
@@ -30,8 +26,11 @@ export interface CompiledMethod {
   path: string;
   request: protobuf.Type;
   response: protobuf.Type;
+  /** The request message's JSON codec (compiled at load, with every type it holds). */
+  codec: MessageCodec;
   serialize: (value: object) => Buffer;
-  deserialize: (bytes: Buffer) => Record<string, unknown>;
+  /** Bytes → the response as proto3 JSON (well-known types in their JSON forms); throws on a value with no JSON form. */
+  deserialize: (bytes: Buffer) => unknown;
   serverStreaming: boolean;
   /** `'*'`: the body is the request message; a field: the body is that field; undefined: no body. */
   body: '*' | protobuf.Field | undefined;
@@ -73,12 +72,17 @@ export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], b
   const definition = protoLoader().fromJSON(root.toJSON(), LOADER_OPTIONS);
   const def = (definition[serviceName] as Record<string, MethodDefinition<object, Record<string, unknown>>>)[methodName]!;
   const request = method.resolvedRequestType!;
+  const response = method.resolvedResponseType!;
+  const toJson = codecOf(response).toJson;
+  const decode = def.responseDeserialize;
   const out: CompiledMethod = {
     path: def.path,
     request,
-    response: method.resolvedResponseType!,
+    response,
+    codec: codecOf(request),
     serialize: def.requestSerialize,
-    deserialize: def.responseDeserialize,
+    // A throw here ends the call as INTERNAL "Response message parsing error: …" (grpc-js).
+    deserialize: toJson === undefined ? decode : (bytes) => toJson(decode(bytes)),
     serverStreaming: method.responseStream === true,
     body: bodyOf(cfg.body ?? '*', request),
     params: paramsOf(routeParams, request),
@@ -163,7 +167,10 @@ function paramsOf(params: readonly string[], request: protobuf.Type): Map<string
     if (p === '*') continue;
     const f = fieldOf(request, p);
     if (f === undefined) throw new GrpcConfigError(['match', 'path'], `path param ':${p}' is not a field of the request message ${request.fullName.slice(1)} (fields: ${Object.keys(request.fields).join(', ') || 'none'})`);
-    if (f.repeated || f.map || f.resolvedType instanceof protobufJs().Type) throw new GrpcConfigError(['match', 'path'], `path param ':${p}' sets field '${f.name}', which is not a single scalar or enum`);
+    const rt = f.resolvedType;
+    if (f.repeated || f.map || (rt instanceof protobufJs().Type && codecOf(rt).leaf === undefined)) {
+      throw new GrpcConfigError(['match', 'path'], `path param ':${p}' sets field '${f.name}', which is not a single scalar, enum or well-known type written as a string`);
+    }
     out.set(p, f);
   }
   return out;

@@ -1,6 +1,7 @@
 import type { Buffer } from 'node:buffer';
 import type { RequestContext } from '../../pipeline/context.js';
-import { BadMessage, messageFromJson, setFromString } from './json.js';
+import { setFromString } from './codec.js';
+import { BadMessage } from './wkt.js';
 import { fieldOf, type CompiledMethod } from './proto.js';
 
 /**
@@ -27,16 +28,16 @@ export function buildRequest(ctx: RequestContext, m: CompiledMethod, body: Buffe
     }
   }
   if (!wholeBody && ctx.query.length > 1) {
-    for (const [k, v] of new URLSearchParams(ctx.query)) setFromString(m.request, raw, k, v, 'query parameter');
+    for (const [k, v] of new URLSearchParams(ctx.query)) setFromString(m.codec, raw, k, v, 'query parameter');
   }
   for (const [p, f] of m.params) {
     const v = ctx.params[p];
     if (v === undefined) continue;
     // The path wins over a body field of the same name, in either spelling.
     if (wholeBody) for (const k of Object.keys(raw)) if (k !== f.name && fieldOf(m.request, k) === f) delete raw[k];
-    setFromString(m.request, raw, f.name, v, 'path param');
+    setFromString(m.codec, raw, f.name, v, 'path param');
   }
-  return messageFromJson(m.request, raw, 'request');
+  return m.codec.fromJson(raw, 'request', 0) as Record<string, unknown>;
 }
 
 function parseJson(body: Buffer): unknown {
