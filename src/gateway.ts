@@ -9,11 +9,10 @@ import { Runtime } from './runtime.js';
 import { PoolCache } from './upstreams/upstream.js';
 import { createHttpServer, earlyError, limitsOf, type ListenerLimits } from './listeners/http.js';
 import { createHttpsServer } from './listeners/https.js';
-import { tlsServerOptions } from './listeners/tls.js';
+import { compileListenerTls, ServerTls, type CompiledTls } from './listeners/tls.js';
 import type { Server as TlsServer } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { Buffer } from 'node:buffer';
-import type { TlsOptions } from 'node:tls';
 import type { ListenerInfo, ListenerServer } from './listeners/listener-info.js';
 import { RequestContext } from './pipeline/context.js';
 import { respondError, runRequestPhase } from './pipeline/respond.js';
@@ -48,6 +47,8 @@ interface ListenerState {
   readonly info: ListenerInfo;
   readonly limits: ListenerLimits;
   readonly server: ListenerServer;
+  /** https and h2: the server's TLS, swapped in place by reloads. */
+  readonly tls?: ServerTls;
 }
 
 export interface GatewayOptions {
@@ -436,10 +437,11 @@ export class Gateway {
     const removed = [...byKey.values()].filter((s) => !keys.has(s.key));
     const added = wanted.filter((w) => !byKey.has(w.key));
     const samePort = (port: number) => port !== 0 && added.some((w) => w.cfg.port === port);
-    // A kept https or h2 listener re-reads its files (certificates rotate with a reload): read first, apply on commit.
+    // A kept https or h2 listener re-reads its files and takes its new tls block in place
+    // (certificates rotate with a reload, connections stay): built first, applied on commit.
     const rotate = wanted.flatMap((w) => {
       const kept = byKey.get(w.key);
-      return kept !== undefined && w.cfg.tls !== undefined ? [{ server: kept.server as unknown as TlsServer, options: listenerTls(w.cfg, w.index, loaded.baseDir) }] : [];
+      return kept?.tls !== undefined && w.cfg.tls !== undefined ? [{ state: kept, tls: kept.tls, next: listenerTls(w.cfg, w.index, loaded.baseDir) }] : [];
     });
     const started = new Map<string, ListenerState>();
     const stopStarted = () => {
@@ -466,7 +468,7 @@ export class Gateway {
         throw e;
       }
       for (const s of removed) if (!reopened.includes(s)) stopListener(s);
-      for (const r of rotate) r.server.setSecureContext(r.options);
+      for (const r of rotate) r.tls.apply(r.state.server as unknown as TlsServer, r.next);
       this.#listeners.clear();
       for (const w of wanted) this.#listeners.set(w.cfg.name, byKey.get(w.key) ?? started.get(w.key)!);
     };
@@ -492,15 +494,17 @@ export class Gateway {
     const h2handler = (req: Http2ServerRequest, res: Http2ServerResponse) => this.#handleH2(state, req, res);
     if (protocol === 'h2' || protocol === 'h2c') h2 ??= await import('./listeners/h2.js');
     let server: ListenerServer;
+    const tls = secure ? new ServerTls(listenerTls(cfg, index, baseDir)) : undefined;
     try {
       if (protocol === 'h2c') server = h2!.createH2cServer(limits, h2handler);
       else if (!secure) server = createHttpServer(limits, handler);
-      else if (protocol === 'h2') server = h2!.createH2Server(limits, listenerTls(cfg, index, baseDir), { http1: handler, http2: h2handler });
-      else server = createHttpsServer(limits, listenerTls(cfg, index, baseDir), handler);
+      else if (protocol === 'h2') server = h2!.createH2Server(limits, tls!.serverOptions(), { http1: handler, http2: h2handler });
+      else server = createHttpsServer(limits, tls!.serverOptions(), handler);
     } catch (e) {
       throw BuildError.within(['listeners', index, 'tls'], e, `"${cfg.name}"`);
     }
-    const state: ListenerState = { key, config: cfg, info, limits, server };
+    tls?.attach(server as unknown as TlsServer);
+    const state: ListenerState = { key, config: cfg, info, limits, server, ...(tls ? { tls } : {}) };
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(state, req, socket, head));
     state.server.on('connection', (socket: Socket) => {
       metrics.connectionOpened(cfg.name);
@@ -759,10 +763,10 @@ export class ConfigError extends Error {
   }
 }
 
-/** The TLS options of listener `index`; a file that cannot be read is a BuildError at its path. */
-function listenerTls(cfg: ListenerConfig, index: number, baseDir: string): TlsOptions {
+/** The compiled TLS of listener `index`; a file that cannot be read or used is a BuildError at its path. */
+function listenerTls(cfg: ListenerConfig, index: number, baseDir: string): CompiledTls {
   try {
-    return tlsServerOptions(cfg.tls!, baseDir);
+    return compileListenerTls(cfg.tls!, baseDir);
   } catch (e) {
     throw BuildError.within(['listeners', index, 'tls'], e, `"${cfg.name}"`);
   }
@@ -794,7 +798,8 @@ function stopListener(s: ListenerState): void {
 }
 
 function listenerKey(l: ListenerConfig): string {
-  return `${l.name}|${l.host ?? '0.0.0.0'}|${l.port}|${l.protocol ?? 'http'}|${JSON.stringify(l.limits ?? {})}|${JSON.stringify(l.tls ?? {})}`;
+  // The tls block is not part of it: a kept listener takes a changed one in place (ServerTls.apply).
+  return `${l.name}|${l.host ?? '0.0.0.0'}|${l.port}|${l.protocol ?? 'http'}|${JSON.stringify(l.limits ?? {})}|${l.tls !== undefined}`;
 }
 
 function healthReply(res: ServerResponse, status: number, body: object): void {

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { connect as tlsConnect, type SecureVersion } from 'node:tls';
 
 /**
  * Real X.509 material generated in the test (node:crypto cannot sign certificates):
@@ -91,4 +92,44 @@ export function writePems(files: Record<string, string>): { dir: string; path: (
   const dir = mkdtempSync(join(tmpdir(), 'gantry-tls-'));
   for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, name), pem);
   return { dir, path: (name) => join(dir, name) };
+}
+
+/** What a TLS client saw of a handshake with the gateway. */
+export interface Presented {
+  /** Subject CN of the certificate the server presented. */
+  cn: string;
+  /** Its subject alternative names, as node:tls prints them. */
+  san: string;
+  alpn: string | false;
+  protocol: string | null;
+}
+
+/**
+ * Opens a TLS connection to 127.0.0.1:`port` sending `servername` in SNI (none when
+ * undefined) and resolves with the certificate presented. Name checks are the caller's:
+ * the handshake is accepted whatever the certificate names.
+ */
+export function handshake(
+  port: number,
+  servername: string | undefined,
+  o: { ca: string; client?: Issued; alpn?: string[]; maxVersion?: SecureVersion } = { ca: '' },
+): Promise<Presented> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      ca: o.ca,
+      ...(servername !== undefined ? { servername } : {}),
+      checkServerIdentity: () => undefined,
+      ...(o.client ? { cert: o.client.cert, key: o.client.key } : {}),
+      ...(o.alpn ? { ALPNProtocols: o.alpn } : {}),
+      ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}),
+    });
+    socket.once('secureConnect', () => {
+      const peer = socket.getPeerCertificate();
+      resolve({ cn: peer.subject.CN as string, san: peer.subjectaltname ?? '', alpn: socket.alpnProtocol ?? false, protocol: socket.getProtocol() });
+      socket.end();
+    });
+    socket.once('error', reject);
+  });
 }

@@ -9,7 +9,7 @@ import { checkDefinition, type PolicyRegistry } from '../pipeline/registry.js';
 import type { PolicyDefinition } from '../pipeline/policy.js';
 import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
-import { checkListenersTls } from '../listeners/tls.js';
+import { checkListenersTls } from '../listeners/tls-check.js';
 import { prepareGraphql } from '../handlers/graphql/lazy.js';
 import { checkGrpcRoutes } from '../handlers/grpc/semantics.js';
 import { checkInternalTokenKeys } from '../policies/internal-token/key.js';

@@ -30,7 +30,7 @@ export interface ListenerHandlers {
  * An `h2` server: HTTP/2 over TLS (ALPN `h2`), HTTP/1.1 for clients that negotiate
  * `http/1.1` or nothing, both with the listener's limits and TLS settings (mTLS included).
  *
- * @example createH2Server(limits, tlsServerOptions(cfg.tls, baseDir), { http1, http2 })
+ * @example createH2Server(limits, serverTls.serverOptions(), { http1, http2 })
  */
 export function createH2Server(limits: ListenerLimits, tls: TlsOptions, handlers: ListenerHandlers): ListenerServer {
   const options: http2.SecureServerOptions = {

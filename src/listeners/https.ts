@@ -9,7 +9,7 @@ import { applyLimits, httpServerOptions, type ListenerLimits } from './http.js';
  * Failed handshakes (no or untrusted client certificate with `clientAuth: required`,
  * a client offering only TLS < 1.2) end the connection before any request exists.
  *
- * @example createHttpsServer(limits, tlsServerOptions(cfg.tls, baseDir), handler)
+ * @example createHttpsServer(limits, serverTls.serverOptions(), handler)
  */
 export function createHttpsServer(limits: ListenerLimits, tls: TlsOptions, handler: (req: IncomingMessage, res: ServerResponse) => void): https.Server {
   const options: https.ServerOptions = {
