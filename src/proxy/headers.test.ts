@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildUpstreamHeaders, filterResponseHeaders } from './headers.js';
+import { buildUpstreamHeaders, filterResponseHeaders, hopAddress } from './headers.js';
 
 /** Every casing the wire may carry: as written, lower, upper. */
 const casings = (name: string) => [name, name.toLowerCase(), name.toUpperCase()];
@@ -34,5 +34,27 @@ describe('response fields to the client', () => {
   it('drops the fields Connection names', () => {
     const raw = ['Connection', 'close, X-Hop', 'X-HOP', '1', 'X-Kept', '2'].map((s) => Buffer.from(s, 'latin1'));
     expect(filterResponseHeaders(raw)).toEqual(['X-Kept', '2']);
+  });
+});
+
+describe('hopAddress', () => {
+  it.each([
+    ['192.0.2.1', '192.0.2.1'],
+    ['192.0.2.1:5000', '192.0.2.1'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['[2001:db8::1]', '2001:db8::1'],
+    ['[2001:db8::1]:443', '2001:db8::1'],
+    ['[::ffff:192.0.2.1]:80', '::ffff:192.0.2.1'],
+    ['::1', '::1'],
+    // Not addresses: returned as they are, so address-keyed policies refuse them.
+    ['unknown', 'unknown'],
+    ['_hidden', '_hidden'],
+    ['192.0.2.1:port', '192.0.2.1:port'],
+    ['999.0.2.1:80', '999.0.2.1:80'],
+    ['[not-v6]:80', '[not-v6]:80'],
+    ['[192.0.2.1]:80', '[192.0.2.1]:80'],
+    ['192.0.2.1:5000:1', '192.0.2.1:5000:1'],
+  ])('%s → %s', (hop, want) => {
+    expect(hopAddress(hop)).toBe(want);
   });
 });

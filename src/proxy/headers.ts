@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
-import type { BlockList } from 'node:net';
+import { isIP, type BlockList } from 'node:net';
 import type { HeaderList } from '../http/headers.js';
 import { registerHeaderName } from './undici-names.js';
 
@@ -162,11 +162,38 @@ export function clientAddress(req: IncomingMessage, fw: ForwardingOptions): stri
   if (typeof xff !== 'string') return peer;
   const hops = xff.split(',');
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = hops[i]!.trim();
+    const hop = hopAddress(hops[i]!.trim());
     if (!hop) continue;
-    if (!fw.trusted.check(hop, hop.includes(':') ? 'ipv6' : 'ipv4')) return hop;
+    const family = isIP(hop);
+    // A hop that is not an address (`unknown`, a garbled value) ends the walk: it becomes the
+    // client address as it is, and policies keyed on addresses refuse it (ip-filter fails closed).
+    if (family === 0 || !fw.trusted.check(hop, family === 6 ? 'ipv6' : 'ipv4')) return hop;
   }
-  return hops[0]!.trim() || peer;
+  return hopAddress(hops[0]!.trim()) || peer;
+}
+
+const V4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
+const V6_BRACKETED = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/;
+
+/**
+ * The address of one X-Forwarded-For hop. Some proxies append the port (`192.0.2.1:5000`,
+ * `[2001:db8::1]:443`) or bracket IPv6 as RFC 7239 §6 nodes are written; the address is
+ * what trusted-proxy checks, policies and logs use. Anything else is returned unchanged.
+ *
+ * @example hopAddress('[2001:db8::1]:443') // '2001:db8::1'
+ */
+export function hopAddress(hop: string): string {
+  const last = hop.charCodeAt(hop.length - 1);
+  // Plain addresses (the usual case) end in a digit or hex digit and have no bracket or port to strip.
+  if (hop.charCodeAt(0) === 0x5b /* [ */) {
+    const m = V6_BRACKETED.exec(hop);
+    return m !== null && isIP(m[1]!) === 6 ? m[1]! : hop;
+  }
+  if (last >= 0x30 && last <= 0x39 && hop.indexOf(':') > 0 && hop.indexOf(':') === hop.lastIndexOf(':')) {
+    const m = V4_WITH_PORT.exec(hop);
+    if (m !== null && isIP(m[1]!) === 4) return m[1]!;
+  }
+  return hop;
 }
 
 /**

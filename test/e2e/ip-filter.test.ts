@@ -56,6 +56,9 @@ ${body}`);
     { desc: 'trusted proxy: the proxy itself is denied but its client is not', gw: () => proxied.url, path: '/blocked', xff: '10.1.2.3', want: 200 },
     { desc: 'trusted proxy: deny wins for a forwarded client', gw: () => proxied.url, path: '/deny-wins', xff: '10.6.1.1', want: 403, detail: /10\.6\.1\.1 is denied/ },
     { desc: 'trusted proxy: a forwarded IPv6 client', gw: () => proxied.url, path: '/v6', xff: '2001:db8::42', want: 200 },
+    { desc: 'trusted proxy: a forwarded hop with a port is judged by its address', gw: () => proxied.url, path: '/office', xff: '10.1.2.3:5000', want: 200 },
+    { desc: 'trusted proxy: a bracketed IPv6 hop with a port is judged by its address', gw: () => proxied.url, path: '/v6', xff: '[2001:db8::42]:443', want: 200 },
+    { desc: 'trusted proxy: a trusted hop with a port is skipped like one without', gw: () => proxied.url, path: '/office', xff: '198.51.100.7, 127.0.0.1:3456', want: 403, detail: /198\.51\.100\.7 is not in the allow list/ },
     { desc: 'trusted proxy: a forwarded hop that is not an address is refused', gw: () => proxied.url, path: '/blocked', xff: 'unknown', want: 403, detail: /could not be read/ },
   ];
 
