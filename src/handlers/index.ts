@@ -35,9 +35,21 @@ export const ROUTE_TARGET_KEYS = Object.keys(HANDLERS) as (keyof typeof HANDLERS
 export function createHandler(route: RouteConfig, deps: HandlerDeps): Handler {
   for (const key of ROUTE_TARGET_KEYS) {
     if (route[key] === undefined) continue;
-    const inner = HANDLERS[key](route, deps);
-    const outer = withWebSocket(withMirror(inner, route, deps), route, deps);
-    return outer === inner || inner.routes === undefined ? outer : { ...outer, routes: inner.routes };
+    return wrapTarget(HANDLERS[key](route, deps), route, deps);
   }
   throw new Error(`route '${route.name}' has no target`);
+}
+
+/**
+ * A target's handler inside the route-level wrappers (mirror, websocket).
+ *
+ * @example wrapTarget(createProxyHandler(route, deps), route, deps)
+ */
+export function wrapTarget(inner: Handler, route: RouteConfig, deps: HandlerDeps): Handler {
+  const outer = withWebSocket(withMirror(inner, route, deps), route, deps);
+  if (outer === inner) return inner;
+  // The wrappers serve the route's own match; what the target holds (extra endpoints,
+  // resources released on retirement) stays the target's.
+  const { routes, close } = inner;
+  return { ...outer, ...(routes !== undefined && { routes }), ...(close !== undefined && { close: () => close.call(inner) }) };
 }
