@@ -107,10 +107,11 @@ export class Runtime {
     // health, breakers and budgets carry over (upstreams/reuse.ts).
     const upstreamLease: UpstreamLease = new RefLease();
     const upstreamDeps = { pools, logger, baseDir: loaded.baseDir };
-    const upstreams = upstreamCache.acquire(config.upstreams, upstreamDeps, upstreamLease);
     const releaseUpstreams = () => upstreamCache.release(upstreamLease);
+    let upstreams: Map<string, Upstream>;
     let storeLease: StoreLease;
     try {
+      upstreams = upstreamCache.acquire(config.upstreams, upstreamDeps, upstreamLease);
       await Promise.all([...upstreams.entries()].map(([name, u]) => u.ready.catch((e: unknown) => Promise.reject(BuildError.within(['upstreams', name], e)))));
       storeLease = await stores.acquire(config.store, logger).catch((e: unknown) => Promise.reject(BuildError.within(['store'], e)));
     } catch (e) {

@@ -10,6 +10,7 @@ import type { PolicyDefinition } from '../pipeline/policy.js';
 import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
 import { checkListenersTls } from '../listeners/tls-check.js';
+import { checkUpstreamsTls } from '../upstreams/tls.js';
 import { prepareGraphql } from '../handlers/graphql/lazy.js';
 import { checkGrpcRoutes } from '../handlers/grpc/semantics.js';
 import { checkInternalTokenKeys } from '../policies/internal-token/key.js';
@@ -79,6 +80,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   checkSemantics(config, source);
   checkValidateEntries(config, baseDir, source);
   checkListenersTls(config, baseDir, source);
+  checkUpstreamsTls(config, baseDir, source);
   await prepareGraphql(config, baseDir, source);
   checkGrpcRoutes(config, baseDir, source);
   await checkInternalTokenKeys(config, baseDir, source);

@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ConsumersSchema } from '../consumers/schema.js';
 import { ListenerTls } from '../listeners/tls.js';
+import { UpstreamTls } from '../upstreams/tls.js';
 import { Cidr, Duration, HeaderName, HttpUrl, Name, OneOrMany, PolicyEntry, RegexSource, Size } from './types.js';
 import { StoreSchema } from '../store/schema.js';
 import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
@@ -112,6 +113,11 @@ export const Upstream = obj(
     ...upstreamResilienceProps,
     timeouts: Type.Optional(Timeouts),
     pool: Type.Optional(UpstreamPool),
+    tls: Type.Optional(UpstreamTls),
+    http2: Type.Boolean({
+      default: false,
+      description: 'Speak HTTP/2 to the targets: offered by ALPN on https targets (HTTP/1.1 if the target declines), with prior knowledge (h2c) on http targets.',
+    }),
     policies: Type.Optional(
       Type.Array(PolicyEntry, {
         default: [],

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Pool } from 'undici';
 import { RefCache, RefLease } from '../util/ref-cache.js';
 
@@ -19,7 +20,7 @@ export class PoolCache {
   readonly #pools = new RefCache<string, Pool>((pool) => pool.close().catch(() => undefined));
 
   acquire(origin: string, opts: Pool.Options, lease: PoolLease): Pool {
-    return lease.add(this.#pools.acquire(`${origin}|${JSON.stringify(opts)}`, () => new Pool(origin, opts)));
+    return lease.add(this.#pools.acquire(`${origin}|${JSON.stringify(opts, digestBytes)}`, () => new Pool(origin, opts)));
   }
 
   /** Releases a holder's pools; those nobody holds any more are closed. */
@@ -35,4 +36,10 @@ export class PoolCache {
   get size(): number {
     return this.#pools.size;
   }
+}
+
+/** JSON replacer: TLS material (certificates, keys) enters a pool's key as a digest, not as its bytes. */
+function digestBytes(this: Record<string, unknown>, name: string, value: unknown): unknown {
+  const raw = this[name];
+  return raw instanceof Uint8Array ? createHash('sha256').update(raw).digest('hex') : value;
 }

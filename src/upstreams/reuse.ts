@@ -1,5 +1,7 @@
 import type { UpstreamConfig } from '../config/schema.js';
 import { RefCache, type RefLease } from '../util/ref-cache.js';
+import { BuildError } from '../config/build-error.js';
+import { readUpstreamTls, type UpstreamTlsMaterial } from './tls.js';
 import { Upstream, type UpstreamDeps } from './upstream.js';
 
 /** The upstreams one runtime holds, to hand back on retire. */
@@ -26,8 +28,15 @@ export class UpstreamCache {
       // The upstream's policies belong to the runtime (built per config version), not to the
       // upstream object: changing them keeps its health, breakers and pools.
       const { policies: _policies, ...own } = cfg;
-      const key = `${name}\u0000${deps.baseDir}\u0000${JSON.stringify(own)}`;
-      out.set(name, lease.add(this.#entries.acquire(key, () => new Upstream(name, cfg, deps))));
+      // The TLS files are read now: a reload after a certificate rotation builds a new upstream.
+      let tls: UpstreamTlsMaterial | undefined;
+      try {
+        tls = readUpstreamTls(cfg.tls, deps.baseDir);
+      } catch (e) {
+        throw BuildError.within(['upstreams', name, 'tls'], e);
+      }
+      const key = `${name}\u0000${deps.baseDir}\u0000${JSON.stringify(own)}\u0000${tls?.key ?? ''}`;
+      out.set(name, lease.add(this.#entries.acquire(key, () => new Upstream(name, cfg, deps, tls))));
     }
     return out;
   }

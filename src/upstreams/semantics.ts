@@ -21,6 +21,7 @@ export function checkResilience(config: GatewayConfig, source: ConfigSource): vo
       source.issueAt(['upstreams', name, 'balance'], 'round-robin ignores target weights; use balance: weighted', 'warning');
     }
     if (u.queue !== undefined && u.maxConcurrent === undefined) source.issueAt(['upstreams', name, 'queue'], 'queue needs maxConcurrent');
+    checkTransport(name, u, source);
   }
 
   const ref = (path: (string | number)[], n: unknown) => {
@@ -57,4 +58,19 @@ export function checkResilience(config: GatewayConfig, source: ConfigSource): vo
       if (r[key] !== undefined && !proxied) source.issueAt(at(key), `${key} applies to routes with upstream, split or upstreamByTenant`);
     }
   });
+}
+
+/** `tls:` and `http2:` of one upstream: a client certificate comes with its key, and settings that cannot apply are flagged. */
+function checkTransport(name: string, u: NonNullable<GatewayConfig['upstreams']>[string], source: ConfigSource): void {
+  const tls = u.tls;
+  if (tls && typeof tls === 'object') {
+    if (tls.cert !== undefined && tls.key === undefined) source.issueAt(['upstreams', name, 'tls', 'cert'], 'a client certificate needs its key: add tls.key');
+    if (tls.key !== undefined && tls.cert === undefined) source.issueAt(['upstreams', name, 'tls', 'key'], 'a key needs its client certificate: add tls.cert');
+    if (tls.verify === false) source.issueAt(['upstreams', name, 'tls', 'verify'], 'target certificates are not verified: anyone on the path can impersonate the upstream', 'warning');
+    // Only static targets are known at load; discovered ones may be https.
+    const urls = Array.isArray(u.targets) ? u.targets.map((t) => (typeof t === 'string' ? t : t?.url)) : [];
+    if (urls.length > 0 && urls.every((url) => typeof url === 'string' && url.startsWith('http:'))) {
+      source.issueAt(['upstreams', name, 'tls'], 'no target is https://: tls applies to https targets only', 'warning');
+    }
+  }
 }

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
+import { Client, Pool } from 'undici';
 import type { Logger } from 'pino';
 import { Timeouts, UpstreamPool, type UpstreamConfig } from '../config/schema.js';
 import { schemaDefaults, withDefaults } from '../config/validate.js';
@@ -15,6 +15,7 @@ import { RetryBudget } from './retry-budget.js';
 import { Target, type TargetStatus } from './target.js';
 import { PoolCache, type PoolLease } from './pools.js';
 import { RefLease } from '../util/ref-cache.js';
+import type { UpstreamTlsMaterial } from './tls.js';
 
 export { Target } from './target.js';
 export { PoolCache, type PoolLease } from './pools.js';
@@ -25,19 +26,45 @@ const TIMEOUT_DEFAULTS = schemaDefaults(Timeouts);
 /** The pool of an upstream without `pool:`: the schema's defaults. */
 const POOL_DEFAULTS = schemaDefaults(UpstreamPool);
 
+/** Concurrent requests per HTTP/2 connection to a target. */
+const H2_STREAMS = 100;
+
 /** Options a pool is built with; two upstreams with equal keys may share pools across reloads. */
-export function poolOptions(cfg: UpstreamConfig): Pool.Options {
+export function poolOptions(cfg: UpstreamConfig, tls?: UpstreamTlsMaterial, protocol: 'http:' | 'https:' = 'http:'): Pool.Options {
   const t = withDefaults(TIMEOUT_DEFAULTS, cfg.timeouts);
   const pool = withDefaults(POOL_DEFAULTS, cfg.pool);
-  return {
+  const secure = protocol === 'https:';
+  const opts: Pool.Options = {
     connections: pool.connections,
     pipelining: pool.pipelining,
     keepAliveTimeout: pool.keepAliveTimeout,
     keepAliveMaxTimeout: Math.max(pool.keepAliveTimeout, 60_000),
-    connect: { timeout: t.connect },
+    connect: secure && tls !== undefined ? { timeout: t.connect, ...tls.options } : { timeout: t.connect },
     headersTimeout: t.response,
     bodyTimeout: t.idle,
   };
+  // HTTP/2 (RFC 9113): negotiated by ALPN over TLS (§3.2), or assumed on cleartext (§3.3, prior knowledge).
+  // One connection then carries many requests at once (as many as the target's
+  // SETTINGS_MAX_CONCURRENT_STREAMS allows), and `pool.pipelining` does not apply.
+  if (cfg.http2 === true) {
+    opts.allowH2 = true;
+    opts.maxConcurrentStreams = H2_STREAMS;
+    if (secure) {
+      // ALPN decides per connection: undici's own limit of its protocol (unbounded streams
+      // on h2, one request at a time on an HTTP/1.1 fallback) instead of one fixed number.
+      opts.factory = (origin, o) => {
+        const client = new Client(origin, o);
+        client.pipelining = undefined as unknown as number;
+        return client;
+      };
+    } else {
+      // Prior knowledge: an option of undici's connector (H2CClient sets it), which a Pool
+      // passes on only inside `connect`; its type declarations do not list it yet.
+      opts.connect = { ...opts.connect, useH2c: true } as unknown as Pool.Options['connect'];
+      opts.pipelining = H2_STREAMS;
+    }
+  }
+  return opts;
 }
 
 /** What building an upstream needs besides its config. */
@@ -84,7 +111,10 @@ export class Upstream {
   /** Resolves when the first discovery round is done. */
   readonly ready: Promise<void>;
   readonly #deps: UpstreamDeps;
-  readonly #poolOptions: Pool.Options;
+  /** Pool options by target scheme (TLS and HTTP/2 settings differ). */
+  readonly #poolOptions: { 'http:': Pool.Options; 'https:': Pool.Options };
+  /** `tls:` with its files read, for connections made outside the pools (WebSocket tunnels). */
+  readonly tls: UpstreamTlsMaterial | undefined;
   readonly #logger: Logger;
   readonly #balancer: Balancer;
   readonly #hashKey: KeyOf | undefined;
@@ -98,11 +128,12 @@ export class Upstream {
   #panic = false;
   #closed = false;
 
-  constructor(name: string, config: UpstreamConfig, deps: UpstreamDeps) {
+  constructor(name: string, config: UpstreamConfig, deps: UpstreamDeps, tls?: UpstreamTlsMaterial) {
     this.name = name;
     this.config = config;
     this.#deps = deps;
-    this.#poolOptions = poolOptions(config);
+    this.tls = tls;
+    this.#poolOptions = { 'http:': poolOptions(config, tls, 'http:'), 'https:': poolOptions(config, tls, 'https:') };
     this.#logger = deps.logger.child({ upstream: name });
     this.#balancer = BALANCERS[config.balance ?? 'round-robin']({ virtualNodes: config.virtualNodes ?? 160 });
     this.#hashKey = config.balance === 'consistent-hash' ? compileHashOn(config.hashOn ?? 'ip') : undefined;
@@ -256,7 +287,9 @@ export class Upstream {
 
   #newTarget(s: TargetSpec): Target {
     const lease: PoolLease = new RefLease();
-    const t = new Target(s.url, s.weight, this.#deps.pools.acquire(new URL(s.url).origin, this.#poolOptions, lease), this.name);
+    const url = new URL(s.url);
+    const opts = url.protocol === 'https:' ? this.#poolOptions['https:'] : this.#poolOptions['http:'];
+    const t = new Target(s.url, s.weight, this.#deps.pools.acquire(url.origin, opts, lease), this.name);
     this.#leases.set(t, lease);
     t.sink = this;
     return t;

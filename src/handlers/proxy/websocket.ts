@@ -86,6 +86,8 @@ function openUpstream(ctx: RequestContext, ws: WebSocketRoute): void {
     path,
     headers: headerObject(headers),
     agent: false,
+    // The upstream's `tls:` (CA, client certificate, SNI name) holds for tunnels as for requests.
+    ...(secure && ws.upstream.tls !== undefined && ws.upstream.tls.options),
   });
   let settled = false;
   const settle = (status: number, err: Error | undefined): boolean => {
