@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import WebSocket, { WebSocketServer } from 'ws';
 import { loadConfig } from '../../src/config/load.js';
 import { formatIssue } from '../../src/config/source.js';
-import { httpRequest, startGateway, type TestGateway } from '../helpers.js';
+import { eventually, httpRequest, startGateway, type TestGateway } from '../helpers.js';
 import { issue, makeCa, writePems, type Issued } from '../tls-fixtures.js';
 
 /**
@@ -95,6 +95,8 @@ let otherServer: Issued;
 let pems: ReturnType<typeof writePems>;
 const backends: Record<string, Backend> = {};
 let gw: TestGateway;
+let hangStreams = 0;
+const hangClosed: number[] = [];
 
 beforeAll(async () => {
   [ca, clientCa, otherCa] = await Promise.all([makeCa('Upstream CA'), makeCa('Gateway Client CA'), makeCa('Other CA')]);
@@ -121,6 +123,14 @@ beforeAll(async () => {
   await make('h2c', http2.createServer(), 'http');
   await make('h1only', https.createServer(tlsOf(serverCert)), 'https');
 
+  // An h2c target that never answers; it notes when the gateway cancels a stream.
+  const hang = http2.createServer();
+  hang.on('stream', (stream) => {
+    hangStreams++;
+    stream.on('close', () => hangClosed.push(stream.rstCode));
+  });
+  backends.hang = await listen(hang, 'http', []);
+
   // A wss echo server behind the private CA.
   const wssServer = https.createServer(tlsOf(serverCert));
   const wss = new WebSocketServer({ server: wssServer });
@@ -143,6 +153,7 @@ upstreams:
   h2: { targets: [ "${u('h2')}" ], tls: { ca: ${pems.path('ca.pem')} }, http2: true }
   h2-off: { targets: [ "${u('h2')}" ], tls: { ca: ${pems.path('ca.pem')} } }
   h2c: { targets: [ "${u('h2c')}" ], http2: true }
+  hang: { targets: [ "${u('hang')}" ], http2: true }
   fallback: { targets: [ "${u('h1only')}" ], tls: { ca: ${pems.path('ca.pem')} }, http2: true }
   wss: { targets: [ "${u('wss')}" ], tls: { ca: ${pems.path('ca.pem')}, serverName: localhost } }
 routes:
@@ -157,6 +168,7 @@ routes:
   - { name: h2, match: { path: /h2/* }, upstream: h2 }
   - { name: h2-off, match: { path: /h2-off/* }, upstream: h2-off }
   - { name: h2c, match: { path: /h2c/* }, upstream: h2c }
+  - { name: hang, match: { path: /hang/* }, upstream: hang }
   - { name: fallback, match: { path: /fallback/* }, upstream: fallback }
   - { name: wss, match: { path: /wss/* }, upstream: wss, websocket: true }
 `,
@@ -249,6 +261,17 @@ describe('upstream http2', () => {
     const r = await get('/h2c/x', { method: 'PUT', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
     expect(r.status).toBe(200);
     expect(seenBy(r)).toMatchObject({ httpVersion: '2.0', method: 'PUT', body: '{"a":1}' });
+  });
+
+  it('a client that goes away cancels its HTTP/2 stream upstream (RST_STREAM)', async () => {
+    const req = http.get(`${gw.url}/hang/x`);
+    req.on('error', () => undefined);
+    await eventually(() => (hangStreams === 1 ? true : undefined), 5000, 'the stream to reach the target');
+    req.destroy();
+    // The target never answers: only the gateway resetting the stream closes it this soon
+    // (its response timeout is 60 s).
+    await eventually(() => (hangClosed.length === 1 ? true : undefined), 5000, 'the stream to be reset');
+    expect(typeof hangClosed[0]).toBe('number');
   });
 
   it('falls back to HTTP/1.1 when an https target does not offer h2', async () => {
