@@ -468,7 +468,9 @@ export class Gateway {
         throw e;
       }
       for (const s of removed) if (!reopened.includes(s)) stopListener(s);
-      for (const r of rotate) r.tls.apply(r.state.server as unknown as TlsServer, r.next);
+      for (const r of rotate) {
+        if (r.tls.apply(r.state.server as unknown as TlsServer, r.next)) this.logger.info({ listener: r.state.config.name }, 'listener tls reloaded: new handshakes use the new certificates');
+      }
       this.#listeners.clear();
       for (const w of wanted) this.#listeners.set(w.cfg.name, byKey.get(w.key) ?? started.get(w.key)!);
     };

@@ -3,7 +3,7 @@ import https from 'node:https';
 import http2 from 'node:http2';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { startGateway, type TestGateway } from '../helpers.js';
 import { handshake, issue, makeCa, writePems, type Issued } from '../tls-fixtures.js';
 
@@ -51,7 +51,7 @@ async function start(protocol: 'https' | 'h2') {
   const files = writePems({ 'gateway.yaml': yaml, 'def.pem': c.def!.cert, 'def-key.pem': c.def!.key, 'api.pem': c.apiA!.cert, 'api-key.pem': c.apiA!.key, 'shop.pem': c.shop!.cert, 'shop-key.pem': c.shop!.key });
   gw = await startGateway(yaml, { file: files.path('gateway.yaml') });
   const write = (name: string, text: string) => writeFileSync(join(files.dir, name), text);
-  return { gw: gw.gw, port: gw.gw.port('s'), write };
+  return { gw: gw.gw, port: gw.gw.port('s'), write, logs: gw.logs };
 }
 
 /** A request on a keep-alive agent: status, the certificate of its connection, whether the socket was reused. */
@@ -122,6 +122,39 @@ describe('rotating certificate files', () => {
     expect(await g.gw.reload()).toMatchObject({ ok: true });
     expect((await handshake(g.port, undefined, { ca: ca.cert })).cn).toBe('default-2');
     expect((await handshake(g.port, 'api.example.com', { ca: ca.cert })).cn).toBe('api-A');
+  });
+});
+
+/**
+ * A handshake offering `session` (from an earlier one): whether it was resumed. Without
+ * one, resolves with the session ticket the server sends (TLS 1.3 sends it after the handshake).
+ */
+function resume(port: number, session?: Buffer): Promise<{ reused: boolean; session?: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'api.example.com', ca: ca.cert, ...(session ? { session } : {}) });
+    const done = (next?: Buffer) => {
+      resolve({ reused: socket.isSessionReused(), ...(next ? { session: next } : {}) });
+      socket.end();
+    };
+    if (session) socket.once('secureConnect', () => done());
+    else socket.once('session', done);
+    socket.once('error', reject);
+  });
+}
+
+describe('a reload that changes nothing in tls', () => {
+  it('keeps the TLS contexts: sessions stay resumable; a rotation starts new ones', async () => {
+    const g = await start('https');
+    const first = await resume(g.port);
+    expect(first.reused).toBe(false);
+    expect(await g.gw.reload()).toMatchObject({ ok: true });
+    expect((await resume(g.port, first.session)).reused).toBe(true);
+    expect(g.logs.filter((l) => l.msg === 'listener tls reloaded: new handshakes use the new certificates')).toHaveLength(0);
+    g.write('api.pem', c.apiB!.cert);
+    g.write('api-key.pem', c.apiB!.key);
+    expect(await g.gw.reload()).toMatchObject({ ok: true });
+    expect((await resume(g.port, first.session)).reused).toBe(false);
+    expect(g.logs.filter((l) => l.msg === 'listener tls reloaded: new handshakes use the new certificates')).toHaveLength(1);
   });
 });
 

@@ -116,6 +116,10 @@ describe('certificate selection by SNI', () => {
     }
   }
 
+  it('h2: a client offering only http/1.1 gets the name\'s certificate and HTTP/1.1', async () => {
+    expect(await handshake(gw.gw.port('h2'), 'us.shop.example.com', { ca: ca.cert, alpn: ['http/1.1'] })).toMatchObject({ cn: 'shop-wildcard', alpn: 'http/1.1' });
+  });
+
   it('https: a request by name is served with that name\'s certificate, verified by the client', async () => {
     const got = await new Promise<{ status: number; cn: string; san: string }>((resolve, reject) => {
       const req = https.request({ host: '127.0.0.1', port: gw.gw.port('web'), path: '/x', servername: 'us.shop.example.com', headers: { host: 'us.shop.example.com' }, ca: ca.cert, agent: false }, (res) => {
