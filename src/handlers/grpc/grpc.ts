@@ -14,6 +14,7 @@ import { BadMessage } from './wkt.js';
 import { METADATA_PREFIX, TRAILER_PREFIX, metadataHeaders, requestMetadata } from './metadata.js';
 import { compileMethod, routeParams, type CompiledMethod } from './proto.js';
 import { buildRequest } from './request.js';
+import { compileService } from './annotations.js';
 import { ALWAYS_FORWARDED } from './schema.js';
 import { grpcProblem, grpcStatusName, httpStatusOf } from './status.js';
 
@@ -29,10 +30,9 @@ const CONNECT_ERROR = Object.assign(new Error('gRPC connect error'), { code: 'EC
 const TIMED_OUT = Object.assign(new Error('gRPC deadline exceeded'), { code: 'ETIMEDOUT' });
 const ABORTED = Object.assign(new Error('gRPC call cancelled'), { code: 'UND_ERR_ABORTED' });
 
-/** What one call needs besides the request, compiled at load. */
+/** What one call needs besides the request and the method, compiled at load. */
 interface GrpcRoute {
   upstream: Upstream;
-  method: CompiledMethod;
   channels: GrpcChannels;
   forward: ReadonlySet<string>;
   timeout: number;
@@ -55,25 +55,23 @@ export function createGrpcHandler(route: RouteConfig, deps: HandlerDeps): Handle
   const cfg = route.grpc!;
   const upstream = deps.upstreams.get(cfg.upstream);
   if (!upstream) throw new Error(`unknown upstream '${cfg.upstream}'`);
-  const method = compileMethod(cfg, routeParams(route.match.path), deps.baseDir);
   const channels = new GrpcChannels(upstream, cfg.tls, deps.baseDir);
   const r: GrpcRoute = {
     upstream,
-    method,
     channels,
     forward: new Set([...ALWAYS_FORWARDED, ...(cfg.forwardHeaders ?? []).map((h) => h.toLowerCase())]),
     timeout: cfg.timeout ?? 30_000,
   };
   const maxBody = cfg.maxBodySize ?? 1_048_576;
-  const handle = function grpc(ctx: RequestContext): void {
-    if (method.body === undefined || !hasRequestBody(ctx.req.headers)) return call(ctx, r, ctx.body);
+  const serve = (ctx: RequestContext, m: CompiledMethod, path: PathValues): void => {
+    if (m.body === undefined || !hasRequestBody(ctx.req.headers)) return call(ctx, r, m, path, ctx.body);
     const type = ctx.req.headers['content-type'];
     if (type !== undefined && !isJsonType(type)) return respondError(ctx, 'GW_ERR_BAD_REQUEST', `The request body must be application/json, not '${type.split(';')[0]!.trim()}'.`);
     readRequestBody(ctx, maxBody).then(
       (body) => {
         if (ctx.aborted) return;
         try {
-          call(ctx, r, body);
+          call(ctx, r, m, path, body);
         } catch (e) {
           // Off the request phase's stack: nothing else would turn this into a response.
           ctx.logger.error({ err: e, requestId: ctx.id, route: ctx.route?.name }, 'grpc call failed');
@@ -87,13 +85,32 @@ export function createGrpcHandler(route: RouteConfig, deps: HandlerDeps): Handle
       },
     );
   };
-  return { description: `grpc ${cfg.upstream} ${cfg.method}`, handle, close: () => channels.close() };
+  const close = () => channels.close();
+  if (cfg.service !== undefined) {
+    // One route, a whole service: the google.api.http bindings pick the method (annotations.ts).
+    const svc = compileService(cfg, deps.baseDir);
+    const handle = function grpcService(ctx: RequestContext): void {
+      const hit = svc.find(ctx.method, ctx.path);
+      if (hit.kind === 'found') return serve(ctx, hit.binding, hit.values);
+      if (hit.kind === 'method-not-allowed') return respondError(ctx, 'GW_ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here.`, ['allow', hit.allow.join(', ')]);
+      respondError(ctx, 'GW_ERR_NOT_FOUND', `No google.api.http binding of ${svc.name} matches ${ctx.method} ${ctx.path}.`);
+    };
+    return { description: `grpc ${cfg.upstream} ${svc.name} (${svc.bindings.length} bindings)`, handle, close };
+  }
+  const method = compileMethod(cfg, routeParams(route.match.path), deps.baseDir);
+  const handle = function grpc(ctx: RequestContext): void {
+    serve(ctx, method, undefined);
+  };
+  return { description: `grpc ${cfg.upstream} ${cfg.method}`, handle, close };
 }
 
-function call(ctx: RequestContext, r: GrpcRoute, body: Buffer | undefined): void {
+/** Field path → value set from the request path (a binding's variables); undefined: the route's `:params`. */
+type PathValues = [string, string][] | undefined;
+
+function call(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, path: PathValues, body: Buffer | undefined): void {
   let message: Record<string, unknown>;
   try {
-    message = buildRequest(ctx, r.method, body);
+    message = buildRequest(ctx, m, body, path);
   } catch (e) {
     if (!(e instanceof BadMessage)) throw e;
     return respondError(ctx, 'GW_ERR_BAD_REQUEST', e.message);
@@ -113,14 +130,14 @@ function call(ctx: RequestContext, r: GrpcRoute, body: Buffer | undefined): void
     ctx.upstreamMs = performance.now() - started;
     report(u, target, s, ctx.upstreamMs, ctx.aborted);
   };
-  if (r.method.serverStreaming) streamCall(ctx, r, client, message, md, options, done);
-  else unaryCall(ctx, r, client, message, md, options, done);
+  if (m.serverStreaming) streamCall(ctx, r, m, client, message, md, options, done);
+  else unaryCall(ctx, r, m, client, message, md, options, done);
 }
 
-function unaryCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: object, md: Metadata, options: { deadline: number }, done: (s: StatusObject) => void): void {
+function unaryCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client: Client, message: object, md: Metadata, options: { deadline: number }, done: (s: StatusObject) => void): void {
   let response: unknown;
   let head: Metadata | undefined;
-  const c = client.makeUnaryRequest(r.method.path, r.method.serialize, r.method.deserialize, message, md, options, (_err, value) => {
+  const c = client.makeUnaryRequest(m.path, m.serialize, m.deserialize, message, md, options, (_err, value) => {
     response = value;
   });
   ctx.cancelable = { cancel: () => c.cancel() };
@@ -130,7 +147,7 @@ function unaryCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: o
     done(s);
     if (ctx.aborted) return;
     if (s.code !== Status.OK || response === undefined) return respondStatus(ctx, r, s, head);
-    const json = Buffer.from(JSON.stringify(response));
+    const json = Buffer.from(JSON.stringify(m.responseBody === undefined ? response : (response as Record<string, unknown>)[m.responseBody]));
     const headers: HeaderList = ['content-type', 'application/json', 'content-length', String(json.length)];
     metadataHeaders(head, METADATA_PREFIX, headers);
     metadataHeaders(s.metadata, TRAILER_PREFIX, headers);
@@ -144,8 +161,8 @@ function unaryCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: o
  * after the head is one last line `{"error":{code,status,message}}` (grpc-gateway's shape).
  * The gRPC stream pauses while the client is slow (HTTP/2 flow control pushes back on the backend).
  */
-function streamCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: object, md: Metadata, options: { deadline: number }, done: (s: StatusObject) => void): void {
-  const s = client.makeServerStreamRequest(r.method.path, r.method.serialize, r.method.deserialize, message, md, options);
+function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client: Client, message: object, md: Metadata, options: { deadline: number }, done: (s: StatusObject) => void): void {
+  const s = client.makeServerStreamRequest(m.path, m.serialize, m.deserialize, message, md, options);
   ctx.cancelable = { cancel: () => s.cancel() };
   let head: Metadata | undefined;
   let started = false;
@@ -182,7 +199,7 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, client: Client, message: 
   s.on('data', (msg: unknown) => {
     if (ctx.aborted) return;
     if (!started) start();
-    write(Buffer.from(`${JSON.stringify(msg)}\n`));
+    write(Buffer.from(`${JSON.stringify(m.responseBody === undefined ? msg : (msg as Record<string, unknown>)[m.responseBody])}\n`));
   });
   s.on('status', (st: StatusObject) => {
     done(st);

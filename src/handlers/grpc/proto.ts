@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Buffer } from 'node:buffer';
 import type * as protobuf from 'protobufjs';
@@ -36,6 +37,8 @@ export interface CompiledMethod {
   body: '*' | protobuf.Field | undefined;
   /** Route param name → the request field it sets. */
   params: Map<string, protobuf.Field>;
+  /** `google.api.http` `response_body`: the JSON name of the response field answered instead of the whole message. */
+  responseBody?: string;
 }
 
 /** Compiled methods by config object: the load-time check compiles, the handler reuses it. */
@@ -53,42 +56,65 @@ const compiled = new WeakMap<GrpcConfig, CompiledMethod>();
 export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], baseDir: string): CompiledMethod {
   const hit = compiled.get(cfg);
   if (hit !== undefined) return hit;
+  const name = cfg.method!;
+  const slash = name.indexOf('/');
+  const loaded = loadService(cfg, baseDir, name.slice(0, slash), ['grpc', 'method']);
+  const methodName = name.slice(slash + 1);
+  const method = loaded.service.methods[methodName];
+  if (method === undefined) {
+    throw new GrpcConfigError(['grpc', 'method'], `service '${loaded.name}' has no method '${methodName}' (it has ${Object.keys(loaded.service.methods).join(', ') || 'none'})`);
+  }
+  if (method.requestStream) throw new GrpcConfigError(['grpc', 'method'], `'${name}' is ${method.responseStream ? 'bidirectional' : 'client'}-streaming: only unary and server-streaming methods can be called from REST`);
+  const base = methodOf(loaded, method);
+  const out: CompiledMethod = { ...base, body: bodyOf(cfg.body ?? '*', base.request), params: paramsOf(routeParams, base.request) };
+  compiled.set(cfg, out);
+  return out;
+}
+
+/** A service of a route's proto, loaded, with grpc-js's method definitions of it. */
+export interface LoadedService {
+  name: string;
+  service: protobuf.Service;
+  definition: Record<string, MethodDefinition<object, unknown>>;
+}
+
+/**
+ * Loads the proto of a `grpc:` route and finds a service in it; a GrpcConfigError at `at`
+ * when the service is not there.
+ *
+ * @example
+ *   loadService(route.grpc!, '/etc/gantry', 'shop.users.v1.Users', ['grpc', 'service']).service.methodsArray
+ */
+export function loadService(cfg: GrpcConfig, baseDir: string, serviceName: string, at: (string | number)[]): LoadedService {
   const file = resolve(baseDir, cfg.protoFile);
   const includes = (cfg.includeDirs ?? []).map((d) => resolve(baseDir, d));
   const root = loadRoot(file, includes);
-  const slash = cfg.method.indexOf('/');
-  const serviceName = cfg.method.slice(0, slash);
-  const methodName = cfg.method.slice(slash + 1);
   const service = root.lookup(serviceName);
   if (!(service instanceof protobufJs().Service)) {
     const known = servicesOf(root);
-    throw new GrpcConfigError(['grpc', 'method'], `no service '${serviceName}' in ${cfg.protoFile}${known.length ? ` (it declares ${known.join(', ')})` : ' (it declares no service)'}`);
+    throw new GrpcConfigError(at, `no service '${serviceName}' in ${cfg.protoFile}${known.length ? ` (it declares ${known.join(', ')})` : ' (it declares no service)'}`);
   }
-  const method = service.methods[methodName];
-  if (method === undefined) {
-    throw new GrpcConfigError(['grpc', 'method'], `service '${serviceName}' has no method '${methodName}' (it has ${Object.keys(service.methods).join(', ') || 'none'})`);
-  }
-  if (method.requestStream) throw new GrpcConfigError(['grpc', 'method'], `'${cfg.method}' is ${method.responseStream ? 'bidirectional' : 'client'}-streaming: only unary and server-streaming methods can be called from REST`);
   const definition = protoLoader().fromJSON(root.toJSON(), LOADER_OPTIONS);
-  const def = (definition[serviceName] as Record<string, MethodDefinition<object, Record<string, unknown>>>)[methodName]!;
+  return { name: serviceName, service, definition: definition[serviceName] as Record<string, MethodDefinition<object, unknown>> };
+}
+
+/** What a call of `method` needs, without the route's body / path settings. */
+export function methodOf(s: LoadedService, method: protobuf.Method): Omit<CompiledMethod, 'body' | 'params'> {
+  const def = s.definition[method.name]!;
   const request = method.resolvedRequestType!;
   const response = method.resolvedResponseType!;
   const toJson = codecOf(response).toJson;
   const decode = def.responseDeserialize;
-  const out: CompiledMethod = {
+  return {
     path: def.path,
     request,
     response,
     codec: codecOf(request),
     serialize: def.requestSerialize,
     // A throw here ends the call as INTERNAL "Response message parsing error: …" (grpc-js).
-    deserialize: toJson === undefined ? decode : (bytes) => toJson(decode(bytes)),
+    deserialize: toJson === undefined ? decode : (bytes) => toJson(decode(bytes) as Record<string, unknown>),
     serverStreaming: method.responseStream === true,
-    body: bodyOf(cfg.body ?? '*', request),
-    params: paramsOf(routeParams, request),
   };
-  compiled.set(cfg, out);
-  return out;
 }
 
 /** Params a `match.path` captures (`:name`); none for pathRegex routes. */
@@ -104,6 +130,14 @@ export function fieldOf(type: protobuf.Type, name: string): protobuf.Field | und
   return camel !== name && Object.hasOwn(fields, camel) ? fields[camel] : undefined;
 }
 
+/**
+ * The last place imports are looked up: protobufjs's package, which ships
+ * `google/api/annotations.proto` and `google/api/http.proto` (and the well-known types), so
+ * `google.api.http` annotations need no googleapis checkout in `includeDirs`.
+ */
+let builtIn: string | undefined;
+const builtInDir = (): string => (builtIn ??= dirname(createRequire(import.meta.url).resolve('protobufjs')));
+
 function loadRoot(file: string, includes: readonly string[]): protobuf.Root {
   // Loading proto-loader registers the well-known protos protobufjs lacks (descriptor.proto,
   // which google/api/annotations.proto imports; api, type, source_context).
@@ -112,7 +146,7 @@ function loadRoot(file: string, includes: readonly string[]): protobuf.Root {
   // Imports resolve against the importing file's folder, then the include dirs (as protoc -I).
   root.resolvePath = (origin, target) => {
     if (isAbsolute(target)) return target;
-    for (const dir of origin ? [dirname(origin), ...includes] : includes) {
+    for (const dir of origin ? [dirname(origin), ...includes, builtInDir()] : [...includes, builtInDir()]) {
       const p = join(dir, target);
       if (readable(p)) return p;
     }

@@ -14,7 +14,7 @@ import { fieldOf, type CompiledMethod } from './proto.js';
  * @example
  *   buildRequest(ctx, method, Buffer.from('{"name":"Ada"}'))  // { id: '42', name: 'Ada' }
  */
-export function buildRequest(ctx: RequestContext, m: CompiledMethod, body: Buffer | undefined): Record<string, unknown> {
+export function buildRequest(ctx: RequestContext, m: CompiledMethod, body: Buffer | undefined, path?: [string, string][]): Record<string, unknown> {
   let raw: Record<string, unknown> = {};
   let wholeBody = false;
   if (body !== undefined && body.length > 0 && m.body !== undefined) {
@@ -30,14 +30,24 @@ export function buildRequest(ctx: RequestContext, m: CompiledMethod, body: Buffe
   if (!wholeBody && ctx.query.length > 1) {
     for (const [k, v] of new URLSearchParams(ctx.query)) setFromString(m.codec, raw, k, v, 'query parameter');
   }
-  for (const [p, f] of m.params) {
-    const v = ctx.params[p];
-    if (v === undefined) continue;
-    // The path wins over a body field of the same name, in either spelling.
-    if (wholeBody) for (const k of Object.keys(raw)) if (k !== f.name && fieldOf(m.request, k) === f) delete raw[k];
-    setFromString(m.codec, raw, f.name, v, 'path param');
+  if (path === undefined) {
+    for (const [p, f] of m.params) {
+      const v = ctx.params[p];
+      if (v !== undefined) setPathValue(m, raw, f.name, v, wholeBody);
+    }
+  } else {
+    for (const [field, v] of path) setPathValue(m, raw, field, v, wholeBody);
   }
   return m.codec.fromJson(raw, 'request', 0) as Record<string, unknown>;
+}
+
+/** A path value wins over a body field of the same name, in either spelling. */
+function setPathValue(m: CompiledMethod, raw: Record<string, unknown>, field: string, v: string, wholeBody: boolean): void {
+  if (wholeBody && !field.includes('.')) {
+    const f = fieldOf(m.request, field);
+    for (const k of Object.keys(raw)) if (k !== f?.name && fieldOf(m.request, k) === f) delete raw[k];
+  }
+  setFromString(m.codec, raw, field, v, 'path param');
 }
 
 function parseJson(body: Buffer): unknown {

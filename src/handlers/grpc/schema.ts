@@ -21,17 +21,26 @@ export const GrpcSchema = Type.Object(
     protoFile: Type.String({ minLength: 1, description: 'The `.proto` file declaring the service, relative to the config file.' }),
     includeDirs: Type.Array(Type.String({ minLength: 1 }), {
       default: [],
-      description: 'Directories `import`s are resolved against (relative to the config file), tried in order after the proto file\'s own directory.',
+      description: 'Directories `import`s are resolved against (relative to the config file), tried in order after the proto file\'s own directory. The well-known types and `google/api/annotations.proto` / `http.proto` are built in.',
     }),
-    method: Type.String({
-      pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*/[A-Za-z_][A-Za-z0-9_]*$',
-      description: 'The method called: `package.Service/Method`. Unary and server-streaming methods; client and bidi streaming are refused at load.',
-    }),
+    method: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*/[A-Za-z_][A-Za-z0-9_]*$',
+        description: 'The method called: `package.Service/Method`. Unary and server-streaming methods; client and bidi streaming are refused at load. Set `method` or `service`. Default: none.',
+      }),
+    ),
+    service: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*$',
+        description:
+          'Serve every method of this service (`package.Service`) that has `google.api.http` annotations: the binding matching the request\'s verb and path picks the method; no binding → 404, another verb → 405. The route\'s `match.path` is a prefix such as `/v1/*`. Set `method` or `service`. Default: none.',
+      }),
+    ),
     body: Type.String({
       pattern: '^(\\*|[A-Za-z_][A-Za-z0-9_]*)?$',
       default: '*',
       description:
-        'Where the JSON body of a POST/PUT/PATCH goes (as `google.api.http` `body`): `*` the whole request message, a field name that field, `""` nowhere (the body is not read). Query parameters fill the other fields; path params win over both.',
+        'Where the JSON body of a POST/PUT/PATCH goes (as `google.api.http` `body`): `*` the whole request message, a field name that field, `""` nowhere (the body is not read). Query parameters fill the other fields; path params win over both. Not on a `service` route: each google.api.http binding has its own.',
     }),
     timeout: Duration({ default: '30s', description: 'Deadline of the call (sent as `grpc-timeout`); past it → 504.' }),
     maxBodySize: Size({ default: '1mb', description: 'Largest JSON request body read; larger → 413.' }),

@@ -4,6 +4,7 @@ import type { GatewayConfig } from '../../config/schema.js';
 import type { ConfigSource } from '../../config/source.js';
 import { closest } from '../../config/validate.js';
 import { forwardable } from './metadata.js';
+import { compileService } from './annotations.js';
 import { GrpcConfigError, compileMethod, routeParams } from './proto.js';
 import type { GrpcConfig } from './schema.js';
 
@@ -43,16 +44,38 @@ export function checkGrpcRoutes(config: GatewayConfig, baseDir: string, source: 
       });
     }
     if (typeof g.tls?.ca === 'string' && !readable(resolve(baseDir, g.tls.ca))) source.issueAt(at('grpc', 'tls', 'ca'), `cannot read ${g.tls.ca}`);
-    if (typeof g.protoFile !== 'string' || typeof g.method !== 'string' || !/^[^/]+\/[^/]+$/.test(g.method)) return;
-    if (g.includeDirs !== undefined && !Array.isArray(g.includeDirs)) return;
     const path = r.match && typeof r.match === 'object' && typeof r.match.path === 'string' ? r.match.path : undefined;
+    if (g.method !== undefined && g.service !== undefined) return source.issueAt(at('grpc', 'service'), 'set method (one RPC) or service (every RPC with google.api.http annotations), not both');
+    if (g.method === undefined && g.service === undefined) return source.issueAt(at('grpc'), 'set method (package.Service/Method) or service (package.Service, routed by its google.api.http annotations)');
+    if (typeof g.protoFile !== 'string' || (g.includeDirs !== undefined && !Array.isArray(g.includeDirs))) return;
     try {
-      compileMethod(g as GrpcConfig, routeParams(path), baseDir);
+      if (typeof g.service === 'string') checkService(g as GrpcConfig, path, baseDir, source, at);
+      else if (typeof g.method === 'string' && /^[^/]+\/[^/]+$/.test(g.method)) compileMethod(g as GrpcConfig, routeParams(path), baseDir);
     } catch (e) {
       if (!(e instanceof GrpcConfigError)) throw e;
       source.issueAt(at(...e.path), e.message);
     }
   });
+}
+
+/**
+ * A `service:` route: the bindings compile (annotations.ts), the body comes from them, and the
+ * route's `match.path` is a prefix (`/v1/*`) under which every binding can be reached.
+ */
+function checkService(g: GrpcConfig, path: string | undefined, baseDir: string, source: ConfigSource, at: (...p: (string | number)[]) => (string | number)[]): void {
+  if (g.body !== undefined && g.body !== '*') source.issueAt(at('grpc', 'body'), "body does not apply to a service route: each google.api.http binding says where the body goes");
+  if (path === undefined || !path.endsWith('*') || path.includes(':')) {
+    source.issueAt(at('match', path === undefined ? 'pathRegex' : 'path'), 'a grpc service route matches a path prefix such as /v1/* (its google.api.http bindings pick the method)');
+  }
+  const svc = compileService(g, baseDir);
+  for (const m of svc.skipped) source.issueAt(at('grpc', 'service'), `${svc.name}.${m} streams from the client: its google.api.http bindings are not served`, 'warning');
+  if (path === undefined || !path.endsWith('*') || path.includes(':')) return;
+  const prefix = path.slice(0, -1);
+  for (const b of svc.bindings) {
+    const template = b.describe.slice(b.describe.indexOf(' ') + 1);
+    const fixed = template.slice(0, template.search(/[{*]|$/));
+    if (!fixed.startsWith(prefix) && !prefix.startsWith(fixed)) source.issueAt(at('match', 'path'), `the binding ${b.describe} is outside ${path}: no request routed here can reach it`);
+  }
 }
 
 function readable(p: string): boolean {
