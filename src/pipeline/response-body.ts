@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { Transform } from 'node:stream';
+import { Transform, pipeline } from 'node:stream';
 import type { RequestContext } from './context.js';
 import type { ResponseHead } from './policy.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../errors.js';
@@ -43,7 +43,9 @@ export function bufferResponseBody(ctx: RequestContext, max: number, what: strin
         cb(null, out);
       },
     });
-    return src.pipe(t);
+    // pipeline, not pipe: this wrapper's error must reach the streams after it (another
+    // wrapper, then the client response), not be thrown as an unhandled 'error' event.
+    return pipeline(src, t, noop);
   });
 }
 
@@ -74,6 +76,8 @@ export function replaceWithProblem(ctx: RequestContext, head: ResponseHead, code
         cb(null, body);
       },
     });
-    return src.pipe(t);
+    return pipeline(src, t, noop);
   });
 }
+
+function noop(): void {}

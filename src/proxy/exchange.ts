@@ -244,7 +244,8 @@ export class ClientWriter implements Dispatcher.DispatchHandler {
     const code = err instanceof GatewayError ? err.code : errorCode(err);
     if (ctx.res.headersSent) {
       // Mid-body failure: cut the connection rather than let a truncated body look complete.
-      ctx.errorCode = code;
+      // A code already set decided the response (a body policy stopped this transfer): it stays.
+      ctx.errorCode ??= code;
       respondAbort(ctx);
       return;
     }

@@ -124,8 +124,9 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
     if (ctx.aborted) return;
     if (ctx.res.headersSent) {
       // Mid-body failure: the status is gone, so cut the client connection rather than
-      // let a truncated body look complete.
-      ctx.errorCode = errorCode(err);
+      // let a truncated body look complete. A code already set decided the response (a
+      // body policy that refused the body and stopped this transfer): it stays.
+      ctx.errorCode ??= errorCode(err);
       respondAbort(ctx);
       return;
     }
