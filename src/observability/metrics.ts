@@ -1,5 +1,5 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { CounterFamily, GaugeFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './series.js';
+import { CounterFamily, GaugeFamily, HistogramFamily, type CounterSeries, type GaugeSeries, type HistogramSeries } from './series.js';
 
 /** How often the event-loop delay histogram behind `nodejs_eventloop_lag_*` samples (ms). */
 export const EVENT_LOOP_SAMPLE_MS = 100;
@@ -49,6 +49,41 @@ export const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'open', 'half-
 
 /** Cache lookups: `hit` (fresh), `stale` (served stale), `revalidated` (304 from origin), `miss`, `bypass` (not cacheable). */
 export type CacheResult = 'hit' | 'miss' | 'stale' | 'revalidated' | 'bypass' | 'store';
+
+/**
+ * What became of an `async:` job request: `accepted` (202 sent), refused (`rejected_full`:
+ * maxPending reached, 503; `rejected`: not accepted for another reason — body too large,
+ * store unavailable; `abandoned`: the client left before its 202), then how an accepted job
+ * ended (`ASYNC_JOB_ENDS`).
+ */
+export const ASYNC_JOB_OUTCOMES = ['accepted', 'rejected_full', 'rejected', 'abandoned', 'succeeded', 'failed', 'timed_out', 'too_large', 'shutdown'] as const;
+export type AsyncJobOutcome = (typeof ASYNC_JOB_OUTCOMES)[number];
+/**
+ * How an accepted job ended: `succeeded` (the upstream answered, any status), `failed` (no
+ * answer: unreachable, reset, bad response), `timed_out` (`async.timeout`), `too_large`
+ * (result over `maxResultSize`), `shutdown` (the drain deadline passed first).
+ */
+export const ASYNC_JOB_ENDS = ['succeeded', 'failed', 'timed_out', 'too_large', 'shutdown'] as const;
+export type AsyncJobEnd = (typeof ASYNC_JOB_ENDS)[number];
+/** An `async.callback` call: `delivered` (2xx), `failed` (no answer, or not 2xx), `skipped` (the client left before its 202). */
+export const ASYNC_CALLBACK_OUTCOMES = ['delivered', 'failed', 'skipped'] as const;
+export type AsyncCallbackOutcome = (typeof ASYNC_CALLBACK_OUTCOMES)[number];
+/** Seconds; jobs run from milliseconds up to their `timeout` (5 min by default, longer when set). */
+export const JOB_DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600] as const;
+
+/**
+ * One `async:` route's job series, resolved once when its handler is built: recording is
+ * a field increment, and a job that ends after a reload removed its route changes only
+ * series already dropped (never brings them back).
+ */
+export interface AsyncJobSeries {
+  /** Jobs of the route between their request and their end (stored), in this process. */
+  readonly pending: GaugeSeries;
+  count(outcome: AsyncJobOutcome): void;
+  /** An accepted job ended `seconds` after it was accepted (also counts `outcome`). */
+  ended(outcome: AsyncJobEnd, seconds: number): void;
+  callback(outcome: AsyncCallbackOutcome): void;
+}
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const;
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'aborted'] as const;
@@ -128,6 +163,10 @@ export class GatewayMetrics {
   // Cluster mode: a worker's config state is not additive; show the newest / worst / served.
   readonly lastReloadSuccess = new GaugeFamily('gantry_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.', [], 'max');
   readonly lastReloadOk = new GaugeFamily('gantry_config_last_reload_successful', '1 when the last reload attempt succeeded (every worker, in cluster mode).', [], 'min');
+  readonly asyncJobs = new CounterFamily('gantry_async_jobs_total', 'async: job requests by route and outcome (accepted or why refused, then how each accepted job ended).', ['route', 'outcome']);
+  readonly asyncPending = new GaugeFamily('gantry_async_jobs_pending', 'async: jobs of a route accepted (or being accepted) and not yet ended, in this process (maxPending bounds it).', ['route']);
+  readonly asyncDuration = new HistogramFamily('gantry_async_job_duration_seconds', 'async: time from a job\'s acceptance to its end, by route and how it ended.', ['route', 'outcome'], JOB_DURATION_BUCKETS);
+  readonly asyncCallbacks = new CounterFamily('gantry_async_callbacks_total', 'async: callback calls by route and outcome (delivered, failed, skipped).', ['route', 'outcome']);
   readonly configInfo = new GaugeFamily('gantry_config_info', 'The config being served: version counter and content hash (value is always 1).', ['version', 'hash'], 'max');
   /** upstream → target → cached attempt series (dropped with the upstream's series). */
   readonly #attempts = new Map<string, Map<string, { duration: HistogramSeries; byClass: CounterSeries[]; byOutcome: Map<string, CounterSeries> }>>();
@@ -151,6 +190,10 @@ export class GatewayMetrics {
       this.logDropped,
       this.connections,
       this.http2Streams,
+      this.asyncJobs,
+      this.asyncPending,
+      this.asyncDuration,
+      this.asyncCallbacks,
       this.reloads,
       this.lastReloadSuccess,
       this.lastReloadOk,
@@ -276,6 +319,29 @@ export class GatewayMetrics {
     this.http2Streams.series(listener).value++;
   }
 
+  /**
+   * The job series of one `async:` route, all created at once (zero until used).
+   *
+   * @example
+   *   const jobs = metrics.asyncJobSeries('reports');
+   *   jobs.count('accepted'); jobs.pending.inc();
+   *   jobs.ended('succeeded', 1.5); jobs.pending.dec();
+   */
+  asyncJobSeries(route: string): AsyncJobSeries {
+    const counts = new Map<string, CounterSeries>(ASYNC_JOB_OUTCOMES.map((o) => [o, this.asyncJobs.series(route, o)]));
+    const durations = new Map<string, HistogramSeries>(ASYNC_JOB_ENDS.map((o) => [o, this.asyncDuration.series(route, o)]));
+    const callbacks = new Map<string, CounterSeries>(ASYNC_CALLBACK_OUTCOMES.map((o) => [o, this.asyncCallbacks.series(route, o)]));
+    return {
+      pending: this.asyncPending.series(route),
+      count: (outcome) => void counts.get(outcome)!.value++,
+      ended: (outcome, seconds) => {
+        counts.get(outcome)!.value++;
+        durations.get(outcome)!.observe(seconds);
+      },
+      callback: (outcome) => void callbacks.get(outcome)!.value++,
+    };
+  }
+
   /** A config load or reload finished. */
   reloadResult(ok: boolean, config?: { version: number; hash: string }): void {
     this.reloads.series(ok ? 'success' : 'failure').value++;
@@ -300,6 +366,7 @@ export class GatewayMetrics {
     this.cache.retain('route', keep);
     this.rateLimit.retain('route', keep);
     this.auth.retain('route', keep);
+    for (const f of [this.asyncJobs, this.asyncPending, this.asyncDuration, this.asyncCallbacks]) f.retain('route', keep);
   }
 
   /** Drops every series of an upstream a reload removed. */

@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { GatewayError, type GatewayErrorCode } from '../../errors.js';
@@ -11,6 +12,7 @@ import { holdWork } from '../../pipeline/work.js';
 import { isThenable } from '../../pipeline/pipeline.js';
 import { failurePhrase } from '../../proxy/forward.js';
 import { logGate } from '../../observability/logger.js';
+import { metrics, type AsyncJobEnd, type AsyncJobSeries } from '../../observability/metrics.js';
 import type { Store } from '../../store/store.js';
 import type { Handler, HandlerDeps } from '../handler.js';
 import { compileUpstreamCall, subcallConfig } from '../proxy/proxy.js';
@@ -24,10 +26,11 @@ const SHUTDOWN = new Error('the gateway shut down');
 /** Store write failures log at most once a second per route. */
 const writeLogGate = logGate(1000);
 
-/** A job's end: its final state and result body. */
+/** A job's end: its final state and result body, and how it ended (metrics). */
 interface Outcome {
   meta: JobMeta;
   body?: Buffer;
+  end: AsyncJobEnd;
 }
 
 /**
@@ -64,7 +67,9 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
   // A pending or running job is kept until it can no longer be running (its timeout) plus
   // ttl, so a short ttl never drops a job that is still in flight.
   const liveTtl = cfg.timeout + ttl;
-  const notify = compileCallback(route, deps);
+  // gantry_async_* series of this route (observability/metrics.ts), resolved once.
+  const jobs = metrics.asyncJobSeries(route.name);
+  const notify = compileCallback(route, deps, jobs);
   let pending = 0;
 
   /** Writes a job's state; resolves once stored (failures are logged: the record keeps its last state until it expires). */
@@ -86,26 +91,28 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
     const now = Date.now();
     if (res.errorCode !== undefined) {
       const code = res.errorCode as GatewayErrorCode;
-      return { meta: { ...meta, status: 'failed', updatedAt: now, error: { code, detail: `Upstream '${cfg.upstream}' ${failurePhrase(code)}.` } } };
+      const end = code === 'GW_ERR_UPSTREAM_TIMEOUT' || code === 'GW_ERR_DEADLINE_EXCEEDED' ? 'timed_out' : 'failed';
+      return { meta: { ...meta, status: 'failed', updatedAt: now, error: { code, detail: `Upstream '${cfg.upstream}' ${failurePhrase(code)}.` } }, end };
     }
     const headers: [string, string][] = [];
     for (let i = 0; i < res.headers.length; i += 2) {
       const k = res.headers[i]!.toLowerCase();
       if (keep.has(k)) headers.push([k, res.headers[i + 1]!]);
     }
-    return { meta: { ...meta, status: 'done', updatedAt: now, result: { status: res.status, headers } }, body: res.body };
+    return { meta: { ...meta, status: 'done', updatedAt: now, result: { status: res.status, headers } }, body: res.body, end: 'succeeded' };
   };
 
   const failureOf = (meta: JobMeta, err: Error): Outcome => {
-    const fail = (code: GatewayErrorCode, detail: string): Outcome => ({ meta: { ...meta, status: 'failed', updatedAt: Date.now(), error: { code, detail } } });
-    if (err instanceof JobTimeout) return fail('GW_ERR_UPSTREAM_TIMEOUT', `Upstream '${cfg.upstream}' did not answer within ${cfg.timeout}ms.`);
-    if (err instanceof SubrequestTooLarge) return fail('GW_ERR_JOB_RESULT_TOO_LARGE', `The upstream's response body is larger than ${cfg.maxResultSize} bytes.`);
-    return fail('GW_ERR_UPSTREAM_RESET', `The exchange with upstream '${cfg.upstream}' was cut off.`);
+    const fail = (code: GatewayErrorCode, detail: string, end: AsyncJobEnd): Outcome => ({ meta: { ...meta, status: 'failed', updatedAt: Date.now(), error: { code, detail } }, end });
+    if (err instanceof JobTimeout) return fail('GW_ERR_UPSTREAM_TIMEOUT', `Upstream '${cfg.upstream}' did not answer within ${cfg.timeout}ms.`, 'timed_out');
+    if (err instanceof SubrequestTooLarge) return fail('GW_ERR_JOB_RESULT_TOO_LARGE', `The upstream's response body is larger than ${cfg.maxResultSize} bytes.`, 'too_large');
+    return fail('GW_ERR_UPSTREAM_RESET', `The exchange with upstream '${cfg.upstream}' was cut off.`, 'failed');
   };
 
   /** Sends the job upstream and records how it ended. */
   const run = (ctx: RequestContext, key: string, meta: JobMeta, body: Buffer | undefined) => {
     const ac = new AbortController();
+    const started = performance.now();
     let over = false;
     const timer = setTimeout(() => ac.abort(new JobTimeout()), cfg.timeout);
     timer.unref();
@@ -115,6 +122,8 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
       over = true;
       clearTimeout(timer);
       pending--;
+      jobs.pending.dec();
+      jobs.ended('shutdown', (performance.now() - started) / 1000);
       // Issued before the store closes (a Redis QUIT answers queued commands first).
       void write(ctx, key, { ...meta, status: 'failed', updatedAt: Date.now(), error: { code: 'GW_ERR_SHUTTING_DOWN', detail: 'The gateway shut down before the upstream answered.' } });
       ac.abort(SHUTDOWN);
@@ -132,9 +141,11 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
         if (over) return;
         over = true;
         clearTimeout(timer);
+        jobs.ended(out.end, (performance.now() - started) / 1000);
         void write(ctx, key, out.meta, out.body)
           .then(() => {
             pending--;
+            jobs.pending.dec();
             return notify?.(ctx, out.meta, out.body);
           })
           .finally(release);
@@ -159,6 +170,7 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
       void Promise.resolve(store.delete(key)).catch(() => {});
       throw SHUTDOWN;
     }
+    jobs.count('accepted');
     run(ctx, key, meta, body);
     const href = `${cfg.jobsPath}/${id}`;
     const text = Buffer.from(JSON.stringify({ id, status: 'pending', href }));
@@ -168,13 +180,20 @@ export function createAsyncHandler(route: RouteConfig, deps: HandlerDeps): Handl
 
   const handle = function asyncJob(ctx: RequestContext): void {
     if (pending >= cfg.maxPending) {
+      jobs.count('rejected_full');
       respondError(ctx, 'GW_ERR_JOB_QUEUE_FULL', `Route '${route.name}' has ${cfg.maxPending} jobs pending; try again later.`, ['retry-after', '1']);
       return;
     }
     pending++;
+    jobs.pending.inc();
     accept(ctx).catch((e: unknown) => {
       pending--;
-      if (ctx.aborted || e === SHUTDOWN) return;
+      jobs.pending.dec();
+      if (ctx.aborted || e === SHUTDOWN) {
+        jobs.count('abandoned');
+        return;
+      }
+      jobs.count('rejected');
       if (e instanceof GatewayError) respondError(ctx, e.code, e.message);
       else {
         ctx.logger.error({ err: e, requestId: ctx.id, route: route.name }, 'async job could not be accepted');
@@ -204,7 +223,7 @@ const callbackLogGate = logGate(1000);
  * job's owner) to the callback upstream's path, through the same upstream call as any
  * route, bounded by its `timeout`. Undefined when the route has no callback.
  */
-function compileCallback(route: RouteConfig, deps: HandlerDeps): Notify | undefined {
+function compileCallback(route: RouteConfig, deps: HandlerDeps, jobs: AsyncJobSeries): Notify | undefined {
   const cb = route.async!.callback;
   if (cb === undefined) return undefined;
   const upstream = deps.upstreams.get(cb.upstream);
@@ -212,13 +231,14 @@ function compileCallback(route: RouteConfig, deps: HandlerDeps): Notify | undefi
   const config = subcallConfig(route, cb.upstream, { rewrite: { path: cb.path } });
   const handler: Handler = { description: `upstream ${cb.upstream}`, handle: compileUpstreamCall(config, upstream, deps) };
   const jobsPath = route.async!.jobsPath;
-  const failed = (ctx: RequestContext, meta: JobMeta, detail: string) => {
+  const failed = (ctx: RequestContext, meta: JobMeta, detail: string, outcome: 'failed' | 'skipped' = 'failed') => {
+    jobs.callback(outcome);
     const suppressed = callbackLogGate(route.name);
     if (suppressed >= 0) ctx.logger.warn({ route: route.name, job: meta.id, upstream: cb.upstream, detail, suppressed }, 'async job callback failed');
   };
   return (ctx, meta, body) => {
     if (ctx.aborted) {
-      failed(ctx, meta, 'the client left before its 202 was sent; not called back');
+      failed(ctx, meta, 'the client left before its 202 was sent; not called back', 'skipped');
       return Promise.resolve();
     }
     const doc = Buffer.from(JSON.stringify({ ...jobDocument({ meta, body: body ?? EMPTY }, jobsPath), consumer: meta.owner }));
@@ -233,6 +253,7 @@ function compileCallback(route: RouteConfig, deps: HandlerDeps): Notify | undefi
         (res) => {
           if (res.errorCode !== undefined) failed(ctx, meta, `upstream '${cb.upstream}' ${failurePhrase(res.errorCode as GatewayErrorCode)}`);
           else if (res.status < 200 || res.status > 299) failed(ctx, meta, `upstream answered ${res.status}`);
+          else jobs.callback('delivered');
         },
         (err: Error) => failed(ctx, meta, err.message),
       )
