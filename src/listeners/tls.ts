@@ -117,7 +117,7 @@ export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): Com
     options.requestCert = true;
     options.rejectUnauthorized = cfg.clientAuth === 'required';
   }
-  secureContext(['cert'], options);
+  secureContext([], options);
   const sni = new SniTable<SecureContext>();
   (cfg.certificates ?? []).forEach((c, i) => {
     const at = ['certificates', i];

@@ -175,6 +175,33 @@ describe('changing the tls block', () => {
     }
   });
 
+  it('clientCa and clientAuth: required added by a reload ask the next handshakes for a client certificate', async () => {
+    const g = await start('https');
+    const partner = await issue(ca, { cn: 'partner', usage: 'client' });
+    g.write('ca.pem', ca.cert);
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await get(agent, g.port, 'api.example.com');
+      writeFileSync(g.gw.configPath, listenerYaml('https').replace('      cert: def.pem', '      clientCa: ca.pem\n      clientAuth: required\n      cert: def.pem'));
+      expect(await g.gw.reload()).toMatchObject({ ok: true });
+      const fresh = (client?: Issued) =>
+        new Promise<number>((resolve, reject) => {
+          const req = https.request({ host: '127.0.0.1', port: g.port, path: '/', servername: 'api.example.com', ca: ca.cert, agent: false, ...(client ? { cert: client.cert, key: client.key } : {}) }, (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      await expect(fresh()).rejects.toThrow();
+      expect(await fresh(partner)).toBe(200);
+      // The connection made before the change keeps going.
+      expect(await get(agent, g.port, 'api.example.com')).toMatchObject({ status: 200, reused: true, local: first.local });
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it('requireSni switched on by a reload applies to the next handshakes', async () => {
     const g = await start('https');
     expect((await handshake(g.port, 'unknown.test', { ca: ca.cert })).cn).toBe('default');

@@ -71,6 +71,11 @@ listeners:
     host: 127.0.0.1
     protocol: https
     tls: { cert: def.pem, key: def-key.pem, requireSni: true, certificates: [ { serverNames: [api.example.com], cert: api.pem, key: api-key.pem } ] }
+  - name: strict-h2
+    port: 0
+    host: 127.0.0.1
+    protocol: h2
+    tls: { cert: def.pem, key: def-key.pem, requireSni: true, certificates: [ { serverNames: [api.example.com], cert: api.pem, key: api-key.pem } ] }
 consumers:
   - { id: partner, certificates: [ { subject: partner-1 } ] }
 upstreams:
@@ -217,6 +222,28 @@ describe('requireSni', () => {
       req.end();
     });
     expect(res).toMatch(/^error /);
+  });
+});
+
+describe('requireSni on an h2 listener', () => {
+  /** Status of one HTTP/2 request, or the error that ended the session. */
+  const h2get = (servername?: string) =>
+    new Promise<string>((resolve) => {
+      const session = http2.connect(`https://127.0.0.1:${gw.gw.port('strict-h2')}`, { ca: ca.cert, ...(servername ? { servername } : {}), checkServerIdentity: () => undefined } as http2.SecureClientSessionOptions);
+      session.on('error', (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+      session.on('close', () => resolve('closed'));
+      const s = session.request({ ':path': '/' });
+      s.on('response', (h) => {
+        resolve(`status ${h[':status']}`);
+        session.close();
+      });
+      s.on('error', () => undefined);
+      s.end();
+    });
+  it('closes a session without SNI, serves one with a listed name', async () => {
+    expect(await h2get()).not.toMatch(/^status/);
+    expect(await h2get('api.example.com')).toBe('status 200');
+    await expect(handshake(gw.gw.port('strict-h2'), 'unknown.test', { ca: ca.cert, alpn: ['h2'] })).rejects.toThrow();
   });
 });
 
