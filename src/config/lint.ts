@@ -169,7 +169,7 @@ function lintReferences(config: GatewayConfig, source: ConfigSource): void {
 
 /** Every upstream a route can send to: target, split sides, mirror, fallback, per-tenant. */
 function upstreamRefs(r: RouteConfig): string[] {
-  const out: (string | undefined)[] = [r.upstream, r.mirror?.upstream, r.fallback?.upstream, r.async?.upstream, r.async?.callback?.upstream];
+  const out: (string | undefined)[] = [r.upstream, r.mirror?.upstream, r.fallback?.upstream, r.async?.upstream, r.async?.callback?.upstream, r.grpc?.upstream];
   const split = r.split;
   if (split) for (const s of Array.isArray(split) ? split : split.to) out.push(s.upstream);
   const byTenant = r.upstreamByTenant;

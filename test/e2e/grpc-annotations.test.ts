@@ -165,12 +165,19 @@ routes:
     expect(missing.json()).toMatchObject({ status: 404, type: 'https://gantry.dev/problems/not-found', detail: 'No google.api.http binding of lib.v1.Library matches GET /v1/shelves/s1.' });
     const verb = await send('PUT', '/v1/shelves/s1/books', {});
     expect(verb.status).toBe(405);
-    expect(verb.headers.allow).toBe('GET, POST');
+    expect(verb.headers.allow).toBe('GET, HEAD, POST');
     expect(verb.json()).toMatchObject({ status: 405, type: 'https://gantry.dev/problems/method-not-allowed' });
     const unknownVerb = await send('POST', '/v1/shelves/s1/books/b1:burn', {});
     expect(unknownVerb.status).toBe(405);
-    expect(unknownVerb.headers.allow).toBe('GET, PATCH, DELETE');
+    expect(unknownVerb.headers.allow).toBe('GET, HEAD, PATCH, DELETE');
     expect(backend.seen.length).toBe(before);
+  });
+
+  it('HEAD is served by the GET binding, without a body', async () => {
+    const res = await send('HEAD', '/v1/books/h1');
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('');
+    expect(last()).toMatchObject({ method: 'GetBook', request: { name: 'h1' } });
   });
 
   it('a bad value in the path or body is the usual 400', async () => {
@@ -226,6 +233,15 @@ ${grpcBlock}`;
     ['a body key', () => '      protoFile: ./library.proto\n      service: lib.v1.Library\n      body: book\n', /gateway\.yaml:12 routes\[0\]\.grpc\.body: body does not apply to a service route/],
   ])('%s', async (_what, block, expected) => {
     expect((await errorsOf(block())).join('\n')).toMatch(expected);
+  });
+
+  it('a client-streaming method with bindings is a warning; the others are served', async () => {
+    const file = proto('upload', 'rpc A(R) returns (R) { option (google.api.http).get = "/v1/a/{name}"; }\nrpc Up(stream R) returns (R) { option (google.api.http).post = "/v1/up"; }');
+    const yaml = `version: 1\nlisteners: [ { name: public, port: 0 } ]\nupstreams:\n  g: { targets: [ "http://127.0.0.1:1" ] }\nroutes:\n  - name: r\n    match: { path: /v1/* }\n    grpc:\n      upstream: g\n${service(file)}`;
+    const r = await loadConfig(join(dir, 'gateway.yaml'), { text: yaml, env: {} });
+    expect(r.ok).toBe(true);
+    // Only this warning: the upstream a grpc route calls counts as used.
+    if (r.ok) expect(r.loaded.warnings.map(formatIssue)).toEqual([`${join(dir, 'gateway.yaml')}:11 routes[0].grpc.service: warning: x.S.Up streams from the client: its google.api.http bindings are not served`]);
   });
 
   it('match.path must be a prefix that every binding lies under', async () => {

@@ -36,6 +36,7 @@ message Book {
   google.protobuf.BytesValue blob = 16;
   google.protobuf.Empty empty = 17;
   Author author = 18;
+  string isbn_code = 19 [json_name = "ISBN"];
 }
 service Library {
   rpc Echo(Book) returns (Book);
@@ -141,6 +142,7 @@ routes:
     blob: 'AQID',
     empty: {},
     author: { name: 'Frank', born: '1920-10-08T06:30:00-06:30' },
+    ISBN: '978-0441013593',
   };
   const output = {
     name: 'Dune',
@@ -164,6 +166,7 @@ routes:
     blob: 'AQID',
     empty: {},
     author: { name: 'Frank', born: '1920-10-08T13:00:00Z' },
+    ISBN: '978-0441013593',
   };
 
   it('request JSON → message and message → response JSON, nested, repeated, map and Any occurrences', async () => {
@@ -189,6 +192,9 @@ routes:
     // The exact bytes of a few members on the wire.
     expect(res.text).toContain('"published":"1972-01-01T10:00:20.021Z","readTime":"-1.500s"');
     expect(res.text).toContain('"copies":"9007199254740993","inPrint":false');
+    // A custom json_name is the key both ways, in its declared place.
+    expect(got.isbnCode).toBe('978-0441013593');
+    expect(res.text).toMatch(/"author":\{[^}]*\},"ISBN":"978-0441013593"\}$/);
   });
 
   it('unset well-known types are null; wrappers, Struct and Any accept null as unset', async () => {
@@ -213,16 +219,17 @@ routes:
       blob: null,
       empty: null,
       author: null,
+      ISBN: '',
     });
   });
 
   it('server streaming: each NDJSON item in JSON form', async () => {
-    const res = await post('/v1/twice', { name: 'first', published: '2024-02-29T12:00:00.123456Z', copies: '5', mask: '' });
+    const res = await post('/v1/twice', { name: 'first', published: '2024-02-29T12:00:00.123456Z', copies: '5', mask: '', isbn_code: 'i' });
     expect(res.status).toBe(200);
     const lines = res.text.trim().split('\n').map((l) => JSON.parse(l) as Obj);
-    expect(lines.map((l) => [l.name, l.published, l.copies, l.mask])).toEqual([
-      ['first', '2024-02-29T12:00:00.123456Z', '5', ''],
-      ['second', '2024-02-29T12:00:00.123456Z', '5', ''],
+    expect(lines.map((l) => [l.name, l.published, l.copies, l.mask, l.ISBN])).toEqual([
+      ['first', '2024-02-29T12:00:00.123456Z', '5', '', 'i'],
+      ['second', '2024-02-29T12:00:00.123456Z', '5', '', 'i'],
     ]);
   });
 

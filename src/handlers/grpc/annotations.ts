@@ -1,6 +1,6 @@
 import FindMyWay from 'find-my-way';
 import type * as protobuf from 'protobufjs';
-import { codecOf } from './codec.js';
+import { codecOf, jsonNameOf } from './codec.js';
 import { protobufJs } from './lazy.js';
 import { GrpcConfigError, fieldOf, loadService, methodOf, type CompiledMethod } from './proto.js';
 import type { GrpcConfig } from './schema.js';
@@ -110,18 +110,21 @@ export function compileService(cfg: GrpcConfig, baseDir: string): CompiledServic
     );
   }
   const verbList = [...verbs];
+  const hasGet = verbs.has('GET');
   const out: CompiledService = {
     name: loaded.name,
     bindings,
     skipped,
     find(method, path) {
-      const found = router.find(method as 'GET', path);
+      // HEAD is served by a GET binding (as the gateway's routes do), unless a custom HEAD binding exists.
+      const found = router.find(method as 'GET', path) ?? (method === 'HEAD' && hasGet ? router.find('GET', path) : null);
       if (found !== null) {
         const b = found.store as Binding;
         const params = found.params as Record<string, string | undefined>;
         return { kind: 'found', binding: b, values: b.vars.map((v) => [v.field, v.parts.map((x) => (typeof x === 'string' ? x : (params[x.p] ?? ''))).join('')]) };
       }
       const allow = verbList.filter((v) => v !== method && router.find(v as 'GET', path) !== null);
+      if (allow.includes('GET') && !allow.includes('HEAD')) allow.splice(allow.indexOf('GET') + 1, 0, 'HEAD');
       return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
     },
   };
@@ -167,7 +170,7 @@ function compileBinding(service: string, method: protobuf.Method, base: Omit<Com
   if (rb !== '') {
     const f = fieldOf(base.response, rb);
     if (f === undefined) throw new GrpcConfigError(at, `${method.name}: ${describe} has response_body "${rb}", which is not a field of ${base.response.fullName.slice(1)}`);
-    responseBody = f.name;
+    responseBody = jsonNameOf(f);
   }
   return { ...base, body, params: new Map(), responseBody, describe };
 }

@@ -84,7 +84,7 @@ export class MessageCodec {
     this.name = type.fullName.slice(1);
   }
 
-  /** The field a JSON key names: the lowerCamelCase name or the proto name. */
+  /** The field a JSON key names: the lowerCamelCase name, the proto name or its `json_name`. */
   field(key: string): FieldPlan | undefined {
     return this.#fields.get(key) ?? this.#fields.get(protobufJs().util.camelCase(key));
   }
@@ -117,6 +117,9 @@ export class MessageCodec {
       return;
     }
     if (!convertsOnOutput(this.type)) return;
+    // Custom json_name options: those keys are renamed (in place of order: the object is rebuilt).
+    const renames = new Map<string, string>();
+    for (const f of this.type.fieldsArray) if (jsonNameOf(f) !== f.name) renames.set(f.name, jsonNameOf(f));
     const out: { name: string; kind: FieldPlan['kind']; conv: (x: unknown) => unknown }[] = [];
     for (const f of this.type.fieldsArray) {
       const rt = f.resolvedType;
@@ -142,7 +145,10 @@ export class MessageCodec {
           for (const k of Object.keys(m)) m[k] = p.conv(m[k]);
         }
       }
-      return o;
+      if (renames.size === 0) return o;
+      const renamed: Record<string, unknown> = {};
+      for (const k of Object.keys(o)) renamed[renames.get(k) ?? k] = o[k];
+      return renamed;
     };
   }
 
@@ -171,6 +177,8 @@ export class MessageCodec {
     // The proto spelling too (`page_size` for `pageSize`), so most lookups need no conversion.
     const snake = f.name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
     if (snake !== f.name) this.#fields.set(snake, plan);
+    const json = jsonNameOf(f);
+    if (json !== f.name) this.#fields.set(json, plan);
   }
 
   /** A JSON object as this message: unknown fields, wrong types and two members of a oneof are errors. */
@@ -273,6 +281,18 @@ function fieldValue(p: FieldPlan, v: unknown, at: string, depth: number): unknow
   return p.elem(v, at, depth);
 }
 
+/**
+ * The field's proto3 JSON name: its `json_name` option, else the lowerCamelCase name
+ * protobufjs gives it (`keepCase: false`).
+ *
+ * @example
+ *   jsonNameOf(field) // 'dn' for `string display_name = 1 [json_name = "dn"];`, else 'displayName'
+ */
+export function jsonNameOf(f: protobuf.Field): string {
+  const custom = (f.options as Record<string, unknown> | undefined)?.json_name;
+  return typeof custom === 'string' && custom !== '' ? custom : f.name;
+}
+
 /** `google.protobuf.NullValue` is the one enum whose JSON form is null. */
 function isNullValue(f: protobuf.Field): boolean {
   return f.resolvedType instanceof protobufJs().Enum && f.resolvedType.fullName === '.google.protobuf.NullValue';
@@ -288,7 +308,7 @@ function convertsOnOutput(type: protobuf.Type): boolean {
     if (SPECIAL[name] !== undefined || WRAPPERS.has(name) || name === ANY) return true;
     for (const f of t.fieldsArray) {
       const rt = f.resolvedType;
-      if (isNullValue(f) || (rt instanceof protobufJs().Type && visit(rt))) return true;
+      if (jsonNameOf(f) !== f.name || isNullValue(f) || (rt instanceof protobufJs().Type && visit(rt))) return true;
     }
     return false;
   };

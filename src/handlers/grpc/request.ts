@@ -2,7 +2,7 @@ import type { Buffer } from 'node:buffer';
 import type { RequestContext } from '../../pipeline/context.js';
 import { setFromString } from './codec.js';
 import { BadMessage } from './wkt.js';
-import { fieldOf, type CompiledMethod } from './proto.js';
+import type { CompiledMethod } from './proto.js';
 
 /**
  * The request message of a call, as `google.api.http` transcoding builds it: the JSON body
@@ -44,8 +44,8 @@ export function buildRequest(ctx: RequestContext, m: CompiledMethod, body: Buffe
 /** A path value wins over a body field of the same name, in either spelling. */
 function setPathValue(m: CompiledMethod, raw: Record<string, unknown>, field: string, v: string, wholeBody: boolean): void {
   if (wholeBody && !field.includes('.')) {
-    const f = fieldOf(m.request, field);
-    for (const k of Object.keys(raw)) if (k !== f?.name && fieldOf(m.request, k) === f) delete raw[k];
+    const f = m.codec.field(field);
+    if (f !== undefined) for (const k of Object.keys(raw)) if (k !== f.name && m.codec.field(k) === f) delete raw[k];
   }
   setFromString(m.codec, raw, field, v, 'path param');
 }
