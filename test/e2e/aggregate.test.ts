@@ -35,6 +35,7 @@ describe('aggregate', () => {
         if (path === '/badjson') return json(res, 200, '{"a":', 'application/json');
         if (path === '/empty') return res.writeHead(204).end();
         if (path === '/big') return json(res, 200, { pad: 'x'.repeat(200_000) });
+        if (path === '/slow') return void setTimeout(() => json(res, 200, { slow: true }), 80);
         // /hang…: never answers; record the connection closing.
         res.on('close', () => closed.push(req.url!));
       },
@@ -73,6 +74,11 @@ routes:
     aggregate:
       a: { upstream: odd, path: /hang-a }
       b: { upstream: odd, path: /hang-b, optional: true }
+  - name: slow
+    match: { path: /slow }
+    aggregate:
+      product: { upstream: catalog, path: /products/1 }
+      late:    { upstream: odd, path: /slow }
   - name: posted
     match: { path: /posted/:id }
     aggregate:
@@ -97,6 +103,17 @@ routes:
     for (const [k, v] of parseMetrics(await metrics.text())) if (k.startsWith(`gantry_upstream_attempts_total{upstream="${upstream}"`)) n += v;
     return n;
   };
+
+  it('logs upstreamMs as the time from sending the parts to the last answer', async () => {
+    const before = gw.logs.length;
+    const res = await httpRequest(gw.url + '/slow');
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({ product: expect.objectContaining({ url: '/products/1' }), late: { slow: true } });
+    const line = await eventually(() => gw.logs.slice(before).find((l) => l.msg === 'request' && l.path === '/slow'), 3000, 'the access-log line');
+    // The slow part answers after 80 ms: the aggregate waited at least that long for its upstreams.
+    expect(line.upstreamMs).toBeGreaterThanOrEqual(79);
+    expect(line.upstreamMs as number).toBeLessThanOrEqual(line.totalMs as number);
+  });
 
   it('merges the parts into one JSON object, with params and query sent on, in parallel', async () => {
     const counted = await attempts('inventory');

@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import type { GatewayErrorCode } from '../../errors.js';
@@ -92,6 +93,7 @@ export function createAggregateHandler(route: RouteConfig, deps: HandlerDeps): H
       if (!Buffer.isBuffer(out)) {
         if (!p.optional) {
           answered = true;
+          ctx.upstreamMs = performance.now() - sentAt;
           abortAll(ANSWERED);
           logFailure(ctx, p, out);
           respondError(ctx, out.code, `Aggregate part '${p.name}' failed: ${out.detail}`);
@@ -103,10 +105,13 @@ export function createAggregateHandler(route: RouteConfig, deps: HandlerDeps): H
       }
       if (--pending > 0) return;
       answered = true;
+      ctx.upstreamMs = performance.now() - sentAt;
       respondMerged(ctx, parts, values, failed);
     };
 
     const headers = ctx.upstreamHeaders;
+    // upstreamMs of an aggregate: from sending the parts to the last answer it waited for.
+    const sentAt = performance.now();
     for (let i = 0; i < n; i++) {
       const p = parts[i]!;
       const ac = controllers[i]!;
