@@ -113,6 +113,7 @@ routes:
     // The slow part answers after 80 ms: the aggregate waited at least that long for its upstreams.
     expect(line.upstreamMs).toBeGreaterThanOrEqual(79);
     expect(line.upstreamMs as number).toBeLessThanOrEqual(line.totalMs as number);
+    expect(line.target).toBeNull();
   });
 
   it('merges the parts into one JSON object, with params and query sent on, in parallel', async () => {
