@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import { Transform, type Readable } from 'node:stream';
 import type { RequestContext } from './context.js';
 import { GatewayError } from '../errors.js';
 
@@ -15,13 +16,14 @@ import { GatewayError } from '../errors.js';
  *     ctx.body = transform(raw);   // forwarded instead of the stream (proxy/forward.ts)
  *   }
  */
-export function readRequestBody(ctx: RequestContext, max: number): Promise<Buffer> {
+export function readRequestBody(ctx: RequestContext, cap: number): Promise<Buffer> {
   if (ctx.body !== undefined) return Promise.resolve(ctx.body);
+  const max = Math.min(cap, ctx.requestBodyLimit);
   const req = ctx.req;
   const declared = req.headers['content-length'];
   if (declared === undefined && req.headers['transfer-encoding'] === undefined) return Promise.resolve(Buffer.alloc(0));
   if (declared !== undefined && Number(declared) > max) {
-    return Promise.reject(new GatewayError('GW_ERR_BODY_TOO_LARGE', `The request body is larger than ${max} bytes.`));
+    return Promise.reject(new RequestBodyTooLarge(max));
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -39,7 +41,7 @@ export function readRequestBody(ctx: RequestContext, max: number): Promise<Buffe
         // Stop reading; the connection closes after the 413 (the rest of the body is never read).
         req.pause();
         ctx.res.shouldKeepAlive = false;
-        reject(new GatewayError('GW_ERR_BODY_TOO_LARGE', `The request body is larger than ${max} bytes.`));
+        reject(new RequestBodyTooLarge(max));
         return;
       }
       chunks.push(c);
@@ -65,3 +67,37 @@ export function readRequestBody(ctx: RequestContext, max: number): Promise<Buffe
     req.on('close', onClose);
   });
 }
+
+/** The client's request body is over what the request accepts (413, RFC 9110 §15.5.14): the client's fault, never the target's. */
+export class RequestBodyTooLarge extends GatewayError {
+  constructor(max: number) {
+    super('GW_ERR_BODY_TOO_LARGE', `The request body is larger than ${max} bytes.`);
+  }
+}
+
+/**
+ * The client's body as a stream that fails with `RequestBodyTooLarge` once more than `max`
+ * bytes went through, for a body forwarded without a declared length (chunked, or an HTTP/2
+ * stream without content-length; a declared one was refused before). The client stream
+ * stops being read there and its connection closes after the answer: the rest of the body
+ * is never read.
+ *
+ * @example dispatch({ …, body: limitedBody(ctx, 1 << 20) }, handler)
+ */
+export function limitedBody(ctx: RequestContext, max: number): Readable {
+  const req = ctx.req;
+  let seen = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen <= max) return done(null, chunk);
+      req.unpipe(counter);
+      req.pause();
+      ctx.res.shouldKeepAlive = false;
+      done(new RequestBodyTooLarge(max));
+    },
+  });
+  req.pipe(counter);
+  return counter;
+}
+

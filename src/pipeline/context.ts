@@ -77,6 +77,8 @@ export class RequestContext {
 
   /** The request body when a policy has read it (then it is forwarded instead of the stream). */
   body: Buffer | undefined = undefined;
+  /** Most request-body bytes accepted (`request-size` policy); enforced where the body is read or forwarded. */
+  requestBodyLimit = Infinity;
   /** Internal: the readable side of the body-wrapper chain, once the head is written with wrappers. */
   sink: Readable | undefined = undefined;
   /** Internal: the response held back while its body is collected for body mappers. */

@@ -15,6 +15,7 @@ import ipFilter from './ip-filter/policy.js';
 import cors from './cors/policy.js';
 import validate from './validate/policy.js';
 import mask from './mask/policy.js';
+import requestSize from './request-size/policy.js';
 
 /** Every built-in policy. Adding one: a folder with schema + policy + test, and a line here. */
 export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
@@ -33,6 +34,7 @@ export const BUILTIN_POLICIES: readonly PolicyDefinition[] = [
   cors,
   validate,
   mask,
+  requestSize,
 ] as PolicyDefinition[];
 
 export const builtinPolicies = new PolicyRegistry(BUILTIN_POLICIES);

@@ -13,6 +13,7 @@ import { logGate } from '../observability/logger.js';
 import { endAttempt } from '../observability/tracing.js';
 import type { Span } from '@opentelemetry/api';
 import { filterResponseHeaders } from './headers.js';
+import { RequestBodyTooLarge } from '../pipeline/body.js';
 import { describeFailure, errorCode, outcomeOf, type ForwardOptions } from './forward.js';
 
 /**
@@ -182,9 +183,11 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (!this.#headed) {
       const ms = performance.now() - this.#sentAt;
       const t = this.#target;
-      this.#ex.upstream.report(t, 0, ms, err);
+      // A client body over its limit is the client's fault: not held against the target.
+      const clientFault = err instanceof RequestBodyTooLarge;
+      if (!clientFault) this.#ex.upstream.report(t, 0, ms, err);
       const deadline = err instanceof GatewayError && err.code === 'GW_ERR_DEADLINE_EXCEEDED';
-      const outcome = this.#ex.ctx.aborted ? 'aborted' : deadline ? 'deadline' : outcomeOf(err);
+      const outcome = this.#ex.ctx.aborted || clientFault ? 'aborted' : deadline ? 'deadline' : outcomeOf(err);
       metrics.upstreamAttempt(t.upstream, t.origin, outcome, ms / 1000);
       if (this.span !== undefined) endAttempt(this.span, 0, outcome);
     }

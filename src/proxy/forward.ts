@@ -11,6 +11,7 @@ import type { GatewayErrorCode } from '../errors.js';
 import { metrics, type UpstreamOutcome } from '../observability/metrics.js';
 import { logGate } from '../observability/logger.js';
 import { bodyBytes } from './memory.js';
+import { limitedBody, RequestBodyTooLarge } from '../pipeline/body.js';
 import { endAttempt } from '../observability/tracing.js';
 import type { Span } from '@opentelemetry/api';
 
@@ -114,10 +115,12 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     this.#finish();
     const ctx = this.#ctx;
+    // The client's body outgrew its limit: the request stops there, and the target did nothing wrong.
+    const clientFault = err instanceof RequestBodyTooLarge;
     if (ctx.upstreamMs < 0) {
       ctx.upstreamMs = performance.now() - this.#sentAt;
-      const outcome = ctx.aborted ? 'aborted' : outcomeOf(err);
-      this.#target.sink?.report(this.#target, 0, ctx.upstreamMs, err);
+      const outcome = ctx.aborted || clientFault ? 'aborted' : outcomeOf(err);
+      if (!clientFault) this.#target.sink?.report(this.#target, 0, ctx.upstreamMs, err);
       metrics.upstreamAttempt(this.#target.upstream, this.#target.origin, outcome, ctx.upstreamMs / 1000);
       if (this.#span !== undefined) endAttempt(this.#span, 0, outcome);
     }
@@ -130,6 +133,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       respondAbort(ctx);
       return;
     }
+    if (clientFault) return respondError(ctx, err.code, err.message);
     const code = errorCode(err);
     const upstream = ctx.route?.config.upstream ?? 'upstream';
     const suppressed = failureLogGate(`${upstream}|${code}`);
@@ -165,7 +169,10 @@ export function requestBodyOf(ctx: RequestContext, headers: HeaderList): Dispatc
     setContentLength(headers, ctx.body.length);
     return ctx.body;
   }
-  if (hasRequestBody(req.headers)) return req;
+  if (hasRequestBody(req.headers)) {
+    // A declared length over the limit was refused by the `request-size` policy already.
+    return ctx.requestBodyLimit === Infinity || req.headers['content-length'] !== undefined ? req : limitedBody(ctx, ctx.requestBodyLimit);
+  }
   return null;
 }
 
@@ -179,6 +186,7 @@ function setContentLength(headers: HeaderList, n: number): void {
 
 /** Maps undici and socket errors to gateway error codes: refused/reset → 502, timeouts → 504. */
 export function errorCode(err: Error): GatewayErrorCode {
+  if (err instanceof RequestBodyTooLarge) return err.code;
   const code = (err as { code?: string }).code;
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
