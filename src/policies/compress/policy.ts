@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import type { Transform } from 'node:stream';
+import { pipeline, type Transform } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { definePolicy, type ResponseHead } from '../../pipeline/policy.js';
 import { Size } from '../../config/types.js';
@@ -137,7 +137,9 @@ export default definePolicy({
         // Small and of known length: one synchronous zlib call once the body is in, which
         // costs far less than a zlib stream per response (and keeps Content-Length exact).
         if (!sse && length >= 0 && length <= bufferBelow && ctx.mapResponseBody(oneShot[coding], bufferBelow)) return;
-        ctx.wrapResponseBody((src) => src.pipe(make(coding, sse, length)));
+        // pipeline, not pipe: a wrapper before this one that fails (a transform's body over its
+        // bound) must end this stream too, or the response hangs unfinished.
+        ctx.wrapResponseBody((src) => pipeline(src, make(coding, sse, length), noop));
       },
     };
   },
@@ -216,3 +218,5 @@ function applyHeaders(list: HeaderList, coding: Coding): void {
   }
   list.push('content-encoding', coding);
 }
+
+function noop(): void {}
