@@ -1,6 +1,6 @@
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig, type ConfigFile, type LoadedConfig } from './config/load.js';
 import { formatIssue, type ConfigIssue } from './config/source.js';
@@ -23,6 +23,9 @@ import { clientAddress } from './proxy/headers.js';
 import { createLogger, flushLogger } from './observability/logger.js';
 import { flushAccessLogs } from './observability/access-log.js';
 import { metrics } from './observability/metrics.js';
+import { logGate } from './observability/logger.js';
+import { compileCidrs } from './config/validate.js';
+import { acceptProxyProtocol } from './listeners/proxy-protocol.js';
 import { UpstreamCache } from './upstreams/reuse.js';
 import { StoreCache } from './store/index.js';
 import { tenantOf } from './tenancy/tenant.js';
@@ -505,6 +508,17 @@ export class Gateway {
     } catch (e) {
       throw BuildError.within(['listeners', index, 'tls'], e, `"${cfg.name}"`);
     }
+    if (cfg.proxyProtocol !== undefined) {
+      // Before any other connection listener: the header is read first, everything after it sees the client's address.
+      const pp = cfg.proxyProtocol;
+      const trusted = pp.trustedIPs.length > 0 ? compileCidrs(pp.trustedIPs) : null;
+      const gate = logGate(1000);
+      acceptProxyProtocol(server as unknown as NetServer, pp, trusted, (why, peer) => {
+        metrics.proxyProtocolRefused(cfg.name);
+        const suppressed = gate(why);
+        if (suppressed >= 0) this.logger.warn({ listener: cfg.name, peer, reason: why, suppressed }, 'connection refused: PROXY protocol');
+      });
+    }
     tls?.attach(server as unknown as TlsServer);
     const state: ListenerState = { key, config: cfg, info, limits, server, ...(tls ? { tls } : {}) };
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(state, req, socket, head));
@@ -801,7 +815,7 @@ function stopListener(s: ListenerState): void {
 
 function listenerKey(l: ListenerConfig): string {
   // The tls block is not part of it: a kept listener takes a changed one in place (ServerTls.apply).
-  return `${l.name}|${l.host ?? '0.0.0.0'}|${l.port}|${l.protocol ?? 'http'}|${JSON.stringify(l.limits ?? {})}|${l.tls !== undefined}`;
+  return `${l.name}|${l.host ?? '0.0.0.0'}|${l.port}|${l.protocol ?? 'http'}|${JSON.stringify(l.limits ?? {})}|${l.tls !== undefined}|${JSON.stringify(l.proxyProtocol ?? null)}`;
 }
 
 function healthReply(res: ServerResponse, status: number, body: object): void {

@@ -11,6 +11,7 @@ import { builtinPolicies } from '../policies/index.js';
 import { checkSemantics } from './semantics.js';
 import { checkListenersTls } from '../listeners/tls-check.js';
 import { checkUpstreamsTls } from '../upstreams/tls.js';
+import { checkProxyProtocol } from '../listeners/proxy-protocol.js';
 import { prepareGraphql } from '../handlers/graphql/lazy.js';
 import { checkGrpcRoutes } from '../handlers/grpc/semantics.js';
 import { checkInternalTokenKeys } from '../policies/internal-token/key.js';
@@ -81,6 +82,7 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   checkValidateEntries(config, baseDir, source);
   checkListenersTls(config, baseDir, source);
   checkUpstreamsTls(config, baseDir, source);
+  checkProxyProtocol(config, source);
   await prepareGraphql(config, baseDir, source);
   checkGrpcRoutes(config, baseDir, source);
   await checkInternalTokenKeys(config, baseDir, source);

@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { ConsumersSchema } from '../consumers/schema.js';
 import { ListenerTls } from '../listeners/tls.js';
 import { UpstreamTls } from '../upstreams/tls.js';
+import { ProxyProtocol } from '../listeners/proxy-protocol.js';
 import { Cidr, Duration, HeaderName, HttpUrl, Name, OneOrMany, PolicyEntry, RegexSource, Size } from './types.js';
 import { StoreSchema } from '../store/schema.js';
 import { AccessLog, Admin, Reload, Telemetry } from './ops-schema.js';
@@ -56,6 +57,7 @@ export const Listener = obj(
     }),
     tls: Type.Optional(ListenerTls),
     limits: Type.Optional(ListenerLimits),
+    proxyProtocol: Type.Optional(ProxyProtocol),
   },
   'A socket the gateway serves.',
 );

@@ -157,6 +157,7 @@ export class GatewayMetrics {
   readonly rateLimit = new CounterFamily('gantry_rate_limit_decisions_total', 'Rate-limit decisions by route, policy and decision.', ['route', 'policy', 'decision']);
   readonly storeErrors = new CounterFamily('gantry_store_errors_total', 'Errors talking to the shared store, by store kind and operation.', ['store', 'operation']);
   readonly connections = new GaugeFamily('gantry_http_active_connections', 'Open client connections by listener.', ['listener']);
+  readonly proxyProtocolRefusals = new CounterFamily('gantry_proxy_protocol_refused_total', 'Connections closed on a proxyProtocol listener: untrusted peer, missing or malformed PROXY header, or none in time.', ['listener']);
   readonly http2Streams = new CounterFamily('gantry_http2_streams_total', 'HTTP/2 streams opened by clients, by listener (h2 and h2c listeners; HTTP/1.1 requests on an h2 listener are not counted).', ['listener']);
   readonly logDropped = new CounterFamily('gantry_log_lines_dropped_total', 'Log lines dropped because their output could not take them (a full disk, a reader that stopped), by output.', ['output']);
   readonly reloads = new CounterFamily('gantry_config_reloads_total', 'Config reloads by result (success or failure).', ['result']);
@@ -189,6 +190,7 @@ export class GatewayMetrics {
       this.storeErrors,
       this.logDropped,
       this.connections,
+      this.proxyProtocolRefusals,
       this.http2Streams,
       this.asyncJobs,
       this.asyncPending,
@@ -315,6 +317,11 @@ export class GatewayMetrics {
   }
 
   /** A client opened an HTTP/2 stream on `listener`. */
+  /** A connection on a proxyProtocol listener was closed before it could be served. */
+  proxyProtocolRefused(listener: string): void {
+    this.proxyProtocolRefusals.series(listener).value++;
+  }
+
   http2Stream(listener: string): void {
     this.http2Streams.series(listener).value++;
   }
