@@ -139,7 +139,7 @@ function startBody(ctx: RequestContext, status: number, headers: HeaderList, res
   if (wrappers !== undefined) {
     const source = new Readable({ read: resume === undefined ? noop : () => resume() });
     let stream: Readable = source;
-    for (const w of wrappers) stream = w(stream, ctx);
+    for (const w of wrappers) stream = joined(stream, w(stream, ctx));
     // What the wrappers emit is what the client gets (compressed, replaced by the cache …).
     stream.on('data', (chunk: Buffer | string) => {
       ctx.bytesOut += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
@@ -149,6 +149,16 @@ function startBody(ctx: RequestContext, status: number, headers: HeaderList, res
   } else if (resume !== undefined) {
     res.on('drain', resume);
   }
+}
+
+/**
+ * A wrapper's output, ended with an error when its input fails: a wrapper that joins its
+ * stream with `.pipe` (as a plugin's may) would otherwise wait forever for the end of an
+ * input that failed (a transform's body over its bound), and the response with it.
+ */
+function joined(input: Readable, output: Readable): Readable {
+  if (output !== input) input.once('error', (err: Error) => output.destroy(err));
+  return output;
 }
 
 /**

@@ -37,6 +37,7 @@ routes:
   - { name: transform, match: { path: /transform }, upstream: up, policies: [ ${transform} ] }
   - { name: transform-mask, match: { path: /transform-mask }, upstream: up, policies: [ ${transform}, ${mask} ] }
   - { name: transform-compress, match: { path: /transform-compress }, upstream: up, policies: [ ${transform}, { compress: {} } ] }
+  - { name: transform-cache, match: { path: /transform-cache }, upstream: up, policies: [ ${transform}, { cache: { ttl: 1m } } ] }
 `);
   });
   afterAll(async () => {
@@ -56,7 +57,7 @@ routes:
     });
   }
 
-  for (const path of ['/transform', '/transform-mask', '/transform-compress']) {
+  for (const path of ['/transform', '/transform-mask', '/transform-compress', '/transform-cache']) {
     it(`cuts the response off and logs the body policy's code on ${path}`, async () => {
       // Within the test's timeout: a response left unfinished (the wrappers after the one that failed never ending) fails it.
       const r = await httpRequest(gw.url + path, { headers: { 'accept-encoding': 'gzip' } }).then(
