@@ -14,6 +14,7 @@ import { endAttempt } from '../observability/tracing.js';
 import type { Span } from '@opentelemetry/api';
 import { filterResponseHeaders } from './headers.js';
 import { RequestBodyTooLarge } from '../pipeline/body.js';
+import { coarseClock, track, untrack, type Timed } from './timeouts.js';
 import { describeFailure, errorCode, outcomeOf, type ForwardOptions } from './forward.js';
 
 /**
@@ -125,17 +126,21 @@ export const dispatchAttempt: Dispatch = function dispatchAttempt(ex, handler) {
   ex.attempt++;
   ex.ctx.target = target.origin;
   target.inFlight++;
-  const opts: Dispatcher.DispatchOptions = { method: ex.ctx.method as Dispatcher.HttpMethod, path: target.basePath + ex.path, headers: ex.headers, body: ex.body };
-  if (ex.opts.headersTimeout !== undefined) opts.headersTimeout = ex.opts.headersTimeout;
-  if (ex.opts.bodyTimeout !== undefined) opts.bodyTimeout = ex.opts.bodyTimeout;
+  // Timeouts are timed by proxy/timeouts.ts (see there why), per attempt.
+  const opts: Dispatcher.DispatchOptions = { method: ex.ctx.method as Dispatcher.HttpMethod, path: target.basePath + ex.path, headers: ex.headers, body: ex.body, headersTimeout: 0, bodyTimeout: 0 };
   const attempt = new Attempt(ex, target, handler);
+  if (ex.opts.headersTimeout > 0 || ex.opts.bodyTimeout > 0) {
+    attempt.timedSince = performance.now();
+    attempt.timedLimit = ex.opts.headersTimeout;
+    track(attempt);
+  }
   const trace = ex.ctx.trace;
   if (trace !== undefined) attempt.span = trace.startAttempt(ex.ctx.method, target.origin, opts.path, ex.headers, target.upstream);
   target.pool.dispatch(opts, attempt);
 };
 
 /** One attempt on one target: in-flight count, health and latency reports, metrics. */
-class Attempt implements Dispatcher.DispatchHandler {
+class Attempt implements Dispatcher.DispatchHandler, Timed {
   readonly #ex: Exchange;
   readonly #target: Target;
   readonly #next: Dispatcher.DispatchHandler;
@@ -144,6 +149,11 @@ class Attempt implements Dispatcher.DispatchHandler {
   span: Span | undefined = undefined;
   #headed = false;
   #ended = false;
+  timedSince = 0;
+  timedLimit = 0;
+  timedHeaded = false;
+  timedPrev: Timed | null = null;
+  timedNext: Timed | null = null;
 
   constructor(ex: Exchange, target: Target, next: Dispatcher.DispatchHandler) {
     this.#ex = ex;
@@ -158,9 +168,20 @@ class Attempt implements Dispatcher.DispatchHandler {
     ex.abort = abort;
   }
 
+  /** This attempt's head, or its next body chunk, did not come in time: fail it (retries decide what follows). */
+  timedOut(err: Error): void {
+    const ex = this.#ex;
+    if (ex.abort !== undefined) ex.abort(err);
+    else ex.pendingAbort = err;
+  }
+
   onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean {
     this.#headed = true;
-    const ms = performance.now() - this.#sentAt;
+    const now = performance.now();
+    const ms = now - this.#sentAt;
+    this.timedHeaded = true;
+    this.timedSince = now;
+    this.timedLimit = this.#ex.opts.bodyTimeout;
     const t = this.#target;
     this.#ex.ctx.upstreamMs = ms;
     this.#ex.upstream.report(t, status, ms, undefined);
@@ -170,6 +191,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    this.timedSince = coarseClock();
     return this.#next.onData!(chunk);
   }
 
@@ -197,6 +219,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    untrack(this);
     this.#target.inFlight--;
     this.#ex.abort = undefined;
     this.#ex.pendingAbort = undefined;

@@ -12,6 +12,7 @@ import { metrics, type UpstreamOutcome } from '../observability/metrics.js';
 import { logGate } from '../observability/logger.js';
 import { bodyBytes } from './memory.js';
 import { limitedBody, RequestBodyTooLarge } from '../pipeline/body.js';
+import { coarseClock, track, untrack, type Timed } from './timeouts.js';
 import { endAttempt } from '../observability/tracing.js';
 import type { Span } from '@opentelemetry/api';
 
@@ -22,9 +23,10 @@ const failureLogGate = logGate(1000);
 export interface ForwardOptions {
   forwarding: ForwardingOptions;
   preserveHost: boolean;
-  /** Per-route timeout overrides (ms), undefined to use the pool's. */
-  headersTimeout: number | undefined;
-  bodyTimeout: number | undefined;
+  /** ms to the response head (the route's, else its upstream's); 0 for none. Timed by proxy/timeouts.ts. */
+  headersTimeout: number;
+  /** ms of silence allowed while the response body streams; 0 for none. */
+  bodyTimeout: number;
 }
 
 /**
@@ -32,12 +34,20 @@ export interface ForwardOptions {
  * streams from the client socket, the response body streams back with backpressure in
  * both directions, and either side going away stops the other. One object per request.
  */
-export class ProxyCall implements Dispatcher.DispatchHandler {
+export class ProxyCall implements Dispatcher.DispatchHandler, Timed {
   readonly #ctx: RequestContext;
   readonly #target: Target;
   #abort: ((err?: Error) => void) | undefined = undefined;
+  /** A timeout that passed before undici handed the request to a connection: applied in `onConnect`. */
+  #pendingAbort: Error | undefined = undefined;
   #sentAt = 0;
   #done = false;
+  #bodyTimeout = 0;
+  timedSince = 0;
+  timedLimit = 0;
+  timedHeaded = false;
+  timedPrev: Timed | null = null;
+  timedNext: Timed | null = null;
   /** Client span of this attempt, when the request is traced. */
   #span: Span | undefined = undefined;
 
@@ -63,9 +73,16 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       path: upstreamPath,
       headers,
       body,
+      // Timed by proxy/timeouts.ts instead (see there why).
+      headersTimeout: 0,
+      bodyTimeout: 0,
     };
-    if (opts.headersTimeout !== undefined) dispatchOpts.headersTimeout = opts.headersTimeout;
-    if (opts.bodyTimeout !== undefined) dispatchOpts.bodyTimeout = opts.bodyTimeout;
+    this.#bodyTimeout = opts.bodyTimeout;
+    if (opts.headersTimeout > 0 || opts.bodyTimeout > 0) {
+      this.timedSince = this.#sentAt;
+      this.timedLimit = opts.headersTimeout;
+      track(this);
+    }
     target.pool.dispatch(dispatchOpts, this);
   }
 
@@ -74,7 +91,14 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
       abort(new Error('client closed the connection'));
       return;
     }
+    if (this.#pendingAbort !== undefined) return abort(this.#pendingAbort);
     this.#abort = abort;
+  }
+
+  /** The response head, or the next body chunk, did not come in time. */
+  timedOut(err: Error): void {
+    if (this.#abort !== undefined) this.#abort(err);
+    else this.#pendingAbort = err;
   }
 
   /** The client went away: stop the upstream request so its connection is freed. */
@@ -85,7 +109,11 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     const ctx = this.#ctx;
-    ctx.upstreamMs = performance.now() - this.#sentAt;
+    const now = performance.now();
+    ctx.upstreamMs = now - this.#sentAt;
+    this.timedHeaded = true;
+    this.timedSince = now;
+    this.timedLimit = this.#bodyTimeout;
     const target = this.#target;
     target.sink?.report(target, statusCode, ctx.upstreamMs, undefined);
     metrics.upstreamAttempt(target.upstream, target.origin, statusCode, ctx.upstreamMs / 1000);
@@ -103,6 +131,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    this.timedSince = coarseClock();
     if (this.#ctx.aborted) return false;
     return respondData(this.#ctx, chunk);
   }
@@ -149,6 +178,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler {
   #finish(): void {
     if (this.#done) return;
     this.#done = true;
+    untrack(this);
     this.#target.inFlight--;
   }
 }

@@ -113,6 +113,8 @@ export class Upstream {
   readonly #deps: UpstreamDeps;
   /** Pool options by target scheme (TLS and HTTP/2 settings differ). */
   readonly #poolOptions: { 'http:': Pool.Options; 'https:': Pool.Options };
+  /** Response and idle timeouts of requests to this upstream (ms; the schema's defaults filled in). */
+  readonly timeouts: { response: number; idle: number };
   /** `tls:` with its files read, for connections made outside the pools (WebSocket tunnels). */
   readonly tls: UpstreamTlsMaterial | undefined;
   readonly #logger: Logger;
@@ -133,6 +135,8 @@ export class Upstream {
     this.config = config;
     this.#deps = deps;
     this.tls = tls;
+    const t = withDefaults(TIMEOUT_DEFAULTS, config.timeouts);
+    this.timeouts = { response: t.response, idle: t.idle };
     this.#poolOptions = { 'http:': poolOptions(config, tls, 'http:'), 'https:': poolOptions(config, tls, 'https:') };
     this.#logger = deps.logger.child({ upstream: name });
     this.#balancer = BALANCERS[config.balance ?? 'round-robin']({ virtualNodes: config.virtualNodes ?? 160 });

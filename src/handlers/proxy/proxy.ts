@@ -48,8 +48,8 @@ export function compileUpstreamCall(route: RouteConfig, upstream: Upstream, deps
   const opts: ForwardOptions = {
     forwarding: deps.forwarding,
     preserveHost: route.preserveHost ?? false,
-    headersTimeout: route.timeouts?.response,
-    bodyTimeout: route.timeouts?.idle,
+    headersTimeout: route.timeouts?.response ?? upstream.timeouts.response,
+    bodyTimeout: route.timeouts?.idle ?? upstream.timeouts.idle,
   };
   const res = compileResilience(route, upstream, deps);
   if (res.interceptors.length === 0 && res.fallback === undefined) {

@@ -48,7 +48,7 @@ export function withWebSocket(inner: Handler, route: RouteConfig, deps: HandlerD
   const ws: WebSocketRoute = {
     upstream,
     rewrite: compileRewrite(route.rewrite),
-    opts: { forwarding: deps.forwarding, preserveHost: route.preserveHost ?? false, headersTimeout: undefined, bodyTimeout: undefined },
+    opts: { forwarding: deps.forwarding, preserveHost: route.preserveHost ?? false, headersTimeout: 0, bodyTimeout: 0 },
     connectTimeout: (pool.connect as { timeout?: number } | undefined)?.timeout ?? 5000,
     responseTimeout: route.timeouts?.response ?? pool.headersTimeout ?? 60_000,
     idleTimeout: settings === true ? 0 : ((settings.idleTimeout as number | undefined) ?? 0),
