@@ -93,6 +93,23 @@ function withFirstWrite(socket: net.Socket, header: Buffer): Duplex {
   return d;
 }
 
+/** GET /echo in an HTTP/2 session over `transport`; the X-Forwarded-For the upstream saw. */
+async function forwardedFor(authority: string, transport: Duplex): Promise<string | undefined> {
+  const session = http2.connect(authority, { createConnection: () => transport });
+  try {
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = session.request({ ':path': '/echo' });
+      let text = '';
+      req.on('data', (d: Buffer) => (text += d.toString()));
+      req.on('end', () => resolve(text));
+      req.on('error', reject);
+    });
+    return (JSON.parse(body) as { headers: Record<string, string> }).headers['x-forwarded-for'];
+  } finally {
+    session.close();
+  }
+}
+
 /** The X-Forwarded-For the upstream saw, from the echo body in a raw response. */
 const xffOf = (raw: string) => (JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> }).headers['x-forwarded-for'];
 const refused = async () => parseMetrics(await metrics.text()).get('gantry_proxy_protocol_refused_total{listener="lb"}') ?? 0;
@@ -188,19 +205,7 @@ describe('proxyProtocol', () => {
     const header = Buffer.from('PROXY TCP4 203.0.113.60 10.0.0.1 5555 80\r\n');
     if (!together) socket.write(header);
     const transport = together ? withFirstWrite(socket, header) : socket;
-    const session = http2.connect(`http://127.0.0.1:${gw.gw.port('lbh2c')}`, { createConnection: () => transport });
-    try {
-      const body = await new Promise<string>((resolve, reject) => {
-        const req = session.request({ ':path': '/echo' });
-        let text = '';
-        req.on('data', (d: Buffer) => (text += d.toString()));
-        req.on('end', () => resolve(text));
-        req.on('error', reject);
-      });
-      expect((JSON.parse(body) as { headers: Record<string, string> }).headers['x-forwarded-for']).toBe('203.0.113.60');
-    } finally {
-      session.close();
-    }
+    expect(await forwardedFor(`http://127.0.0.1:${gw.gw.port('lbh2c')}`, transport)).toBe('203.0.113.60');
   });
 });
 
@@ -214,19 +219,7 @@ describe('proxyProtocol on an h2 listener', () => {
       secure.once('error', j);
     });
     expect(secure.alpnProtocol).toBe('h2');
-    const session = http2.connect(`https://localhost:${gw.gw.port('lbh2')}`, { createConnection: () => secure });
-    try {
-      const body = await new Promise<string>((resolve, reject) => {
-        const req = session.request({ ':path': '/echo' });
-        let text = '';
-        req.on('data', (d: Buffer) => (text += d.toString()));
-        req.on('end', () => resolve(text));
-        req.on('error', reject);
-      });
-      expect((JSON.parse(body) as { headers: Record<string, string> }).headers['x-forwarded-for']).toBe('203.0.113.70');
-    } finally {
-      session.close();
-    }
+    expect(await forwardedFor(`https://localhost:${gw.gw.port('lbh2')}`, secure)).toBe('203.0.113.70');
   });
 });
 
