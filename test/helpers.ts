@@ -114,8 +114,13 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** Writes YAML to a temp file and starts a gateway on it (listeners should use port 0). */
+/**
+ * Writes YAML to a temp file, or to `file` when given (so that relative paths in it resolve
+ * against that file's folder; an empty `yaml` leaves a file written before as it is), and
+ * starts a gateway on it (listeners should use port 0).
+ */
 export async function startGateway(yaml: string, options: { env?: NodeJS.ProcessEnv; file?: string; clock?: Clock } = {}): Promise<TestGateway> {
+  if (options.file !== undefined && yaml !== '') writeFileSync(options.file, yaml);
   const file = options.file ?? writeTempConfig(yaml);
   const { logger, lines } = memoryLogger();
   const gw = await Gateway.start(file, { logger, env: options.env ?? process.env, ...(options.clock ? { clock: options.clock } : {}) });

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest, startGateway, type TestGateway } from '../helpers.js';
+import { bindGrpc } from '../grpc-fixtures.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatIssue } from '../../src/config/source.js';
 
@@ -90,7 +91,7 @@ async function startLibrary(protoFile: string) {
       call.end();
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await bindGrpc(server);
   return { port, seen, close: () => server.forceShutdown() };
 }
 
@@ -112,9 +113,7 @@ routes:
     match: { path: /v1/* }
     grpc: { upstream: lib, protoFile: ./library.proto, service: lib.v1.Library }
 `;
-    const file = join(dir, 'gateway.yaml');
-    writeFileSync(file, cfg);
-    gw = await startGateway(cfg, { file });
+    gw = await startGateway(cfg, { file: join(dir, 'gateway.yaml') });
   });
 
   afterAll(async () => {

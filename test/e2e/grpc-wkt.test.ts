@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest, startGateway, type TestGateway } from '../helpers.js';
+import { bindGrpc } from '../grpc-fixtures.js';
 
 const PROTO = `syntax = "proto3";
 package lib.v1;
@@ -73,7 +74,7 @@ async function startLibrary(protoFile: string) {
       cb(null, { seconds: '-62135596800', nanos: 1000 });
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await bindGrpc(server);
   return { port, seen, close: () => server.forceShutdown() };
 }
 
@@ -107,9 +108,7 @@ routes:
     match: { path: /v1/now }
     grpc: { upstream: lib, protoFile: ./library.proto, method: lib.v1.Library/Now }
 `;
-    const file = join(dir, 'gateway.yaml');
-    writeFileSync(file, cfg);
-    gw = await startGateway(cfg, { file });
+    gw = await startGateway(cfg, { file: join(dir, 'gateway.yaml') });
   });
 
   afterAll(async () => {

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, freePort, httpRequest, startGateway, type TestGateway } from '../helpers.js';
+import { bindGrpc } from '../grpc-fixtures.js';
 import { loadConfig } from '../../src/config/load.js';
 import { issue, makeCa } from '../tls-fixtures.js';
 import { formatIssue } from '../../src/config/source.js';
@@ -103,7 +104,7 @@ async function startGrpcServer(protoFile: string, creds = grpc.ServerCredentials
       cb(null, {});
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await bindGrpc(server, creds);
   return { port, seen, cancelled, close: () => server.forceShutdown() };
 }
 
@@ -149,9 +150,7 @@ routes:
     match: { path: /v1/down/:id }
     grpc: { upstream: down-grpc, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser }
 `;
-    const file = join(dir, 'gateway.yaml');
-    writeFileSync(file, cfg);
-    gw = await startGateway(cfg, { file });
+    gw = await startGateway(cfg, { file: join(dir, 'gateway.yaml') });
   });
 
   afterAll(async () => {
@@ -336,9 +335,7 @@ routes:
     match: { path: /untrusted/:id }
     grpc: { upstream: users-tls, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser }
 `;
-    const file = join(dir, 'gateway.yaml');
-    writeFileSync(file, cfg);
-    gw = await startGateway(cfg, { file });
+    gw = await startGateway(cfg, { file: join(dir, 'gateway.yaml') });
   });
 
   afterAll(async () => {

@@ -174,8 +174,6 @@ beforeAll(async () => {
   wss.on('connection', (sock) => sock.on('message', (m, binary) => sock.send(m, { binary })));
   const yaml = yamlFor(await freePort(), (wss.address() as AddressInfo).port);
   const file = `${pems.dir}/gateway.yaml`;
-  const { writeFileSync } = await import('node:fs');
-  writeFileSync(file, yaml);
   gw = await startGateway(yaml, { file });
 });
 
@@ -513,8 +511,6 @@ upstreams:
 routes:
   - { name: echo, match: { path: /* }, upstream: echo }
 `;
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(`${pems.dir}/drain.yaml`, yaml);
     const g = await startGateway(yaml, { file: `${pems.dir}/drain.yaml` });
     const url = `https://localhost:${g.gw.port('h2')}`;
     // A reload keeps the listener (and re-reads its certificate): h2 is still negotiated.

@@ -323,7 +323,6 @@ listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 upstreams: { pay: { targets: [ "${backends.https!.url}" ], tls: { ca: ca.pem } } }
 routes: [ { name: r, match: { path: /* }, upstream: pay } ]
 `;
-    writeFileSync(files.path('gateway.yaml'), yaml);
     const g = await startGateway(yaml, { file: files.path('gateway.yaml') });
     try {
       expect((await httpRequest(`${g.url}/x`)).status).toBe(502); // wrong CA
