@@ -193,7 +193,7 @@ export function acceptProxyProtocol(server: NetServer, cfg: ProxyProtocolConfig,
       socket.pause();
       if (parsed.peer !== undefined) {
         assume(socket, parsed.peer);
-        PEERS.set(socket, parsed.peer);
+        if (tlsServer) PEERS.set(socket, parsed.peer);
       }
       const rest = pending.subarray(parsed.length);
       if (rest.length > 0) socket.unshift(rest);

@@ -130,7 +130,6 @@ export const dispatchAttempt: Dispatch = function dispatchAttempt(ex, handler) {
   const opts: Dispatcher.DispatchOptions = { method: ex.ctx.method as Dispatcher.HttpMethod, path: target.basePath + ex.path, headers: ex.headers, body: ex.body, headersTimeout: 0, bodyTimeout: 0 };
   const attempt = new Attempt(ex, target, handler);
   if (ex.opts.headersTimeout > 0 || ex.opts.bodyTimeout > 0) {
-    attempt.timedSince = performance.now();
     attempt.timedLimit = ex.opts.headersTimeout;
     track(attempt);
   }
@@ -159,6 +158,7 @@ class Attempt implements Dispatcher.DispatchHandler, Timed {
     this.#ex = ex;
     this.#target = target;
     this.#next = next;
+    this.timedSince = this.#sentAt;
   }
 
   onConnect(abort: (err?: Error) => void): void {

@@ -1,5 +1,5 @@
 import zlib from 'node:zlib';
-import { pipeline, type Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 import { Type } from '@sinclair/typebox';
 import { definePolicy, type ResponseHead } from '../../pipeline/policy.js';
 import { Size } from '../../config/types.js';
@@ -137,9 +137,8 @@ export default definePolicy({
         // Small and of known length: one synchronous zlib call once the body is in, which
         // costs far less than a zlib stream per response (and keeps Content-Length exact).
         if (!sse && length >= 0 && length <= bufferBelow && ctx.mapResponseBody(oneShot[coding], bufferBelow)) return;
-        // pipeline, not pipe: a wrapper before this one that fails (a transform's body over its
-        // bound) must end this stream too, or the response hangs unfinished.
-        ctx.wrapResponseBody((src) => pipeline(src, make(coding, sse, length), noop));
+        // A wrapper before this one that fails ends this stream too (respond.ts joins every wrapper).
+        ctx.wrapResponseBody((src) => src.pipe(make(coding, sse, length)));
       },
     };
   },
@@ -219,4 +218,3 @@ function applyHeaders(list: HeaderList, coding: Coding): void {
   list.push('content-encoding', coding);
 }
 
-function noop(): void {}
