@@ -228,6 +228,7 @@ export function checkProxyProtocol(config: GatewayConfig, source: ConfigSource):
     if (trusted.length === 0 && pp.insecure !== true) {
       source.issueAt(['listeners', i, 'proxyProtocol'], 'name the balancers in trustedIPs (or set insecure: true to take the header from anyone)');
     }
+    if (typeof pp.timeout === 'number' && pp.timeout <= 0) source.issueAt(['listeners', i, 'proxyProtocol', 'timeout'], 'must be longer than 0: the header needs time to arrive');
     if (trusted.length > 0 && pp.insecure === true) source.issueAt(['listeners', i, 'proxyProtocol', 'insecure'], 'insecure: true takes the header from anyone: trustedIPs is ignored', 'warning');
   });
 }

@@ -247,6 +247,7 @@ describe('proxyProtocol config', () => {
     ['{ name: a, port: 0, proxyProtocol: { trustedIPs: [10.0.0.300/8] } }', /gateway\.yaml:3 listeners\[0\]\.proxyProtocol\.trustedIPs\[0\]: must be an IP address or CIDR block/],
     ['{ name: a, port: 0, proxyProtocol: { trustedIPs: [10.0.0.0/8], insecure: true } }', /listeners\[0\]\.proxyProtocol\.insecure: warning: insecure: true takes the header from anyone/],
     ['{ name: a, port: 0, proxyProtocol: { trustedIPs: [10.0.0.0/8], version: 2 } }', /listeners\[0\]\.proxyProtocol\.version: unknown key/],
+    ['{ name: a, port: 0, proxyProtocol: { trustedIPs: [10.0.0.0/8], timeout: 0s } }', /gateway\.yaml:3 listeners\[0\]\.proxyProtocol\.timeout: must be longer than 0/],
   ])('%s', async (listener, want) => {
     expect(await load(listener)).toMatch(want);
   });
