@@ -6,7 +6,7 @@ import type * as protobuf from 'protobufjs';
 import type { MethodDefinition, Options as LoaderOptions } from '@grpc/proto-loader';
 import { protoLoader, protobufJs } from './lazy.js';
 import type { GrpcConfig } from './schema.js';
-import { CONVERSION, codecOf, type MessageCodec } from './codec.js';
+import { CONVERSION, codecOf, jsonNameOf, type MessageCodec } from './codec.js';
 
 /** proto-loader options: `toObject` as codec.ts's CONVERSION (the proto3 JSON mapping of scalars). */
 const LOADER_OPTIONS: LoaderOptions = { ...(CONVERSION as LoaderOptions) };
@@ -122,12 +122,21 @@ export function routeParams(path: string | undefined): string[] {
   return path === undefined ? [] : [...path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
 }
 
-/** The request field a name (proto or JSON spelling) stands for. */
+/**
+ * The field a name stands for: its proto name (`shelf_id`), the lowerCamelCase form protobufjs
+ * keeps (`shelfId`), or its `json_name` (`id` for `string shelf_id = 1 [json_name = "id"];`), as
+ * grpc-gateway resolves query parameters. A field's own name wins over another's json_name.
+ * Used at load only (bodies, response_body, path variables, route params).
+ *
+ * @example
+ *   fieldOf(PutShelfRequest, 'shelf')?.name; // 'shelfData' (json_name "shelf")
+ */
 export function fieldOf(type: protobuf.Type, name: string): protobuf.Field | undefined {
   const fields = type.fields;
   if (Object.hasOwn(fields, name)) return fields[name];
   const camel = protobufJs().util.camelCase(name);
-  return camel !== name && Object.hasOwn(fields, camel) ? fields[camel] : undefined;
+  if (camel !== name && Object.hasOwn(fields, camel)) return fields[camel];
+  return type.fieldsArray.find((f) => jsonNameOf(f) === name);
 }
 
 /**
