@@ -88,4 +88,15 @@ routes:
     const proto = await httpRequest(`${gw.url}/v1/shelf/s2?tag_line=t2`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(proto.json()).toEqual({ name: 's2/t2', theme: '' });
   });
+
+  it.each([
+    ['a single-segment variable is decoded whole, %2F included', '/v1/names/a%2Fb%20c%3A', 'a/b c:'],
+    ['a "**" binding keeps reserved escapes as sent and decodes the rest', '/v1/shelves/a%2Fb/c%20d%3Ae/%C3%A9', 'shelves/a%2Fb/c d%3Ae/\u00e9'],
+    ['a "**" binding: plain segments', '/v1/shelves/s1/books/b1', 'shelves/s1/books/b1'],
+  ])('%s: %s', async (_what, path, name) => {
+    const res = await httpRequest(`${gw.url}${path}`);
+    expect(res.status).toBe(200);
+    expect(last()).toMatchObject({ method: 'GetName', request: { name } });
+    expect(res.json()).toEqual({ name });
+  });
 });

@@ -22,8 +22,8 @@ export interface Binding extends CompiledMethod {
 /** A template variable: the request field (dotted path) and how its value is put together from the matched params. */
 interface PathVar {
   field: string;
-  /** Literal text, or `{ p }`: the value of router param `p` (`*` for a trailing `**`). */
-  parts: (string | { p: string })[];
+  /** Literal text; `{ p }`: the value of router param `p`; `{ tail }`: a trailing `**`, the path from segment `tail` on. */
+  parts: (string | { p: string } | { tail: number })[];
 }
 
 /** What routing one request found. */
@@ -121,7 +121,7 @@ export function compileService(cfg: GrpcConfig, baseDir: string): CompiledServic
       if (found !== null) {
         const b = found.store as Binding;
         const params = found.params as Record<string, string | undefined>;
-        return { kind: 'found', binding: b, values: b.vars.map((v) => [v.field, v.parts.map((x) => (typeof x === 'string' ? x : (params[x.p] ?? ''))).join('')]) };
+        return { kind: 'found', binding: b, values: b.vars.map((v) => [v.field, v.parts.map((x) => (typeof x === 'string' ? x : 'p' in x ? (params[x.p] ?? '') : multiSegment(path, x.tail))).join('')]) };
       }
       const allow = verbList.filter((v) => v !== method && router.find(v as 'GET', path) !== null);
       if (allow.includes('GET') && !allow.includes('HEAD')) allow.splice(allow.indexOf('GET') + 1, 0, 'HEAD');
@@ -212,8 +212,8 @@ export function parseTemplate(template: string, what: string): { pattern: string
       parts?.push({ p });
     } else if (s === '**') {
       wildcard = true;
+      parts?.push({ tail: out.length });
       out.push('*');
-      parts?.push({ p: '*' });
     } else {
       if (!LITERAL.test(s)) fail(`'${s}' is not a literal path segment`);
       out.push(s.replaceAll(':', '::'));
@@ -247,6 +247,44 @@ export function parseTemplate(template: string, what: string): { pattern: string
     pattern = `${pattern}::${verb.replaceAll(':', '::')}`;
   }
   return { pattern, vars };
+}
+
+/** RFC 6570 reserved characters, percent-encoded (`%2F`, `%3A`, …; the gateway's path normalisation upper-cases the hex). */
+const RESERVED_ESCAPE = /(%(?:2[1346-9A-CF]|3[ABDF]|40|5[BD]))/i;
+
+/**
+ * The value a trailing `**` binds: the path from segment `tail` on, as sent, with escapes of
+ * RFC 6570 reserved characters kept (`a%2Fb` stays `a%2Fb`, not a third segment) and every
+ * other escape decoded (`%20` → space) — grpc-gateway's `UnescapingModeAllExceptReserved`
+ * (the mode of grpc-httpjson-transcoding, the reference transcoder) for multi-segment
+ * matches. find-my-way decodes a wildcard whole, so the value is taken from the path itself.
+ * A single-segment variable (`{name}`, each `*`) is decoded whole, by the router.
+ *
+ * @example
+ *   multiSegment('/v1/shelves/a%2Fb/c%20d', 2); // 'a%2Fb/c d'
+ */
+export function multiSegment(path: string, tail: number): string {
+  let at = 0;
+  for (let n = 0; n <= tail; n++) {
+    at = path.indexOf('/', at) + 1;
+    if (at === 0) return '';
+  }
+  const raw = path.slice(at);
+  if (!raw.includes('%')) return raw;
+  // split() with a capturing group: odd items are the reserved escapes, kept as they are.
+  return raw
+    .split(RESERVED_ESCAPE)
+    .map((s, i) => (i % 2 === 1 ? s : decodeSafely(s)))
+    .join('');
+}
+
+function decodeSafely(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    // Only a path the gateway did not normalise gets here (normalisation refuses malformed escapes).
+    return s;
+  }
 }
 
 /** Template segments, a `{…}` variable (which may hold "/") kept whole. */
