@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { constants as cryptoConstants, createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
@@ -108,7 +108,15 @@ export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): Com
       throw new BuildError(path, `cannot read ${p}: ${reasonOf(e)}`, { cause: e });
     }
   };
+  const requireSni = cfg.requireSni === true;
   const common: SecureContextOptions = { minVersion: cfg.minVersion ?? 'TLSv1.2', maxVersion: 'TLSv1.3', sessionIdContext: SESSION_ID_CONTEXT };
+  // A resumed handshake skips node's SNI callback: the server never sees which name it was
+  // for, nor which name the session was made for (TLS 1.2 does not even report the name sent).
+  // With a choice of certificates or requireSni, resumption would serve a session of one
+  // name under another (RFC 6066 §3: a server MUST NOT) and let unknown names past
+  // requireSni, so every handshake is a full one: no tickets, and no session cache
+  // (node keeps none unless asked).
+  if (requireSni || (cfg.certificates ?? []).length > 0) common.secureOptions = cryptoConstants.SSL_OP_NO_TICKET;
   // Client verification uses the CA store of the context SNI picked: every context gets it.
   if (cfg.clientCa !== undefined) common.ca = read(['clientCa'], cfg.clientCa);
   const options: TlsOptions = { ...common, cert: read(['cert'], cfg.cert), key: read(['key'], cfg.key), ALPNProtocols: ['http/1.1'] };
@@ -126,7 +134,6 @@ export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): Com
     const context = secureContext(at, opts);
     for (const name of c.serverNames) sni.add(name, context);
   });
-  const requireSni = cfg.requireSni === true;
   return { options, sni, known: requireSni ? defaultNames(options.cert as Buffer) : undefined, requireSni, digest: digest.digest('hex') };
 }
 

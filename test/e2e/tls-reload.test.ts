@@ -145,16 +145,21 @@ function resume(port: number, session?: Buffer): Promise<{ reused: boolean; sess
 describe('a reload that changes nothing in tls', () => {
   it('keeps the TLS contexts: sessions stay resumable; a rotation starts new ones', async () => {
     const g = await start('https');
+    // Only a listener with one certificate resumes sessions (tls-resumption.test.ts).
+    const single = listenerYaml('https').replace(/cert: def\.pem\n\s+key: def-key\.pem\n\s+certificates:\n.*\n/, 'cert: api.pem\n      key: api-key.pem\n');
+    expect(single).not.toContain('certificates');
+    writeFileSync(g.gw.configPath, single);
+    expect(await g.gw.reload()).toMatchObject({ ok: true });
     const first = await resume(g.port);
     expect(first.reused).toBe(false);
     expect(await g.gw.reload()).toMatchObject({ ok: true });
     expect((await resume(g.port, first.session)).reused).toBe(true);
-    expect(g.logs.filter((l) => l.msg === 'listener tls reloaded: new handshakes use the new certificates')).toHaveLength(0);
+    expect(g.logs.filter((l) => l.msg === 'listener tls reloaded: new handshakes use the new certificates')).toHaveLength(1);
     g.write('api.pem', c.apiB!.cert);
     g.write('api-key.pem', c.apiB!.key);
     expect(await g.gw.reload()).toMatchObject({ ok: true });
     expect((await resume(g.port, first.session)).reused).toBe(false);
-    expect(g.logs.filter((l) => l.msg === 'listener tls reloaded: new handshakes use the new certificates')).toHaveLength(1);
+    expect(g.logs.filter((l) => l.msg === 'listener tls reloaded: new handshakes use the new certificates')).toHaveLength(2);
   });
 });
 
