@@ -2,7 +2,8 @@ import FindMyWay from 'find-my-way';
 import type * as protobuf from 'protobufjs';
 import { codecOf, jsonNameOf } from './codec.js';
 import { protobufJs } from './lazy.js';
-import { GrpcConfigError, fieldOf, loadService, methodOf, type CompiledMethod } from './proto.js';
+import { GrpcConfigError, fieldOf, loadService, methodOf, rawBodyOf, type CompiledMethod } from './proto.js';
+import { isHttpBody, rawResponse } from './httpbody.js';
 import type { GrpcConfig } from './schema.js';
 
 /**
@@ -166,13 +167,20 @@ function compileBinding(service: string, method: protobuf.Method, base: Omit<Com
     if (body === undefined) throw new GrpcConfigError(at, `${method.name}: ${describe} has body "${b}", which is not a field of ${request.fullName.slice(1)}`);
   }
   const rb = rule.response_body ?? rule.responseBody ?? '';
-  let responseBody: string | undefined;
+  const out: Omit<Binding, 'vars'> = { ...base, body, rawBody: rawBodyOf(body, request), params: new Map(), describe };
   if (rb !== '') {
+    if (base.rawResponse) throw new GrpcConfigError(at, `${method.name}: ${describe} has response_body "${rb}", but its response is a google.api.HttpBody (answered as raw bytes, whole)`);
     const f = fieldOf(base.response, rb);
     if (f === undefined) throw new GrpcConfigError(at, `${method.name}: ${describe} has response_body "${rb}", which is not a field of ${base.response.fullName.slice(1)}`);
-    responseBody = jsonNameOf(f);
+    // An HttpBody field is answered as raw bytes, as a whole HttpBody response is.
+    if (isHttpBody(f.resolvedType)) {
+      out.deserialize = rawResponse(base.response, f);
+      out.rawResponse = true;
+    } else {
+      out.responseBody = jsonNameOf(f);
+    }
   }
-  return { ...base, body, params: new Map(), responseBody, describe };
+  return out;
 }
 
 /**

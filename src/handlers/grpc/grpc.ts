@@ -4,7 +4,7 @@ import type { Client, Metadata, StatusObject } from '@grpc/grpc-js';
 import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { readRequestBody } from '../../pipeline/body.js';
-import { respondData, respondEnd, respondError, respondHead, respondReply } from '../../pipeline/respond.js';
+import { respondAbort, respondData, respondEnd, respondError, respondHead, respondReply } from '../../pipeline/respond.js';
 import { GatewayError } from '../../errors.js';
 import { hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.js';
 import type { Target, Upstream } from '../../upstreams/upstream.js';
@@ -14,10 +14,12 @@ import { BadMessage } from './wkt.js';
 import { METADATA_PREFIX, TRAILER_PREFIX, metadataHeaders, requestMetadata } from './metadata.js';
 import { compileMethod, routeParams, type CompiledMethod } from './proto.js';
 import { buildRequest } from './request.js';
+import { OCTET_STREAM, type RawBody } from './httpbody.js';
 import { compileService } from './annotations.js';
 import { ALWAYS_FORWARDED } from './schema.js';
 import { grpcProblem, grpcStatusName, httpStatusOf } from './status.js';
 
+const NDJSON = 'application/x-ndjson';
 /** gRPC status codes used here (the rest are mapped by table, status.ts). */
 const Status = { OK: 0, CANCELLED: 1, DEADLINE_EXCEEDED: 4, INTERNAL: 13, UNAVAILABLE: 14 } as const;
 
@@ -43,6 +45,7 @@ interface GrpcRoute {
  * path params, query parameters and the JSON body fill the request message) and the
  * answer back into JSON: 200 with the response message, or the gRPC status mapped to an
  * HTTP status as problem+json. Server-streaming methods stream NDJSON, one message a line.
+ * A google.api.HttpBody (request body or answer) is raw bytes instead of JSON (httpbody.ts).
  * The route timeout is the call's deadline; a client that goes away cancels the call.
  *
  * @example
@@ -66,7 +69,8 @@ export function createGrpcHandler(route: RouteConfig, deps: HandlerDeps): Handle
   const serve = (ctx: RequestContext, m: CompiledMethod, path: PathValues): void => {
     if (m.body === undefined || !hasRequestBody(ctx.req.headers)) return call(ctx, r, m, path, ctx.body);
     const type = ctx.req.headers['content-type'];
-    if (type !== undefined && !isJsonType(type)) return respondError(ctx, 'GW_ERR_BAD_REQUEST', `The request body must be application/json, not '${type.split(';')[0]!.trim()}'.`);
+    // A google.api.HttpBody takes any media type (httpbody.ts).
+    if (type !== undefined && !m.rawBody && !isJsonType(type)) return respondError(ctx, 'GW_ERR_BAD_REQUEST', `The request body must be application/json, not '${type.split(';')[0]!.trim()}'.`);
     readRequestBody(ctx, maxBody).then(
       (body) => {
         if (ctx.aborted) return;
@@ -147,18 +151,25 @@ function unaryCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client:
     done(s);
     if (ctx.aborted) return;
     if (s.code !== Status.OK || response === undefined) return respondStatus(ctx, r, s, head);
-    const json = Buffer.from(JSON.stringify(m.responseBody === undefined ? response : (response as Record<string, unknown>)[m.responseBody]));
-    const headers: HeaderList = ['content-type', 'application/json', 'content-length', String(json.length)];
+    const [type, body] = m.rawResponse ? rawAnswer(response as RawBody) : ['application/json', Buffer.from(JSON.stringify(m.responseBody === undefined ? response : (response as Record<string, unknown>)[m.responseBody]))];
+    const headers: HeaderList = ['content-type', type, 'content-length', String(body.length)];
     metadataHeaders(head, METADATA_PREFIX, headers);
     metadataHeaders(s.metadata, TRAILER_PREFIX, headers);
-    respondReply(ctx, { status: 200, headers, body: json });
+    respondReply(ctx, { status: 200, headers, body });
   });
+}
+
+/** An HttpBody answer: its bytes, with its content_type (application/octet-stream when empty). */
+function rawAnswer(hb: RawBody): [type: string, body: Buffer] {
+  return [hb.contentType === '' ? OCTET_STREAM : hb.contentType, hb.data];
 }
 
 /**
  * Server streaming as NDJSON: the head goes out with the first message (or with the
  * status when there is none), each message is one JSON line, and a status other than OK
  * after the head is one last line `{"error":{code,status,message}}` (grpc-gateway's shape).
+ * A stream of google.api.HttpBody is one raw body instead, written chunk by chunk, cut off
+ * (no clean end) by a status other than OK after the head.
  * The gRPC stream pauses while the client is slow (HTTP/2 flow control pushes back on the backend).
  */
 function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client: Client, message: object, md: Metadata, options: { deadline: number }, done: (s: StatusObject) => void): void {
@@ -182,9 +193,9 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client
     if (ended) end();
     else s.resume();
   };
-  const start = () => {
+  const start = (type: string) => {
     started = true;
-    const headers: HeaderList = ['content-type', 'application/x-ndjson'];
+    const headers: HeaderList = ['content-type', type];
     metadataHeaders(head, METADATA_PREFIX, headers);
     if (respondHead(ctx, 200, headers, flush)) writable = true;
   };
@@ -198,7 +209,14 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client
   s.on('metadata', (m: Metadata) => (head = m));
   s.on('data', (msg: unknown) => {
     if (ctx.aborted) return;
-    if (!started) start();
+    if (m.rawResponse) {
+      // HttpBody messages are chunks of one body, typed by the first (grpc-gateway's mapping).
+      const [type, data] = rawAnswer(msg as RawBody);
+      if (!started) start(type);
+      if (data.length > 0) write(data);
+      return;
+    }
+    if (!started) start(NDJSON);
     write(Buffer.from(`${JSON.stringify(m.responseBody === undefined ? msg : (msg as Record<string, unknown>)[m.responseBody])}\n`));
   });
   s.on('status', (st: StatusObject) => {
@@ -206,7 +224,12 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client
     if (ctx.aborted) return;
     if (!started) {
       if (st.code !== Status.OK) return respondStatus(ctx, r, st, head);
-      start();
+      start(m.rawResponse ? OCTET_STREAM : NDJSON);
+    }
+    if (st.code !== Status.OK && m.rawResponse) {
+      // Raw bytes have no place for an error line: the body is cut off, so the client sees it incomplete.
+      closed = true;
+      return respondAbort(ctx);
     }
     if (st.code !== Status.OK) write(Buffer.from(`${JSON.stringify({ error: { code: st.code, status: grpcStatusName(st.code), message: st.details } })}\n`));
     ended = true;

@@ -7,6 +7,7 @@ import type { MethodDefinition, Options as LoaderOptions } from '@grpc/proto-loa
 import { protoLoader, protobufJs } from './lazy.js';
 import type { GrpcConfig } from './schema.js';
 import { CONVERSION, codecOf, jsonNameOf, type MessageCodec } from './codec.js';
+import { isHttpBody, rawResponse } from './httpbody.js';
 
 /** proto-loader options: `toObject` as codec.ts's CONVERSION (the proto3 JSON mapping of scalars). */
 const LOADER_OPTIONS: LoaderOptions = { ...(CONVERSION as LoaderOptions) };
@@ -39,6 +40,10 @@ export interface CompiledMethod {
   params: Map<string, protobuf.Field>;
   /** `google.api.http` `response_body`: the JSON name of the response field answered instead of the whole message. */
   responseBody?: string;
+  /** The HTTP body is a `google.api.HttpBody` (the request, or the `body` field): raw bytes, any Content-Type (httpbody.ts). */
+  rawBody?: boolean;
+  /** The answer is a `google.api.HttpBody`: `deserialize` yields a RawBody, sent as is (httpbody.ts). */
+  rawResponse?: boolean;
 }
 
 /** Compiled methods by config object: the load-time check compiles, the handler reuses it. */
@@ -66,7 +71,8 @@ export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], b
   }
   if (method.requestStream) throw new GrpcConfigError(['grpc', 'method'], `'${name}' is ${method.responseStream ? 'bidirectional' : 'client'}-streaming: only unary and server-streaming methods can be called from REST`);
   const base = methodOf(loaded, method);
-  const out: CompiledMethod = { ...base, body: bodyOf(cfg.body ?? '*', base.request), params: paramsOf(routeParams, base.request) };
+  const body = bodyOf(cfg.body ?? '*', base.request);
+  const out: CompiledMethod = { ...base, body, rawBody: rawBodyOf(body, base.request), params: paramsOf(routeParams, base.request) };
   compiled.set(cfg, out);
   return out;
 }
@@ -105,15 +111,13 @@ export function methodOf(s: LoadedService, method: protobuf.Method): Omit<Compil
   const response = method.resolvedResponseType!;
   const toJson = codecOf(response).toJson;
   const decode = def.responseDeserialize;
+  const common = { path: def.path, request, response, codec: codecOf(request), serialize: def.requestSerialize, serverStreaming: method.responseStream === true };
+  // An HttpBody answer is its bytes (httpbody.ts), not JSON.
+  if (isHttpBody(response)) return { ...common, deserialize: rawResponse(response), rawResponse: true };
   return {
-    path: def.path,
-    request,
-    response,
-    codec: codecOf(request),
-    serialize: def.requestSerialize,
+    ...common,
     // A throw here ends the call as INTERNAL "Response message parsing error: …" (grpc-js).
     deserialize: toJson === undefined ? decode : (bytes) => toJson(decode(bytes) as Record<string, unknown>),
-    serverStreaming: method.responseStream === true,
   };
 }
 
@@ -194,6 +198,11 @@ function servicesOf(ns: protobuf.NamespaceBase): string[] {
     else if (o instanceof protobufJs().Namespace) out.push(...servicesOf(o));
   }
   return out;
+}
+
+/** Whether the HTTP body is a google.api.HttpBody: the request message itself, or the body field. */
+export function rawBodyOf(body: CompiledMethod['body'], request: protobuf.Type): boolean {
+  return body === undefined ? false : isHttpBody(body === '*' ? request : body.resolvedType);
 }
 
 function bodyOf(body: string, request: protobuf.Type): CompiledMethod['body'] {

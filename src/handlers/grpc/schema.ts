@@ -43,7 +43,7 @@ export const GrpcSchema = Type.Object(
         'Where the JSON body of a POST/PUT/PATCH goes (as `google.api.http` `body`): `*` the whole request message, a field name that field, `""` nowhere (the body is not read). Query parameters fill the other fields; path params win over both. Not on a `service` route: each google.api.http binding has its own.',
     }),
     timeout: Duration({ default: '30s', description: 'Deadline of the call (sent as `grpc-timeout`); past it → 504.' }),
-    maxBodySize: Size({ default: '1mb', description: 'Largest JSON request body read; larger → 413.' }),
+    maxBodySize: Size({ default: '1mb', description: 'Largest request body read (JSON, or raw bytes for a google.api.HttpBody); larger → 413.' }),
     forwardHeaders: Type.Array(Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$' }), {
       uniqueItems: true,
       default: [],
