@@ -43,6 +43,16 @@ routes:
     upstream: up
     policies:
       - validate: { body: { $ref: "./api/openapi.yaml#/components/schemas/Pet" } }
+  - name: shapes
+    match: { path: /shapes, methods: [POST] }
+    upstream: up
+    policies:
+      - validate: { body: { $ref: "./api/openapi-31.yaml#/components/schemas/Shape" } }
+  - name: points
+    match: { path: /points, methods: [POST] }
+    upstream: up
+    policies:
+      - validate: { body: { $ref: ./schemas/point.json } }
 `;
     const file = writeTempConfig(yaml(up.url));
     dir = dirname(file);
@@ -57,6 +67,16 @@ routes:
       'api/openapi.yaml',
       'openapi: 3.0.3\ninfo: { title: pets, version: "1" }\npaths: {}\ncomponents:\n  schemas:\n    Pet:\n      type: object\n      required: [name, tag]\n      example: { name: rex, tag: { id: 1 } }\n      properties:\n        name: { type: string, minLength: 1 }\n        owner: { type: string, nullable: true }\n        tag: { $ref: "#/components/schemas/Tag" }\n    Tag:\n      type: object\n      required: [id]\n      properties: { id: { type: integer } }\n',
     );
+    // OpenAPI 3.1: its schemas are JSON Schema 2020-12 (prefixItems, unevaluatedProperties, type lists with 'null').
+    write(
+      'api/openapi-31.yaml',
+      'openapi: 3.1.0\ninfo: { title: shapes, version: "1" }\npaths: {}\ncomponents:\n  schemas:\n    Shape:\n      type: object\n      required: [kind]\n      properties:\n        kind: { type: string }\n        label: { type: [string, "null"] }\n      allOf: [ { $ref: "#/components/schemas/Named" } ]\n      unevaluatedProperties: false\n    Named:\n      properties: { name: { type: string } }\n',
+    );
+    write('schemas/point.json', {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      properties: { at: { type: 'array', prefixItems: [{ type: 'number' }, { type: 'number' }], items: false } },
+    });
     gw = await startGateway('', { file });
   });
   afterAll(async () => {
@@ -74,6 +94,11 @@ routes:
     { desc: 'a query value against a file definition (coerced)', path: '/orders?page=0', body: { items: [{ sku: 'ABC-1', qty: 1 }] }, errors: [{ location: 'query', pointer: '/page', keyword: 'minimum' }] },
     { desc: 'an OpenAPI component, nullable allowed', path: '/pets', body: { name: 'rex', owner: null, tag: { id: 1 } } },
     { desc: 'an OpenAPI component referencing another component', path: '/pets', body: { name: 'rex', tag: { id: 'one' } }, errors: [{ location: 'body', pointer: '/tag/id', keyword: 'type' }] },
+    { desc: 'an OpenAPI 3.1 component (2020-12): members evaluated through allOf, a null in a type list', path: '/shapes', body: { kind: 'circle', name: 'c1', label: null } },
+    { desc: 'an OpenAPI 3.1 component: a member no subschema evaluated (unevaluatedProperties)', path: '/shapes', body: { kind: 'circle', radius: 2 }, errors: [{ location: 'body', pointer: '/radius', keyword: 'unevaluatedProperties' }] },
+    { desc: 'a 2020-12 file ($schema): a tuple matching prefixItems', path: '/points', body: { at: [1, 2.5] } },
+    { desc: 'a 2020-12 file: an item against prefixItems', path: '/points', body: { at: [1, 'two'] }, errors: [{ location: 'body', pointer: '/at/1', keyword: 'type' }] },
+    { desc: 'a 2020-12 file: an item past prefixItems (items: false)', path: '/points', body: { at: [1, 2, 3] }, errors: [{ location: 'body', pointer: '/at', keyword: 'items' }] },
   ];
 
   for (const c of cases) {

@@ -1,8 +1,43 @@
 import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
-import type { SchemaFiles } from './files.js';
+import { declaredDialect, SchemaFileError, type Dialect, type SchemaFiles } from './files.js';
 
 type AddFormats = (ajv: Ajv) => Ajv;
+type AjvClass = new (options: Options) => Ajv;
+let ajv2020: AjvClass | undefined;
+
+/** Ajv's 2020-12 class, required on first use (only entries that use 2020-12 load it). */
+function Ajv2020(): AjvClass {
+  if (ajv2020 === undefined) {
+    const mod = createRequire(import.meta.url)('ajv/dist/2020') as AjvClass & { default?: AjvClass };
+    ajv2020 = mod.default ?? mod;
+  }
+  return ajv2020;
+}
+
+/**
+ * The dialect one `validate` entry compiles in: 2020-12 when one of its schemas or files
+ * declares it (an OpenAPI 3.1 document, `$schema: https://json-schema.org/draft/2020-12/schema`),
+ * else draft-07. Schemas that declare nothing follow. An Ajv instance holds one dialect
+ * (2020-12 changed what `items` means), so an entry whose schemas declare both is an error
+ * naming one of each.
+ *
+ * @example entryDialect(files, [config.body, config.query]) // 'draft-07'
+ */
+export function entryDialect(files: SchemaFiles, inline: Iterable<[string, unknown]>): Dialect {
+  const seen = new Map<Dialect, string>();
+  for (const [where, schema] of inline) {
+    const d = declaredDialect(schema, where);
+    if (d !== undefined && !seen.has(d)) seen.set(d, `${where} ($schema)`);
+  }
+  for (const f of files.values()) {
+    if (f.dialect !== undefined && !seen.has(f.dialect)) seen.set(f.dialect, f.openapi ? `${f.shown} (OpenAPI)` : `${f.shown} ($schema)`);
+  }
+  const late = seen.get('2020-12');
+  const early = seen.get('draft-07');
+  if (late !== undefined && early !== undefined) throw new SchemaFileError(`one validate entry mixes JSON Schema dialects: ${early} is draft-07, ${late} is 2020-12; use one per entry`);
+  return late !== undefined ? '2020-12' : 'draft-07';
+}
 let addFormatsPlugin: AddFormats | undefined;
 
 /**
@@ -44,15 +79,20 @@ export class SchemaCompiler {
   readonly #options: Options;
   readonly #coerce: boolean;
   readonly #files: SchemaFiles | undefined;
+  readonly #dialect: Dialect;
   #plain: Ajv | undefined;
   #coercing: Ajv | undefined;
 
-  /** `files`: the schema files the schemas reference (`resolveSchemaFiles`), added to each Ajv under their `file:` URLs. */
-  constructor(options: { coerce: boolean; allErrors: boolean }, files?: SchemaFiles) {
+  /**
+   * `files`: the schema files the schemas reference (`resolveSchemaFiles`), added to each Ajv
+   * under their `file:` URLs. `dialect`: the entry's (`entryDialect`), draft-07 by default.
+   */
+  constructor(options: { coerce: boolean; allErrors: boolean }, files?: SchemaFiles, dialect: Dialect = 'draft-07') {
     // strictSchema: an unknown keyword (a typo such as `minimun`) is a config error, not a silent pass.
     this.#options = { allErrors: options.allErrors, strictSchema: true, strictTypes: false, strictTuples: false, strictRequired: false, logger: false, useDefaults: false };
     this.#coerce = options.coerce;
     this.#files = files !== undefined && files.size > 0 ? files : undefined;
+    this.#dialect = dialect;
   }
 
   /**
@@ -69,8 +109,13 @@ export class SchemaCompiler {
   }
 
   #instance(coerce: boolean): Ajv {
-    if (coerce) return (this.#coercing ??= this.#withFiles(addFormats(new Ajv({ ...this.#options, coerceTypes: 'array' }))));
-    return (this.#plain ??= this.#withFiles(addFormats(new Ajv({ ...this.#options, coerceTypes: false }))));
+    if (coerce) return (this.#coercing ??= this.#create({ ...this.#options, coerceTypes: 'array' }));
+    return (this.#plain ??= this.#create({ ...this.#options, coerceTypes: false }));
+  }
+
+  #create(options: Options): Ajv {
+    const Class = this.#dialect === '2020-12' ? Ajv2020() : Ajv;
+    return this.#withFiles(addFormats(new Class(options)));
   }
 
   #withFiles(ajv: Ajv): Ajv {
@@ -78,7 +123,7 @@ export class SchemaCompiler {
     let openapi = false;
     for (const f of this.#files.values()) {
       if (f.openapi && !openapi) {
-        // OpenAPI 3.0's schema annotations (`nullable` Ajv knows) and the `components` that holds its schemas.
+        // OpenAPI's schema annotations (3.0's `nullable` Ajv knows) and the `components` that holds its schemas.
         ajv.addVocabulary(OPENAPI_KEYWORDS);
         openapi = true;
       }
@@ -108,20 +153,20 @@ export class SchemaCompiler {
   }
 }
 
-/** Keywords an OpenAPI 3.0 Schema Object may carry that JSON Schema draft-07 does not define (annotations here). */
+/** Keywords an OpenAPI Schema Object may carry that JSON Schema does not define (annotations here). */
 const OPENAPI_KEYWORDS = ['components', 'example', 'xml', 'externalDocs', 'discriminator'];
 
 /**
  * Appends Ajv's errors as issues, at most `room` of them; returns how many there were.
- * `required` and `additionalProperties` point at the property concerned, not its parent.
+ * `required`, `additionalProperties` and `unevaluatedProperties` point at the property concerned, not its parent.
  */
 export function toIssues(location: Location, errors: readonly ErrorObject[] | null | undefined, out: ValidationIssue[], room: number): number {
   if (!errors) return 0;
   for (let i = 0; i < errors.length && i < room; i++) {
     const e = errors[i]!;
     let pointer = e.instancePath;
-    const p = e.params as { missingProperty?: string; additionalProperty?: string };
-    const prop = e.keyword === 'required' ? p.missingProperty : e.keyword === 'additionalProperties' ? p.additionalProperty : undefined;
+    const p = e.params as { missingProperty?: string; additionalProperty?: string; unevaluatedProperty?: string };
+    const prop = e.keyword === 'required' ? p.missingProperty : e.keyword === 'additionalProperties' ? p.additionalProperty : e.keyword === 'unevaluatedProperties' ? p.unevaluatedProperty : undefined;
     if (prop !== undefined) pointer += '/' + prop.replaceAll('~', '~0').replaceAll('/', '~1');
     out.push({ location, pointer, message: e.message ?? e.keyword, keyword: e.keyword });
   }

@@ -12,8 +12,40 @@ export interface SchemaFile {
   doc: Record<string, unknown> | boolean;
   /** An OpenAPI (or Swagger) document: its schemas may use OpenAPI's annotation keywords. */
   openapi: boolean;
+  /** The JSON Schema dialect the file declares (see `declaredDialect`); undefined: none, it takes its entry's. */
+  dialect: Dialect | undefined;
   /** The absolute references made to this file (`file:///…/order.json#/definitions/item`). */
   targets: Set<string>;
+}
+
+/**
+ * The JSON Schema dialects `validate` compiles: draft-07 (the default; OpenAPI 3.0 and
+ * Swagger 2 schemas are its relatives) and 2020-12 (OpenAPI 3.1 schemas, OAS 3.1 §4.8.24).
+ */
+export type Dialect = 'draft-07' | '2020-12';
+
+/** `$schema` values naming a dialect (with or without `#`, http or https). */
+const DIALECTS: { pattern: RegExp; dialect: Dialect }[] = [
+  { pattern: /^https?:\/\/json-schema\.org\/draft-0[4-7]\/schema#?$/, dialect: 'draft-07' },
+  { pattern: /^https?:\/\/json-schema\.org\/draft\/2020-12\/schema#?$/, dialect: '2020-12' },
+];
+
+/**
+ * The dialect a schema document declares: an OpenAPI 3.1 (or later 3.x) document is 2020-12,
+ * OpenAPI 3.0 and Swagger 2 draft-07; else its `$schema`. Undefined when it declares none.
+ * Throws `SchemaFileError` for a `$schema` naming another dialect (`shown` names the document).
+ *
+ * @example declaredDialect({ openapi: '3.1.0' }, 'openapi.yaml') // '2020-12'
+ */
+export function declaredDialect(doc: unknown, shown: string): Dialect | undefined {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const d = doc as Record<string, unknown>;
+  if (typeof d.openapi === 'string') return /^3\.0(\.|$)/.test(d.openapi) ? 'draft-07' : '2020-12';
+  if (typeof d.swagger === 'string') return 'draft-07';
+  if (d.$schema === undefined) return undefined;
+  const found = typeof d.$schema === 'string' ? DIALECTS.find((x) => x.pattern.test(d.$schema as string)) : undefined;
+  if (found === undefined) throw new SchemaFileError(`${shown}: $schema ${JSON.stringify(d.$schema)} is not a supported dialect (JSON Schema draft-07 or 2020-12)`);
+  return found.dialect;
 }
 
 /** Every schema file one `validate` entry uses, in the order they were first referenced. */
@@ -123,11 +155,11 @@ function readSchemaFile(url: string, baseDir: string, from: string): SchemaFile 
     throw new SchemaFileError(`cannot read schema file ${shown}${from}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const value = path.endsWith('.json') ? parseJson(text, shown, from) : parseYaml(text, shown, from);
-  if (typeof value === 'boolean') return { url, shown, doc: value, openapi: false, targets: new Set() };
+  if (typeof value === 'boolean') return { url, shown, doc: value, openapi: false, dialect: undefined, targets: new Set() };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SchemaFileError(`schema file ${shown} does not hold a JSON Schema (an object or a boolean)`);
   const v = value as Record<string, unknown>;
   const openapi = typeof v.openapi === 'string' || typeof v.swagger === 'string';
-  return { url, shown, doc: { ...schemaPart(v), $id: url }, openapi, targets: new Set() };
+  return { url, shown, doc: { ...schemaPart(v), $id: url }, openapi, dialect: declaredDialect(v, `schema file ${shown}${from}`), targets: new Set() };
 }
 
 /**

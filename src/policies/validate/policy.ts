@@ -6,7 +6,7 @@ import { readRequestBody } from '../../pipeline/body.js';
 import { PROBLEM_CONTENT_TYPE, problemFor, type GatewayErrorCode } from '../../errors.js';
 import { hasRequestBody, isJsonType } from '../../http/headers.js';
 import { schema, type ValidateConfig } from './schema.js';
-import { SchemaCompiler, toIssues, type Location, type ValidationIssue } from './compile.js';
+import { entryDialect, SchemaCompiler, toIssues, type Location, type ValidationIssue } from './compile.js';
 import { resolveSchemaFiles, type SchemaFiles } from './files.js';
 
 /**
@@ -67,7 +67,8 @@ function compileChecks(config: ValidateConfig, baseDir: string) {
   const files: SchemaFiles = new Map();
   const resolved = (s: Record<string, unknown> | boolean | undefined) => (s === undefined ? undefined : (resolveSchemaFiles(s, baseDir, files) as Record<string, unknown> | boolean));
   const schemas = { body: resolved(config.body), params: resolved(config.params), headers: resolved(config.headers), query: resolved(config.query) };
-  const compiler = new SchemaCompiler({ coerce: config.coerce, allErrors: config.allErrors }, files);
+  const inline = Object.entries({ body: config.body, params: config.params, headers: config.headers, query: config.query }).filter(([, s]) => s !== undefined);
+  const compiler = new SchemaCompiler({ coerce: config.coerce, allErrors: config.allErrors }, files, entryDialect(files, inline));
   const one = (s: Record<string, unknown> | boolean | undefined, strings: boolean) => (s === undefined ? undefined : compiler.compile(s, strings));
   return { body: one(schemas.body, false), params: one(schemas.params, true), headers: one(schemas.headers, true), query: one(schemas.query, true) };
 }

@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Size } from '../../config/types.js';
 
-/** A JSON Schema (draft-07) written in the config: an object, or `true` / `false`; its `$ref`s may name schema files. */
+/** A JSON Schema (draft-07, or 2020-12 where declared) written in the config: an object, or `true` / `false`; its `$ref`s may name schema files. */
 const JsonSchema = (what: string) =>
   Type.Optional(
     Type.Unsafe<Record<string, unknown> | boolean>({
       type: ['object', 'boolean'],
-      description: `JSON Schema (draft-07) the request's ${what} must match; compiled once at config load. A \`$ref\` may name a JSON or YAML file relative to the config (\`{ $ref: ./schemas/order.json }\`, \`./openapi.yaml#/components/schemas/Order\`), read at load and reload. Absent: not checked.`,
+      description: `JSON Schema the request's ${what} must match: draft-07, or 2020-12 when a schema declares it (\`$schema\`) or comes from an OpenAPI 3.1 document; compiled once at config load. A \`$ref\` may name a JSON or YAML file relative to the config (\`{ $ref: ./schemas/order.json }\`, \`./openapi.yaml#/components/schemas/Order\`), read at load and reload. Absent: not checked.`,
     }),
   );
 

@@ -1,7 +1,7 @@
 import type { GatewayConfig } from '../../config/schema.js';
 import type { ConfigSource } from '../../config/source.js';
 import { forEachPolicyEntry } from '../../config/entries.js';
-import { SchemaCompiler } from './compile.js';
+import { entryDialect, SchemaCompiler } from './compile.js';
 import { resolveSchemaFiles, SchemaFileError, type SchemaFiles } from './files.js';
 
 const LOCATIONS = ['body', 'query', 'params', 'headers'] as const;
@@ -33,7 +33,15 @@ export function checkValidateEntries(config: GatewayConfig, baseDir: string, sou
         source.issueAt([...at, loc], e.message);
       }
     }
-    const compiler = new SchemaCompiler({ coerce: s.coerce !== false, allErrors: false }, files);
+    let dialect;
+    try {
+      dialect = entryDialect(files, [...schemas].map(([loc, schema]) => [loc, s[loc] ?? schema]));
+    } catch (e) {
+      if (!(e instanceof SchemaFileError)) throw e;
+      source.issueAt(at, e.message);
+      return;
+    }
+    const compiler = new SchemaCompiler({ coerce: s.coerce !== false, allErrors: false }, files, dialect);
     for (const [loc, schema] of schemas) {
       try {
         compiler.compile(schema, loc !== 'body');
