@@ -4,7 +4,7 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ConfigError, Gateway } from '../gateway.js';
 import { loadConfig, type ConfigFile, type LoadedConfig } from '../config/load.js';
-import { watchConfig } from '../config/watch.js';
+import { watchReferencedFiles, type WatchedConfig } from '../config/watch.js';
 import { Reload } from '../config/ops-schema.js';
 import { schemaDefaults } from '../config/validate.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
@@ -32,6 +32,8 @@ import { formatIssue } from '../config/source.js';
 interface CurrentConfig {
   files: ConfigFile[];
   version: number;
+  /** The config as the primary loaded it, for the watch of the files it references. */
+  watched: WatchedConfig;
 }
 
 type ToWorker =
@@ -94,8 +96,13 @@ class Primary {
     this.#configPath = configPath;
     this.#count = count;
     this.#startTimeout = startTimeout;
-    this.#current = { files: loaded.files, version: 1 };
+    this.#current = { files: loaded.files, version: 1, watched: { config: loaded.config, baseDir: loaded.baseDir } };
     this.logger = logger;
+  }
+
+  /** The config every worker serves (the last reload all of them took). */
+  get serving(): WatchedConfig {
+    return this.#current.watched;
   }
 
   /** Workers that finished starting (a starting worker cannot answer commands yet). */
@@ -250,7 +257,7 @@ class Primary {
       const issues = failed.ok ? ((failed.result as ReloadOutcome).issues ?? []) : [`${this.#configPath}: a worker could not build the config: ${failed.error}`];
       return this.#refuse(issues, 'config reload failed in a worker; every worker keeps serving the previous config');
     }
-    this.#current = { files: loaded.files, version };
+    this.#current = { files: loaded.files, version, watched: { config: loaded.config, baseDir: loaded.baseDir } };
     const committed = await this.#ask('reload.commit');
     await admin.commit();
     this.#admin = admin.server;
@@ -302,10 +309,14 @@ export async function startPrimary(configPath: string, count: number): Promise<n
     await primary.stop('startup-failure');
     return 1;
   }
-  const reload = () => void primary.reload().catch((e: unknown) => logger.error({ err: e }, 'cluster reload failed'));
   const r = result.loaded.config.reload ?? schemaDefaults(Reload);
-  if (r.watch) watchConfig(configPath, r.debounce, reload);
-  process.on('SIGHUP', reload);
+  // The primary reads no certificate or schema file itself; it watches them for the workers, which do.
+  const watching = r.watch ? watchReferencedFiles(configPath, r.debounce, () => primary.reload(), () => primary.serving, logger) : undefined;
+  process.on('SIGHUP', () =>
+    void primary.reload().then(
+      () => watching?.refresh(),
+      (e: unknown) => logger.error({ err: e }, 'cluster reload failed'),
+    ));
   const stop = (signal: string) => void primary.stop(signal).then(() => process.exit(0));
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -1,7 +1,7 @@
 import { releaseYoungGeneration } from '../proxy/memory.js';
 import cluster from 'node:cluster';
 import { ConfigError, Gateway } from '../gateway.js';
-import { watchConfig } from '../config/watch.js';
+import { watchReferencedFiles } from '../config/watch.js';
 import { Reload } from '../config/ops-schema.js';
 import { schemaDefaults } from '../config/validate.js';
 import { startPrimary, startWorker } from './cluster.js';
@@ -13,8 +13,8 @@ export interface StartOptions {
 
 /**
  * `gantry start`: runs the gateway until SIGTERM/SIGINT (drain, exit 0). SIGHUP, a change
- * of the config file (`reload.watch`) and `POST /api/reload` reload it without dropping a
- * request. `--workers N` (N > 1) runs a primary that forks N workers sharing the listeners.
+ * of the config file or of a certificate or schema file it references (`reload.watch`) and
+ * `POST /api/reload` reload it without dropping a request. `--workers N` (N > 1) runs a primary that forks N workers sharing the listeners.
  * Resolves undefined (the process stays up) or an exit code when it cannot start.
  */
 export async function start(options: StartOptions): Promise<number | undefined> {
@@ -36,8 +36,10 @@ export async function start(options: StartOptions): Promise<number | undefined> 
   }
   releaseYoungGeneration();
   const reload = gw.runtime.config.reload ?? schemaDefaults(Reload);
-  if (reload.watch) watchConfig(options.config, reload.debounce, () => void gw.reload());
-  process.on('SIGHUP', () => void gw.reload());
+  const watching = reload.watch
+    ? watchReferencedFiles(options.config, reload.debounce, () => gw.reload(), () => ({ config: gw.runtime.config, baseDir: gw.runtime.loaded.baseDir }), gw.logger)
+    : undefined;
+  process.on('SIGHUP', () => void gw.reload().finally(() => watching?.refresh()));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -122,7 +122,7 @@ export const AccessLog = obj(
 
 export const Reload = obj(
   {
-    watch: Type.Boolean({ default: true, description: 'Reload when the config file (or a file of the config folder) changes (`gantry start`).' }),
+    watch: Type.Boolean({ default: true, description: 'Reload when the config file (or a file of the config folder) changes, or a file it references: listener and upstream TLS files, validate schema files (`gantry start`).' }),
     debounce: Duration({ default: '300ms', description: 'Quiet time after the last change before reloading.' }),
   },
   'Zero-downtime reload triggers (SIGHUP and `POST /api/reload` always work).',

@@ -2,7 +2,8 @@ import { mkdirSync, renameSync, symlinkSync, writeFileSync, unlinkSync } from 'n
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, sleep, writeTempConfig } from '../../test/helpers.js';
-import { watchConfig } from './watch.js';
+import { FileWatch, referencedFiles, watchConfig } from './watch.js';
+import type { GatewayConfig } from './schema.js';
 
 /** Waits until `fn` is true (rejects after 3 s). */
 const until = (fn: () => boolean, what: string) => eventually(() => fn() || undefined, 3000, what);
@@ -79,5 +80,89 @@ describe('watchConfig', () => {
     await until(() => n === 2, 'the added file');
     unlinkSync(join(dir, '20-more.yml'));
     await until(() => n === 3, 'the removed file');
+  });
+});
+
+describe('referencedFiles', () => {
+  it('lists listener and upstream TLS files and the schema files validate entries reach, each once', () => {
+    const dir = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
+    mkdirSync(join(dir, 'schemas'));
+    writeFileSync(join(dir, 'schemas', 'order.json'), JSON.stringify({ properties: { item: { $ref: 'item.yaml#/$defs/item' } } }));
+    writeFileSync(join(dir, 'schemas', 'item.yaml'), '$defs:\n  item: { type: object }\n');
+    const config = {
+      listeners: [
+        { name: 'a', port: 0, protocol: 'https', tls: { cert: 'certs/gw.pem', key: 'certs/gw-key.pem', clientCa: '/etc/ca.pem', certificates: [{ serverNames: ['x.test'], cert: 'certs/x.pem', key: 'certs/x-key.pem' }] } },
+        { name: 'b', port: 0, protocol: 'http' },
+      ],
+      upstreams: { u: { targets: [], tls: { ca: '/etc/ca.pem', cert: 'up.pem', key: 'up-key.pem' } }, v: { targets: [] } },
+      routes: [{ name: 'r', match: { path: '/' }, policies: [{ validate: { body: { $ref: './schemas/order.json' }, query: { type: 'object' } } }] }],
+    } as unknown as GatewayConfig;
+    expect(referencedFiles(config, dir)).toEqual({
+      files: ['/etc/ca.pem', ...['certs/gw-key.pem', 'certs/gw.pem', 'certs/x-key.pem', 'certs/x.pem', 'schemas/item.yaml', 'schemas/order.json', 'up-key.pem', 'up.pem'].map((f) => join(dir, f))].sort(),
+      complete: true,
+    });
+  });
+
+  it('a schema file that cannot be read: listed as far as it was read, not complete', () => {
+    const dir = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
+    writeFileSync(join(dir, 'order.json'), JSON.stringify({ $ref: './gone.json' }));
+    const config = { listeners: [], routes: [{ policies: [{ validate: { body: { $ref: './order.json' } } }] }] } as unknown as GatewayConfig;
+    expect(referencedFiles(config, dir)).toEqual({ files: [join(dir, 'order.json')], complete: false });
+  });
+});
+
+describe('FileWatch', () => {
+  const stops: (() => void)[] = [];
+  afterEach(() => stops.splice(0).forEach((s) => s()));
+
+  it('reports the watched files written in a burst, once; other files of their folder are ignored', async () => {
+    const dir = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
+    const seen: string[][] = [];
+    const w = new FileWatch(100, (files) => seen.push(files));
+    stops.push(() => w.stop());
+    w.set([join(dir, 'a.pem'), join(dir, 'a-key.pem')]);
+    writeFileSync(join(dir, 'other.pem'), 'x');
+    await sleep(300);
+    expect(seen).toEqual([]);
+    writeFileSync(join(dir, 'a-key.pem'), 'k');
+    writeFileSync(join(dir, 'a.pem'), 'c');
+    await until(() => seen.length === 1, 'one call');
+    await sleep(200);
+    expect(seen).toEqual([[join(dir, 'a-key.pem'), join(dir, 'a.pem')]]);
+  });
+
+  it('sees a Kubernetes Secret update (the ..data symlink swapped) as a change of every watched file of the folder', async () => {
+    const dir = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
+    const mount = join(dir, 'tls');
+    mkdirSync(join(mount, '..v1'), { recursive: true });
+    mkdirSync(join(mount, '..v2'));
+    for (const v of ['..v1', '..v2']) for (const f of ['tls.crt', 'tls.key']) writeFileSync(join(mount, v, f), v);
+    symlinkSync('..v1', join(mount, '..data'));
+    for (const f of ['tls.crt', 'tls.key']) symlinkSync(`..data/${f}`, join(mount, f));
+    const seen: string[][] = [];
+    const w = new FileWatch(50, (files) => seen.push(files));
+    stops.push(() => w.stop());
+    w.set([join(mount, 'tls.crt'), join(mount, 'tls.key')]);
+    symlinkSync('..v2', join(mount, '..data_tmp'));
+    renameSync(join(mount, '..data_tmp'), join(mount, '..data'));
+    await until(() => seen.length >= 1, 'a call');
+    expect(seen[0]).toEqual([join(mount, 'tls.crt'), join(mount, 'tls.key')]);
+  });
+
+  it('set() replaces the files: a folder no longer named is not watched', async () => {
+    const a = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
+    const b = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
+    const seen: string[][] = [];
+    const w = new FileWatch(50, (files) => seen.push(files));
+    stops.push(() => w.stop());
+    w.set([join(a, 'one.pem')]);
+    w.set([join(b, 'two.pem')]);
+    expect(w.files).toEqual([join(b, 'two.pem')]);
+    writeFileSync(join(a, 'one.pem'), 'x');
+    await sleep(300);
+    expect(seen).toEqual([]);
+    writeFileSync(join(b, 'two.pem'), 'x');
+    await until(() => seen.length === 1, 'a call');
+    expect(seen[0]).toEqual([join(b, 'two.pem')]);
   });
 });

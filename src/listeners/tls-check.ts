@@ -91,7 +91,7 @@ function checkCertificate(files: Files, at: ConfigPath, c: { cert?: unknown; key
   try {
     createSecureContext({ cert, key, ca, ...(typeof c.passphrase === 'string' ? { passphrase: c.passphrase } : {}) });
   } catch (e) {
-    files.source.issueAt(at, `unusable certificate or key: ${(e as Error).message}`);
+    files.source.issueAt(at, `unusable certificate or key (${c.cert}, ${c.key}): ${(e as Error).message}`);
     return undefined;
   }
   let leaf: X509Certificate;

@@ -125,23 +125,24 @@ export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): Com
     options.requestCert = true;
     options.rejectUnauthorized = cfg.clientAuth === 'required';
   }
-  secureContext([], options);
+  secureContext([], `${cfg.cert}, ${cfg.key}`, options);
   const sni = new SniTable<SecureContext>();
   (cfg.certificates ?? []).forEach((c, i) => {
     const at = ['certificates', i];
     const opts: SecureContextOptions = { ...common, cert: read([...at, 'cert'], c.cert), key: read([...at, 'key'], c.key) };
     if (c.passphrase !== undefined) opts.passphrase = c.passphrase;
-    const context = secureContext(at, opts);
+    const context = secureContext(at, `${c.cert}, ${c.key}`, opts);
     for (const name of c.serverNames) sni.add(name, context);
   });
   return { options, sni, known: requireSni ? defaultNames(options.cert as Buffer) : undefined, requireSni, digest: digest.digest('hex') };
 }
 
-function secureContext(path: (string | number)[], options: SecureContextOptions): SecureContext {
+/** `files`: the certificate and key files, named in the error. */
+function secureContext(path: (string | number)[], files: string, options: SecureContextOptions): SecureContext {
   try {
     return createSecureContext(options);
   } catch (e) {
-    throw new BuildError(path, `unusable certificate or key: ${reasonOf(e)}`, { cause: e });
+    throw new BuildError(path, `unusable certificate or key (${files}): ${reasonOf(e)}`, { cause: e });
   }
 }
 
