@@ -71,11 +71,12 @@ export function readUpstreamTls(cfg: UpstreamTlsConfig | undefined, baseDir: str
   }
   if (cfg.serverName !== undefined) options.servername = cfg.serverName;
   try {
-    // What tls.connect would meet at the first connection: a CA file without certificates,
-    // a key that is not the certificate's, a wrong passphrase.
+    // What tls.connect would meet at the first connection: a key that is not the
+    // certificate's, a wrong passphrase, a certificate that is not PEM.
     createSecureContext({ ca: options.ca, cert: options.cert, key: options.key, passphrase: options.passphrase });
   } catch (e) {
-    throw new BuildError(cfg.key !== undefined ? ['key'] : ['ca'], `unusable TLS material: ${reasonOf(e)}`, { cause: e });
+    const files = [cfg.ca, cfg.cert, cfg.key].filter((f) => f !== undefined).join(', ');
+    throw new BuildError(cfg.key !== undefined ? ['key'] : ['ca'], `unusable TLS material (${files}): ${reasonOf(e)}`, { cause: e });
   }
   return { options, key: digest.digest('hex') };
 }

@@ -298,7 +298,8 @@ describe('upstream tls config', () => {
   const cases: { desc: string; yaml: string; ok: boolean; want: RegExp }[] = [
     { desc: 'a missing CA file', yaml: '    targets: [ "https://127.0.0.1:1" ]\n    tls: { ca: nope.pem }', ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.ca: cannot read nope\.pem: no such file or directory \(ENOENT\)/ },
     { desc: 'a certificate without its key', yaml: `    targets: [ "https://127.0.0.1:1" ]\n    tls: { cert: gw.pem }`, ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.cert: a client certificate needs its key: add tls\.key/ },
-    { desc: 'a key that is not the certificate’s', yaml: `    targets: [ "https://127.0.0.1:1" ]\n    tls: { cert: gw.pem, key: ca.pem }`, ok: false, want: /upstreams\.pay\.tls\.key: unusable TLS material/ },
+    { desc: 'a key that is not the certificate’s', yaml: `    targets: [ "https://127.0.0.1:1" ]\n    tls: { cert: gw.pem, key: ca.pem }`, ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.key: unusable TLS material \(gw\.pem, ca\.pem\): error:/ },
+    { desc: 'a certificate that is not PEM: the error names every file', yaml: `    targets: [ "https://127.0.0.1:1" ]\n    tls: { ca: ca.pem, cert: gw-key.pem, key: gw-key.pem }`, ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.key: unusable TLS material \(ca\.pem, gw-key\.pem, gw-key\.pem\): / },
     { desc: 'a wildcard serverName', yaml: '    targets: [ "https://127.0.0.1:1" ]\n    tls: { serverName: "*.internal" }', ok: false, want: /upstreams\.pay\.tls\.serverName: / },
     { desc: 'an unknown key', yaml: '    targets: [ "https://127.0.0.1:1" ]\n    tls: { cafile: ca.pem }', ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.cafile: unknown key 'cafile'/ },
     { desc: 'http2 that is not a boolean', yaml: '    targets: [ "https://127.0.0.1:1" ]\n    http2: h2c', ok: false, want: /check\.yaml:6 upstreams\.pay\.http2: must be a boolean \(got string\)/ },
