@@ -2,8 +2,7 @@ import { mkdirSync, renameSync, symlinkSync, writeFileSync, unlinkSync } from 'n
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, sleep, writeTempConfig } from '../../test/helpers.js';
-import { FileWatch, referencedFiles, watchConfig } from './watch.js';
-import type { GatewayConfig } from './schema.js';
+import { FileWatch, watchConfig } from './watch.js';
 
 /** Waits until `fn` is true (rejects after 3 s). */
 const until = (fn: () => boolean, what: string) => eventually(() => fn() || undefined, 3000, what);
@@ -80,34 +79,6 @@ describe('watchConfig', () => {
     await until(() => n === 2, 'the added file');
     unlinkSync(join(dir, '20-more.yml'));
     await until(() => n === 3, 'the removed file');
-  });
-});
-
-describe('referencedFiles', () => {
-  it('lists listener and upstream TLS files and the schema files validate entries reach, each once', () => {
-    const dir = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
-    mkdirSync(join(dir, 'schemas'));
-    writeFileSync(join(dir, 'schemas', 'order.json'), JSON.stringify({ properties: { item: { $ref: 'item.yaml#/$defs/item' } } }));
-    writeFileSync(join(dir, 'schemas', 'item.yaml'), '$defs:\n  item: { type: object }\n');
-    const config = {
-      listeners: [
-        { name: 'a', port: 0, protocol: 'https', tls: { cert: 'certs/gw.pem', key: 'certs/gw-key.pem', clientCa: '/etc/ca.pem', certificates: [{ serverNames: ['x.test'], cert: 'certs/x.pem', key: 'certs/x-key.pem' }] } },
-        { name: 'b', port: 0, protocol: 'http' },
-      ],
-      upstreams: { u: { targets: [], tls: { ca: '/etc/ca.pem', cert: 'up.pem', key: 'up-key.pem' } }, v: { targets: [] } },
-      routes: [{ name: 'r', match: { path: '/' }, policies: [{ validate: { body: { $ref: './schemas/order.json' }, query: { type: 'object' } } }] }],
-    } as unknown as GatewayConfig;
-    expect(referencedFiles(config, dir)).toEqual({
-      files: ['/etc/ca.pem', ...['certs/gw-key.pem', 'certs/gw.pem', 'certs/x-key.pem', 'certs/x.pem', 'schemas/item.yaml', 'schemas/order.json', 'up-key.pem', 'up.pem'].map((f) => join(dir, f))].sort(),
-      complete: true,
-    });
-  });
-
-  it('a schema file that cannot be read: listed as far as it was read, not complete', () => {
-    const dir = dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
-    writeFileSync(join(dir, 'order.json'), JSON.stringify({ $ref: './gone.json' }));
-    const config = { listeners: [], routes: [{ policies: [{ validate: { body: { $ref: './order.json' } } }] }] } as unknown as GatewayConfig;
-    expect(referencedFiles(config, dir)).toEqual({ files: [join(dir, 'order.json')], complete: false });
   });
 });
 

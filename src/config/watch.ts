@@ -1,9 +1,7 @@
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { resolveSchemaFiles, type SchemaFiles } from '../policies/validate/files.js';
-import { forEachPolicyEntry } from './entries.js';
+import { referencedFiles } from './references.js';
 import type { GatewayConfig } from './schema.js';
 
 /**
@@ -56,54 +54,6 @@ export function watchConfig(path: string, debounceMs: number, onChange: () => vo
 export interface WatchedConfig {
   config: GatewayConfig;
   baseDir: string;
-}
-
-/**
- * The files a config reads besides its own text, as absolute paths, each once: the
- * certificate files of `https`/`h2` listeners (`cert`, `key`, `clientCa`, `certificates[]`),
- * the TLS files of upstreams (`ca`, `cert`, `key`), and the schema files `validate` entries
- * reference, followed through the files they reference in turn. `complete` is false when a
- * schema file could not be read or parsed: the files it references are then unknown.
- *
- * @example referencedFiles(gw.runtime.config, gw.runtime.loaded.baseDir).files // ['/etc/gantry/certs/gw.pem', …]
- */
-export function referencedFiles(config: GatewayConfig, baseDir: string): { files: string[]; complete: boolean } {
-  const out = new Set<string>();
-  const add = (p: unknown) => {
-    if (typeof p === 'string' && p !== '') out.add(resolve(baseDir, p));
-  };
-  for (const l of config.listeners ?? []) {
-    const tls = l.tls;
-    if (tls === undefined) continue;
-    add(tls.cert);
-    add(tls.key);
-    add(tls.clientCa);
-    for (const c of tls.certificates ?? []) {
-      add(c.cert);
-      add(c.key);
-    }
-  }
-  for (const u of Object.values(config.upstreams ?? {})) {
-    add(u.tls?.ca);
-    add(u.tls?.cert);
-    add(u.tls?.key);
-  }
-  let complete = true;
-  forEachPolicyEntry(config, (name, settings) => {
-    if (name !== 'validate' || typeof settings !== 'object' || settings === null) return;
-    const files: SchemaFiles = new Map();
-    for (const loc of ['body', 'query', 'params', 'headers']) {
-      const schema = (settings as Record<string, unknown>)[loc];
-      if (schema === undefined) continue;
-      try {
-        resolveSchemaFiles(schema, baseDir, files);
-      } catch {
-        complete = false;
-      }
-    }
-    for (const url of files.keys()) out.add(fileURLToPath(url));
-  });
-  return { files: [...out].sort(), complete };
 }
 
 /**

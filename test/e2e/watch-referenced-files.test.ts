@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -201,5 +202,95 @@ describe('gantry start --workers 2: a certificate written over reaches every wor
       return s.lastReload?.ok === false ? s : undefined;
     }, 15_000, 'the broken certificate to be rejected');
     expect(await served()).toEqual(['api-B']);
+  });
+});
+
+describe('gantry start: gRPC protos and their imports, GraphQL SDL files and internal-token keys are watched too', () => {
+  let gantry: SpawnedGateway;
+  let files: ReturnType<typeof writePems>;
+  let pub: number;
+  let admin: number;
+  const status = async () => (await httpRequest(`http://127.0.0.1:${admin}/api/status`, { headers: auth })).json<Status>();
+  const version = async () => (await status()).config.version;
+  const nextReload = (v: number, what: string) => eventually(async () => {
+    const s = await status();
+    return s.lastReload !== null && (s.config.version > v || s.lastReload.ok === false) ? s : undefined;
+  }, 10_000, what);
+  const ecKey = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const money = (field: string) => `syntax = "proto3";\npackage shop.v1;\nmessage Money { ${field} }\n`;
+  /** The fields of the GraphQL Query type, as the gateway's schema has them now. */
+  const queryFields = async () => {
+    const r = await httpRequest(`http://127.0.0.1:${pub}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __type(name: "Query") { fields { name } } }' }) });
+    return (r.json<{ data: { __type: { fields: { name: string }[] } } }>()).data.__type.fields.map((f) => f.name);
+  };
+
+  beforeAll(async () => {
+    [pub, admin] = [await freePort(), await freePort()];
+    files = writePems({ 'shop.graphql': 'type Query { hello: String }\n' });
+    mkdirSync(files.path('keys'));
+    mkdirSync(files.path('protos'));
+    writeFileSync(files.path('keys/signing.pem'), ecKey());
+    writeFileSync(files.path('protos/prices.proto'), 'syntax = "proto3";\npackage shop.v1;\nimport "money.proto";\nservice Prices { rpc Get (Money) returns (Money); }\n');
+    writeFileSync(files.path('protos/money.proto'), money('int64 units = 1;'));
+    writeFileSync(files.path('gateway.yaml'), `version: 1
+listeners: [ { name: public, port: ${pub}, host: 127.0.0.1 } ]
+admin: { host: 127.0.0.1, port: ${admin}, token: "${TOKEN}" }
+reload: { watch: true, debounce: 100ms }
+log: { level: info, access: false }
+upstreams:
+  backend: { targets: [ "http://127.0.0.1:9" ] }
+routes:
+  - name: prices
+    match: { path: /prices, methods: [POST] }
+    grpc: { upstream: backend, protoFile: protos/prices.proto, method: shop.v1.Prices/Get }
+  - { name: gql, match: { path: /graphql }, graphql: { schemaFile: shop.graphql, introspection: true } }
+  - name: signed
+    match: { path: /signed/* }
+    upstream: backend
+    policies: [ { internal-token: { key: keys/signing.pem, alg: ES256 } } ]
+`);
+    gantry = await spawnGateway('', { file: files.path('gateway.yaml'), readyUrl: `http://127.0.0.1:${admin}/readyz` });
+  });
+  afterAll(async () => {
+    await gantry?.stop();
+  });
+
+  it('an edit of the SDL file serves the new schema', async () => {
+    expect(await queryFields()).toEqual(['hello']);
+    writeFileSync(files.path('shop.graphql'), 'type Query { hello: String\n  bye: String }\n');
+    await eventually(async () => ((await queryFields()).includes('bye') ? true : undefined), 10_000, 'the new schema to be served');
+    const line = await eventually(() => gantry.logs.find((l) => l.msg === 'files the config references changed; reloading' && (l.files as string[]).includes('shop.graphql')), 5000, 'the change logged');
+    expect(line.files).toEqual(['shop.graphql']);
+  });
+
+  it('an edit of a proto the route\'s proto imports reloads; a broken one fails the reload naming it, and fixing it reloads', async () => {
+    let v = await version();
+    writeFileSync(files.path('protos/money.proto'), money('int64 units = 1; int32 nanos = 2;'));
+    let s = await nextReload(v, 'a reload');
+    expect(s).toMatchObject({ config: { version: v + 1 }, lastReload: { ok: true } });
+    await eventually(() => gantry.logs.find((l) => l.msg === 'files the config references changed; reloading' && (l.files as string[]).includes('protos/money.proto')), 5000, 'the change logged');
+
+    v = s.config.version;
+    writeFileSync(files.path('protos/money.proto'), money('int64 units = ;'));
+    s = await nextReload(v, 'the broken proto to be rejected');
+    expect(s.config.version).toBe(v);
+    expect(s.lastReload!.issues!.join('\n')).toMatch(/gateway\.yaml:\d+ routes\[0\]\.grpc\.protoFile: .*illegal id ';' \(.*protos\/money\.proto, line 3\)/);
+
+    writeFileSync(files.path('protos/money.proto'), money('int64 units = 1;'));
+    s = await eventually(async () => ((await status()).lastReload?.ok === true ? status() : undefined), 10_000, 'the fixed proto to reload');
+    expect(s.config.version).toBe(v + 1);
+  });
+
+  it('a new internal-token key reloads; a key file that is not a key fails the reload naming it', async () => {
+    let v = await version();
+    writeFileSync(files.path('keys/signing.pem'), ecKey());
+    let s = await nextReload(v, 'a reload');
+    expect(s).toMatchObject({ config: { version: v + 1 }, lastReload: { ok: true } });
+
+    v = s.config.version;
+    writeFileSync(files.path('keys/signing.pem'), 'not a key\n');
+    s = await nextReload(v, 'the broken key to be rejected');
+    expect(s.config.version).toBe(v);
+    expect(s.lastReload!.issues!.join('\n')).toMatch(/gateway\.yaml:\d+ routes\[2\]\.policies\[0\]\.internal-token\.key: keys\/signing\.pem holds no usable PEM private key/);
   });
 });

@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Buffer } from 'node:buffer';
 import type * as protobuf from 'protobufjs';
 import type { MethodDefinition, Options as LoaderOptions } from '@grpc/proto-loader';
@@ -150,6 +150,27 @@ export function fieldOf(type: protobuf.Type, name: string): protobuf.Field | und
  */
 let builtIn: string | undefined;
 const builtInDir = (): string => (builtIn ??= dirname(createRequire(import.meta.url).resolve('protobufjs')));
+
+/**
+ * The files a `grpc:` route's proto reads: `protoFile` and the files it imports, transitively,
+ * as absolute paths (the built-in well-known and google/api protos left out). Loads the proto
+ * as `compileMethod` does; `complete` is false when it does not load (the imports past the
+ * failure are unknown). Used to watch them (config/references.ts), never per request.
+ *
+ * @example protoFiles({ protoFile: 'protos/users.proto', includeDirs: ['protos'] } as GrpcConfig, '/etc/gantry').files // ['/etc/gantry/protos/common.proto', '/etc/gantry/protos/users.proto']
+ */
+export function protoFiles(cfg: Pick<GrpcConfig, 'protoFile' | 'includeDirs'>, baseDir: string): { files: string[]; complete: boolean } {
+  const file = resolve(baseDir, cfg.protoFile);
+  let root: protobuf.Root;
+  try {
+    root = loadRoot(file, (cfg.includeDirs ?? []).map((d) => resolve(baseDir, d)));
+  } catch {
+    return { files: [file], complete: false };
+  }
+  const builtIn = builtInDir();
+  const files = root.files.filter((f) => isAbsolute(f) && !f.startsWith(builtIn + sep));
+  return { files: [...new Set([file, ...files])].sort(), complete: true };
+}
 
 function loadRoot(file: string, includes: readonly string[]): protobuf.Root {
   // Loading proto-loader registers the well-known protos protobufjs lacks (descriptor.proto,
