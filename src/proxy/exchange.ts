@@ -75,8 +75,10 @@ export class Exchange {
   done = false;
   /** Aborts the attempt in flight (set once undici has written it to a connection). */
   abort: ((err?: Error) => void) | undefined = undefined;
-  /** An abort requested before the attempt reached a connection; applied in `onConnect`. */
+  /** An abort requested while no attempt was out; the next attempt fails with it in `onConnect`. */
   pendingAbort: Error | undefined = undefined;
+  /** The attempt sent and not yet ended. */
+  current: Attempt | undefined = undefined;
   /** While waiting (queue, backoff): ends the wait with an error, returning true if it did. */
   interruptWait: ((err: Error) => boolean) | undefined = undefined;
 
@@ -98,7 +100,17 @@ export class Exchange {
       this.interruptWait = undefined;
       if (wait(err)) return;
     }
+    this.failAttempt(err);
+  }
+
+  /**
+   * Fails the attempt out with `err`: aborted on its connection, or, while it still waits
+   * for one (every connection of the pool busy), failed at once; undici drops it when its
+   * turn comes.
+   */
+  failAttempt(err: Error): void {
     if (this.abort !== undefined) this.abort(err);
+    else if (this.current !== undefined) this.current.fail(err);
     else this.pendingAbort = err;
   }
 
@@ -129,6 +141,7 @@ export const dispatchAttempt: Dispatch = function dispatchAttempt(ex, handler) {
   // Timeouts are timed by proxy/timeouts.ts (see there why), per attempt.
   const opts: Dispatcher.DispatchOptions = { method: ex.ctx.method as Dispatcher.HttpMethod, path: target.basePath + ex.path, headers: ex.headers, body: ex.body, headersTimeout: 0, bodyTimeout: 0 };
   const attempt = new Attempt(ex, target, handler);
+  ex.current = attempt;
   if (ex.opts.headersTimeout > 0 || ex.opts.bodyTimeout > 0) {
     attempt.timedLimit = ex.opts.headersTimeout;
     track(attempt);
@@ -163,16 +176,22 @@ class Attempt implements Dispatcher.DispatchHandler, Timed {
 
   onConnect(abort: (err?: Error) => void): void {
     const ex = this.#ex;
-    if (ex.ctx.aborted) return abort(new undiciErrors.RequestAbortedError('client closed the connection'));
-    if (ex.pendingAbort !== undefined) return abort(ex.pendingAbort);
+    // Ended before undici handed it a connection: thrown here, undici fails the request
+    // without writing it and keeps the connection (calling `abort` would destroy it).
+    if (this.#ended) throw new undiciErrors.RequestAbortedError('the attempt ended before it was sent');
+    if (ex.ctx.aborted) throw new undiciErrors.RequestAbortedError('client closed the connection');
+    if (ex.pendingAbort !== undefined) throw ex.pendingAbort;
     ex.abort = abort;
   }
 
   /** This attempt's head, or its next body chunk, did not come in time: fail it (retries decide what follows). */
   timedOut(err: Error): void {
-    const ex = this.#ex;
-    if (ex.abort !== undefined) ex.abort(err);
-    else ex.pendingAbort = err;
+    this.#ex.failAttempt(err);
+  }
+
+  /** Fails this attempt before it reached a connection (see `Exchange.failAttempt`). */
+  fail(err: Error): void {
+    this.onError(err);
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean {
@@ -201,6 +220,8 @@ class Attempt implements Dispatcher.DispatchHandler, Timed {
   }
 
   onError(err: Error): void {
+    // Already failed while it waited for a connection: this is undici dropping it.
+    if (this.#ended) return;
     this.#end();
     if (!this.#headed) {
       const ms = performance.now() - this.#sentAt;
@@ -221,8 +242,10 @@ class Attempt implements Dispatcher.DispatchHandler, Timed {
     this.#ended = true;
     untrack(this);
     this.#target.inFlight--;
-    this.#ex.abort = undefined;
-    this.#ex.pendingAbort = undefined;
+    const ex = this.#ex;
+    ex.abort = undefined;
+    ex.pendingAbort = undefined;
+    if (ex.current === this) ex.current = undefined;
   }
 }
 

@@ -87,24 +87,33 @@ export class ProxyCall implements Dispatcher.DispatchHandler, Timed {
   }
 
   onConnect(abort: (err?: Error) => void): void {
-    if (this.#ctx.aborted) {
-      abort(new Error('client closed the connection'));
-      return;
-    }
-    if (this.#pendingAbort !== undefined) return abort(this.#pendingAbort);
+    // Ended before undici handed it a connection (timed out while queued, or the client left):
+    // thrown here, undici fails the request without writing it, and the connection stays
+    // open for the next one (calling `abort` now would destroy that connection).
+    if (this.#ctx.aborted) throw new undiciErrors.RequestAbortedError('client closed the connection');
+    if (this.#pendingAbort !== undefined) throw this.#pendingAbort;
     this.#abort = abort;
   }
 
-  /** The response head, or the next body chunk, did not come in time. */
+  /**
+   * The response head, or the next body chunk, did not come in time. A request still
+   * waiting for a connection (every connection of the pool busy) is answered now; undici
+   * drops it when its turn comes (`onConnect`).
+   */
   timedOut(err: Error): void {
-    if (this.#abort !== undefined) this.#abort(err);
-    else this.#pendingAbort = err;
+    this.#fail(err);
   }
 
   /** The client went away: stop the upstream request so its connection is freed. */
   cancel(): void {
     if (this.#done) return;
-    this.#abort?.(new undiciErrors.RequestAbortedError('client closed the connection'));
+    this.#fail(new undiciErrors.RequestAbortedError('client closed the connection'));
+  }
+
+  #fail(err: Error): void {
+    if (this.#abort !== undefined) return this.#abort(err);
+    this.#pendingAbort = err;
+    this.onError(err);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -142,6 +151,8 @@ export class ProxyCall implements Dispatcher.DispatchHandler, Timed {
   }
 
   onError(err: Error): void {
+    // Already failed by `timedOut` while queued: this is undici dropping it.
+    if (this.#done) return;
     this.#finish();
     const ctx = this.#ctx;
     // The client's body outgrew its limit: the request stops there, and the target did nothing wrong.
@@ -187,7 +198,9 @@ export class ProxyCall implements Dispatcher.DispatchHandler, Timed {
 export function upstreamHeadersOf(ctx: RequestContext, opts: ForwardOptions): HeaderList {
   const req = ctx.req;
   const headers: HeaderList = ctx.hasUpstreamHeaders ? ctx.upstreamHeaders : buildUpstreamHeaders(req.rawHeaders);
-  applyForwarding(headers, req, ctx.listener.scheme, opts.forwarding);
+  // Without trusted proxies the client address is the socket's peer, read once per request already.
+  const peer = opts.forwarding.anyTrusted ? (req.socket.remoteAddress ?? '') : ctx.clientIp;
+  applyForwarding(headers, req, peer, ctx.listener.scheme, opts.forwarding);
   if (opts.preserveHost && req.headers.host !== undefined) headers.push('host', req.headers.host);
   return headers;
 }

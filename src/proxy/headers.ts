@@ -199,10 +199,10 @@ export function hopAddress(hop: string): string {
 /**
  * Appends X-Forwarded-For/-Proto/-Host, Forwarded (RFC 7239 §4) and Via (RFC 9110 §7.6.3).
  * Incoming forwarding values are kept only when the peer is a trusted proxy; otherwise the
- * client could claim any address.
+ * client could claim any address. `peer` is the connection's peer address (the socket's
+ * `remoteAddress`, a getter worth reading once per request).
  */
-export function applyForwarding(out: HeaderList, req: IncomingMessage, scheme: string, fw: ForwardingOptions): void {
-  const peer = req.socket.remoteAddress ?? '';
+export function applyForwarding(out: HeaderList, req: IncomingMessage, peer: string, scheme: string, fw: ForwardingOptions): void {
   const h = req.headers;
   const host = h.host ?? '';
   const trusted = fw.anyTrusted && peerTrusted(req, fw);

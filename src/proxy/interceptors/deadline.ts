@@ -57,9 +57,7 @@ class DeadlineHandler implements Dispatcher.DispatchHandler {
   #expire(): void {
     this.#expired = true;
     const ex = this.#ex;
-    const err = exhausted(ex);
-    if (ex.abort !== undefined) ex.abort(err);
-    else ex.pendingAbort = err;
+    ex.failAttempt(exhausted(ex));
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean {
