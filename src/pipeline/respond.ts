@@ -297,7 +297,8 @@ function finishOnce(fn: () => void): () => void {
 /** Sends one of the gateway's own errors as problem+json (RFC 9457). */
 export function respondError(ctx: RequestContext, code: GatewayErrorCode, detail?: string, extraHeaders?: HeaderList): void {
   if (ctx.res.headersSent) {
-    ctx.errorCode = code;
+    // Mid-body: a code already set (a body policy that refused the body) is what decided the response.
+    ctx.errorCode ??= code;
     respondAbort(ctx);
     return;
   }
