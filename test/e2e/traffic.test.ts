@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { load, tally } from '../load.js';
 
 const LISTENER = 'listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]';
+const TOKEN = 'traffic-admin-token-0123456789';
 
 describe('traffic split and mirroring', () => {
   let v1: TestUpstream;
@@ -26,6 +27,8 @@ upstreams:
   v1: { targets: [ "${v1.url}" ] }
   v2: { targets: [ "${v2.url}" ] }
   shadow: { targets: [ "${shadow.url}" ], outlierDetection: { consecutiveErrors: 0 } }
+  shadowquick: { targets: [ "${shadow.url}/quick" ], outlierDetection: { consecutiveErrors: 0 }, timeouts: { response: 200ms } }
+admin: { host: 127.0.0.1, port: 0, token: "${TOKEN}" }
 routes:
   - name: canary
     match: { path: /c }
@@ -34,6 +37,7 @@ routes:
   - { name: by-cookie, match: { path: /ck }, split: { to: [ { upstream: v1, weight: 50 }, { upstream: v2, weight: 50 } ], stickyBy: cookie, cookie: side } }
   - { name: list-form, match: { path: /lf }, split: [ { upstream: v1, weight: 0 }, { upstream: v2, weight: 1 } ] }
   - { name: mirrored, match: { path: /m }, upstream: v1, mirror: { upstream: shadow, percent: 100 } }
+  - { name: mirrored-quick, match: { path: /mq }, upstream: v1, mirror: { upstream: shadowquick, percent: 100 } }
 `);
   });
   afterAll(async () => {
@@ -96,5 +100,22 @@ routes:
       expect(res.every((x) => x.status === 200 && x.body === 'v1')).toBe(true);
     }
     shadowMode = 'ok';
+  });
+
+  it("mirror: a copy the shadow does not answer ends at the shadow upstream's response timeout", async () => {
+    const timeouts = async () =>
+      parseMetrics((await httpRequest(`http://127.0.0.1:${gw.gw.adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text).get(
+        `gantry_upstream_attempts_total{upstream="shadowquick",target="${shadow.url}",outcome="timeout"}`,
+      ) ?? 0;
+    const before = await timeouts();
+    shadowMode = 'hang';
+    try {
+      const r = await httpRequest(`${gw.url}/mq`);
+      expect(r.text).toBe('v1');
+      await eventually(() => shadow.seen.some((s) => s.url === '/quick/mq') || undefined, 5000, 'the mirrored copy');
+      expect(await eventually(async () => ((await timeouts()) > before ? (await timeouts()) - before : undefined), 5000, 'the timed-out copy')).toBe(1);
+    } finally {
+      shadowMode = 'ok';
+    }
   });
 });

@@ -9,6 +9,9 @@ import { compileRewrite } from '../../proxy/rewrite.js';
 import { readBody, replayableLength } from '../../proxy/replay.js';
 import { metrics } from '../../observability/metrics.js';
 import { outcomeOf } from '../../proxy/forward.js';
+import { coarseClock, track, untrack, type Timed } from '../../proxy/timeouts.js';
+import type { Target } from '../../upstreams/upstream.js';
+import type { Logger } from '../../observability/logger.js';
 import type { Handler, HandlerDeps } from '../handler.js';
 
 /** Mirrored requests in flight per target beyond which copies are skipped (a slow shadow must not hoard memory). */
@@ -46,26 +49,8 @@ export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps
     headers.push('x-gantry-shadow', '1');
     if (body !== null) setHeader(headers, 'content-length', String(body.length));
     const path = t.basePath + (rewrite === null ? ctx.path : rewrite(ctx.path, ctx.params)) + ctx.query;
-    const sentAt = performance.now();
-    t.inFlight++;
-    t.pool
-      .request({ method: ctx.method as Dispatcher.HttpMethod, path, headers, body })
-      .then(
-        (res) => {
-          const ms = performance.now() - sentAt;
-          t.sink?.report(t, res.statusCode, ms, undefined);
-          metrics.upstreamAttempt(up.name, t.origin, res.statusCode, ms / 1000);
-          return res.body.dump();
-        },
-        (err: Error) => {
-          const ms = performance.now() - sentAt;
-          ctx.logger.debug({ upstream: up.name, target: t.origin, err: { code: (err as { code?: string }).code, message: err.message } }, 'mirror request failed');
-          t.sink?.report(t, 0, ms, err);
-          metrics.upstreamAttempt(up.name, t.origin, outcomeOf(err), ms / 1000);
-        },
-      )
-      .catch(() => undefined)
-      .finally(() => t.inFlight--);
+    const timeouts = up.timeouts;
+    new ShadowCall(t, ctx.logger).send({ method: ctx.method as Dispatcher.HttpMethod, path, headers, body }, timeouts.response, timeouts.idle);
   };
 
   return {
@@ -93,4 +78,95 @@ export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps
       });
     },
   };
+}
+
+/**
+ * One mirrored copy: sent with `dispatch`, its response body dropped as it arrives, timed by
+ * the proxy's timeout sweep (proxy/timeouts.ts) with the mirror upstream's response and
+ * idle timeouts, like a proxied request, rather than by undici's per-request timers.
+ */
+class ShadowCall implements Dispatcher.DispatchHandler, Timed {
+  readonly #target: Target;
+  readonly #logger: Logger;
+  #sentAt = 0;
+  #idle = 0;
+  #headed = false;
+  #done = false;
+  #abort: ((err?: Error) => void) | undefined = undefined;
+  /** Timed out before undici handed it a connection: it is dropped unsent in `onConnect`. */
+  #expired: Error | undefined = undefined;
+  timedSince = 0;
+  timedLimit = 0;
+  timedHeaded = false;
+  timedPrev: Timed | null = null;
+  timedNext: Timed | null = null;
+
+  constructor(target: Target, logger: Logger) {
+    this.#target = target;
+    this.#logger = logger;
+  }
+
+  send(opts: Omit<Dispatcher.DispatchOptions, 'headersTimeout' | 'bodyTimeout'>, responseTimeout: number, idleTimeout: number): void {
+    const t = this.#target;
+    t.inFlight++;
+    this.#sentAt = performance.now();
+    this.#idle = idleTimeout;
+    if (responseTimeout > 0 || idleTimeout > 0) {
+      this.timedSince = this.#sentAt;
+      this.timedLimit = responseTimeout;
+      track(this);
+    }
+    t.pool.dispatch({ ...opts, headersTimeout: 0, bodyTimeout: 0 }, this);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    // Thrown, undici drops the request without writing it and keeps the connection.
+    if (this.#expired !== undefined) throw this.#expired;
+    this.#abort = abort;
+  }
+
+  timedOut(err: Error): void {
+    if (this.#abort !== undefined) return this.#abort(err);
+    this.#expired = err;
+    this.onError(err);
+  }
+
+  onHeaders(status: number): boolean {
+    this.#headed = true;
+    const now = performance.now();
+    this.timedHeaded = true;
+    this.timedSince = now;
+    this.timedLimit = this.#idle;
+    const t = this.#target;
+    const ms = now - this.#sentAt;
+    t.sink?.report(t, status, ms, undefined);
+    metrics.upstreamAttempt(t.upstream, t.origin, status, ms / 1000);
+    return true;
+  }
+
+  onData(): boolean {
+    this.timedSince = coarseClock();
+    return true;
+  }
+
+  onComplete(): void {
+    this.#finish();
+  }
+
+  onError(err: Error): void {
+    if (this.#done) return;
+    this.#finish();
+    if (this.#headed) return;
+    const t = this.#target;
+    const ms = performance.now() - this.#sentAt;
+    this.#logger.debug({ upstream: t.upstream, target: t.origin, err: { code: (err as { code?: string }).code, message: err.message } }, 'mirror request failed');
+    t.sink?.report(t, 0, ms, err);
+    metrics.upstreamAttempt(t.upstream, t.origin, outcomeOf(err), ms / 1000);
+  }
+
+  #finish(): void {
+    this.#done = true;
+    untrack(this);
+    this.#target.inFlight--;
+  }
 }
