@@ -269,7 +269,8 @@ const values = {
   },
   'env-interpolation'(seed, r) {
     const lines = seed.text.split('\n');
-    const keyed = lines.map((l, i) => [l, i]).filter(([l]) => /:\s+\S/.test(l) && !/^\s*#/.test(l) && !/[{[]/.test(l));
+    // Not a block scalar's key (`schema: |`): its value's lines would be left behind as broken YAML.
+    const keyed = lines.map((l, i) => [l, i]).filter(([l]) => /:\s+\S/.test(l) && !/^\s*#/.test(l) && !/[{[]/.test(l) && !/:\s+[|>][-+0-9]*\s*$/.test(l));
     if (keyed.length === 0) return { text: seed.text };
     const [, i] = r.pick(keyed);
     const form = r.pick(['${UNSET_FUZZ_VAR}', '"${UNSET_FUZZ_VAR}"', '${', '"${UNSET_FUZZ_VAR"', '${UNSET_FUZZ_VAR:-}', '${FUZZ_SET_VAR}', '"a${UNSET_FUZZ_VAR}b${UNSET_FUZZ_VAR2}"', '${1BAD}', '$${UNSET_FUZZ_VAR}', '${FUZZ_YAML_VAR}']);
