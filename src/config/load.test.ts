@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from './load.js';
@@ -223,5 +223,57 @@ upstreams:
     // The hash is of the text parsed: the file as it is now has another one.
     const now = await loadConfig(dir, { env: {} });
     expect(now.ok && now.loaded.hash).not.toBe(read.loaded.hash);
+  });
+
+  describe('a config folder: which files are config', () => {
+    const folder = () => mkdtempSync(join(tmpdir(), 'gantry-cfg-'));
+    const routes = (schemaRef: string) => `routes:
+  - name: users
+    match: { path: /users, methods: [POST] }
+    policies: [ { validate: { body: { $ref: ${schemaRef} } } } ]
+    upstream: catalog
+`;
+    const names = (r: Awaited<ReturnType<typeof loadConfig>>, dir: string) => {
+      if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
+      return r.loaded.files.map((f) => f.file.slice(dir.length + 1));
+    };
+
+    it('a YAML schema the config references, beside the config files, is read as the schema, not merged as config', async () => {
+      const dir = folder();
+      writeFileSync(join(dir, '00-base.yaml'), base);
+      writeFileSync(join(dir, '10-routes.yaml'), routes('./user.yaml'));
+      writeFileSync(join(dir, 'user.yaml'), 'type: object\nrequired: [name]\nproperties: { name: { type: string } }\n');
+      expect(names(await loadConfig(dir, { env: {} }), dir)).toEqual(['00-base.yaml', '10-routes.yaml']);
+    });
+
+    it('subfolders are not read as config: they hold the files the config references', async () => {
+      const dir = folder();
+      mkdirSync(join(dir, 'schemas'));
+      writeFileSync(join(dir, '00-base.yaml'), base + routes('./schemas/user.yaml'));
+      writeFileSync(join(dir, 'schemas', 'user.yaml'), 'type: object\nrequired: [name]\n');
+      writeFileSync(join(dir, 'schemas', 'unused.yaml'), 'type: object\n');
+      expect(names(await loadConfig(dir, { env: {} }), dir)).toEqual(['00-base.yaml']);
+    });
+
+    it('a discovery file beside the config files is the targets list, not config', async () => {
+      const dir = folder();
+      writeFileSync(join(dir, '00-base.yaml'), base);
+      writeFileSync(join(dir, '10-users.yaml'), 'upstreams:\n  users: { file: { path: targets.yaml } }\nroutes: [ { name: u, match: { path: /u }, upstream: users } ]\n');
+      writeFileSync(join(dir, 'targets.yaml'), 'targets: [ "http://127.0.0.1:7002" ]\n');
+      expect(names(await loadConfig(dir, { env: {} }), dir)).toEqual(['00-base.yaml', '10-users.yaml']);
+    });
+
+    it('hidden files (editor lock and swap files, ConfigMap ..data entries) and folders named *.yaml are left out', async () => {
+      const dir = folder();
+      writeFileSync(join(dir, '00-base.yaml'), base);
+      writeFileSync(join(dir, '.10-routes.yaml'), 'routes: [ { name: hidden, match: { path: /h }, upstream: catalog } ]\n');
+      symlinkSync('root@host.1234:1700000000', join(dir, '.#00-base.yaml')); // an Emacs lock: a dangling symlink
+      mkdirSync(join(dir, 'archive.yaml'));
+      mkdirSync(join(dir, '..2026_11_29'));
+      writeFileSync(join(dir, '..2026_11_29', '20-more.yaml'), 'routes: []\n');
+      symlinkSync('..2026_11_29', join(dir, '..data'));
+      symlinkSync('..data/20-more.yaml', join(dir, '20-more.yaml')); // a ConfigMap key: a symlink to a file
+      expect(names(await loadConfig(dir, { env: {} }), dir)).toEqual(['00-base.yaml', '20-more.yaml']);
+    });
   });
 });

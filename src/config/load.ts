@@ -18,6 +18,7 @@ import { checkInternalTokenKeys } from '../policies/internal-token/key.js';
 import { checkOps } from './ops-checks.js';
 import { lintConfig } from './lint.js';
 import { forEachPolicyEntry } from './entries.js';
+import { referencedFiles } from './references.js';
 import { checkValidateEntries } from '../policies/validate/semantics.js';
 
 /** A config that passed validation, ready to be built into a runtime. */
@@ -102,10 +103,23 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
 
 function sourceOf(abs: string, options: LoadOptions): ConfigSource {
   if (options.text !== undefined) return new ConfigSource(options.env).addText(options.text, abs);
-  if (options.files === undefined) return ConfigSource.read(abs, options.env);
+  if (options.files === undefined) return readSource(abs, options.env);
   const source = new ConfigSource(options.env);
   for (const f of options.files) source.addText(f.text, f.file);
   return source;
+}
+
+/**
+ * Reads the config file or folder. In a folder, a `.yaml`/`.yml` file the config itself names
+ * (a `validate` schema `$ref: ./user.yaml`, a discovery `file.path`) is what the config reads
+ * it as, not more config: the folder is read again without it.
+ */
+function readSource(abs: string, env: NodeJS.ProcessEnv | undefined): ConfigSource {
+  const source = ConfigSource.read(abs, env);
+  if (source.files.length < 2) return source;
+  const refs = referencedFiles(source.value as unknown as GatewayConfig, abs, { protoImports: false });
+  const named = new Set([...refs.files, ...refs.watchedElsewhere].filter((f) => source.files.includes(f)));
+  return named.size === 0 ? source : ConfigSource.read(abs, env, named);
 }
 
 /**

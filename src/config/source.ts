@@ -65,17 +65,15 @@ export class ConfigSource {
     this.#cwd = cwd;
   }
 
-  /** Reads a file, or every `.yaml`/`.yml` file of a folder in name order. */
-  static read(pathname: string, env: NodeJS.ProcessEnv = process.env): ConfigSource {
+  /**
+   * Reads a file, or the config files of a folder in name order (`configFilesOf`), but for
+   * those in `exclude` (absolute paths: files the config reads as something else).
+   */
+  static read(pathname: string, env: NodeJS.ProcessEnv = process.env, exclude: ReadonlySet<string> = new Set()): ConfigSource {
     const src = new ConfigSource(env);
     let files: string[];
     try {
-      files = statSync(pathname).isDirectory()
-        ? readdirSync(pathname)
-            .filter((f) => /\.ya?ml$/.test(f))
-            .sort()
-            .map((f) => join(pathname, f))
-        : [pathname];
+      files = statSync(pathname).isDirectory() ? configFilesOf(pathname).filter((f) => !exclude.has(f)) : [pathname];
     } catch (e) {
       src.error(src.displayName(pathname), 0, '', `cannot read config: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       return src;
@@ -359,4 +357,27 @@ function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The config files of a config folder, in name order: the `.yaml`/`.yml` files at its top
+ * level. Hidden names are left out (editors' lock and swap files such as `.#gateway.yaml`,
+ * a Kubernetes ConfigMap's `..data` entries), and so is what is not a file once symlinks are
+ * followed (a ConfigMap mounts each key as a symlink to a file). Subfolders are never read
+ * as config: they are where the files the config references (schemas, certificates) go.
+ *
+ * @example configFilesOf('/etc/gantry/conf.d') // ['/etc/gantry/conf.d/10-listeners.yaml', '/etc/gantry/conf.d/20-routes.yaml']
+ */
+export function configFilesOf(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f) && !f.startsWith('.'))
+    .sort()
+    .map((f) => join(dir, f))
+    .filter((f) => {
+      try {
+        return statSync(f).isFile();
+      } catch {
+        return false; // a dangling symlink (an editor's lock file) or a file removed meanwhile
+      }
+    });
 }

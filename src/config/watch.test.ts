@@ -64,13 +64,15 @@ describe('watchConfig', () => {
     expect(n).toBe(0);
   });
 
-  it('a config folder: any .yaml/.yml file written, added or removed fires; other files do not', async () => {
+  it('a config folder: any .yaml/.yml file written, added or removed fires; other files, hidden ones and ignored ones do not', async () => {
     const dir = dirname(writeTempConfig('version: 1\n', '00-base.yaml'));
     writeFileSync(join(dir, '10-routes.yaml'), 'routes: []\n');
     let n = 0;
-    stops.push(watchConfig(dir, 50, () => n++));
+    stops.push(watchConfig(dir, 50, () => n++, (f) => f === join(dir, 'user.yaml')));
     writeFileSync(join(dir, 'README.txt'), 'x');
     writeFileSync(join(dir, '.10-routes.yaml.swp'), 'x');
+    writeFileSync(join(dir, '.10-routes.yaml'), 'x');
+    writeFileSync(join(dir, 'user.yaml'), 'type: object\n');
     await sleep(300);
     expect(n).toBe(0);
     writeFileSync(join(dir, '10-routes.yaml'), 'routes: [ a ]\n');

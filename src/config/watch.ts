@@ -5,15 +5,15 @@ import { referencedFiles } from './references.js';
 import type { GatewayConfig } from './schema.js';
 
 /**
- * Calls `onChange` once the config file (or any `.yaml`/`.yml` file of a config folder)
- * has stopped changing for `debounceMs`. Watches the directory, not the file: editors and
+ * Calls `onChange` once the config file (or any config file of a config folder: a `.yaml`/`.yml`
+ * name not hidden, not one `ignore` gives true for) has stopped changing for `debounceMs`. Watches the directory, not the file: editors and
  * ConfigMap updates replace files (rename, symlink swap), which a watch on the old inode
  * would never see. Returns a function that stops watching.
  *
  * @example
  *   const stop = watchConfig('gateway.yaml', 300, () => void gw.reload());
  */
-export function watchConfig(path: string, debounceMs: number, onChange: () => void): () => void {
+export function watchConfig(path: string, debounceMs: number, onChange: () => void, ignore: (file: string) => boolean = () => false): () => void {
   const abs = resolve(path);
   let isDir = false;
   try {
@@ -37,7 +37,7 @@ export function watchConfig(path: string, debounceMs: number, onChange: () => vo
     watcher = watch(dir, { persistent: false }, (_event, file) => {
       // Kubernetes ConfigMaps swap a `..data` symlink; any event in the folder may mean a new file.
       if (file === null || isDir || file === name || file.startsWith('..')) {
-        if (!isDir || file === null || /\.ya?ml$/.test(file) || file.startsWith('..')) fire();
+        if (!isDir || file === null || file.startsWith('..') || (isConfigName(file) && !ignore(join(dir, file)))) fire();
       }
     });
   } catch {
@@ -49,6 +49,9 @@ export function watchConfig(path: string, debounceMs: number, onChange: () => vo
     watcher.close();
   };
 }
+
+/** A name a config folder reads as config (source.ts `configFilesOf`): `.yaml`/`.yml`, not hidden. */
+const isConfigName = (file: string) => /\.ya?ml$/.test(file) && !file.startsWith('.');
 
 /** What `watchReferencedFiles` follows: the config serving now and the folder its paths are relative to. */
 export interface WatchedConfig {
@@ -179,7 +182,8 @@ export function watchReferencedFiles(
     logger.info({ files: shown }, 'files the config references changed; reloading');
     run();
   });
-  const stopConfig = watchConfig(configPath, debounceMs, run);
+  // A referenced YAML file inside a config folder (a schema) is not config (load.ts): the file watch reloads for it, once.
+  const stopConfig = watchConfig(configPath, debounceMs, run, (f) => files.files.includes(f));
   refresh();
   return {
     refresh,

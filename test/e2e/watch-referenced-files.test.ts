@@ -2,7 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePort, httpRequest, spawnGateway, type SpawnedGateway } from '../helpers.js';
+import { join } from 'node:path';
+import { eventually, freePort, httpRequest, sleep, spawnGateway, type SpawnedGateway } from '../helpers.js';
 import { handshake, issue, makeCa, writePems, type Issued } from '../tls-fixtures.js';
 
 /**
@@ -292,5 +293,50 @@ routes:
     s = await nextReload(v, 'the broken key to be rejected');
     expect(s.config.version).toBe(v);
     expect(s.lastReload!.issues!.join('\n')).toMatch(/gateway\.yaml:\d+ routes\[2\]\.policies\[0\]\.internal-token\.key: keys\/signing\.pem holds no usable PEM private key/);
+  });
+});
+
+describe('gantry start with a config folder: a schema beside the config files', () => {
+  let gantry: SpawnedGateway;
+  let dir: string;
+  let pub: number;
+  let admin: number;
+  const status = async () => (await httpRequest(`http://127.0.0.1:${admin}/api/status`, { headers: auth })).json<Status>();
+  const post = async (body: unknown) => (await httpRequest(`http://127.0.0.1:${pub}/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).status;
+  const userSchema = (required: string[]) => `type: object\nrequired: [${required.join(', ')}]\n`;
+
+  beforeAll(async () => {
+    [pub, admin] = [await freePort(), await freePort()];
+    dir = writePems({
+      '00-base.yaml': `version: 1
+listeners: [ { name: public, port: ${pub}, host: 127.0.0.1 } ]
+admin: { host: 127.0.0.1, port: ${admin}, token: "${TOKEN}" }
+reload: { watch: true, debounce: 100ms }
+log: { level: info, access: false }
+`,
+      '10-routes.yaml': `routes:
+  - name: users
+    match: { path: /users, methods: [POST] }
+    policies: [ { validate: { body: { $ref: ./user.yaml } } } ]
+    static: { status: 201, body: created }
+`,
+      'user.yaml': userSchema(['name']),
+    }).dir;
+    gantry = await spawnGateway('', { file: dir, readyUrl: `http://127.0.0.1:${admin}/readyz` });
+  });
+  afterAll(async () => {
+    await gantry?.stop();
+  });
+
+  it('starts (the schema is not merged as config), and an edit of the schema reloads once with the new schema', async () => {
+    expect(await post({ name: 'a' })).toBe(201);
+    expect(await post({})).toBe(400);
+    const v = (await status()).config.version;
+    writeFileSync(join(dir, 'user.yaml'), userSchema(['name', 'email']));
+    await eventually(async () => ((await post({ name: 'a' })) === 400 ? true : undefined), 10_000, 'the new schema to be enforced');
+    expect(await post({ name: 'a', email: 'a@example.com' })).toBe(201);
+    // Both the folder watch and the referenced-files watch see user.yaml: one reload, not two.
+    await sleep(600);
+    expect(await status()).toMatchObject({ config: { version: v + 1 }, lastReload: { ok: true } });
   });
 });
