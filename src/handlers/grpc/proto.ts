@@ -94,7 +94,7 @@ export interface LoadedService {
 export function loadService(cfg: GrpcConfig, baseDir: string, serviceName: string, at: (string | number)[]): LoadedService {
   const file = resolve(baseDir, cfg.protoFile);
   const includes = (cfg.includeDirs ?? []).map((d) => resolve(baseDir, d));
-  const root = loadRoot(file, includes);
+  const root = loadRoot(file, includes, baseDir);
   const service = root.lookup(serviceName);
   if (!(service instanceof protobufJs().Service)) {
     const known = servicesOf(root);
@@ -163,7 +163,7 @@ export function protoFiles(cfg: Pick<GrpcConfig, 'protoFile' | 'includeDirs'>, b
   const file = resolve(baseDir, cfg.protoFile);
   let root: protobuf.Root;
   try {
-    root = loadRoot(file, (cfg.includeDirs ?? []).map((d) => resolve(baseDir, d)));
+    root = loadRoot(file, (cfg.includeDirs ?? []).map((d) => resolve(baseDir, d)), baseDir);
   } catch {
     return { files: [file], complete: false };
   }
@@ -172,7 +172,8 @@ export function protoFiles(cfg: Pick<GrpcConfig, 'protoFile' | 'includeDirs'>, b
   return { files: [...new Set([file, ...files])].sort(), complete: true };
 }
 
-function loadRoot(file: string, includes: readonly string[]): protobuf.Root {
+/** `baseDir`: the config's folder, which the files named in errors are shown relative to. */
+function loadRoot(file: string, includes: readonly string[], baseDir: string): protobuf.Root {
   // Loading proto-loader registers the well-known protos protobufjs lacks (descriptor.proto,
   // which google/api/annotations.proto imports; api, type, source_context).
   protoLoader();
@@ -190,7 +191,7 @@ function loadRoot(file: string, includes: readonly string[]): protobuf.Root {
     root.loadSync(file, { keepCase: false });
     root.resolveAll();
   } catch (e) {
-    throw new GrpcConfigError(['grpc', 'protoFile'], protoReason(e, file));
+    throw new GrpcConfigError(['grpc', 'protoFile'], protoReason(e, file, baseDir));
   }
   return root;
 }
@@ -204,12 +205,18 @@ function readable(p: string): boolean {
   }
 }
 
-/** protobufjs messages, with the errno of an unreadable file spelled out. */
-function protoReason(e: unknown, file: string): string {
+/**
+ * protobufjs messages, with the errno of an unreadable file spelled out, and the files (the
+ * route's proto, or the import that failed) shown as the config writes paths: relative to
+ * its folder, as schema-file and certificate errors show them.
+ */
+function protoReason(e: unknown, file: string, baseDir: string): string {
   const err = e as NodeJS.ErrnoException;
-  if (err.code === 'ENOENT') return `cannot read ${err.path ?? file} (no such file or directory)`;
-  if (err.code === 'EACCES') return `cannot read ${err.path ?? file} (permission denied)`;
-  return `cannot load ${file}: ${err.message ?? String(e)}`;
+  const prefix = baseDir.endsWith(sep) ? baseDir : baseDir + sep;
+  const shown = (text: string) => text.split(prefix).join('');
+  if (err.code === 'ENOENT') return `cannot read ${shown(err.path ?? file)} (no such file or directory)`;
+  if (err.code === 'EACCES') return `cannot read ${shown(err.path ?? file)} (permission denied)`;
+  return `cannot load ${shown(file)}: ${shown(err.message ?? String(e))}`;
 }
 
 function servicesOf(ns: protobuf.NamespaceBase): string[] {
