@@ -14,7 +14,7 @@ import { endAttempt } from '../observability/tracing.js';
 import type { Span } from '@opentelemetry/api';
 import { filterResponseHeaders } from './headers.js';
 import { RequestBodyTooLarge } from '../pipeline/body.js';
-import { coarseClock, track, untrack, type Timed } from './timeouts.js';
+import { coarseClock, TimedCall, track, untrack } from './timeouts.js';
 import { describeFailure, errorCode, outcomeOf, type ForwardOptions } from './forward.js';
 
 /**
@@ -73,9 +73,7 @@ export class Exchange {
   tried: Target[] | undefined = undefined;
   /** No further attempts: the client went away or the exchange timed out. */
   done = false;
-  /** Aborts the attempt in flight (set once undici has written it to a connection). */
-  abort: ((err?: Error) => void) | undefined = undefined;
-  /** An abort requested while no attempt was out; the next attempt fails with it in `onConnect`. */
+  /** A failure requested while no attempt was out; the next attempt fails with it in `onConnect`. */
   pendingAbort: Error | undefined = undefined;
   /** The attempt sent and not yet ended. */
   current: Attempt | undefined = undefined;
@@ -103,14 +101,9 @@ export class Exchange {
     this.failAttempt(err);
   }
 
-  /**
-   * Fails the attempt out with `err`: aborted on its connection, or, while it still waits
-   * for one (every connection of the pool busy), failed at once; undici drops it when its
-   * turn comes.
-   */
+  /** Fails the attempt out with `err` (see TimedCall), or the next one when none is out. */
   failAttempt(err: Error): void {
-    if (this.abort !== undefined) this.abort(err);
-    else if (this.current !== undefined) this.current.fail(err);
+    if (this.current !== undefined) this.current.fail(err);
     else this.pendingAbort = err;
   }
 
@@ -152,7 +145,7 @@ export const dispatchAttempt: Dispatch = function dispatchAttempt(ex, handler) {
 };
 
 /** One attempt on one target: in-flight count, health and latency reports, metrics. */
-class Attempt implements Dispatcher.DispatchHandler, Timed {
+class Attempt extends TimedCall implements Dispatcher.DispatchHandler {
   readonly #ex: Exchange;
   readonly #target: Target;
   readonly #next: Dispatcher.DispatchHandler;
@@ -161,37 +154,21 @@ class Attempt implements Dispatcher.DispatchHandler, Timed {
   span: Span | undefined = undefined;
   #headed = false;
   #ended = false;
-  timedSince = 0;
-  timedLimit = 0;
-  timedHeaded = false;
-  timedPrev: Timed | null = null;
-  timedNext: Timed | null = null;
 
   constructor(ex: Exchange, target: Target, next: Dispatcher.DispatchHandler) {
+    super();
     this.#ex = ex;
     this.#target = target;
     this.#next = next;
     this.timedSince = this.#sentAt;
   }
 
-  onConnect(abort: (err?: Error) => void): void {
+  override onConnect(abort: (err?: Error) => void): void {
     const ex = this.#ex;
-    // Ended before undici handed it a connection: thrown here, undici fails the request
-    // without writing it and keeps the connection (calling `abort` would destroy it).
-    if (this.#ended) throw new undiciErrors.RequestAbortedError('the attempt ended before it was sent');
+    // Dropped unsent when the client left or the exchange failed before this attempt was out (see TimedCall).
     if (ex.ctx.aborted) throw new undiciErrors.RequestAbortedError('client closed the connection');
     if (ex.pendingAbort !== undefined) throw ex.pendingAbort;
-    ex.abort = abort;
-  }
-
-  /** This attempt's head, or its next body chunk, did not come in time: fail it (retries decide what follows). */
-  timedOut(err: Error): void {
-    this.#ex.failAttempt(err);
-  }
-
-  /** Fails this attempt before it reached a connection (see `Exchange.failAttempt`). */
-  fail(err: Error): void {
-    this.onError(err);
+    super.onConnect(abort);
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, text: string): boolean {
@@ -243,7 +220,6 @@ class Attempt implements Dispatcher.DispatchHandler, Timed {
     untrack(this);
     this.#target.inFlight--;
     const ex = this.#ex;
-    ex.abort = undefined;
     ex.pendingAbort = undefined;
     if (ex.current === this) ex.current = undefined;
   }

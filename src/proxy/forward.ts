@@ -12,7 +12,7 @@ import { metrics, type UpstreamOutcome } from '../observability/metrics.js';
 import { logGate } from '../observability/logger.js';
 import { bodyBytes } from './memory.js';
 import { limitedBody, RequestBodyTooLarge } from '../pipeline/body.js';
-import { coarseClock, track, untrack, type Timed } from './timeouts.js';
+import { coarseClock, TimedCall, track, untrack } from './timeouts.js';
 import { endAttempt } from '../observability/tracing.js';
 import type { Span } from '@opentelemetry/api';
 
@@ -34,24 +34,17 @@ export interface ForwardOptions {
  * streams from the client socket, the response body streams back with backpressure in
  * both directions, and either side going away stops the other. One object per request.
  */
-export class ProxyCall implements Dispatcher.DispatchHandler, Timed {
+export class ProxyCall extends TimedCall implements Dispatcher.DispatchHandler {
   readonly #ctx: RequestContext;
   readonly #target: Target;
-  #abort: ((err?: Error) => void) | undefined = undefined;
-  /** A timeout that passed before undici handed the request to a connection: applied in `onConnect`. */
-  #pendingAbort: Error | undefined = undefined;
   #sentAt = 0;
   #done = false;
   #bodyTimeout = 0;
-  timedSince = 0;
-  timedLimit = 0;
-  timedHeaded = false;
-  timedPrev: Timed | null = null;
-  timedNext: Timed | null = null;
   /** Client span of this attempt, when the request is traced. */
   #span: Span | undefined = undefined;
 
   constructor(ctx: RequestContext, target: Target) {
+    super();
     this.#ctx = ctx;
     this.#target = target;
   }
@@ -86,34 +79,16 @@ export class ProxyCall implements Dispatcher.DispatchHandler, Timed {
     target.pool.dispatch(dispatchOpts, this);
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    // Ended before undici handed it a connection (timed out while queued, or the client left):
-    // thrown here, undici fails the request without writing it, and the connection stays
-    // open for the next one (calling `abort` now would destroy that connection).
+  override onConnect(abort: (err?: Error) => void): void {
+    // The client left before undici handed the request a connection: dropped unsent (see TimedCall).
     if (this.#ctx.aborted) throw new undiciErrors.RequestAbortedError('client closed the connection');
-    if (this.#pendingAbort !== undefined) throw this.#pendingAbort;
-    this.#abort = abort;
-  }
-
-  /**
-   * The response head, or the next body chunk, did not come in time. A request still
-   * waiting for a connection (every connection of the pool busy) is answered now; undici
-   * drops it when its turn comes (`onConnect`).
-   */
-  timedOut(err: Error): void {
-    this.#fail(err);
+    super.onConnect(abort);
   }
 
   /** The client went away: stop the upstream request so its connection is freed. */
   cancel(): void {
     if (this.#done) return;
-    this.#fail(new undiciErrors.RequestAbortedError('client closed the connection'));
-  }
-
-  #fail(err: Error): void {
-    if (this.#abort !== undefined) return this.#abort(err);
-    this.#pendingAbort = err;
-    this.onError(err);
+    this.fail(new undiciErrors.RequestAbortedError('client closed the connection'));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -151,7 +126,7 @@ export class ProxyCall implements Dispatcher.DispatchHandler, Timed {
   }
 
   onError(err: Error): void {
-    // Already failed by `timedOut` while queued: this is undici dropping it.
+    // Already failed while it waited for a connection: this is undici dropping it.
     if (this.#done) return;
     this.#finish();
     const ctx = this.#ctx;

@@ -95,3 +95,43 @@ export function trackedCount(): number {
   for (let t = head; t !== null; t = t.timedNext) n++;
   return n;
 }
+
+/**
+ * A request sent with undici's `dispatch` and timed by the sweep: the `Timed` fields, and
+ * how it fails. On a connection it is aborted there; still waiting for one (every
+ * connection of the pool busy) it fails at once (`onError`), and when undici's turn comes,
+ * `onConnect` throws, so that undici drops it unsent and keeps the connection (calling the
+ * `abort` undici hands over before writing would destroy that connection). ProxyCall,
+ * the resilient path's Attempt and mirror copies share it.
+ */
+export abstract class TimedCall implements Timed {
+  timedSince = 0;
+  timedLimit = 0;
+  timedHeaded = false;
+  timedPrev: Timed | null = null;
+  timedNext: Timed | null = null;
+  #abort: ((err?: Error) => void) | undefined = undefined;
+  /** Why it failed before it reached a connection. */
+  #unsent: Error | undefined = undefined;
+
+  /** undici's `onConnect`: the request is about to be written. */
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#unsent !== undefined) throw this.#unsent;
+    this.#abort = abort;
+  }
+
+  /** Ends the request with `err`, wherever it is. */
+  fail(err: Error): void {
+    if (this.#abort !== undefined) return this.#abort(err);
+    this.#unsent = err;
+    this.onError(err);
+  }
+
+  /** The head, or the next body chunk, did not come in time (a retry interceptor decides what follows). */
+  timedOut(err: Error): void {
+    this.fail(err);
+  }
+
+  /** undici's `onError`, also called by `fail` for a request not yet sent; later calls must do nothing. */
+  abstract onError(err: Error): void;
+}

@@ -9,7 +9,7 @@ import { compileRewrite } from '../../proxy/rewrite.js';
 import { readBody, replayableLength } from '../../proxy/replay.js';
 import { metrics } from '../../observability/metrics.js';
 import { outcomeOf } from '../../proxy/forward.js';
-import { coarseClock, track, untrack, type Timed } from '../../proxy/timeouts.js';
+import { coarseClock, TimedCall, track, untrack } from '../../proxy/timeouts.js';
 import type { Target } from '../../upstreams/upstream.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Handler, HandlerDeps } from '../handler.js';
@@ -49,8 +49,9 @@ export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps
     headers.push('x-gantry-shadow', '1');
     if (body !== null) setHeader(headers, 'content-length', String(body.length));
     const path = t.basePath + (rewrite === null ? ctx.path : rewrite(ctx.path, ctx.params)) + ctx.query;
-    const timeouts = up.timeouts;
-    new ShadowCall(t, ctx.logger).send({ method: ctx.method as Dispatcher.HttpMethod, path, headers, body }, timeouts.response, timeouts.idle);
+    // Timed by the sweep instead of undici's timers, as proxied requests are (proxy/timeouts.ts).
+    const opts: Dispatcher.DispatchOptions = { method: ctx.method as Dispatcher.HttpMethod, path, headers, body, headersTimeout: 0, bodyTimeout: 0 };
+    new ShadowCall(t, ctx.logger).send(opts, up.timeouts.response, up.timeouts.idle);
   };
 
   return {
@@ -85,28 +86,21 @@ export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps
  * the proxy's timeout sweep (proxy/timeouts.ts) with the mirror upstream's response and
  * idle timeouts, like a proxied request, rather than by undici's per-request timers.
  */
-class ShadowCall implements Dispatcher.DispatchHandler, Timed {
+class ShadowCall extends TimedCall implements Dispatcher.DispatchHandler {
   readonly #target: Target;
   readonly #logger: Logger;
   #sentAt = 0;
   #idle = 0;
   #headed = false;
   #done = false;
-  #abort: ((err?: Error) => void) | undefined = undefined;
-  /** Timed out before undici handed it a connection: it is dropped unsent in `onConnect`. */
-  #expired: Error | undefined = undefined;
-  timedSince = 0;
-  timedLimit = 0;
-  timedHeaded = false;
-  timedPrev: Timed | null = null;
-  timedNext: Timed | null = null;
 
   constructor(target: Target, logger: Logger) {
+    super();
     this.#target = target;
     this.#logger = logger;
   }
 
-  send(opts: Omit<Dispatcher.DispatchOptions, 'headersTimeout' | 'bodyTimeout'>, responseTimeout: number, idleTimeout: number): void {
+  send(opts: Dispatcher.DispatchOptions, responseTimeout: number, idleTimeout: number): void {
     const t = this.#target;
     t.inFlight++;
     this.#sentAt = performance.now();
@@ -116,19 +110,7 @@ class ShadowCall implements Dispatcher.DispatchHandler, Timed {
       this.timedLimit = responseTimeout;
       track(this);
     }
-    t.pool.dispatch({ ...opts, headersTimeout: 0, bodyTimeout: 0 }, this);
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    // Thrown, undici drops the request without writing it and keeps the connection.
-    if (this.#expired !== undefined) throw this.#expired;
-    this.#abort = abort;
-  }
-
-  timedOut(err: Error): void {
-    if (this.#abort !== undefined) return this.#abort(err);
-    this.#expired = err;
-    this.onError(err);
+    t.pool.dispatch(opts, this);
   }
 
   onHeaders(status: number): boolean {
