@@ -7,7 +7,8 @@ import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, startGateway, type TestGateway } from '../helpers.js';
+import { eventually, httpRequest, parseMetrics, startGateway, type TestGateway } from '../helpers.js';
+import { metrics } from '../../src/observability/metrics.js';
 import { bindGrpc, writeHttpBodyProto } from '../grpc-fixtures.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatIssue } from '../../src/config/source.js';
@@ -86,6 +87,8 @@ async function startBackend(protoFile: string, includeDirs: string[]) {
       call.write({ contentType: 'text/plain', data: Buffer.from('one,') });
       call.write({ data: Buffer.from('two,') });
       if (call.request.name === 'fail') return void call.emit('error', { code: grpc.status.INTERNAL, details: 'stream broke' });
+      // Never ends: the route's deadline passes mid-body.
+      if (call.request.name === 'hang') return;
       call.write({ data: Buffer.from('three') });
       call.end();
     },
@@ -115,6 +118,9 @@ routes:
   - name: upload-method
     match: { path: /m/files/:name, methods: [POST] }
     grpc: { upstream: tc, protoFile: ./transcode.proto, method: tc.v1.Transcode/UploadFile, body: file }
+  - name: stream-method
+    match: { path: /m/stream/:name, methods: [GET] }
+    grpc: { upstream: tc, protoFile: ./transcode.proto, method: tc.v1.Transcode/DownloadStream, timeout: 300ms }
 `;
     gw = await startGateway(cfg, { file: join(dir, 'gateway.yaml') });
   });
@@ -187,16 +193,26 @@ routes:
     expect(res.text).toBe('one,two,three');
   });
 
-  it('a stream of HttpBody failing after the head is cut off (no error line in raw bytes)', async () => {
+  it.each([
+    ['the backend fails the stream', '/v1/stream/fail', 'transcode', 'GW_ERR_UPSTREAM_RESET'],
+    ['the deadline passes', '/m/stream/hang', 'stream-method', 'GW_ERR_UPSTREAM_TIMEOUT'],
+  ])('a stream of HttpBody failing after the head is cut off and logged as failed: %s', async (_what, path, route, error) => {
+    const series = `gantry_http_requests_total{route="${route}",method="GET",status_class="aborted"}`;
+    const before = parseMetrics(await metrics.text()).get(series) ?? 0;
     const out = await new Promise<{ status: number; text: string; complete: boolean }>((resolve) => {
-      http.get(`${gw.url}/v1/stream/fail`, { agent: false }, (res) => {
+      http.get(`${gw.url}${path}`, { agent: false }, (res) => {
         let text = '';
         res.on('data', (c: Buffer) => (text += c.toString()));
         res.on('error', () => {});
         res.on('close', () => resolve({ status: res.statusCode!, text, complete: res.complete }));
       });
     });
+    // No error line in raw bytes: the body is cut, never a clean end.
     expect(out).toEqual({ status: 200, text: 'one,two,', complete: false });
+    // As the proxy logs an upstream failing mid-body: the status sent, the error code, aborted.
+    const line = await eventually(() => gw.logs.find((l) => l.msg === 'request' && l.path === path), 3000, 'the access-log line');
+    expect(line).toMatchObject({ status: 200, error, aborted: true, bytesOut: 8 });
+    expect(parseMetrics(await metrics.text()).get(series)).toBe(before + 1);
   });
 });
 

@@ -5,7 +5,7 @@ import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { readRequestBody } from '../../pipeline/body.js';
 import { respondAbort, respondData, respondEnd, respondError, respondHead, respondReply } from '../../pipeline/respond.js';
-import { GatewayError } from '../../errors.js';
+import { GatewayError, type GatewayErrorCode } from '../../errors.js';
 import { hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.js';
 import type { Target, Upstream } from '../../upstreams/upstream.js';
 import type { Handler, HandlerDeps } from '../handler.js';
@@ -227,14 +227,27 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client
       start(m.rawResponse ? OCTET_STREAM : NDJSON);
     }
     if (st.code !== Status.OK && m.rawResponse) {
-      // Raw bytes have no place for an error line: the body is cut off, so the client sees it incomplete.
+      // Raw bytes have no place for an error line: the body is cut off, so the client sees it
+      // incomplete, and the log records why, as the proxy does for an upstream failing mid-body.
       closed = true;
+      ctx.errorCode ??= cutOffCode(st);
       return respondAbort(ctx);
     }
     if (st.code !== Status.OK) write(Buffer.from(`${JSON.stringify({ error: { code: st.code, status: grpcStatusName(st.code), message: st.details } })}\n`));
     ended = true;
     if (writable && queue.length === 0) end();
   });
+}
+
+/**
+ * The error code of a raw stream cut off by a status other than OK after its head: the
+ * deadline passing, a message that does not decode, or (any other status) the stream
+ * broken off, as a connection reset mid-body is for the proxy.
+ */
+function cutOffCode(s: StatusObject): GatewayErrorCode {
+  if (s.code === Status.DEADLINE_EXCEEDED) return 'GW_ERR_UPSTREAM_TIMEOUT';
+  if (s.code === Status.INTERNAL && UNPARSABLE.test(s.details)) return 'GW_ERR_UPSTREAM_BAD_RESPONSE';
+  return 'GW_ERR_UPSTREAM_RESET';
 }
 
 /** A status other than OK: 502 when the target could not be reached, else the mapped status as problem+json. */
