@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { GatewayConfigSchema, type GatewayConfig } from './schema.js';
@@ -163,6 +163,26 @@ async function importBounded(url: string, ms: number): Promise<Record<string, un
   }
 }
 
+/**
+ * The URL a plugin is imported from: its file URL with the hash of its content as the query.
+ * Node caches an ES module by URL for the life of the process and cannot unload it, so a
+ * reload that imported the plain URL again would get the old code. With the hash, an
+ * unchanged file is the same URL (the same module instance, its top-level state kept) and a
+ * changed one a new URL, imported afresh. A file that cannot be read is imported by its
+ * plain URL, so the error is Node's own (`Cannot find module …`).
+ *
+ * @example pluginUrl('/etc/gantry/policies/x.mjs') // 'file:///etc/gantry/policies/x.mjs?v=3f2a9c0d1e4b5a67'
+ */
+function pluginUrl(file: string): string {
+  const url = pathToFileURL(file);
+  try {
+    url.search = `v=${createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16)}`;
+  } catch {
+    // missing, a folder, unreadable: the import below reports it
+  }
+  return url.href;
+}
+
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 /** Loads the plugins into `registry`; returns the names of policies whose schema does not compile. */
@@ -175,7 +195,7 @@ async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, base
     const file = resolve(baseDir, spec);
     let mod: Record<string, unknown>;
     try {
-      mod = await importBounded(pathToFileURL(file).href, timeoutMs);
+      mod = await importBounded(pluginUrl(file), timeoutMs);
     } catch (e) {
       if (e instanceof PluginTimeout) {
         source.issueAt(['plugins', i], `${spec}: did not finish loading within ${seconds(timeoutMs)}`);

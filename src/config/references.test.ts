@@ -9,7 +9,7 @@ import type { GatewayConfig } from './schema.js';
 const folder = () => dirname(writeTempConfig('x: 1\n', 'unused.yaml'));
 
 describe('referencedFiles', () => {
-  it('lists listener and upstream TLS files and the schema files validate entries reach, each once', () => {
+  it('lists listener and upstream TLS files, plugin modules and the schema files validate entries reach, each once', () => {
     const dir = folder();
     mkdirSync(join(dir, 'schemas'));
     writeFileSync(join(dir, 'schemas', 'order.json'), JSON.stringify({ properties: { item: { $ref: 'item.yaml#/$defs/item' } } }));
@@ -21,9 +21,10 @@ describe('referencedFiles', () => {
       ],
       upstreams: { u: { targets: [], tls: { ca: '/etc/ca.pem', cert: 'up.pem', key: 'up-key.pem' } }, v: { targets: [] } },
       routes: [{ name: 'r', match: { path: '/' }, policies: [{ validate: { body: { $ref: './schemas/order.json' }, query: { type: 'object' } } }] }],
+      plugins: ['./policies/add-tenant.mjs', 'up.pem'],
     } as unknown as GatewayConfig;
     expect(referencedFiles(config, dir)).toEqual({
-      files: ['/etc/ca.pem', ...['certs/gw-key.pem', 'certs/gw.pem', 'certs/x-key.pem', 'certs/x.pem', 'schemas/item.yaml', 'schemas/order.json', 'up-key.pem', 'up.pem'].map((f) => join(dir, f))].sort(),
+      files: ['/etc/ca.pem', ...['certs/gw-key.pem', 'certs/gw.pem', 'certs/x-key.pem', 'certs/x.pem', 'policies/add-tenant.mjs', 'schemas/item.yaml', 'schemas/order.json', 'up-key.pem', 'up.pem'].map((f) => join(dir, f))].sort(),
       watchedElsewhere: [],
       complete: true,
     });
@@ -69,7 +70,7 @@ describe('referencedFiles', () => {
   });
 
   it('takes a config that is not valid yet: values of the wrong shape are skipped', () => {
-    const config = { listeners: 'x', upstreams: [1], routes: [null, { grpc: 3, graphql: { schemaFile: 7 } }], policies: [{ 'internal-token': 'k' }] } as unknown as GatewayConfig;
+    const config = { listeners: 'x', upstreams: [1], routes: [null, { grpc: 3, graphql: { schemaFile: 7 } }], policies: [{ 'internal-token': 'k' }], plugins: [3, ''] } as unknown as GatewayConfig;
     expect(referencedFiles(config, folder())).toEqual({ files: [], watchedElsewhere: [], complete: true });
   });
 });

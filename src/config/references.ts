@@ -36,10 +36,11 @@ const values = (v: unknown): unknown[] => (isObj(v) ? Object.values(v) : []);
  * - upstreams: `tls.ca`, `cert`, `key`; `file.path` (in `watchedElsewhere`: discovery polls it);
  * - routes: `grpc.protoFile` and the protos it imports, `grpc.tls.ca`, `graphql.schemaFile`;
  * - policy entries: the schema files of `validate` (and the files they `$ref`), the key of
- *   `internal-token`.
+ *   `internal-token`;
+ * - `plugins`: the module files themselves (a changed one is imported afresh at reload,
+ *   load.ts `pluginUrl`), not the modules they import.
  *
- * Not listed: `plugins` (ES modules: imported once per process, see docs/operations.md) and
- * `log.output` (written, not read). Takes the config as the YAML holds it (it may not be
+ * Not listed: `log.output` (written, not read). Takes the config as the YAML holds it (it may not be
  * valid yet): a value of the wrong shape is skipped.
  *
  * @example referencedFiles(gw.runtime.config, gw.runtime.loaded.baseDir).files // ['/etc/gantry/certs/gw.pem', …]
@@ -85,6 +86,7 @@ export function referencedFiles(config: GatewayConfig, baseDir: string, options:
     for (const f of protos.files) out.add(f);
     complete &&= protos.complete;
   }
+  for (const p of list(config.plugins)) add(p);
   forEachPolicyEntry(config, (name, settings) => {
     if (!isObj(settings)) return;
     if (name === 'internal-token') add(settings.key);

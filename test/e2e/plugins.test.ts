@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { eventually, freePort, httpRequest, spawnGateway, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatIssue } from '../../src/config/source.js';
 import { Gateway } from '../../src/gateway.js';
@@ -169,5 +169,101 @@ routes:
 `,
     );
     await expect(Gateway.start(file)).rejects.toThrow(/unknown hook 'beforeEverything'/);
+  });
+});
+
+/**
+ * A plugin written as an operator would edit it: answers `<tag>:<id>`, where `id` is drawn
+ * once per module instance (so a reload that kept the module answers the same id).
+ */
+const stampPlugin = (tag: string, schema = `{ type: 'object' }`) => `const id = Math.random().toString(36).slice(2);
+export default {
+  name: 'stamp',
+  description: 'Answers with its version and module instance.',
+  schema: ${schema},
+  create() {
+    return { request: function stamp() { return { status: 200, body: '${tag}:' + id }; } };
+  },
+};
+`;
+
+const stampConfig = (port = 0, extra = '') => `version: 1
+listeners: [ { name: public, port: ${port}, host: 127.0.0.1 } ]
+plugins: [ ./policies/stamp.mjs ]
+routes:
+  - { name: r, match: { path: /r }, static: { body: unused }, policies: [ { stamp: {} } ] }
+${extra}`;
+
+describe('plugins: a reload imports a changed plugin file afresh', () => {
+  let gw: TestGateway;
+  let plugin: string;
+  const get = async () => (await httpRequest(`${gw.url}/r`)).text;
+
+  beforeAll(async () => {
+    const file = configWithPlugins(stampConfig());
+    plugin = join(dirname(file), 'policies', 'stamp.mjs');
+    writeFileSync(plugin, stampPlugin('v1'));
+    gw = await startGateway('', { file });
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('an unchanged plugin keeps its module; a changed one serves its new code after the reload', async () => {
+    const first = await get();
+    expect(first).toMatch(/^v1:/);
+    expect((await gw.gw.reload()).ok).toBe(true);
+    expect(await get()).toBe(first);
+
+    writeFileSync(plugin, stampPlugin('v2'));
+    expect((await gw.gw.reload()).ok).toBe(true);
+    expect(await get()).toMatch(/^v2:/);
+  });
+
+  it('a changed plugin that does not import, or whose schema does not compile, is refused naming the file; the old code keeps serving', async () => {
+    writeFileSync(plugin, stampPlugin('v3'));
+    expect((await gw.gw.reload()).ok).toBe(true);
+    const serving = await get();
+    expect(serving).toMatch(/^v3:/);
+
+    writeFileSync(plugin, stampPlugin('v4').replace('export default {', 'export default {{'));
+    let r = await gw.gw.reload();
+    // (and the policy entry that names it: an unknown policy, as with a plugin missing at start)
+    expect(r.ok ? [] : r.issues.map(formatIssue)).toContainEqual(expect.stringMatching(/gateway\.yaml:3 plugins\[0\]: cannot load plugin \.\/policies\/stamp\.mjs: /));
+    expect(await get()).toBe(serving);
+
+    writeFileSync(plugin, stampPlugin('v5', `{ type: 'object', properties: { n: { type: 'no-such-type' } } }`));
+    r = await gw.gw.reload();
+    expect(r.ok ? [] : r.issues.map(formatIssue)).toEqual([expect.stringMatching(/gateway\.yaml:3 plugins\[0\]: \.\/policies\/stamp\.mjs: policy 'stamp' has a schema that does not compile/)]);
+    expect(await get()).toBe(serving);
+
+    // Fixed: the next reload serves it.
+    writeFileSync(plugin, stampPlugin('v6'));
+    expect((await gw.gw.reload()).ok).toBe(true);
+    expect(await get()).toMatch(/^v6:/);
+  });
+});
+
+describe('gantry start: reload.watch reloads when a plugin file changes', () => {
+  it('the edited plugin serves without a reload asked for; a broken edit keeps the old code serving', async () => {
+    const port = await freePort();
+    const file = configWithPlugins(stampConfig(port, 'reload: { watch: true, debounce: 100ms }\n'));
+    const plugin = join(dirname(file), 'policies', 'stamp.mjs');
+    writeFileSync(plugin, stampPlugin('v1'));
+    const g = await spawnGateway('', { file });
+    const get = async () => (await httpRequest(`http://127.0.0.1:${port}/r`)).text;
+    try {
+      expect(await get()).toMatch(/^v1:/);
+      writeFileSync(plugin, stampPlugin('v2'));
+      await eventually(async () => ((await get()).startsWith('v2:') ? true : undefined), 10_000, 'the edited plugin to serve');
+      const serving = await get();
+
+      writeFileSync(plugin, 'export default {{\n');
+      const failed = await eventually(() => g.logs.find((l) => l.msg === 'config reload rejected; the previous config keeps serving'), 10_000, 'the refused reload to be logged');
+      expect(JSON.stringify(failed)).toMatch(/plugins\[0\]: cannot load plugin \.\/policies\/stamp\.mjs/);
+      expect(await get()).toBe(serving);
+    } finally {
+      await g.stop();
+    }
   });
 });
