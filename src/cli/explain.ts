@@ -162,7 +162,7 @@ export async function explain(file: string, req: ExplainRequest): Promise<Explan
   out.consumerPolicies = config.consumers
     .filter((c) => (c.policies?.length ?? 0) > 0)
     .map((c) => ({ consumer: c.id, policies: c.policies!.map((e) => Object.keys(e)[0]!) }));
-  const rewrite = rc.upstream !== undefined ? compileRewrite(rc.rewrite) : null;
+  const rewrite = rc.upstream !== undefined ? compileRewrite(rc.rewrite, rc.match) : null;
   if (rc.upstream !== undefined) out.forwardedPath = (rewrite === null ? path : rewrite(path, found.params)) + query;
   out.target = describeTarget(config, rc, out.forwardedPath);
   return out;

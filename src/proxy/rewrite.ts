@@ -1,4 +1,5 @@
 import type { RouteConfig } from '../config/schema.js';
+import { compilePathPattern } from '../routing/matchers.js';
 
 /** Builds the upstream path (without query) from the matched path and params. */
 export type PathRewrite = (path: string, params: Record<string, string | undefined>) => string;
@@ -6,15 +7,16 @@ export type PathRewrite = (path: string, params: Record<string, string | undefin
 /**
  * Compiles a route's `rewrite:` block, applied in this order: `path` template, then
  * `stripPrefix`, `replace`, `addPrefix`. Returns null when the path is forwarded as is.
+ * `match` is the route's (its path pattern gives `{params.*}` as sent).
  *
  * @example
  *   compileRewrite({ stripPrefix: '/api/v1' })!('/api/v1/products/7', {}) // '/products/7'
  *   compileRewrite({ path: '/items/{params.id}' })!('/p/7', { id: '7' })  // '/items/7'
  */
-export function compileRewrite(rw: RouteConfig['rewrite']): PathRewrite | null {
+export function compileRewrite(rw: RouteConfig['rewrite'], match?: RouteConfig['match']): PathRewrite | null {
   if (!rw) return null;
   const steps: PathRewrite[] = [];
-  if (rw.path !== undefined) steps.push(compileTemplate(rw.path));
+  if (rw.path !== undefined) steps.push(compileTemplate(rw.path, match?.pathRegex !== undefined ? undefined : (match?.path ?? '/*')));
   if (rw.stripPrefix !== undefined) {
     const prefix = rw.stripPrefix.replace(/\/$/, '');
     steps.push((p) => {
@@ -47,17 +49,19 @@ export function compileRewrite(rw: RouteConfig['rewrite']): PathRewrite | null {
 /**
  * `/items/{params.id}/x` → a function of params. Values are percent-encoded as one path
  * segment, so a param cannot inject `/` or `..` into the forwarded path. `{params.*}` is
- * the wildcard remainder, kept as a path (its segments were normalised already).
+ * the rest a trailing `*` of `pattern` matched, as sent (normalised, escapes kept), as
+ * `stripPrefix` forwards it: the decoded param would turn `a%2Fb` into two segments and
+ * `..%2F` into a `..` segment (grpc-gateway keeps reserved escapes of a `**` match too).
  */
-function compileTemplate(template: string): PathRewrite {
+function compileTemplate(template: string, pattern: string | undefined): PathRewrite {
   const parts = template.split(/(\{params\.[A-Za-z0-9_*]+\})/);
-  return (_path, params) => {
+  const rest = pattern?.endsWith('*') ? compilePathPattern(pattern, false) : undefined;
+  return (path, params) => {
     let out = '';
     for (const part of parts) {
       if (part.startsWith('{params.')) {
         const name = part.slice(8, -1);
-        const v = params[name] ?? '';
-        out += name === '*' ? v.split('/').map(encodeURIComponent).join('/') : encodeURIComponent(v);
+        out += name === '*' ? (rest?.(path)?.['*'] ?? '') : encodeURIComponent(params[name] ?? '');
       } else {
         out += part;
       }

@@ -71,9 +71,10 @@ export function testExtra(extra: ExtraMatch, headers: IncomingHttpHeaders, query
 
 /**
  * A regular expression equivalent to a find-my-way path pattern, for the slow paths
- * (priority routes, fallbacks after header/method misses). Returns named params.
+ * (priority routes, fallbacks after header/method misses). Returns named params,
+ * percent-decoded as find-my-way decodes them, or as sent with `decode` false.
  */
-export function compilePathPattern(pattern: string): (path: string) => Record<string, string> | null {
+export function compilePathPattern(pattern: string, decode = true): (path: string) => Record<string, string> | null {
   const names: string[] = [];
   let src = '^';
   const prefix = pattern.endsWith('*');
@@ -99,7 +100,7 @@ export function compilePathPattern(pattern: string): (path: string) => Record<st
     if (!m) return null;
     const params: Record<string, string> = {};
     names.forEach((n, i) => {
-      params[n] = safeDecode(m[i + 1] ?? '');
+      params[n] = decode ? safeDecode(m[i + 1] ?? '') : (m[i + 1] ?? '');
     });
     return params;
   };

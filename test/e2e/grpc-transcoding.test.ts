@@ -170,6 +170,9 @@ routes:
     const m = await httpRequest(`${gw.url}/m/files/f2`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: BYTES });
     expect(m.status).toBe(200);
     expect(m.json()).toEqual({ name: 'f2', contentType: 'application/octet-stream', hex: '89504e4700ff', copies: 0 });
+    // A method route's :param is decoded whole, as a single-segment binding variable is.
+    const escaped = await httpRequest(`${gw.url}/m/files/a%2Fb%20c`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+    expect(escaped.json()).toMatchObject({ name: 'a/b c' });
   });
 
   it.each([

@@ -42,6 +42,9 @@ routes:
   - { name: prefixes, match: { path: /old/* }, upstream: echo, rewrite: { stripPrefix: /old, addPrefix: /new } }
   - { name: replace, match: { path: /re/* }, upstream: echo, rewrite: { replace: { pattern: "^/re/(\\\\w+)", with: "/r-$1" } } }
   - { name: based, match: { path: /based/* }, upstream: based, rewrite: { stripPrefix: /based } }
+  - { name: rest, match: { path: /rest/* }, upstream: echo, rewrite: { path: "/v2/{params.*}" } }
+  - { name: rest-param, match: { path: "/files/:id/*" }, upstream: echo, rewrite: { path: "/v2/{params.id}/{params.*}" } }
+  - { name: rest-high, match: { path: /high/* }, upstream: echo, priority: 5, rewrite: { path: "/v2/{params.*}" } }
   - name: templated-headers
     match: { path: /th/:id }
     upstream: echo
@@ -155,6 +158,14 @@ routes:
     ['/old', '/new'],
     ['/re/abc/def', '/r-abc/def'],
     ['/based/x', '/base/x'],
+    // {params.*} is the rest as sent, as stripPrefix forwards it: an escaped "/" stays one
+    // segment (never a "..%2F" turned into a ".." segment), ":" is not escaped.
+    ['/rest/a%2Fb/c%20d/e:f/%C3%A9', '/v2/a%2Fb/c%20d/e:f/%C3%A9'],
+    ['/rest/..%2Fadmin', '/v2/..%2Fadmin'],
+    ['/rest/books/1:publish', '/v2/books/1:publish'],
+    ['/rest', '/v2/'],
+    ['/files/i%2Fd/a%2Fb', '/v2/i%2Fd/a%2Fb'],
+    ['/high/..%2F..%2Fetc', '/v2/..%2F..%2Fetc'],
   ])('rewrites %s to %s', async (path, want) => {
     expect((await echo(gw, path)).url).toBe(want);
   });

@@ -10,7 +10,7 @@ export const PART_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export const AggregatePartSchema = Type.Object(
   {
     upstream: Name({ description: 'Upstream this part is fetched from (its balancer, retries, breaker and pool apply).' }),
-    path: Type.String({ pattern: '^/', description: 'Path template on the upstream; `{params.NAME}` is a route param (percent-encoded), `{params.*}` the wildcard rest.' }),
+    path: Type.String({ pattern: '^/', description: 'Path template on the upstream; `{params.NAME}` is a route param (percent-encoded), `{params.*}` the wildcard rest as sent (escapes kept).' }),
     method: Type.Union(
       PART_METHODS.map((m) => Type.Literal(m)),
       { default: 'GET', description: 'Method of the part request. Parts never carry a request body.' },

@@ -44,7 +44,7 @@ export function subcallConfig(route: RouteConfig, upstream: string, extra: Parti
  *   call(ctx);
  */
 export function compileUpstreamCall(route: RouteConfig, upstream: Upstream, deps: HandlerDeps): (ctx: RequestContext) => void {
-  const rewrite = compileRewrite(route.rewrite);
+  const rewrite = compileRewrite(route.rewrite, route.match);
   const opts: ForwardOptions = {
     forwarding: deps.forwarding,
     preserveHost: route.preserveHost ?? false,

@@ -47,7 +47,7 @@ export function withWebSocket(inner: Handler, route: RouteConfig, deps: HandlerD
   const pool = poolOptions(upstream.config);
   const ws: WebSocketRoute = {
     upstream,
-    rewrite: compileRewrite(route.rewrite),
+    rewrite: compileRewrite(route.rewrite, route.match),
     opts: { forwarding: deps.forwarding, preserveHost: route.preserveHost ?? false, headersTimeout: 0, bodyTimeout: 0 },
     connectTimeout: (pool.connect as { timeout?: number } | undefined)?.timeout ?? 5000,
     responseTimeout: route.timeouts?.response ?? pool.headersTimeout ?? 60_000,

@@ -38,7 +38,7 @@ export function withMirror(inner: Handler, route: RouteConfig, deps: HandlerDeps
   if (!m) return inner;
   const up = deps.upstreams.get(m.upstream);
   if (!up) throw new Error(`mirror: unknown upstream '${m.upstream}'`);
-  const rewrite = compileRewrite(route.rewrite);
+  const rewrite = compileRewrite(route.rewrite, route.match);
   const percent = m.percent ?? 100;
   const maxBody = m.maxBody ?? 65_536;
 
