@@ -6,12 +6,13 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
 import type { ConfigPath } from '../config/entries.js';
 import { certificateNames, covers, serverNameProblem } from './tls-names.js';
+import { caFileProblem } from '../util/ca-file.js';
 import type { ListenerTlsConfig } from './tls.js';
 
 /**
  * Config checks for TLS listeners, with file/line/path: `https` and `h2` need `tls`, `tls`
  * needs one of them; every certificate file must be readable and hold a certificate with
- * its matching key; `serverNames` must be DNS names (RFC 6066 §3: no IP addresses), each
+ * its matching key, and `clientCa` at least one certificate; `serverNames` must be DNS names (RFC 6066 §3: no IP addresses), each
  * once per listener, and the certificate must be valid for each (RFC 6125 §6.4: a client
  * would refuse it otherwise). An expired or not yet valid certificate is a warning.
  *
@@ -32,6 +33,8 @@ export function checkListenersTls(config: GatewayConfig, baseDir: string, source
     if (typeof tls.clientCa === 'string') {
       ca = files.read([...at, 'clientCa'], tls.clientCa);
       if (ca === undefined) return;
+      const problem = caFileProblem(ca, tls.clientCa);
+      if (problem !== undefined) return source.issueAt([...at, 'clientCa'], problem);
     }
     checkCertificate(files, at, tls, ca);
     const seen = new Map<string, number>();

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { BuildError, reasonOf } from '../config/build-error.js';
+import { caFileProblem } from '../util/ca-file.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
 
@@ -62,7 +63,11 @@ export function readUpstreamTls(cfg: UpstreamTlsConfig | undefined, baseDir: str
     }
   };
   const options: ConnectionOptions = { rejectUnauthorized: cfg.verify ?? true, minVersion: cfg.minVersion ?? 'TLSv1.2' };
-  if (cfg.ca !== undefined) options.ca = read('ca', cfg.ca);
+  if (cfg.ca !== undefined) {
+    options.ca = read('ca', cfg.ca);
+    const problem = caFileProblem(options.ca, cfg.ca);
+    if (problem !== undefined) throw new BuildError(['ca'], problem);
+  }
   if (cfg.cert !== undefined) options.cert = read('cert', cfg.cert);
   if (cfg.key !== undefined) options.key = read('key', cfg.key);
   if (cfg.passphrase !== undefined) {

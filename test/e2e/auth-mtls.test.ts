@@ -10,6 +10,7 @@ function writePemsInto(dir: string, files: Record<string, string>): void {
   for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, name), pem);
 }
 import { loadConfig } from '../../src/config/load.js';
+import { formatIssue } from '../../src/config/source.js';
 
 /** The https listener and the mtls policy, with certificates generated here. */
 interface Res {
@@ -195,6 +196,14 @@ describe('tls config', () => {
       if (!r.ok) expect(r.issues.map((i) => `${i.path}: ${i.message}`).join('\n')).toMatch(c.error);
     });
   }
+  it('a clientCa that holds no certificate (empty, a key, garbage) is an error at its line, naming the file', async () => {
+    const files = writePems({ 'gw.pem': server.cert, 'gw-key.pem': server.key, 'empty.pem': '', 'key.pem': server.key, 'junk.pem': 'not a certificate\n' });
+    for (const [caFile, why] of [['empty.pem', 'it is empty'], ['key.pem', 'only PRIVATE KEY'], ['junk.pem', 'no PEM block: DER or not a certificate']]) {
+      const text = `version: 1\nlisteners:\n  - name: s\n    port: 0\n    protocol: https\n    tls: { cert: gw.pem, key: gw-key.pem, clientCa: ${caFile} }\n`;
+      const r = await loadConfig(files.path('gateway.yaml'), { text, env: {} });
+      expect(r.ok ? [] : r.issues.map(formatIssue)).toEqual([`${files.path('gateway.yaml')}:6 listeners[0].tls.clientCa: ${caFile} holds no PEM certificate (${why}); a CA file is one or more -----BEGIN CERTIFICATE----- blocks`]);
+    }
+  });
   it('a valid https listener passes', async () => {
     const file = pemsFor().path('gateway.yaml');
     const r = await loadConfig(file, { text: 'version: 1\nlisteners: [ { name: s, port: 0, protocol: https, tls: { cert: gw.pem, key: gw-key.pem, clientCa: ca.pem } } ]\n', env: {} });

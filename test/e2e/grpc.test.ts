@@ -380,6 +380,7 @@ ${route}`;
   it.each([
     ['a missing proto file', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./nope.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot read nope\.proto \(no such file or directory\)$/],
     ['a proto that does not parse', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./broken.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load broken\.proto: .*line 2\)$/],
+    ['a CA file that holds no certificate', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser, tls: { ca: ./users.proto } }', /gateway\.yaml:8 routes\[0\]\.grpc\.tls\.ca: \.\/users\.proto holds no PEM certificate \(no PEM block: DER or not a certificate\)/],
     ['an unknown service', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Userz/GetUser }', /gateway\.yaml:8 routes\[0\]\.grpc\.method: no service 'shop\.users\.v1\.Userz' in \.\/users\.proto \(it declares shop\.users\.v1\.Users\)/],
     ['an unknown method', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/Nope }', /gateway\.yaml:8 routes\[0\]\.grpc\.method: service 'shop\.users\.v1\.Users' has no method 'Nope'/],
     ['a client-streaming method', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/Upload }', /routes\[0\]\.grpc\.method: .*client-streaming/],

@@ -106,7 +106,7 @@ beforeAll(async () => {
     issue(clientCa, { cn: 'gantry-edge', usage: 'client' }),
     issue(otherCa, { cn: 'localhost', usage: 'server', dns: ['localhost'], ips: ['127.0.0.1'] }),
   ]);
-  pems = writePems({ 'ca.pem': ca.cert, 'gw.pem': gatewayClient.cert, 'gw-key.pem': gatewayClient.key, 'other-ca.pem': otherCa.cert });
+  pems = writePems({ 'ca.pem': ca.cert, 'gw.pem': gatewayClient.cert, 'gw-key.pem': gatewayClient.key, 'other-ca.pem': otherCa.cert, 'empty.pem': '' });
 
   const tlsOf = (c: Issued) => ({ cert: c.cert, key: c.key });
   // Each backend records into its own list.
@@ -297,6 +297,8 @@ describe('upstream tls config', () => {
   };
   const cases: { desc: string; yaml: string; ok: boolean; want: RegExp }[] = [
     { desc: 'a missing CA file', yaml: '    targets: [ "https://127.0.0.1:1" ]\n    tls: { ca: nope.pem }', ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.ca: cannot read nope\.pem: no such file or directory \(ENOENT\)/ },
+    { desc: 'an empty CA file (Node would trust nothing, silently)', yaml: '    targets: [ "https://127.0.0.1:1" ]\n    tls: { ca: empty.pem }', ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.ca: empty\.pem holds no PEM certificate \(it is empty\)/ },
+    { desc: 'a CA file that holds a key', yaml: '    targets: [ "https://127.0.0.1:1" ]\n    tls: { ca: gw-key.pem }', ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.ca: gw-key\.pem holds no PEM certificate \(only PRIVATE KEY\)/ },
     { desc: 'a certificate without its key', yaml: `    targets: [ "https://127.0.0.1:1" ]\n    tls: { cert: gw.pem }`, ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.cert: a client certificate needs its key: add tls\.key/ },
     { desc: 'a key that is not the certificate’s', yaml: `    targets: [ "https://127.0.0.1:1" ]\n    tls: { cert: gw.pem, key: ca.pem }`, ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.key: unusable TLS material \(gw\.pem, ca\.pem\): error:/ },
     { desc: 'a certificate that is not PEM: the error names every file', yaml: `    targets: [ "https://127.0.0.1:1" ]\n    tls: { ca: ca.pem, cert: gw-key.pem, key: gw-key.pem }`, ok: false, want: /check\.yaml:6 upstreams\.pay\.tls\.key: unusable TLS material \(ca\.pem, gw-key\.pem, gw-key\.pem\): / },

@@ -1,8 +1,9 @@
-import { accessSync, constants } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { GatewayConfig } from '../../config/schema.js';
 import type { ConfigSource } from '../../config/source.js';
 import { closest } from '../../config/validate.js';
+import { caFileProblem } from '../../util/ca-file.js';
 import { forwardable } from './metadata.js';
 import { compileService } from './annotations.js';
 import { GrpcConfigError, compileMethod, routeParams } from './proto.js';
@@ -15,8 +16,9 @@ const NOT_FOR_GRPC = ['rewrite', 'preserveHost', 'timeouts', 'retries', 'fallbac
  * Checks of `grpc:` routes, at config load: the upstream exists and has no HTTP health
  * check, the proto file loads, the method exists and is not client-streaming, `body` and
  * every path param name fields of the request message, forwarded headers can be metadata,
- * the CA file is readable. The compiled method is kept for the handler (proto.ts), so a
- * proto is parsed once per load. Runs on whatever passed (or partly passed) the schema.
+ * the CA file is readable and holds a certificate. The compiled method is kept for the
+ * handler (proto.ts), so a proto is parsed once per load. Runs on whatever passed (or partly
+ * passed) the schema.
  */
 export function checkGrpcRoutes(config: GatewayConfig, baseDir: string, source: ConfigSource): void {
   const upstreams = config.upstreams && typeof config.upstreams === 'object' ? config.upstreams : {};
@@ -43,7 +45,10 @@ export function checkGrpcRoutes(config: GatewayConfig, baseDir: string, source: 
         if (typeof h === 'string' && !forwardable(h)) source.issueAt(at('grpc', 'forwardHeaders', j), `'${h}' cannot be sent as gRPC metadata (connection, gRPC-reserved or set by gRPC itself)`);
       });
     }
-    if (typeof g.tls?.ca === 'string' && !readable(resolve(baseDir, g.tls.ca))) source.issueAt(at('grpc', 'tls', 'ca'), `cannot read ${g.tls.ca}`);
+    if (typeof g.tls?.ca === 'string') {
+      const problem = caProblem(resolve(baseDir, g.tls.ca), g.tls.ca);
+      if (problem !== undefined) source.issueAt(at('grpc', 'tls', 'ca'), problem);
+    }
     const path = r.match && typeof r.match === 'object' && typeof r.match.path === 'string' ? r.match.path : undefined;
     if (g.method !== undefined && g.service !== undefined) return source.issueAt(at('grpc', 'service'), 'set method (one RPC) or service (every RPC with google.api.http annotations), not both');
     if (g.method === undefined && g.service === undefined) return source.issueAt(at('grpc'), 'set method (package.Service/Method) or service (package.Service, routed by its google.api.http annotations)');
@@ -78,11 +83,13 @@ function checkService(g: GrpcConfig, path: string | undefined, baseDir: string, 
   }
 }
 
-function readable(p: string): boolean {
+/** Why the CA file at `abs` (`file` as the config wrote it) cannot be used, or undefined. */
+function caProblem(abs: string, file: string): string | undefined {
+  let pem: Buffer;
   try {
-    accessSync(p, constants.R_OK);
-    return true;
+    pem = readFileSync(abs);
   } catch {
-    return false;
+    return `cannot read ${file}`;
   }
+  return caFileProblem(pem, file);
 }
