@@ -2,7 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeTempConfig } from '../../test/helpers.js';
+import { compileMethod } from '../handlers/grpc/proto.js';
+import { loadConfig } from './load.js';
 import { referencedFiles } from './references.js';
+import { formatIssue } from './source.js';
 import type { GatewayConfig } from './schema.js';
 
 /** A fresh folder for a config and its files. */
@@ -60,6 +63,29 @@ describe('referencedFiles', () => {
     });
     // The config loader only wants the names: it does not load protos.
     expect(referencedFiles(config, dir, { protoImports: false }).files).not.toContain(join(dir, 'protos/money.proto'));
+  });
+
+  it("a loaded config's protos are parsed once, shared by its routes and listed from that parse", async () => {
+    const dir = folder();
+    writeFileSync(join(dir, 'money.proto'), 'syntax = "proto3";\npackage u;\nmessage Money { int64 units = 1; }\n');
+    writeFileSync(join(dir, 'users.proto'), 'syntax = "proto3";\npackage u;\nimport "money.proto";\nservice Users { rpc Get (Money) returns (Money); }\n');
+    const yaml = `version: 1
+listeners: [ { name: public, port: 0 } ]
+upstreams: { g: { targets: [ "http://127.0.0.1:1" ] } }
+routes:
+  - { name: a, match: { path: /a }, grpc: { upstream: g, protoFile: users.proto, method: u.Users/Get } }
+  - { name: b, match: { path: /b }, grpc: { upstream: g, protoFile: ./users.proto, method: u.Users/Get, timeout: 1s } }
+`;
+    const r = await loadConfig(join(dir, 'gateway.yaml'), { text: yaml, env: {} });
+    if (!r.ok) throw new Error(r.issues.map(formatIssue).join('\n'));
+    // Routes naming the same proto share the load's one parse (the same message types).
+    const [a, b] = r.loaded.config.routes.map((route) => compileMethod(route.grpc!, [], dir));
+    expect(a!.request).toBe(b!.request);
+    // Parsing again now would fail on the broken import; the files the load read are listed.
+    writeFileSync(join(dir, 'money.proto'), 'syntax = "proto3";\nmessage {\n');
+    expect(referencedFiles(r.loaded.config, dir)).toEqual({ files: [join(dir, 'money.proto'), join(dir, 'users.proto')], watchedElsewhere: [], complete: true });
+    // A config object the load did not compile (a copy) parses the protos itself.
+    expect(referencedFiles(structuredClone(r.loaded.config), dir).complete).toBe(false);
   });
 
   it('a proto that does not load: the proto itself, not complete', () => {

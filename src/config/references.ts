@@ -81,8 +81,8 @@ export function referencedFiles(config: GatewayConfig, baseDir: string, options:
     if (isObj(g.tls)) add(g.tls.ca);
     add(g.protoFile);
     if (options.protoImports === false) continue;
-    const includeDirs = list(g.includeDirs).filter((d): d is string => typeof d === 'string');
-    const protos = protoFiles({ protoFile: g.protoFile, includeDirs }, baseDir);
+    // The route's own object: when the config loaded, its protos were parsed then (proto.ts keeps that parse).
+    const protos = protoFiles(g as { protoFile: string }, baseDir);
     for (const f of protos.files) out.add(f);
     complete &&= protos.complete;
   }

@@ -2,7 +2,7 @@ import FindMyWay from 'find-my-way';
 import type * as protobuf from 'protobufjs';
 import { codecOf, jsonNameOf } from './codec.js';
 import { protobufJs } from './lazy.js';
-import { GrpcConfigError, fieldOf, loadService, methodOf, rawBodyOf, type CompiledMethod } from './proto.js';
+import { GrpcConfigError, fieldOf, loadService, methodOf, rawBodyOf, type CompiledMethod, type ProtoCache } from './proto.js';
 import { isHttpBody, rawResponse } from './httpbody.js';
 import type { GrpcConfig } from './schema.js';
 
@@ -69,11 +69,11 @@ const compiled = new WeakMap<GrpcConfig, CompiledService>();
  *   const svc = compileService(route.grpc!, '/etc/gantry');
  *   svc.find('GET', '/v1/shelves/1/books/2'); // { kind: 'found', binding, values: [['name', 'shelves/1/books/2']] }
  */
-export function compileService(cfg: GrpcConfig, baseDir: string): CompiledService {
+export function compileService(cfg: GrpcConfig, baseDir: string, protos?: ProtoCache): CompiledService {
   const hit = compiled.get(cfg);
   if (hit !== undefined) return hit;
   const at = ['grpc', 'service'];
-  const loaded = loadService(cfg, baseDir, cfg.service!, at);
+  const loaded = loadService(cfg, baseDir, cfg.service!, at, protos);
   const router = FindMyWay({ ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: 500 });
   const taken = new Map<string, string>();
   const verbs = new Set<string>();

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Buffer } from 'node:buffer';
 import type * as protobuf from 'protobufjs';
-import type { MethodDefinition, Options as LoaderOptions } from '@grpc/proto-loader';
+import type { MethodDefinition, Options as LoaderOptions, PackageDefinition } from '@grpc/proto-loader';
 import { protoLoader, protobufJs } from './lazy.js';
 import type { GrpcConfig } from './schema.js';
 import { CONVERSION, codecOf, jsonNameOf, type MessageCodec } from './codec.js';
@@ -48,6 +48,20 @@ export interface CompiledMethod {
 
 /** Compiled methods by config object: the load-time check compiles, the handler reuses it. */
 const compiled = new WeakMap<GrpcConfig, CompiledMethod>();
+/**
+ * The proto each `grpc:` config object loaded, kept as long as the config: `protoFiles`
+ * lists the files of the config serving without parsing them again (each load and reload
+ * makes new config objects, so a reload parses afresh).
+ */
+const loadedRoots = new WeakMap<object, protobuf.Root>();
+/** grpc-js's method definitions of a loaded proto, made once for the routes that share it. */
+const definitions = new WeakMap<protobuf.Root, PackageDefinition>();
+
+/**
+ * The protos one config load parsed, by file and include dirs: routes naming the same proto
+ * share one parse (checkGrpcRoutes makes one per load; a reload parses afresh).
+ */
+export type ProtoCache = Map<string, protobuf.Root>;
 
 /**
  * Loads the proto of a `grpc:` route and resolves its method, the body field and the
@@ -58,12 +72,12 @@ const compiled = new WeakMap<GrpcConfig, CompiledMethod>();
  *   const m = compileMethod(route.grpc!, ['id'], '/etc/gantry');
  *   m.path; // '/shop.users.v1.Users/GetUser'
  */
-export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], baseDir: string): CompiledMethod {
+export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], baseDir: string, protos?: ProtoCache): CompiledMethod {
   const hit = compiled.get(cfg);
   if (hit !== undefined) return hit;
   const name = cfg.method!;
   const slash = name.indexOf('/');
-  const loaded = loadService(cfg, baseDir, name.slice(0, slash), ['grpc', 'method']);
+  const loaded = loadService(cfg, baseDir, name.slice(0, slash), ['grpc', 'method'], protos);
   const methodName = name.slice(slash + 1);
   const method = loaded.service.methods[methodName];
   if (method === undefined) {
@@ -91,16 +105,20 @@ export interface LoadedService {
  * @example
  *   loadService(route.grpc!, '/etc/gantry', 'shop.users.v1.Users', ['grpc', 'service']).service.methodsArray
  */
-export function loadService(cfg: GrpcConfig, baseDir: string, serviceName: string, at: (string | number)[]): LoadedService {
+export function loadService(cfg: GrpcConfig, baseDir: string, serviceName: string, at: (string | number)[], protos?: ProtoCache): LoadedService {
   const file = resolve(baseDir, cfg.protoFile);
   const includes = (cfg.includeDirs ?? []).map((d) => resolve(baseDir, d));
-  const root = loadRoot(file, includes, baseDir);
+  const key = [file, ...includes].join('\0');
+  const root = loadedRoots.get(cfg) ?? protos?.get(key) ?? loadRoot(file, includes, baseDir);
+  protos?.set(key, root);
+  loadedRoots.set(cfg, root);
   const service = root.lookup(serviceName);
   if (!(service instanceof protobufJs().Service)) {
     const known = servicesOf(root);
     throw new GrpcConfigError(at, `no service '${serviceName}' in ${cfg.protoFile}${known.length ? ` (it declares ${known.join(', ')})` : ' (it declares no service)'}`);
   }
-  const definition = protoLoader().fromJSON(root.toJSON(), LOADER_OPTIONS);
+  let definition = definitions.get(root);
+  if (definition === undefined) definitions.set(root, (definition = protoLoader().fromJSON(root.toJSON(), LOADER_OPTIONS)));
   return { name: serviceName, service, definition: definition[serviceName] as Record<string, MethodDefinition<object, unknown>> };
 }
 
@@ -153,19 +171,24 @@ const builtInDir = (): string => (builtIn ??= dirname(createRequire(import.meta.
 
 /**
  * The files a `grpc:` route's proto reads: `protoFile` and the files it imports, transitively,
- * as absolute paths (the built-in well-known and google/api protos left out). Loads the proto
- * as `compileMethod` does; `complete` is false when it does not load (the imports past the
- * failure are unknown). Used to watch them (config/references.ts), never per request.
+ * as absolute paths (the built-in well-known and google/api protos left out). `cfg` is the
+ * route's `grpc:` object as the config holds it (it may not be valid yet): when its load
+ * compiled it, the files that parse read; otherwise the proto is loaded as `compileMethod`
+ * does, and `complete` is false when it does not load (the imports past the failure are
+ * unknown). Used to watch them (config/references.ts), never per request.
  *
- * @example protoFiles({ protoFile: 'protos/users.proto', includeDirs: ['protos'] } as GrpcConfig, '/etc/gantry').files // ['/etc/gantry/protos/common.proto', '/etc/gantry/protos/users.proto']
+ * @example protoFiles({ protoFile: 'protos/users.proto', includeDirs: ['protos'] }, '/etc/gantry').files // ['/etc/gantry/protos/common.proto', '/etc/gantry/protos/users.proto']
  */
-export function protoFiles(cfg: Pick<GrpcConfig, 'protoFile' | 'includeDirs'>, baseDir: string): { files: string[]; complete: boolean } {
+export function protoFiles(cfg: { protoFile: string; includeDirs?: unknown }, baseDir: string): { files: string[]; complete: boolean } {
   const file = resolve(baseDir, cfg.protoFile);
-  let root: protobuf.Root;
-  try {
-    root = loadRoot(file, (cfg.includeDirs ?? []).map((d) => resolve(baseDir, d)), baseDir);
-  } catch {
-    return { files: [file], complete: false };
+  let root = loadedRoots.get(cfg);
+  if (root === undefined) {
+    const includes = Array.isArray(cfg.includeDirs) ? cfg.includeDirs.filter((d): d is string => typeof d === 'string') : [];
+    try {
+      root = loadRoot(file, includes.map((d) => resolve(baseDir, d)), baseDir);
+    } catch {
+      return { files: [file], complete: false };
+    }
   }
   const builtIn = builtInDir();
   const files = root.files.filter((f) => isAbsolute(f) && !f.startsWith(builtIn + sep));

@@ -6,7 +6,7 @@ import { closest } from '../../config/validate.js';
 import { caFileProblem } from '../../util/ca-file.js';
 import { forwardable } from './metadata.js';
 import { compileService } from './annotations.js';
-import { GrpcConfigError, compileMethod, routeParams } from './proto.js';
+import { GrpcConfigError, compileMethod, routeParams, type ProtoCache } from './proto.js';
 import type { GrpcConfig } from './schema.js';
 
 /** Route keys that shape an HTTP exchange with an upstream, and mean nothing for a gRPC call. */
@@ -17,12 +17,13 @@ const NOT_FOR_GRPC = ['rewrite', 'preserveHost', 'timeouts', 'retries', 'fallbac
  * check, the proto file loads, the method exists and is not client-streaming, `body` and
  * every path param name fields of the request message, forwarded headers can be metadata,
  * the CA file is readable and holds a certificate. The compiled method is kept for the
- * handler (proto.ts), so a proto is parsed once per load. Runs on whatever passed (or partly
- * passed) the schema.
+ * handler (proto.ts), so a proto is parsed once per load, whichever routes name it. Runs on
+ * whatever passed (or partly passed) the schema.
  */
 export function checkGrpcRoutes(config: GatewayConfig, baseDir: string, source: ConfigSource): void {
   const upstreams = config.upstreams && typeof config.upstreams === 'object' ? config.upstreams : {};
   const routes = Array.isArray(config.routes) ? config.routes : [];
+  const protos: ProtoCache = new Map();
   routes.forEach((r, i) => {
     if (!r || typeof r !== 'object') return;
     const g = r.grpc as Partial<GrpcConfig> | undefined;
@@ -54,8 +55,8 @@ export function checkGrpcRoutes(config: GatewayConfig, baseDir: string, source: 
     if (g.method === undefined && g.service === undefined) return source.issueAt(at('grpc'), 'set method (package.Service/Method) or service (package.Service, routed by its google.api.http annotations)');
     if (typeof g.protoFile !== 'string' || (g.includeDirs !== undefined && !Array.isArray(g.includeDirs))) return;
     try {
-      if (typeof g.service === 'string') checkService(g as GrpcConfig, path, baseDir, source, at);
-      else if (typeof g.method === 'string' && /^[^/]+\/[^/]+$/.test(g.method)) compileMethod(g as GrpcConfig, routeParams(path), baseDir);
+      if (typeof g.service === 'string') checkService(g as GrpcConfig, path, baseDir, source, at, protos);
+      else if (typeof g.method === 'string' && /^[^/]+\/[^/]+$/.test(g.method)) compileMethod(g as GrpcConfig, routeParams(path), baseDir, protos);
     } catch (e) {
       if (!(e instanceof GrpcConfigError)) throw e;
       source.issueAt(at(...e.path), e.message);
@@ -67,12 +68,12 @@ export function checkGrpcRoutes(config: GatewayConfig, baseDir: string, source: 
  * A `service:` route: the bindings compile (annotations.ts), the body comes from them, and the
  * route's `match.path` is a prefix (`/v1/*`) under which every binding can be reached.
  */
-function checkService(g: GrpcConfig, path: string | undefined, baseDir: string, source: ConfigSource, at: (...p: (string | number)[]) => (string | number)[]): void {
+function checkService(g: GrpcConfig, path: string | undefined, baseDir: string, source: ConfigSource, at: (...p: (string | number)[]) => (string | number)[], protos: ProtoCache): void {
   if (g.body !== undefined && g.body !== '*') source.issueAt(at('grpc', 'body'), "body does not apply to a service route: each google.api.http binding says where the body goes");
   if (path === undefined || !path.endsWith('*') || path.includes(':')) {
     source.issueAt(at('match', path === undefined ? 'pathRegex' : 'path'), 'a grpc service route matches a path prefix such as /v1/* (its google.api.http bindings pick the method)');
   }
-  const svc = compileService(g, baseDir);
+  const svc = compileService(g, baseDir, protos);
   for (const m of svc.skipped) source.issueAt(at('grpc', 'service'), `${svc.name}.${m} streams from the client: its google.api.http bindings are not served`, 'warning');
   if (path === undefined || !path.endsWith('*') || path.includes(':')) return;
   const prefix = path.slice(0, -1);
