@@ -363,6 +363,9 @@ describe('grpc config errors name file:line path', () => {
     dir = mkdtempSync(join(tmpdir(), 'gantry-grpc-cfg-'));
     writeFileSync(join(dir, 'users.proto'), PROTO);
     writeFileSync(join(dir, 'broken.proto'), 'syntax = "proto3";\nmessage A { string x = 1 }\n');
+    writeFileSync(join(dir, 'imports-broken.proto'), 'syntax = "proto3";\npackage a;\nimport "broken.proto";\nmessage B { string y = 1; }\n');
+    writeFileSync(join(dir, 'unclosed.proto'), 'syntax = "proto3";\nmessage A {\n  string x = 1;\n');
+    writeFileSync(join(dir, 'duplicate.proto'), 'syntax = "proto3";\nmessage A {\n  string x = 1;\n  string x = 2;\n}\n');
   });
 
   const errorsOf = async (route: string, upstream = '{ targets: [ "http://127.0.0.1:1" ] }') => {
@@ -379,7 +382,10 @@ ${route}`;
 
   it.each([
     ['a missing proto file', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./nope.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot read nope\.proto \(no such file or directory\)$/],
-    ['a proto that does not parse', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./broken.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load broken\.proto: .*line 2\)$/],
+    ['a proto that does not parse: its file and line', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./broken.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load broken\.proto: illegal token '\}', ';' expected \(broken\.proto, line 2\)$/],
+    ['an imported proto that does not parse: its file and line', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./imports-broken.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load imports-broken\.proto: illegal token '\}', ';' expected \(broken\.proto, line 2\)$/],
+    ['a proto that ends inside a block', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./unclosed.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load unclosed\.proto: unclosed\.proto ends inside a block or statement \(protobufjs: /],
+    ['a proto that declares a field twice: its file', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./duplicate.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load duplicate\.proto: duplicate name 'x' in Type A \(duplicate\.proto\)$/],
     ['a CA file that holds no certificate', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser, tls: { ca: ./users.proto } }', /gateway\.yaml:8 routes\[0\]\.grpc\.tls\.ca: \.\/users\.proto holds no PEM certificate \(no PEM block: DER or not a certificate\)/],
     ['an unknown service', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Userz/GetUser }', /gateway\.yaml:8 routes\[0\]\.grpc\.method: no service 'shop\.users\.v1\.Userz' in \.\/users\.proto \(it declares shop\.users\.v1\.Users\)/],
     ['an unknown method', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/Nope }', /gateway\.yaml:8 routes\[0\]\.grpc\.method: service 'shop\.users\.v1\.Users' has no method 'Nope'/],

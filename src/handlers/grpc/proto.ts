@@ -214,9 +214,18 @@ function loadRoot(file: string, includes: readonly string[], baseDir: string): p
     root.loadSync(file, { keepCase: false });
     root.resolveAll();
   } catch (e) {
-    throw new GrpcConfigError(['grpc', 'protoFile'], protoReason(e, file, baseDir));
+    // The file protobufjs was parsing when it failed (it is left set by a tokenizer error; null after a parse that finished).
+    const parse = protobufJs().parse as unknown as ParseState;
+    const parsing = parse.filename;
+    parse.filename = null;
+    throw new GrpcConfigError(['grpc', 'protoFile'], protoReason(e, file, baseDir, parsing ?? undefined));
   }
   return root;
+}
+
+/** protobufjs's `parse.filename`: the file being parsed, for its error messages (documented, not in its types). */
+interface ParseState {
+  filename: string | null;
 }
 
 function readable(p: string): boolean {
@@ -231,15 +240,25 @@ function readable(p: string): boolean {
 /**
  * protobufjs messages, with the errno of an unreadable file spelled out, and the files (the
  * route's proto, or the import that failed) shown as the config writes paths: relative to
- * its folder, as schema-file and certificate errors show them.
+ * its folder, as schema-file and certificate errors show them. `parsing` is the file
+ * protobufjs was parsing when it failed: its tokenizer's errors (`';' expected`) give the
+ * line but not the file, in the route's proto as in an import, so the file is added
+ * (`(users.proto, line 2)`, as its parser's own errors say), and to errors with no place
+ * at all (`duplicate name 'x' in Type A (users.proto)`); a file that ends inside a block
+ * makes protobufjs read past the end (a TypeError), said as such.
+ *
+ * @example protoReason(err, '/etc/gantry/users.proto', '/etc/gantry', '/etc/gantry/users.proto') // "cannot load users.proto: illegal token '}', ';' expected (users.proto, line 2)"
  */
-function protoReason(e: unknown, file: string, baseDir: string): string {
+function protoReason(e: unknown, file: string, baseDir: string, parsing?: string): string {
   const err = e as NodeJS.ErrnoException;
   const prefix = baseDir.endsWith(sep) ? baseDir : baseDir + sep;
   const shown = (text: string) => text.split(prefix).join('');
   if (err.code === 'ENOENT') return `cannot read ${shown(err.path ?? file)} (no such file or directory)`;
   if (err.code === 'EACCES') return `cannot read ${shown(err.path ?? file)} (permission denied)`;
-  return `cannot load ${shown(file)}: ${shown(err.message ?? String(e))}`;
+  let message = err.message ?? String(e);
+  if (parsing !== undefined && e instanceof TypeError) message = `${parsing} ends inside a block or statement (protobufjs: ${message})`;
+  else if (parsing !== undefined) message = / \(line \d+\)$/.test(message) ? message.replace(/ \(line (\d+)\)$/, ` (${parsing}, line $1)`) : `${message} (${parsing})`;
+  return `cannot load ${shown(file)}: ${shown(message)}`;
 }
 
 function servicesOf(ns: protobuf.NamespaceBase): string[] {
