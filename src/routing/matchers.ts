@@ -106,6 +106,26 @@ export function compilePathPattern(pattern: string, decode = true): (path: strin
   };
 }
 
+/**
+ * A `pathRegex` matcher: its named groups become params, percent-decoded as find-my-way
+ * decodes `:name` params, so `ctx.params` holds one form whichever way a route matches
+ * (header templates, validate, OPA and ABAC read it; rewrite templates encode it again).
+ *
+ * @example
+ *   compilePathRegex('^/f/(?<name>[^/]+)$')('/f/a%20b') // { name: 'a b' }
+ */
+export function compilePathRegex(source: string): (path: string) => Record<string, string> | null {
+  const re = new RegExp(source);
+  return function pathRegex(path) {
+    const m = re.exec(path);
+    if (!m) return null;
+    const params: Record<string, string> = {};
+    // A group that did not take part in the match is left out.
+    for (const [n, v] of Object.entries(m.groups ?? {})) if (v !== undefined) params[n] = safeDecode(v);
+    return params;
+  };
+}
+
 function safeDecode(s: string): string {
   try {
     return decodeURIComponent(s);

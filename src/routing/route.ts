@@ -4,6 +4,7 @@ import type { Handler } from '../handlers/handler.js';
 import {
   compileExtraMatch,
   compilePathPattern,
+  compilePathRegex,
   parseHostPattern,
   specificity,
   type ExtraMatch,
@@ -38,16 +39,7 @@ export interface CompiledRoute {
 export function compileRouteMatch(config: RouteConfig, index: number): Omit<CompiledRoute, 'pipeline' | 'handler'> {
   const m = config.match;
   const pattern = m.pathRegex !== undefined ? undefined : (m.path ?? '/*');
-  let matchPath: (path: string) => Record<string, string> | null;
-  if (pattern !== undefined) {
-    matchPath = compilePathPattern(pattern);
-  } else {
-    const re = new RegExp(m.pathRegex!);
-    matchPath = (path) => {
-      const r = re.exec(path);
-      return r ? { ...r.groups } : null;
-    };
-  }
+  const matchPath = pattern !== undefined ? compilePathPattern(pattern) : compilePathRegex(m.pathRegex!);
   let methods: Set<string> | null = null;
   if (m.methods) {
     methods = new Set(m.methods);

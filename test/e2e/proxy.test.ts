@@ -53,6 +53,12 @@ routes:
       - headers:
           request: { set: { x-item: "item-\${params.id}", x-ip: "\${client.ip}" }, remove: [x-drop-me], add: { x-multi: b } }
           response: { set: { x-route: "\${route.name}", x-rid: "\${request.id}" }, remove: [server] }
+  - name: regex-params
+    match: { pathRegex: "^/rx/(?<id>[^/]+)/(?<name>[^/]+)$" }
+    upstream: echo
+    rewrite: { path: "/v2/items/{params.id}" }
+    policies:
+      - headers: { request: { set: { x-name: "\${params.name}" } } }
   - name: maintenance
     match: { path: /maintenance }
     static: { status: 503, headers: { retry-after: "60" }, body: { message: later } }
@@ -182,6 +188,16 @@ routes:
     expect(r.headers['x-rid']).toBe('client-abc-123');
     expect(r.headers['x-route']).toBe('templated-headers');
     expect(r.headers.server).toBeUndefined();
+  });
+
+  it.each([
+    ['/rx/a%2Fb/c%20d', '/v2/items/a%2Fb', 'c d'],
+    ['/rx/%C3%A9t%C3%A9/n', '/v2/items/%C3%A9t%C3%A9', 'n'],
+    ['/rx/e%3Af/x%25y', '/v2/items/e%3Af', 'x%y'],
+  ])('pathRegex named groups are params decoded like :name params (%s)', async (path, url, name) => {
+    const seen = await echo(gw, path);
+    expect(seen.url).toBe(url);
+    expect(seen.headers['x-name']).toBe(name);
   });
 
   it('request-id replaces an incoming id that is not safe to log', async () => {
