@@ -306,6 +306,15 @@ routes:
     const out = broken.text.trim().split('\n').map((l) => JSON.parse(l) as Obj);
     expect(out).toHaveLength(3);
     expect(out[2]).toEqual({ error: { code: 13, status: 'INTERNAL', message: 'list broke' } });
+    // The body ends cleanly, but the access log records the failure (a clean stream has no error).
+    const [okLine, brokenLine] = await eventually(() => {
+      const lines = gw.logs.filter((l) => l.msg === 'request' && l.path === '/v1/users');
+      return lines.length >= 2 ? lines : undefined;
+    }, 3000, 'the access-log lines');
+    expect(okLine).toMatchObject({ status: 200, bytesOut: ok.text.length });
+    expect(okLine!.error).toBeUndefined();
+    expect(brokenLine).toMatchObject({ status: 200, error: 'GW_ERR_UPSTREAM_RESET', bytesOut: broken.text.length });
+    expect(brokenLine!.aborted).not.toBe(true);
     const early = await httpRequest(`${gw.url}/v1/users?count=0&fail=true`);
     expect(early.status).toBe(500);
     expect(early.json()).toMatchObject({ grpcStatus: 'INTERNAL' });

@@ -233,16 +233,22 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client
       ctx.errorCode ??= cutOffCode(st);
       return respondAbort(ctx);
     }
-    if (st.code !== Status.OK) write(Buffer.from(`${JSON.stringify({ error: { code: st.code, status: grpcStatusName(st.code), message: st.details } })}\n`));
+    if (st.code !== Status.OK) {
+      // NDJSON ends cleanly with grpc-gateway's error line (the protocol's report of the
+      // failure), and the log records the failure as for a raw stream cut off.
+      ctx.errorCode ??= cutOffCode(st);
+      write(Buffer.from(`${JSON.stringify({ error: { code: st.code, status: grpcStatusName(st.code), message: st.details } })}\n`));
+    }
     ended = true;
     if (writable && queue.length === 0) end();
   });
 }
 
 /**
- * The error code of a raw stream cut off by a status other than OK after its head: the
- * deadline passing, a message that does not decode, or (any other status) the stream
- * broken off, as a connection reset mid-body is for the proxy.
+ * The error code of a stream ended by a status other than OK after its head (a raw body
+ * cut off, or NDJSON's last error line): the deadline passing, a message that does not
+ * decode, or (any other status) the stream broken off, as a connection reset mid-body is
+ * for the proxy.
  */
 function cutOffCode(s: StatusObject): GatewayErrorCode {
   if (s.code === Status.DEADLINE_EXCEEDED) return 'GW_ERR_UPSTREAM_TIMEOUT';
