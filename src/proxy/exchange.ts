@@ -180,7 +180,7 @@ class Attempt extends TimedCall implements Dispatcher.DispatchHandler {
     this.timedLimit = this.#ex.opts.bodyTimeout;
     const t = this.#target;
     this.#ex.ctx.upstreamMs = ms;
-    this.#ex.upstream.report(t, status, ms, undefined);
+    this.#ex.upstream.report(t, status, ms, undefined, now);
     metrics.upstreamAttempt(t.upstream, t.origin, status, ms / 1000);
     if (this.span !== undefined) endAttempt(this.span, status);
     return this.#next.onHeaders!(status, raw, resume, text);

@@ -99,7 +99,7 @@ export class ProxyCall extends TimedCall implements Dispatcher.DispatchHandler {
     this.timedSince = now;
     this.timedLimit = this.#bodyTimeout;
     const target = this.#target;
-    target.sink?.report(target, statusCode, ctx.upstreamMs, undefined);
+    target.sink?.report(target, statusCode, ctx.upstreamMs, undefined, now);
     metrics.upstreamAttempt(target.upstream, target.origin, statusCode, ctx.upstreamMs / 1000);
     if (this.#span !== undefined) {
       endAttempt(this.#span, statusCode);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildUpstreamHeaders, filterResponseHeaders, hopAddress } from './headers.js';
+import { BlockList } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { applyForwarding, buildUpstreamHeaders, filterResponseHeaders, hopAddress, type ForwardingOptions } from './headers.js';
 
 /** Every casing the wire may carry: as written, lower, upper. */
 const casings = (name: string) => [name, name.toLowerCase(), name.toUpperCase()];
@@ -56,5 +58,29 @@ describe('hopAddress', () => {
     ['192.0.2.1:5000:1', '192.0.2.1:5000:1'],
   ])('%s → %s', (hop, want) => {
     expect(hopAddress(hop)).toBe(want);
+  });
+});
+
+describe('Forwarded element', () => {
+  const fw: ForwardingOptions = { trusted: new BlockList(), anyTrusted: false, via: '1.1 gantry', viaName: 'gantry' };
+  const forwarded = (peer: string, host: string | undefined, scheme: string) => {
+    const req = { headers: host === undefined ? {} : { host }, httpVersion: '1.1', httpVersionMajor: 1 } as unknown as IncomingMessage;
+    const out: string[] = [];
+    applyForwarding(out, req, peer, scheme, fw);
+    return out[out.indexOf('forwarded') + 1];
+  };
+
+  // The last element is remembered: every input must still be reflected when one of them changes.
+  it.each([
+    ['192.0.2.1', 'api.example.com', 'http', 'for=192.0.2.1;proto=http;host=api.example.com'],
+    ['192.0.2.1', 'api.example.com', 'http', 'for=192.0.2.1;proto=http;host=api.example.com'],
+    ['192.0.2.2', 'api.example.com', 'http', 'for=192.0.2.2;proto=http;host=api.example.com'],
+    ['192.0.2.2', 'api.example.com:8443', 'http', 'for=192.0.2.2;proto=http;host="api.example.com:8443"'],
+    ['192.0.2.2', 'api.example.com:8443', 'https', 'for=192.0.2.2;proto=https;host="api.example.com:8443"'],
+    ['2001:db8::1', 'api.example.com:8443', 'https', 'for="[2001:db8::1]";proto=https;host="api.example.com:8443"'],
+    ['2001:db8::1', undefined, 'https', 'for="[2001:db8::1]";proto=https'],
+    ['192.0.2.1', 'api.example.com', 'http', 'for=192.0.2.1;proto=http;host=api.example.com'],
+  ])('%s, host %s, %s → %s', (peer, host, scheme, want) => {
+    expect(forwarded(peer, host, scheme)).toBe(want);
   });
 });

@@ -214,8 +214,7 @@ export function applyForwarding(out: HeaderList, req: IncomingMessage, peer: str
   if (typeof inHost === 'string') out.push('x-forwarded-host', inHost);
   else if (host) out.push('x-forwarded-host', host);
   const inFwd = trusted ? h.forwarded : undefined;
-  const node = peer.includes(':') ? `"[${peer}]"` : peer;
-  const element = host ? `for=${node};proto=${scheme};host=${quoteIfNeeded(host)}` : `for=${node};proto=${scheme}`;
+  const element = forwardedElement(peer, scheme, host);
   out.push('forwarded', inFwd ? `${inFwd}, ${element}` : element);
   if (fw.via) {
     // Via names the protocol version of the message as received (RFC 9110 §7.6.3); HTTP/2's is `2`.
@@ -225,16 +224,29 @@ export function applyForwarding(out: HeaderList, req: IncomingMessage, peer: str
   }
 }
 
+let lastPeer = '';
+let lastScheme = '';
 let lastHost = '';
-let lastQuoted = '';
+let lastElement = '';
+
+/**
+ * This gateway's Forwarded element (RFC 7239 §4): `for=…;proto=…;host=…`. Requests on one
+ * keep-alive connection, and most requests of one client, repeat the last one: it is
+ * remembered, so they reuse one string instead of joining (and V8 flattening) a new one.
+ */
+function forwardedElement(peer: string, scheme: string, host: string): string {
+  if (peer === lastPeer && host === lastHost && scheme === lastScheme) return lastElement;
+  const node = peer.includes(':') ? `"[${peer}]"` : peer;
+  lastElement = host ? `for=${node};proto=${scheme};host=${quoteIfNeeded(host)}` : `for=${node};proto=${scheme}`;
+  lastPeer = peer;
+  lastScheme = scheme;
+  lastHost = host;
+  return lastElement;
+}
 
 /** RFC 7239 §4: values that are not tokens (a host with a port has ':') are quoted. */
 function quoteIfNeeded(v: string): string {
-  // Clients of one gateway mostly send the same Host: remember the last answer.
-  if (v === lastHost) return lastQuoted;
-  lastHost = v;
-  lastQuoted = TOKEN.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
-  return lastQuoted;
+  return TOKEN.test(v) ? v : `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;

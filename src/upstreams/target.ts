@@ -27,7 +27,7 @@ export class Target {
   /** Requests in flight (balancers, status). */
   inFlight = 0;
   /** Where attempt outcomes go (the owning upstream: passive health, latency, breaker). */
-  sink: { report(t: Target, status: number, ms: number, err: Error | undefined): void } | undefined = undefined;
+  sink: { report(t: Target, status: number, ms: number, err: Error | undefined, now?: number): void } | undefined = undefined;
 
   /** Result of active health checks (true until a check says otherwise). */
   activeHealthy = true;

@@ -195,11 +195,12 @@ export class Upstream {
   /**
    * Reports the end of one attempt: `status` of the response head, or 0 with `err` for a
    * failure before it. Feeds passive health, the latency average and the breaker (the
-   * caller records the attempt metric). Allocation-free.
+   * caller records the attempt metric). Allocation-free. `now` is the clock at the report,
+   * when the caller has read it already.
    */
-  report(t: Target, status: number, ms: number, err: Error | undefined): void {
+  report(t: Target, status: number, ms: number, err: Error | undefined, now = performance.now()): void {
     if (status > 0) {
-      t.observeLatency(ms, performance.now());
+      t.observeLatency(ms, now);
       if (status >= 500) this.passive.failure(t, true);
       else this.passive.success(t);
       this.breaker?.record(status < 500);
