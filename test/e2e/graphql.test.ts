@@ -107,6 +107,12 @@ routes:
       introspection: true
       schema: |${SDL}
       resolvers:${RESOLVERS}
+  - name: graphql-rest
+    match: { path: /makers-graphql/*, methods: [POST] }
+    graphql:
+      schema: "type Query { maker: Maker } type Maker { id: ID, name: String }"
+      resolvers:
+        Query.maker: { upstream: catalog, path: "/makers/{params.*}" }
 `);
     client = new GraphQLClient(gw.url + '/graphql');
   });
@@ -129,6 +135,18 @@ routes:
     expect(stock.headers['x-forwarded-for']).toBe('127.0.0.1');
     // The correlation id set by the request-id policy goes on; the client's other headers do not.
     expect(stock.headers['x-request-id']).toMatch(/./);
+  });
+
+  it.each([
+    ['/makers-graphql/m1', '/makers/m1'],
+    // The rest as sent, as in rewrite templates: an escaped "/" stays one segment, never a ".." segment.
+    ['/makers-graphql/a%2Fb/c%20d', '/makers/a%2Fb/c%20d'],
+    ['/makers-graphql/..%2Fadmin', '/makers/..%2Fadmin'],
+  ])('{params.*} in a resolver path is the rest the route matched, as sent (%s)', async (path, want) => {
+    const res = await post(JSON.stringify({ query: '{ maker { id } }' }), {}, path);
+    expect(res.status).toBe(200);
+    expect(catalog.seen.at(-1)!.url).toBe(want);
+    expect(res.json()).toEqual({ data: { maker: { id: want.slice('/makers/'.length) } } });
   });
 
   it('takes variables, percent-encodes values into the path, and answers graphql-response+json to a client asking for it', async () => {

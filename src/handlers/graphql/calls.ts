@@ -65,7 +65,7 @@ export function compileFieldCall(route: RouteConfig, key: string, cfg: GraphqlRe
     key,
     upstream: cfg.upstream,
     method,
-    target: compileTarget(cfg.path),
+    target: compileTarget(cfg.path, route.match.pathRegex !== undefined ? undefined : (route.match.path ?? '/*')),
     body: cfg.body === undefined ? undefined : cfg.body === 'args' ? null : cfg.body.slice(5),
     select: cfg.select?.split('.'),
     nullOnNotFound: cfg.nullOnNotFound ?? false,
@@ -108,7 +108,7 @@ export class RequestCalls {
 
   /** The field's value from its upstream; throws a GraphQLError (a field error) when there is none. */
   async resolve(call: FieldCall, parent: unknown, args: Record<string, unknown>): Promise<unknown> {
-    const filled = call.target.fill(parent, args, this.#ctx.params);
+    const filled = call.target.fill(parent, args, this.#ctx.params, this.#ctx.path);
     if (typeof filled !== 'object') throw fieldError(call, new CallFailure('UPSTREAM_FAILED', `cannot build the upstream path: ${filled}`));
     let fetched: Fetched;
     if (call.method === 'GET') {

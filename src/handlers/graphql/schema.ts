@@ -11,7 +11,7 @@ export const GraphqlResolverSchema = Type.Object(
     path: Type.String({
       pattern: '^/',
       description:
-        'Path (and optional `?query`) template on the upstream. `{args.NAME}` is a field argument, `{parent.NAME}` a property of the parent object\'s upstream JSON, `{params.NAME}` a route param; each value is percent-encoded as one segment. Dotted names reach into objects (`{args.input.id}`).',
+        'Path (and optional `?query`) template on the upstream. `{args.NAME}` is a field argument, `{parent.NAME}` a property of the parent object\'s upstream JSON, `{params.NAME}` a route param; each value is percent-encoded as one segment, except `{params.*}` in the path: the rest a trailing `*` of `match.path` matched, as sent. Dotted names reach into objects (`{args.input.id}`).',
     }),
     method: Type.Union(
       PART_METHODS.map((m) => Type.Literal(m)),

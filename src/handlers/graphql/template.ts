@@ -1,3 +1,5 @@
+import { compilePathPattern } from '../../routing/matchers.js';
+
 /** A filled resolver path: the path and the query (with its `?`, or `''`). */
 export interface FilledTarget {
   path: string;
@@ -6,7 +8,8 @@ export interface FilledTarget {
 
 /** A compiled `path` template of a resolver; `fill` returns the reason when a value is missing. */
 export interface Target {
-  fill(parent: unknown, args: Record<string, unknown>, params: Record<string, string | undefined>): FilledTarget | string;
+  /** `path` is the request's (normalised) path, for `{params.*}`. */
+  fill(parent: unknown, args: Record<string, unknown>, params: Record<string, string | undefined>, path?: string): FilledTarget | string;
 }
 
 type Piece = string | { raw: string; source: 'args' | 'parent' | 'params'; keys: string[] };
@@ -17,18 +20,24 @@ type Piece = string | { raw: string; source: 'args' | 'parent' | 'params'; keys:
  * resolved to) or the route's params, reaching into objects by dotted names, and is
  * percent-encoded as one path segment or query value (RFC 3986 §3.3, §3.4), so a value
  * cannot add `/`, `?`, `&` or `..`. Strings, numbers and booleans fill in; a missing
- * value in the path is an error, in the query it leaves the value empty.
+ * value in the path is an error, in the query it leaves the value empty. In the path,
+ * `{params.*}` is the rest a trailing `*` of the route's `pattern` matched, as sent
+ * (normalised, escapes kept), as in rewrite templates (proxy/rewrite.ts); after the `?`
+ * it is one query value like any other.
  *
  * @example
  *   compileTarget('/stock/{parent.id}').fill({ id: 7 }, {}, {}) // { path: '/stock/7', query: '' }
+ *   compileTarget('/files/{params.*}', '/f/*').fill({}, {}, {}, '/f/a%2Fb/c') // { path: '/files/a%2Fb/c', query: '' }
  */
-export function compileTarget(template: string): Target {
+export function compileTarget(template: string, pattern?: string): Target {
   const q = template.indexOf('?');
   const path = compilePieces(q < 0 ? template : template.slice(0, q));
   const query = q < 0 ? undefined : compilePieces(template.slice(q));
+  const usesRest = path.some((p) => typeof p !== 'string' && p.source === 'params' && p.keys.length === 1 && p.keys[0] === '*');
+  const rest = usesRest && pattern?.endsWith('*') ? compilePathPattern(pattern, false) : undefined;
   return {
-    fill(parent, args, params) {
-      const p = fillPieces(path, parent, args, params, true);
+    fill(parent, args, params, requestPath = '') {
+      const p = fillPieces(path, parent, args, params, true, rest?.(requestPath)?.['*']);
       if (p.error !== undefined) return p.error;
       if (query === undefined) return { path: p.out, query: '' };
       const qs = fillPieces(query, parent, args, params, false);
@@ -49,11 +58,15 @@ function compilePieces(template: string): Piece[] {
     });
 }
 
-function fillPieces(pieces: readonly Piece[], parent: unknown, args: Record<string, unknown>, params: Record<string, string | undefined>, required: boolean): { out: string; error?: string } {
+function fillPieces(pieces: readonly Piece[], parent: unknown, args: Record<string, unknown>, params: Record<string, string | undefined>, required: boolean, rest?: string): { out: string; error?: string } {
   let out = '';
   for (const piece of pieces) {
     if (typeof piece === 'string') {
       out += piece;
+      continue;
+    }
+    if (rest !== undefined && piece.source === 'params' && piece.keys.length === 1 && piece.keys[0] === '*') {
+      out += rest;
       continue;
     }
     const from = piece.source === 'args' ? args : piece.source === 'parent' ? parent : params;
