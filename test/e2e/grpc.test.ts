@@ -96,6 +96,8 @@ async function startGrpcServer(protoFile: string, creds = grpc.ServerCredentials
     ListUsers(call: grpc.ServerWritableStream<Obj, Obj>) {
       record('ListUsers', call);
       const n = call.request.count as number;
+      // 99: one message, then never ends (the route's deadline passes mid-stream).
+      if (n === 99) return void call.write({ id: 'u0', balance: '0', role: 'MEMBER' });
       for (let i = 0; i < n; i++) call.write({ id: `u${i}`, balance: String(i), role: 'MEMBER' });
       if (call.request.fail) call.emit('error', { code: grpc.status.INTERNAL, details: 'list broke' });
       else call.end();
@@ -146,6 +148,9 @@ routes:
   - name: list
     match: { path: /v1/users, methods: [GET] }
     grpc: { upstream: users-grpc, protoFile: ./users.proto, method: shop.users.v1.Users/ListUsers }
+  - name: list-slow
+    match: { path: /v1/slow-users, methods: [GET] }
+    grpc: { upstream: users-grpc, protoFile: ./users.proto, method: shop.users.v1.Users/ListUsers, timeout: 300ms }
   - name: down
     match: { path: /v1/down/:id }
     grpc: { upstream: down-grpc, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser }
@@ -315,6 +320,12 @@ routes:
     expect(okLine!.error).toBeUndefined();
     expect(brokenLine).toMatchObject({ status: 200, error: 'GW_ERR_UPSTREAM_RESET', bytesOut: broken.text.length });
     expect(brokenLine!.aborted).not.toBe(true);
+    // The deadline passing mid-stream: the same clean end with an error line, logged as a timeout.
+    const slow = await httpRequest(`${gw.url}/v1/slow-users?count=99`);
+    expect(slow.status).toBe(200);
+    expect(slow.text.trim().split('\n').map((l) => JSON.parse(l) as Obj)[1]).toMatchObject({ error: { code: 4, status: 'DEADLINE_EXCEEDED' } });
+    const slowLine = await eventually(() => gw.logs.find((l) => l.msg === 'request' && l.path === '/v1/slow-users'), 3000, 'the access-log line');
+    expect(slowLine).toMatchObject({ status: 200, error: 'GW_ERR_UPSTREAM_TIMEOUT' });
     const early = await httpRequest(`${gw.url}/v1/users?count=0&fail=true`);
     expect(early.status).toBe(500);
     expect(early.json()).toMatchObject({ grpcStatus: 'INTERNAL' });
