@@ -142,7 +142,7 @@ const HeaderMatch = Type.Union(
 export const RouteMatch = obj(
   {
     path: Type.Optional(Type.String({ pattern: '^/', description: 'Exact `/a/b`, parameterised `/users/:id`, or prefix `/api/*`.' })),
-    pathRegex: Type.Optional(RegexSource({ description: 'A regular expression over the path: the last resort, tried after every path match.' })),
+    pathRegex: Type.Optional(RegexSource({ description: 'A regular expression over the path: the last resort, tried after every path match. Named groups become params, percent-decoded as `:name` params are.' })),
     host: Type.Optional(OneOrMany(Type.String({ minLength: 1 }), { description: 'Exact host or `*.example.com`.' })),
     methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'Allowed methods (default: any).' })),
     headers: Type.Optional(Type.Record(HeaderName(), HeaderMatch, { additionalProperties: false, description: 'Header matchers by name.' })),
