@@ -1,6 +1,7 @@
 import safeRegex from 'safe-regex2';
 import type { GatewayConfig, RouteConfig } from './schema.js';
 import type { ConfigSource } from './source.js';
+import { pathPatternOf } from '../routing/matchers.js';
 
 /**
  * Lint: warnings for configs that load but probably do not do what was meant. They never
@@ -64,7 +65,7 @@ function shapeOf(r: RouteConfig, index: number): Shape {
     name: r.name,
     index,
     priority: r.priority ?? 0,
-    pattern: m.pathRegex !== undefined ? undefined : (m.path ?? '/*'),
+    pattern: pathPatternOf(m),
     methods,
     hosts: m.host ? (Array.isArray(m.host) ? m.host : [m.host as unknown as string]) : null,
     listeners: r.listeners ?? null,

@@ -1,5 +1,5 @@
 import type { RouteConfig } from '../config/schema.js';
-import { compilePathPattern } from '../routing/matchers.js';
+import { compileWildcardRest } from '../routing/matchers.js';
 
 /** Builds the upstream path (without query) from the matched path and params. */
 export type PathRewrite = (path: string, params: Record<string, string | undefined>) => string;
@@ -16,7 +16,7 @@ export type PathRewrite = (path: string, params: Record<string, string | undefin
 export function compileRewrite(rw: RouteConfig['rewrite'], match?: RouteConfig['match']): PathRewrite | null {
   if (!rw) return null;
   const steps: PathRewrite[] = [];
-  if (rw.path !== undefined) steps.push(compileTemplate(rw.path, match?.pathRegex !== undefined ? undefined : (match?.path ?? '/*')));
+  if (rw.path !== undefined) steps.push(compileTemplate(rw.path, compileWildcardRest(match)));
   if (rw.stripPrefix !== undefined) {
     const prefix = rw.stripPrefix.replace(/\/$/, '');
     steps.push((p) => {
@@ -49,19 +49,17 @@ export function compileRewrite(rw: RouteConfig['rewrite'], match?: RouteConfig['
 /**
  * `/items/{params.id}/x` → a function of params. Values are percent-encoded as one path
  * segment, so a param cannot inject `/` or `..` into the forwarded path. `{params.*}` is
- * the rest a trailing `*` of `pattern` matched, as sent (normalised, escapes kept), as
- * `stripPrefix` forwards it: the decoded param would turn `a%2Fb` into two segments and
- * `..%2F` into a `..` segment (grpc-gateway keeps reserved escapes of a `**` match too).
+ * `rest` of the path: what the route's trailing `*` matched, as sent (see
+ * `compileWildcardRest`).
  */
-function compileTemplate(template: string, pattern: string | undefined): PathRewrite {
+function compileTemplate(template: string, rest: ((path: string) => string | undefined) | undefined): PathRewrite {
   const parts = template.split(/(\{params\.[A-Za-z0-9_*]+\})/);
-  const rest = pattern?.endsWith('*') ? compilePathPattern(pattern, false) : undefined;
   return (path, params) => {
     let out = '';
     for (const part of parts) {
       if (part.startsWith('{params.')) {
         const name = part.slice(8, -1);
-        out += name === '*' ? (rest?.(path)?.['*'] ?? '') : encodeURIComponent(params[name] ?? '');
+        out += name === '*' ? (rest?.(path) ?? '') : encodeURIComponent(params[name] ?? '');
       } else {
         out += part;
       }

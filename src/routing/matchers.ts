@@ -106,6 +106,27 @@ export function compilePathPattern(pattern: string, decode = true): (path: strin
   };
 }
 
+/** A route's path pattern (`/*` when its match names no path), or undefined for a `pathRegex` route. */
+export function pathPatternOf(m: RouteConfig['match']): string | undefined {
+  return m.pathRegex !== undefined ? undefined : (m.path ?? '/*');
+}
+
+/**
+ * The rest a trailing `*` of a route's path pattern matched, as sent (normalised, escapes
+ * kept); undefined when the pattern has no trailing `*` (a `pathRegex` route included).
+ * What `{params.*}` fills in path templates (rewrite, aggregate parts, GraphQL resolvers),
+ * as `stripPrefix` forwards it: the decoded param would turn `a%2Fb` into two segments and
+ * `..%2F` into a `..` segment (grpc-gateway keeps reserved escapes of a `**` match too).
+ *
+ * @example compileWildcardRest({ path: '/files/*' })!('/files/a%2Fb/c') // 'a%2Fb/c'
+ */
+export function compileWildcardRest(m: RouteConfig['match'] | undefined): ((path: string) => string | undefined) | undefined {
+  const pattern = m === undefined ? '/*' : pathPatternOf(m);
+  if (pattern === undefined || !pattern.endsWith('*')) return undefined;
+  const match = compilePathPattern(pattern, false);
+  return (path) => match(path)?.['*'];
+}
+
 /**
  * A `pathRegex` matcher: its named groups become params, percent-decoded as find-my-way
  * decodes `:name` params, so `ctx.params` holds one form whichever way a route matches

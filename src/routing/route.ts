@@ -5,6 +5,7 @@ import {
   compileExtraMatch,
   compilePathPattern,
   compilePathRegex,
+  pathPatternOf,
   parseHostPattern,
   specificity,
   type ExtraMatch,
@@ -38,7 +39,7 @@ export interface CompiledRoute {
 /** Compiles the match part of a route. */
 export function compileRouteMatch(config: RouteConfig, index: number): Omit<CompiledRoute, 'pipeline' | 'handler'> {
   const m = config.match;
-  const pattern = m.pathRegex !== undefined ? undefined : (m.path ?? '/*');
+  const pattern = pathPatternOf(m);
   const matchPath = pattern !== undefined ? compilePathPattern(pattern) : compilePathRegex(m.pathRegex!);
   let methods: Set<string> | null = null;
   if (m.methods) {

@@ -10,6 +10,7 @@ import { registerHeaderName } from '../../proxy/undici-names.js';
 import type { Handler, HandlerDeps } from '../handler.js';
 import { compileUpstreamCall, subcallConfig } from '../proxy/proxy.js';
 import { partHeaders } from '../aggregate/aggregate.js';
+import { compileWildcardRest } from '../../routing/matchers.js';
 import { DEFAULT_FORWARD_HEADERS } from '../aggregate/schema.js';
 import type { GraphqlResolverConfig } from './schema.js';
 import { compileTarget, type Target } from './template.js';
@@ -65,7 +66,7 @@ export function compileFieldCall(route: RouteConfig, key: string, cfg: GraphqlRe
     key,
     upstream: cfg.upstream,
     method,
-    target: compileTarget(cfg.path, route.match.pathRegex !== undefined ? undefined : (route.match.path ?? '/*')),
+    target: compileTarget(cfg.path, compileWildcardRest(route.match)),
     body: cfg.body === undefined ? undefined : cfg.body === 'args' ? null : cfg.body.slice(5),
     select: cfg.select?.split('.'),
     nullOnNotFound: cfg.nullOnNotFound ?? false,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileTarget } from './template.js';
+import { compileWildcardRest } from '../../routing/matchers.js';
 import { responseType, GRAPHQL_RESPONSE_TYPE, JSON_TYPE } from './http.js';
 
 describe('graphql path templates', () => {
@@ -18,7 +19,7 @@ describe('graphql path templates', () => {
   ];
   for (const c of cases) {
     it(`${c.template} with ${JSON.stringify({ ...c.args, ...(c.parent as object) })}`, () => {
-      expect(compileTarget(c.template, c.pattern).fill(c.parent, c.args ?? {}, c.params ?? {}, c.path)).toEqual(c.out);
+      expect(compileTarget(c.template, c.pattern === undefined ? undefined : compileWildcardRest({ path: c.pattern })).fill(c.parent, c.args ?? {}, c.params ?? {}, c.path)).toEqual(c.out);
     });
   }
 });

@@ -1,5 +1,3 @@
-import { compilePathPattern } from '../../routing/matchers.js';
-
 /** A filled resolver path: the path and the query (with its `?`, or `''`). */
 export interface FilledTarget {
   path: string;
@@ -21,23 +19,23 @@ type Piece = string | { raw: string; source: 'args' | 'parent' | 'params'; keys:
  * percent-encoded as one path segment or query value (RFC 3986 §3.3, §3.4), so a value
  * cannot add `/`, `?`, `&` or `..`. Strings, numbers and booleans fill in; a missing
  * value in the path is an error, in the query it leaves the value empty. In the path,
- * `{params.*}` is the rest a trailing `*` of the route's `pattern` matched, as sent
- * (normalised, escapes kept), as in rewrite templates (proxy/rewrite.ts); after the `?`
- * it is one query value like any other.
+ * `{params.*}` is `rest` of the request's path: what the route's trailing `*` matched, as
+ * sent (`compileWildcardRest` in routing/matchers.ts), as in rewrite templates; after the
+ * `?` it is one query value like any other.
  *
  * @example
  *   compileTarget('/stock/{parent.id}').fill({ id: 7 }, {}, {}) // { path: '/stock/7', query: '' }
- *   compileTarget('/files/{params.*}', '/f/*').fill({}, {}, {}, '/f/a%2Fb/c') // { path: '/files/a%2Fb/c', query: '' }
+ *   compileTarget('/files/{params.*}', compileWildcardRest({ path: '/f/*' })).fill({}, {}, {}, '/f/a%2Fb/c') // { path: '/files/a%2Fb/c', query: '' }
  */
-export function compileTarget(template: string, pattern?: string): Target {
+export function compileTarget(template: string, rest?: (path: string) => string | undefined): Target {
   const q = template.indexOf('?');
   const path = compilePieces(q < 0 ? template : template.slice(0, q));
   const query = q < 0 ? undefined : compilePieces(template.slice(q));
   const usesRest = path.some((p) => typeof p !== 'string' && p.source === 'params' && p.keys.length === 1 && p.keys[0] === '*');
-  const rest = usesRest && pattern?.endsWith('*') ? compilePathPattern(pattern, false) : undefined;
+  const restOf = usesRest ? rest : undefined;
   return {
     fill(parent, args, params, requestPath = '') {
-      const p = fillPieces(path, parent, args, params, true, rest?.(requestPath)?.['*']);
+      const p = fillPieces(path, parent, args, params, true, restOf?.(requestPath));
       if (p.error !== undefined) return p.error;
       if (query === undefined) return { path: p.out, query: '' };
       const qs = fillPieces(query, parent, args, params, false);

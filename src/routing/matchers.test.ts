@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import type { RouteConfig } from '../config/schema.js';
+import { compileWildcardRest } from './matchers.js';
+
+describe('compileWildcardRest', () => {
+  it.each([
+    [{ path: '/files/*' }, '/files/a%2Fb/c', 'a%2Fb/c'],
+    [{ path: '/files/*' }, '/files/..%2Fadmin', '..%2Fadmin'],
+    [{ path: '/t/:tenant/*' }, '/t/acme/x%3Ay/z', 'x%3Ay/z'],
+    [{ path: '/files/*' }, '/other/a', undefined],
+    [{}, '/a%20b', 'a%20b'],
+  ] as [RouteConfig['match'], string, string | undefined][])('%j on %s → %s', (match, path, want) => {
+    expect(compileWildcardRest(match)!(path)).toBe(want);
+  });
+
+  it('is undefined for a route without a trailing * or with pathRegex', () => {
+    expect(compileWildcardRest({ path: '/files/:name' })).toBeUndefined();
+    expect(compileWildcardRest({ pathRegex: '^/f/(?<rest>.*)$' })).toBeUndefined();
+  });
+});
