@@ -1,6 +1,47 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+export type GrpcObj = Record<string, unknown>;
+
+/** A call a recording backend received: the method's name and the decoded request. */
+export interface RecordedCall {
+  method: string;
+  request: GrpcObj;
+}
+
+/** Where protobufjs ships google/api/*.proto and google/protobuf/*.proto: the gateway finds them there too. */
+export const PROTOBUFJS_DIR = dirname(createRequire(import.meta.url).resolve('protobufjs'));
+
+/**
+ * A grpc-js server for `service` (its full name, `pkg.v1.Service`) of `protoFile` on a free
+ * 127.0.0.1 port, recording each call in `seen`. `methods` builds the implementation; its
+ * `unary(name, answer)` makes a recorded unary method answering `answer(request)`.
+ *
+ * @example
+ *   const b = await startRecordingService(file, 'lib.v1.Library', [PROTOBUFJS_DIR], ({ unary }) => ({ GetBook: unary('GetBook', (r) => ({ name: r.name })) }));
+ *   b.seen; // [{ method: 'GetBook', request: { name: … } }] after a call
+ */
+export async function startRecordingService(
+  protoFile: string,
+  service: string,
+  includeDirs: string[],
+  methods: (h: { unary: (name: string, answer: (r: GrpcObj) => GrpcObj) => grpc.handleUnaryCall<GrpcObj, GrpcObj>; seen: RecordedCall[] }) => grpc.UntypedServiceImplementation,
+): Promise<{ port: number; seen: RecordedCall[]; close: () => void }> {
+  const def = protoLoader.loadSync(protoFile, { longs: String, enums: String, defaults: true, includeDirs });
+  const ctor = service.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], grpc.loadPackageDefinition(def)) as grpc.ServiceClientConstructor;
+  const seen: RecordedCall[] = [];
+  const unary = (name: string, answer: (r: GrpcObj) => GrpcObj) => (call: grpc.ServerUnaryCall<GrpcObj, GrpcObj>, cb: grpc.sendUnaryData<GrpcObj>) => {
+    seen.push({ method: name, request: call.request });
+    cb(null, answer(call.request));
+  };
+  const server = new grpc.Server();
+  server.addService(ctor.service, methods({ unary, seen }));
+  const port = await bindGrpc(server);
+  return { port, seen, close: () => server.forceShutdown() };
+}
 
 /**
  * Binds a grpc-js test server to a free 127.0.0.1 port and resolves with the port.

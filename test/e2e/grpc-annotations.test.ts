@@ -1,12 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest, startGateway, type TestGateway } from '../helpers.js';
-import { bindGrpc } from '../grpc-fixtures.js';
+import { PROTOBUFJS_DIR, startRecordingService } from '../grpc-fixtures.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatIssue } from '../../src/config/source.js';
 
@@ -64,18 +62,9 @@ service Library {
 
 type Obj = Record<string, unknown>;
 
-async function startLibrary(protoFile: string) {
+function startLibrary(protoFile: string) {
   // The backend finds google/api/*.proto where the gateway does: in protobufjs's package.
-  const includeDirs = [dirname(createRequire(import.meta.url).resolve('protobufjs'))];
-  const def = protoLoader.loadSync(protoFile, { longs: String, enums: String, defaults: true, includeDirs });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { lib: { v1: { Library: grpc.ServiceClientConstructor } } };
-  const seen: { method: string; request: Obj }[] = [];
-  const unary = (name: string, answer: (r: Obj) => Obj) => (call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>) => {
-    seen.push({ method: name, request: call.request });
-    cb(null, answer(call.request));
-  };
-  const server = new grpc.Server();
-  server.addService(pkg.lib.v1.Library.service, {
+  return startRecordingService(protoFile, 'lib.v1.Library', [PROTOBUFJS_DIR], ({ unary, seen }) => ({
     GetBook: unary('GetBook', (r) => ({ name: r.name, title: `full=${String(r.full)}` })),
     ListBooks: unary('ListBooks', (r) => ({ books: Array.from({ length: r.pageSize as number }, (_x, i) => ({ name: `${String(r.parent)}/books/${i}` })), nextPageToken: 'next' })),
     CreateBook: unary('CreateBook', (r) => ({ ...(r.book as Obj), name: `${String(r.parent)}/books/${String(r.bookId)}` })),
@@ -90,9 +79,7 @@ async function startLibrary(protoFile: string) {
       for (let i = 0; i < (call.request.count as number); i++) call.write({ name: `${String(call.request.parent)}/books/${i}`, published: { seconds: String(i), nanos: 0 } });
       call.end();
     },
-  });
-  const port = await bindGrpc(server);
-  return { port, seen, close: () => server.forceShutdown() };
+  }));
 }
 
 /** One route serving a whole service from its google.api.http annotations, over real sockets. */

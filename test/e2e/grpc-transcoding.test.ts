@@ -2,14 +2,12 @@ import { Buffer } from 'node:buffer';
 import * as http from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, httpRequest, parseMetrics, startGateway, type TestGateway } from '../helpers.js';
 import { metrics } from '../../src/observability/metrics.js';
-import { bindGrpc, writeHttpBodyProto } from '../grpc-fixtures.js';
+import { PROTOBUFJS_DIR, startRecordingService, writeHttpBodyProto } from '../grpc-fixtures.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatIssue } from '../../src/config/source.js';
 
@@ -63,16 +61,8 @@ const FILES: Record<string, Obj> = {
   bin: { data: Buffer.from([0, 1, 0xff]) },
 };
 
-async function startBackend(protoFile: string, includeDirs: string[]) {
-  const def = protoLoader.loadSync(protoFile, { longs: String, enums: String, defaults: true, includeDirs });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { tc: { v1: { Transcode: grpc.ServiceClientConstructor } } };
-  const seen: { method: string; request: Obj }[] = [];
-  const unary = (name: string, answer: (r: Obj) => Obj) => (call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>) => {
-    seen.push({ method: name, request: call.request });
-    cb(null, answer(call.request));
-  };
-  const server = new grpc.Server();
-  server.addService(pkg.tc.v1.Transcode.service, {
+function startBackend(protoFile: string, includeDirs: string[]) {
+  return startRecordingService(protoFile, 'tc.v1.Transcode', includeDirs, ({ unary, seen }) => ({
     PutShelf: unary('PutShelf', (r) => ({ stored: { ...(r.shelfData as Obj), name: `${String(r.shelfId)}/${String(r.tagLine)}` }, note: 'n' })),
     GetName: unary('GetName', (r) => ({ name: r.name })),
     UploadRaw: unary('UploadRaw', (r) => ({ contentType: r.contentType, hex: (r.data as Buffer).toString('hex') })),
@@ -92,9 +82,7 @@ async function startBackend(protoFile: string, includeDirs: string[]) {
       call.write({ data: Buffer.from('three') });
       call.end();
     },
-  });
-  const port = await bindGrpc(server);
-  return { port, seen, close: () => server.forceShutdown() };
+  }));
 }
 
 describe('grpc transcoding details (grpc-gateway parity)', () => {
@@ -106,7 +94,7 @@ describe('grpc transcoding details (grpc-gateway parity)', () => {
     writeFileSync(join(dir, 'transcode.proto'), PROTO);
     writeHttpBodyProto(dir);
     // The backend finds google/api/*.proto where the gateway does: beside the proto, then in protobufjs's package.
-    backend = await startBackend(join(dir, 'transcode.proto'), [dir, dirname(createRequire(import.meta.url).resolve('protobufjs'))]);
+    backend = await startBackend(join(dir, 'transcode.proto'), [dir, PROTOBUFJS_DIR]);
     const cfg = `version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 upstreams:
