@@ -123,6 +123,13 @@ export function pathPatternOf(m: RouteConfig['match']): string | undefined {
 export function compileWildcardRest(m: RouteConfig['match'] | undefined): ((path: string) => string | undefined) | undefined {
   const pattern = m === undefined ? '/*' : pathPatternOf(m);
   if (pattern === undefined || !pattern.endsWith('*')) return undefined;
+  const head = pattern.slice(0, -1);
+  if (!head.includes(':')) {
+    // A literal prefix (the usual `/api/*`): the rest is what follows it, no regular expression
+    // per request. As the pattern's own matcher, `/api/*` also matches `/api` (an empty rest).
+    const bare = head.endsWith('/') ? head.slice(0, -1) : undefined;
+    return (path) => (path.startsWith(head) ? path.slice(head.length) : path === bare ? '' : undefined);
+  }
   const match = compilePathPattern(pattern, false);
   return (path) => match(path)?.['*'];
 }
