@@ -77,8 +77,8 @@ export async function loadConfig(path: string, options: LoadOptions = {}): Promi
   const baseDir = folder ? abs : dirname(abs);
 
   const registry = builtinPolicies.fork();
-  const broken = await loadPlugins(config, registry, baseDir, source, options.env ?? process.env);
-  validatePolicies(config, registry, source, broken);
+  const plugins = await loadPlugins(config, registry, baseDir, source, options.env ?? process.env);
+  validatePolicies(config, registry, source, plugins);
   checkSemantics(config, source);
   checkValidateEntries(config, baseDir, source);
   checkListenersTls(config, baseDir, source);
@@ -185,60 +185,87 @@ function pluginUrl(file: string): string {
 
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
-/** Loads the plugins into `registry`; returns the names of policies whose schema does not compile. */
-async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, baseDir: string, source: ConfigSource, env: NodeJS.ProcessEnv): Promise<Set<string>> {
-  const broken = new Set<string>();
+/** What loading a config's plugins left behind, for the checks of the policy entries. */
+interface PluginOutcome {
+  /** Policies whose definition was refused (a schema that does not compile, a bad shape): their plugin's issue says why. */
+  broken: Set<string>;
+  /** Plugins that defined nothing (did not import, timed out, exported no policy), as `./x.js (plugins[0])`. */
+  failed: string[];
+}
+
+/** Loads the plugins into `registry`, reporting each failure at its `plugins[i]` entry. */
+async function loadPlugins(config: GatewayConfig, registry: PolicyRegistry, baseDir: string, source: ConfigSource, env: NodeJS.ProcessEnv): Promise<PluginOutcome> {
+  const outcome: PluginOutcome = { broken: new Set(), failed: [] };
   const list = Array.isArray(config.plugins) ? config.plugins : [];
   const timeoutMs = list.length > 0 ? pluginLoadTimeout(env, source) : PLUGIN_LOAD_TIMEOUT;
   for (const [i, spec] of list.entries()) {
     if (typeof spec !== 'string') continue;
+    const fail = (message: string) => {
+      source.issueAt(['plugins', i], message);
+      outcome.failed.push(`${spec} (plugins[${i}])`);
+    };
     const file = resolve(baseDir, spec);
     let mod: Record<string, unknown>;
     try {
       mod = await importBounded(pluginUrl(file), timeoutMs);
     } catch (e) {
-      if (e instanceof PluginTimeout) {
-        source.issueAt(['plugins', i], `${spec}: did not finish loading within ${seconds(timeoutMs)}`);
-        continue;
-      }
-      source.issueAt(['plugins', i], `cannot load plugin ${spec}: ${(e as Error).message.split('\n')[0]}`);
+      fail(e instanceof PluginTimeout ? `${spec}: did not finish loading within ${seconds(timeoutMs)}` : `cannot load plugin ${spec}: ${(e as Error).message.split('\n')[0]}`);
       continue;
     }
     const defs = 'default' in mod ? [mod.default] : Object.values(mod).filter((v) => !checkDefinition(v));
-    if (defs.length === 0) source.issueAt(['plugins', i], `${spec} exports no policy (export default definePolicy({...}))`);
-    for (const def of defs) {
-      try {
-        registry.add(def as never);
-      } catch (e) {
-        source.issueAt(['plugins', i], `${spec}: ${(e as Error).message}`);
-        continue;
-      }
-      // Compiled now, so that a schema Ajv rejects is this plugin's error, not a crash where a policy entry uses it.
-      const { name, schema } = def as PolicyDefinition;
-      try {
-        validatorFor(schema);
-      } catch (e) {
-        broken.add(name);
-        source.issueAt(['plugins', i], `${spec}: policy '${name}' has a schema that does not compile: ${(e as Error).message.split('\n')[0]}`);
-      }
-    }
+    if (defs.length === 0) fail(`${spec} exports no policy (export default definePolicy({...}))`);
+    for (const def of defs) addPluginPolicy(def, spec, i, registry, source, outcome);
   }
-  return broken;
+  return outcome;
 }
 
-/** Checks every policy entry against the schema of the policy it names. */
-function validatePolicies(config: GatewayConfig, registry: PolicyRegistry, source: ConfigSource, broken: Set<string>): void {
+/** Registers one exported definition; a refused one is reported at the plugin, and its name (when it has one) marked broken. */
+function addPluginPolicy(def: unknown, spec: string, i: number, registry: PolicyRegistry, source: ConfigSource, outcome: PluginOutcome): void {
+  const name = (def as { name?: unknown } | null)?.name;
+  try {
+    registry.add(def as never);
+  } catch (e) {
+    source.issueAt(['plugins', i], `${spec}: ${(e as Error).message}`);
+    if (typeof name === 'string' && !registry.get(name)) outcome.broken.add(name);
+    else if (typeof name !== 'string') outcome.failed.push(`${spec} (plugins[${i}])`);
+    return;
+  }
+  // Compiled now, so that a schema Ajv rejects is this plugin's error, not a crash where a policy entry uses it.
+  try {
+    validatorFor((def as PolicyDefinition).schema);
+  } catch (e) {
+    outcome.broken.add(name as string);
+    source.issueAt(['plugins', i], `${spec}: policy '${name as string}' has a schema that does not compile: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+/**
+ * Checks every policy entry against the schema of the policy it names. A name no policy has
+ * while some plugin failed to load is still an error (it may be a typo as well), but one that
+ * points at those plugins rather than listing the policies that did load.
+ */
+function validatePolicies(config: GatewayConfig, registry: PolicyRegistry, source: ConfigSource, plugins: PluginOutcome): void {
   forEachPolicyEntry(config, (name, _settings, at, entry) => {
-    if (broken.has(name)) return; // its plugin's issue says why
+    if (plugins.broken.has(name)) return; // its plugin's issue says why
     const def = registry.get(name);
     if (!def) {
-      const hint = closest(name, registry.names());
-      source.issueAt(at, `unknown policy '${name}'${hint ? ` (did you mean '${hint}'?)` : ` (known: ${registry.names().join(', ')})`}`);
+      source.issueAt(at, unknownPolicy(name, registry, plugins.failed));
       return;
     }
     if (entry[name] === null || entry[name] === undefined) entry[name] = {};
     for (const issue of validateInPlace(def.schema, entry[name])) source.issueAt([...at, ...issue.path], issue.message);
   });
+}
+
+/**
+ * @example unknownPolicy('stamp', registry, ['./stamp.mjs (plugins[0])'])
+ *   // "unknown policy 'stamp': it may come from plugin ./stamp.mjs (plugins[0]), which failed to load"
+ */
+function unknownPolicy(name: string, registry: PolicyRegistry, failed: readonly string[]): string {
+  const hint = closest(name, registry.names());
+  if (failed.length === 0) return `unknown policy '${name}'${hint ? ` (did you mean '${hint}'?)` : ` (known: ${registry.names().join(', ')})`}`;
+  const from = failed.length === 1 ? `plugin ${failed[0]}, which failed to load` : `one of the plugins ${failed.join(', ')}, which failed to load`;
+  return `unknown policy '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}: it may come from ${from}`;
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {

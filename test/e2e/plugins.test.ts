@@ -170,6 +170,43 @@ routes:
     );
     await expect(Gateway.start(file)).rejects.toThrow(/unknown hook 'beforeEverything'/);
   });
+
+  it('a policy entry whose name is unknown while a plugin failed to load points at that plugin', async () => {
+    const file = configWithPlugins(
+      `version: 1
+listeners: [ { name: public, port: 0 } ]
+plugins:
+  - ./policies/add-tenant.mjs
+  - ./policies/nope.mjs
+  - ./policies/empty.mjs
+  - ./policies/half.mjs
+routes:
+  - name: r
+    match: { path: /r }
+    static: { body: x }
+    policies:
+      - add-tenant: { tenant: acme }
+      - stamp: {}
+      - rate-limt: { limit: 1, window: 1s }
+      - request-id: {}
+      - half: {}
+`,
+    );
+    writeFileSync(join(dirname(file), 'policies', 'empty.mjs'), 'export const version = 1;\n');
+    // Names its policy but is no definition: the plugin's error is the only one (the entry naming 'half' adds nothing).
+    writeFileSync(join(dirname(file), 'policies', 'half.mjs'), "export default { name: 'half', schema: { type: 'object' } };\n");
+    const r = await loadConfig(file);
+    expect(r.ok ? [] : r.issues.map(formatIssue)).toEqual([
+      expect.stringMatching(/^\S*gateway\.yaml:5 plugins\[1\]: cannot load plugin \.\/policies\/nope\.mjs: Cannot find module/),
+      expect.stringMatching(/^\S*gateway\.yaml:6 plugins\[2\]: \.\/policies\/empty\.mjs exports no policy/),
+      expect.stringMatching(/^\S*gateway\.yaml:7 plugins\[3\]: \.\/policies\/half\.mjs: policy 'half' needs a `create\(config, deps\)` function$/),
+      expect.stringMatching(
+        /^\S*gateway\.yaml:14 routes\[0\]\.policies\[1\]\.stamp: unknown policy 'stamp': it may come from one of the plugins \.\/policies\/nope\.mjs \(plugins\[1\]\), \.\/policies\/empty\.mjs \(plugins\[2\]\), which failed to load$/,
+      ),
+      // A typo stays an error, with its suggestion: the plugin may not be why.
+      expect.stringMatching(/^\S*gateway\.yaml:15 routes\[0\]\.policies\[2\]\.rate-limt: unknown policy 'rate-limt' \(did you mean 'rate-limit'\?\): it may come from one of the plugins/),
+    ]);
+  });
 });
 
 /**
@@ -228,8 +265,11 @@ describe('plugins: a reload imports a changed plugin file afresh', () => {
 
     writeFileSync(plugin, stampPlugin('v4').replace('export default {', 'export default {{'));
     let r = await gw.gw.reload();
-    // (and the policy entry that names it: an unknown policy, as with a plugin missing at start)
-    expect(r.ok ? [] : r.issues.map(formatIssue)).toContainEqual(expect.stringMatching(/gateway\.yaml:3 plugins\[0\]: cannot load plugin \.\/policies\/stamp\.mjs: /));
+    // The policy entry that names it points at the plugin, not at the list of policies that did load.
+    expect(r.ok ? [] : r.issues.map(formatIssue)).toEqual([
+      expect.stringMatching(/gateway\.yaml:3 plugins\[0\]: cannot load plugin \.\/policies\/stamp\.mjs: /),
+      expect.stringMatching(/gateway\.yaml:5 routes\[0\]\.policies\[0\]\.stamp: unknown policy 'stamp': it may come from plugin \.\/policies\/stamp\.mjs \(plugins\[0\]\), which failed to load$/),
+    ]);
     expect(await get()).toBe(serving);
 
     writeFileSync(plugin, stampPlugin('v5', `{ type: 'object', properties: { n: { type: 'no-such-type' } } }`));
