@@ -386,6 +386,9 @@ describe('grpc config errors name file:line path', () => {
     writeFileSync(join(dir, 'imports-broken.proto'), 'syntax = "proto3";\npackage a;\nimport "broken.proto";\nmessage B { string y = 1; }\n');
     writeFileSync(join(dir, 'unclosed.proto'), 'syntax = "proto3";\nmessage A {\n  string x = 1;\n');
     writeFileSync(join(dir, 'duplicate.proto'), 'syntax = "proto3";\nmessage A {\n  string x = 1;\n  string x = 2;\n}\n');
+    // Types no proto declares: in the route's proto (a field, an rpc's request and response) and in an import.
+    writeFileSync(join(dir, 'untyped.proto'), 'syntax = "proto3";\npackage u;\nimport "untyped-dep.proto";\nmessage Req { string id = 1; Nope x = 2; }\nservice S { rpc M(Reqq) returns (dep.Res); rpc N(Req) returns (dep.Gone); }\n');
+    writeFileSync(join(dir, 'untyped-dep.proto'), 'syntax = "proto3";\npackage dep;\nmessage Res { map<string, Missing> m = 1; }\n');
   });
 
   const errorsOf = async (route: string, upstream = '{ targets: [ "http://127.0.0.1:1" ] }') => {
@@ -408,7 +411,18 @@ ${route}`;
     ['a proto that declares a field twice: its file', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./duplicate.proto, method: a.B/C }', /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load duplicate\.proto: duplicate name 'x' in Type A \(duplicate\.proto\)$/],
     ['a CA file that holds no certificate', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser, tls: { ca: ./users.proto } }', /gateway\.yaml:8 routes\[0\]\.grpc\.tls\.ca: \.\/users\.proto holds no PEM certificate \(no PEM block: DER or not a certificate\)/],
     ['an unknown service', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Userz/GetUser }', /gateway\.yaml:8 routes\[0\]\.grpc\.method: no service 'shop\.users\.v1\.Userz' in \.\/users\.proto \(it declares shop\.users\.v1\.Users\)/],
-    ['an unknown method', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/Nope }', /gateway\.yaml:8 routes\[0\]\.grpc\.method: service 'shop\.users\.v1\.Users' has no method 'Nope'/],
+    ['an unknown method', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/Nope }', /gateway\.yaml:8 routes\[0\]\.grpc\.method: service 'shop\.users\.v1\.Users' in users\.proto has no method 'Nope'/],
+    [
+      'types no proto declares: each named with its declaration and file, an import included',
+      '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./untyped.proto, method: u.S/M }',
+      new RegExp(
+        String.raw`gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load untyped\.proto: ` +
+          String.raw`field u\.Req\.x has type 'Nope', which no loaded proto declares \(untyped\.proto\); ` +
+          String.raw`rpc u\.S\.M takes 'Reqq', which no loaded proto declares \(untyped\.proto\); ` +
+          String.raw`rpc u\.S\.N returns 'dep\.Gone', which no loaded proto declares \(untyped\.proto\); ` +
+          String.raw`field dep\.Res\.m has type 'Missing', which no loaded proto declares \(untyped-dep\.proto\)$`,
+      ),
+    ],
     ['a client-streaming method', '    match: { path: /a }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/Upload }', /routes\[0\]\.grpc\.method: .*client-streaming/],
     ['a path param not in the request message', '    match: { path: /a/:userId }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser }', /gateway\.yaml:7 routes\[0\]\.match\.path: path param ':userId' is not a field of the request message shop\.users\.v1\.GetUserRequest/],
     ['a path param naming a message field', '    match: { path: /a/:address }\n    grpc: { upstream: g, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser }', /routes\[0\]\.match\.path: path param ':address' sets field 'address', which is not a single scalar/],
@@ -439,6 +453,38 @@ ${route}`;
     const route = (extra: string) => `    match: { path: /charges/:id }\n    grpc: { upstream: g, protoFile: ./billing.proto, method: billing.Billing/Charge${extra} }`;
     expect((await errorsOf(route(''))).join('\n')).toMatch(/routes\[0\]\.grpc\.protoFile: cannot (read|load) .*money\.proto/);
     expect(await errorsOf(route(', includeDirs: [ ./inc ]'))).toEqual([]);
+  });
+
+  it('a reload whose proto now names a type no proto declares is refused naming the proto and the field; the old route keeps serving', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'gantry-grpc-reload-'));
+    writeFileSync(join(d, 'users.proto'), PROTO);
+    const backend = await startGrpcServer(join(d, 'users.proto'));
+    const g = await startGateway(
+      `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams:
+  users-grpc: { targets: [ "http://127.0.0.1:${backend.port}" ] }
+routes:
+  - name: get-user
+    match: { path: /v1/users/:id, methods: [GET] }
+    grpc: { upstream: users-grpc, protoFile: ./users.proto, method: shop.users.v1.Users/GetUser }
+`,
+      { file: join(d, 'gateway.yaml') },
+    );
+    try {
+      expect((await httpRequest(`${g.url}/v1/users/7`)).json().id).toBe('7');
+      writeFileSync(join(d, 'users.proto'), PROTO.replace('User user = 2; }', 'User user = 2; Org owner = 3; }'));
+      const r = await g.gw.reload();
+      expect(r.ok ? [] : r.issues.map(formatIssue)).toEqual([
+        expect.stringMatching(
+          /gateway\.yaml:8 routes\[0\]\.grpc\.protoFile: cannot load users\.proto: field shop\.users\.v1\.CreateUserRequest\.owner has type 'Org', which no loaded proto declares \(users\.proto\)$/,
+        ),
+      ]);
+      expect((await httpRequest(`${g.url}/v1/users/8`)).json().id).toBe('8');
+    } finally {
+      await g.close();
+      backend.close();
+    }
   });
 
   it('a valid grpc route loads', async () => {

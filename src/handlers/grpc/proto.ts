@@ -81,7 +81,8 @@ export function compileMethod(cfg: GrpcConfig, routeParams: readonly string[], b
   const methodName = name.slice(slash + 1);
   const method = loaded.service.methods[methodName];
   if (method === undefined) {
-    throw new GrpcConfigError(['grpc', 'method'], `service '${loaded.name}' has no method '${methodName}' (it has ${Object.keys(loaded.service.methods).join(', ') || 'none'})`);
+    const where = loaded.service.filename ? ` in ${shownFrom(baseDir)(loaded.service.filename)}` : '';
+    throw new GrpcConfigError(['grpc', 'method'], `service '${loaded.name}'${where} has no method '${methodName}' (it has ${Object.keys(loaded.service.methods).join(', ') || 'none'})`);
   }
   if (method.requestStream) throw new GrpcConfigError(['grpc', 'method'], `'${name}' is ${method.responseStream ? 'bidirectional' : 'client'}-streaming: only unary and server-streaming methods can be called from REST`);
   const base = methodOf(loaded, method);
@@ -218,9 +219,59 @@ function loadRoot(file: string, includes: readonly string[], baseDir: string): p
     const parse = protobufJs().parse as unknown as ParseState;
     const parsing = parse.filename;
     parse.filename = null;
+    // Every file parsed: a reference to a type no file declares (protobufjs names neither the file nor the declaration).
+    const missing = parsing === null && noSuchType(e) ? unresolved(root, shownFrom(baseDir)) : [];
+    if (missing.length > 0) throw new GrpcConfigError(['grpc', 'protoFile'], `cannot load ${shownFrom(baseDir)(file)}: ${missing.join('; ')}`);
     throw new GrpcConfigError(['grpc', 'protoFile'], protoReason(e, file, baseDir, parsing ?? undefined));
   }
   return root;
+}
+
+/**
+ * The references to types that no loaded proto declares, each with the declaration that makes
+ * it and the file that holds it, as the config shows paths: protobufjs stops at the first
+ * (`no such type: Nope`, naming no file and no field). protobufjs keeps no line per
+ * declaration, so the declaration's full name stands in for it.
+ *
+ * @example unresolved(root, shown) // ["field b.Res.m has type 'Missing', which no loaded proto declares (b.proto)"]
+ */
+function unresolved(ns: protobuf.NamespaceBase, shown: (path: string) => string): string[] {
+  const pb = protobufJs();
+  const out: string[] = [];
+  const none = (what: string, type: string, o: protobuf.ReflectionObject) => out.push(`${what} '${type}', which no loaded proto declares (${shown(fileOf(o))})`);
+  for (const o of ns.nestedArray) {
+    if (o instanceof pb.Type) {
+      for (const f of o.fieldsArray) {
+        try {
+          f.resolve();
+        } catch (e) {
+          if (noSuchType(e)) none(`field ${f.fullName.slice(1)} has type`, f.type, f);
+        }
+      }
+    } else if (o instanceof pb.Service) {
+      for (const m of o.methodsArray) {
+        if (o.lookup(m.requestType, [pb.Type]) === null) none(`rpc ${m.fullName.slice(1)} takes`, m.requestType, m);
+        if (o.lookup(m.responseType, [pb.Type]) === null) none(`rpc ${m.fullName.slice(1)} returns`, m.responseType, m);
+      }
+    }
+    if (o instanceof pb.Namespace) out.push(...unresolved(o, shown));
+  }
+  return out;
+}
+
+/** Whether protobufjs threw for a type it could not find (`no such type: X`, `no such Type or Enum 'X' in Type .a.B`). */
+const noSuchType = (e: unknown): boolean => e instanceof Error && /^no such (type|Type or Enum)\b/.test(e.message);
+
+/** The file a declaration was parsed from: its own, or its nearest parent's (protobufjs sets it on blocks). */
+function fileOf(o: protobuf.ReflectionObject): string {
+  for (let p: protobuf.ReflectionObject | null = o; p !== null; p = p.parent) if (p.filename) return p.filename;
+  return '?';
+}
+
+/** Shows paths below `baseDir` (the config's folder) relative to it, as the config writes them. */
+function shownFrom(baseDir: string): (text: string) => string {
+  const prefix = baseDir.endsWith(sep) ? baseDir : baseDir + sep;
+  return (text) => text.split(prefix).join('');
 }
 
 /** protobufjs's `parse.filename`: the file being parsed, for its error messages (documented, not in its types). */
@@ -251,8 +302,7 @@ function readable(p: string): boolean {
  */
 function protoReason(e: unknown, file: string, baseDir: string, parsing?: string): string {
   const err = e as NodeJS.ErrnoException;
-  const prefix = baseDir.endsWith(sep) ? baseDir : baseDir + sep;
-  const shown = (text: string) => text.split(prefix).join('');
+  const shown = shownFrom(baseDir);
   if (err.code === 'ENOENT') return `cannot read ${shown(err.path ?? file)} (no such file or directory)`;
   if (err.code === 'EACCES') return `cannot read ${shown(err.path ?? file)} (permission denied)`;
   let message = err.message ?? String(e);
