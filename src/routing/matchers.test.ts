@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteConfig } from '../config/schema.js';
-import { compilePathPattern, compileWildcardRest } from './matchers.js';
+import { compilePathPattern, compilePathRegex, compileWildcardRest, pathRegexGroups } from './matchers.js';
 
 describe('compileWildcardRest', () => {
   it.each([
@@ -27,5 +27,24 @@ describe('compileWildcardRest', () => {
   it('is undefined for a route without a trailing * or with pathRegex', () => {
     expect(compileWildcardRest({ path: '/files/:name' })).toBeUndefined();
     expect(compileWildcardRest({ pathRegex: '^/f/(?<rest>.*)$' })).toBeUndefined();
+  });
+});
+
+describe('pathRegexGroups', () => {
+  it.each([
+    ['one group', '^/u/(?<id>[0-9]+)$', ['id']],
+    ['an optional group', '^/u/(?<id>[0-9]+)(?:/(?<tab>[a-z]+))?$', ['id', 'tab']],
+    ['groups in alternatives', '^/(?:a/(?<x>[0-9]+)|b/(?<y>[0-9]+))$', ['x', 'y']],
+    ['top-level alternation', '^/a/(?<x>[0-9]+)$|^/b/(?<y>[0-9]+)$', ['x', 'y']],
+    ['unnamed groups and lookbehind only', '^/u/([0-9]+)(?<=[0-9])$', []],
+    ['escaped and in a class: not groups', '^/u/\\(?<n>x\\)(?<x>[(?<y>]+)$', ['x']],
+    ['a regex that does not compile', '^/(a', undefined],
+  ] as [string, string, string[] | undefined][])('%s', (_desc, source, want) => {
+    expect(pathRegexGroups(source)).toEqual(want);
+  });
+
+  it('names the params compilePathRegex gives on a match', () => {
+    const source = '^/u/(?<id>[0-9]+)(?:/(?<tab>[a-z]+))?$';
+    expect(Object.keys(compilePathRegex(source)('/u/7/info')!)).toEqual(pathRegexGroups(source));
   });
 });

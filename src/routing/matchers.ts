@@ -154,6 +154,23 @@ export function compilePathRegex(source: string): (path: string) => Record<strin
   };
 }
 
+/**
+ * The named groups of a `pathRegex`, the params it gives (load-time checks of `{params.X}`
+ * templates), or undefined when it does not compile (its own config error). Read from a match
+ * of the empty string by the regex or an empty alternative: `groups` holds every named group,
+ * matched or not.
+ *
+ * @example pathRegexGroups('^/u/(?<id>[0-9]+)(?:/(?<tab>[a-z]+))?$') // ['id', 'tab']
+ */
+export function pathRegexGroups(source: string): string[] | undefined {
+  try {
+    new RegExp(source);
+    return Object.keys(new RegExp(`(?:${source})|`).exec('')!.groups ?? {});
+  } catch {
+    return undefined;
+  }
+}
+
 function safeDecode(s: string): string {
   try {
     return decodeURIComponent(s);

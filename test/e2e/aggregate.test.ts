@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePort, httpRequest, parseMetrics, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { writeFileSync } from 'node:fs';
+import { eventually, freePort, httpRequest, parseMetrics, startGateway, startUpstream, writeTempConfig, type TestGateway, type TestUpstream } from '../helpers.js';
 import { hashApiKey } from '../../src/consumers/hash.js';
 import { loadConfig } from '../../src/config/load.js';
 import { formatIssue } from '../../src/config/source.js';
@@ -199,6 +200,32 @@ routes:
     expect(product.body.length).toBe(0);
   });
 
+  it('a pathRegex route fills {params.X} from its named groups; a reload naming a param no group gives is refused, the old config serving', async () => {
+    const route = (param: string) => `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+upstreams:
+  catalog: { targets: [ "${catalog.url}" ] }
+routes:
+  - name: rx
+    match: { pathRegex: "^/rx/(?<sku>[a-z]+)-(?<id>[0-9]+)$" }
+    aggregate:
+      product: { upstream: catalog, path: "/products/{params.${param}}/{params.sku}" }
+`;
+    const file = writeTempConfig(route('id'));
+    const g = await startGateway('', { file });
+    try {
+      expect((await httpRequest(g.url + '/rx/shoe-7')).json()).toMatchObject({ product: { url: '/products/7/shoe' } });
+      writeFileSync(file, route('ident'));
+      const r = await g.gw.reload();
+      expect(r.ok ? [] : r.issues.map(formatIssue)).toEqual([
+        expect.stringMatching(/gateway\.yaml:9 routes\[0\]\.aggregate\.product\.path: \{params\.ident\} is not a param of match\.pathRegex \(the route captures \{params\.sku\}, \{params\.id\}\)$/),
+      ]);
+      expect((await httpRequest(g.url + '/rx/boot-8')).json()).toMatchObject({ product: { url: '/products/8/boot' } });
+    } finally {
+      await g.close();
+    }
+  });
+
   it('runs request-phase policies first: api-key protects the route', async () => {
     const before = catalog.seen.length;
     const refused = await httpRequest(gw.url + '/keyed/5');
@@ -212,21 +239,39 @@ routes:
 });
 
 describe('aggregate config', () => {
-  const doc = (route: string) => `version: 1
+  const doc = (route: string, match = '{ path: /p/:id }') => `version: 1
 listeners: [ { name: p, port: 0 } ]
 upstreams:
   catalog: { targets: [ "http://127.0.0.1:1" ] }
 routes:
   - name: page
-    match: { path: /p/:id }
+    match: ${match}
 ${route}
 `;
-  const cases: { desc: string; route: string; error: RegExp }[] = [
+  const cases: { desc: string; route: string; match?: string; error: RegExp }[] = [
     { desc: 'unknown upstream', route: '    aggregate: { product: { upstream: catalgo, path: /x } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.upstream: unknown upstream 'catalgo' \(did you mean 'catalog'\?\)$/m },
     { desc: 'unknown key in an entry', route: '    aggregate: { product: { upstream: catalog, path: /x, retries: 2 } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product.*retries/m },
     { desc: 'path without a leading slash', route: '    aggregate: { product: { upstream: catalog, path: x } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.path: must match/m },
     { desc: 'missing path', route: '    aggregate: { product: { upstream: catalog } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product.*path/m },
     { desc: 'param the route does not capture', route: '    aggregate: { product: { upstream: catalog, path: "/x/{params.sku}" } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.path: \{params\.sku\} is not a param of match\.path \(the route captures \{params\.id\}\)$/m },
+    {
+      desc: 'param no named group of the pathRegex gives',
+      route: '    aggregate: { product: { upstream: catalog, path: "/x/{params.sku}/{params.*}" } }',
+      match: '{ pathRegex: "^/p/(?<id>[0-9]+)$" }',
+      error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.path: \{params\.sku\}, \{params\.\*\} are not params of match\.pathRegex \(the route captures \{params\.id\}\)$/m,
+    },
+    {
+      desc: 'a param of a pathRegex without named groups',
+      route: '    aggregate: { product: { upstream: catalog, path: "/x/{params.id}" } }',
+      match: '{ pathRegex: "^/p/([0-9]+)$" }',
+      error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.path: \{params\.id\} is not a param of match\.pathRegex \(the regex has no named groups: \(\?<name>…\)\)$/m,
+    },
+    {
+      desc: 'a param of a route that names no path (it matches /*)',
+      route: '    aggregate: { product: { upstream: catalog, path: "/x/{params.id}" } }',
+      match: '{ host: shop.example }',
+      error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.path: \{params\.id\} is not a param of match\.path \(the route captures \{params\.\*\}\)$/m,
+    },
     { desc: 'method not allowed', route: '    aggregate: { product: { upstream: catalog, path: /x, method: TRACE } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.method/m },
     { desc: 'zero timeout', route: '    aggregate: { product: { upstream: catalog, path: /x, timeout: 0s } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.timeout: timeout must be > 0$/m },
     { desc: 'bad size', route: '    aggregate: { product: { upstream: catalog, path: /x, maxBodySize: lots } }', error: /^\/v\/gateway\.yaml:8 routes\[0\]\.aggregate\.product\.maxBodySize/m },
@@ -238,11 +283,19 @@ ${route}
   ];
   for (const c of cases) {
     it(c.desc, async () => {
-      const r = await loadConfig('/v/gateway.yaml', { text: doc(c.route), env: {} });
+      const r = await loadConfig('/v/gateway.yaml', { text: doc(c.route, c.match), env: {} });
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.issues.filter((i) => i.severity === 'error').map(formatIssue).join('\n')).toMatch(c.error);
     });
   }
+
+  it('accepts a pathRegex route whose templates name its groups (an optional one included)', async () => {
+    const r = await loadConfig('/v/gateway.yaml', {
+      text: doc('    aggregate:\n      product: { upstream: catalog, path: "/products/{params.id}/{params.tab}" }', '{ pathRegex: "^/p/(?<id>[0-9]+)(?:/(?<tab>[a-z]+))?$" }'),
+      env: {},
+    });
+    expect(r.ok ? [] : r.issues.map(formatIssue)).toEqual([]);
+  });
 
   it('accepts the DESIGN example', async () => {
     const r = await loadConfig('/v/gateway.yaml', {

@@ -368,6 +368,11 @@ ${resolvers}
     { desc: 'a parent placeholder on a root field', text: doc(SDL2, '        Query.product: { upstream: catalog, path: "/p/{parent.id}" }'), error: /Query\.product\.path: \{parent\.id\}: Query is a root type, its fields have no parent object/ },
     { desc: 'an unknown placeholder', text: doc(SDL2, '        Query.product: { upstream: catalog, path: "/p/{id}" }'), error: /Query\.product\.path: \{id\} is not a placeholder: use \{args\.NAME\}, \{parent\.NAME\} or \{params\.NAME\}/ },
     { desc: 'a route param the route does not capture', text: doc(SDL2, '        Query.product: { upstream: catalog, path: "/p/{params.id}" }'), error: /Query\.product\.path: \{params\.id\} is not a param of match\.path/ },
+    {
+      desc: 'a route param no named group of the pathRegex gives',
+      text: doc(SDL2, '        Query.product: { upstream: catalog, path: "/s/{params.shop}/p/{params.id}" }').replace('match: { path: /graphql }', 'match: { pathRegex: "^/g/(?<shop>[a-z]+)$" }'),
+      error: /^\/v\/gateway\.yaml:14 routes\[0\]\.graphql\.resolvers\.Query\.product\.path: \{params\.id\} is not a param of match\.pathRegex \(the route captures \{params\.shop\}\)$/m,
+    },
     { desc: 'a body on a GET', text: doc(SDL2, '        Query.product: { upstream: catalog, path: /p, body: args }'), error: /Query\.product\.body: a GET request carries no body/ },
     { desc: 'a body argument the field does not have', text: doc(SDL2, '        Query.product: { upstream: catalog, path: /p, method: POST, body: args.input }'), error: /Query\.product\.body: field Query\.product has no argument 'input'/ },
     { desc: 'nullOnNotFound on a non-null field', text: doc(SDL2, '        Query.product: { upstream: catalog, path: /p, nullOnNotFound: true }'), error: /Query\.product\.nullOnNotFound: Query\.product is non-null \(Product!\): it cannot resolve to null/ },
@@ -384,6 +389,11 @@ ${resolvers}
       expect(await errors(c.text)).toMatch(c.error);
     });
   }
+
+  it('accepts a pathRegex route whose resolver paths name its named groups', async () => {
+    const text = doc(SDL2, '        Query.product: { upstream: catalog, path: "/s/{params.shop}/p/{args.id}" }\n        Query.maybe: { upstream: catalog, path: "/p/{args.id}" }');
+    expect(await errors(text.replace('match: { path: /graphql }', 'match: { pathRegex: "^/g/(?<shop>[a-z]+)$" }'))).toBe('');
+  });
 
   it('reads schemaFile relative to the config file, with SDL errors at the file\'s line; warns about root fields without resolver', async () => {
     const file = writeTempConfig(doc(SDL2, R).replace(/ {6}schema: \|\n(?: {8}.*\n)+/, '      schemaFile: shop.graphql\n'));

@@ -4,7 +4,7 @@ import { displayPath, type ConfigSource } from '../../config/source.js';
 import { closest } from '../../config/validate.js';
 import { buildGraphqlSchema, placeholders, type BuildIssue } from './build.js';
 import type { GraphqlConfig } from './schema.js';
-import { routeParams } from '../aggregate/semantics.js';
+import { notParams, routeParams } from '../aggregate/semantics.js';
 
 /**
  * Schemas built while checking, by the `graphql:` config object they came from: the
@@ -37,7 +37,7 @@ export function checkGraphql(config: GatewayConfig, baseDir: string, source: Con
     const at = (...p: (string | number)[]) => ['routes', i, ...p];
     if (r.rewrite !== undefined) source.issueAt(at('rewrite'), 'rewrite does not apply to graphql routes: each resolver has its own path');
     if (r.preserveHost === true) source.issueAt(at('preserveHost'), 'preserveHost does not apply to graphql routes');
-    const params = routeParams(r.match?.path);
+    const params = routeParams(r.match);
     const resolvers = g.resolvers && typeof g.resolvers === 'object' ? g.resolvers : {};
     for (const [key, res] of Object.entries(resolvers)) {
       if (!res || typeof res !== 'object') continue;
@@ -47,11 +47,8 @@ export function checkGraphql(config: GatewayConfig, baseDir: string, source: Con
         source.issueAt(at('graphql', 'resolvers', key, 'upstream'), `unknown upstream '${u}'${hint ? ` (did you mean '${hint}'?)` : ''}`);
       }
       if (typeof res.path === 'string' && params !== undefined) {
-        for (const p of placeholders(res.path)) {
-          if (p.parts[0] === 'params' && p.parts.length === 2 && !params.has(p.parts[1]!)) {
-            source.issueAt(at('graphql', 'resolvers', key, 'path'), `${p.raw} is not a param of match.path`);
-          }
-        }
+        const unknown = placeholders(res.path).filter((p) => p.parts[0] === 'params' && p.parts.length === 2 && !params.names.has(p.parts[1]!));
+        if (unknown.length > 0) source.issueAt(at('graphql', 'resolvers', key, 'path'), notParams(unknown.map((p) => p.raw), params));
       }
       if (typeof res.timeout === 'number' && res.timeout <= 0) source.issueAt(at('graphql', 'resolvers', key, 'timeout'), 'timeout must be > 0');
       if (typeof res.maxBodySize === 'number' && res.maxBodySize <= 0) source.issueAt(at('graphql', 'resolvers', key, 'maxBodySize'), 'maxBodySize must be > 0');
