@@ -182,8 +182,16 @@ export const Rewrite = obj(
     addPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Added to the start of the path.' })),
     replace: Type.Optional(obj({ pattern: RegexSource({ description: 'Regular expression matched against the path.' }), with: Type.String({ description: 'Replacement of the first match; `$1`… refer to capture groups.' }) }, 'Regex replace on the path.')),
     path: Type.Optional(Type.String({ pattern: '^/', description: 'Path template, e.g. `/v2/items/{params.id}`.' })),
+    // Optional in the type (rewrites built in code, e.g. aggregate parts, need not name it); the default still applies.
+    location: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Map `Location` and `Content-Location` response headers back through the prefix steps (drop the target URL\'s base path and `addPrefix`, put back `stripPrefix`); a URL on the target\'s origin gets the client\'s scheme and host. Not with `path` or `replace`.',
+      }),
+    ),
   },
-  'How the forwarded path is derived from the matched one (applied in the order listed).',
+  'How the forwarded path is derived from the matched one (the path steps are applied in the order listed).',
 );
 
 export const StaticReply = obj(

@@ -44,6 +44,14 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
     if (r.websocket !== undefined && r.websocket !== false && targets.length === 1 && targets[0] !== 'upstream') {
       source.issueAt(['routes', i, 'websocket'], `websocket needs an 'upstream:' target, not '${targets[0]}'`);
     }
+    const rw = r.rewrite;
+    if (rw && typeof rw === 'object' && rw.location === true) {
+      // Only prefix steps have an inverse: a template or a regex may map many paths to one.
+      const step = rw.path !== undefined ? 'path' : rw.replace !== undefined ? 'replace' : undefined;
+      if (step !== undefined) {
+        source.issueAt(['routes', i, 'rewrite', 'location'], `location cannot be mapped back through rewrite.${step} (not invertible); use stripPrefix/addPrefix, or drop location`);
+      }
+    }
     if (Array.isArray(r.listeners)) {
       r.listeners.forEach((l, j) => {
         if (typeof l === 'string' && !listenerNames.includes(l)) source.issueAt(['routes', i, 'listeners', j], `unknown listener '${l}'`);

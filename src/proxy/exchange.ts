@@ -245,9 +245,17 @@ export class ClientWriter implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    const ctx = this.#ex.ctx;
+    const ex = this.#ex;
+    const ctx = ex.ctx;
     if (ctx.aborted) return false;
-    return respondHead(ctx, status, filterResponseHeaders(raw), resume);
+    const location = ex.opts.location;
+    let mapLocation: ((value: string) => string) | undefined;
+    if (location !== undefined) {
+      // Attempts go one after another: the head is the last tried target's.
+      const target = ex.tried?.at(-1);
+      if (target !== undefined) mapLocation = (v) => location(v, target, ctx);
+    }
+    return respondHead(ctx, status, filterResponseHeaders(raw, mapLocation), resume);
   }
 
   onData(chunk: Buffer): boolean {

@@ -15,6 +15,7 @@ import { limitedBody, RequestBodyTooLarge } from '../pipeline/body.js';
 import { coarseClock, TimedCall, track, untrack } from './timeouts.js';
 import { endAttempt } from '../observability/tracing.js';
 import type { Span } from '@opentelemetry/api';
+import type { LocationRewrite } from './location.js';
 
 /** Upstream failures log at most once a second per upstream and error code. */
 const failureLogGate = logGate(1000);
@@ -27,6 +28,8 @@ export interface ForwardOptions {
   headersTimeout: number;
   /** ms of silence allowed while the response body streams; 0 for none. */
   bodyTimeout: number;
+  /** Maps Location / Content-Location back to the client's view (`rewrite.location`); undefined when off. */
+  location?: LocationRewrite | undefined;
 }
 
 /**
@@ -40,6 +43,7 @@ export class ProxyCall extends TimedCall implements Dispatcher.DispatchHandler {
   #sentAt = 0;
   #done = false;
   #bodyTimeout = 0;
+  #location: LocationRewrite | undefined = undefined;
   /** Client span of this attempt, when the request is traced. */
   #span: Span | undefined = undefined;
 
@@ -71,6 +75,7 @@ export class ProxyCall extends TimedCall implements Dispatcher.DispatchHandler {
       bodyTimeout: 0,
     };
     this.#bodyTimeout = opts.bodyTimeout;
+    this.#location = opts.location;
     if (opts.headersTimeout > 0 || opts.bodyTimeout > 0) {
       this.timedSince = this.#sentAt;
       this.timedLimit = opts.headersTimeout;
@@ -106,7 +111,9 @@ export class ProxyCall extends TimedCall implements Dispatcher.DispatchHandler {
       this.#span = undefined;
     }
     if (ctx.aborted) return false;
-    return respondHead(ctx, statusCode, filterResponseHeaders(rawHeaders), resume);
+    const location = this.#location;
+    const headers = filterResponseHeaders(rawHeaders, location === undefined ? undefined : (v) => location(v, target, ctx));
+    return respondHead(ctx, statusCode, headers, resume);
   }
 
   /** Called by undici for each request-body chunk it wrote upstream (undici 7 passes the chunk; its types say a size). */

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { isIP, type BlockList } from 'node:net';
 import type { HeaderList } from '../http/headers.js';
 import { registerHeaderName } from './undici-names.js';
+import { isValidHost } from '../listeners/host.js';
 
 /**
  * Header handling at the proxy boundary.
@@ -97,8 +98,11 @@ const latin1: (b: Buffer) => string =
     ? (b) => (b as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(0, b.length)
     : (b) => b.toString('latin1');
 
-/** Upstream response headers as strings, minus hop-by-hop fields. */
-export function filterResponseHeaders(raw: readonly Buffer[]): HeaderList {
+/**
+ * Upstream response headers as strings, minus hop-by-hop fields. `mapLocation`, given only
+ * on routes with `rewrite.location`, maps the `Location` and `Content-Location` values.
+ */
+export function filterResponseHeaders(raw: readonly Buffer[], mapLocation?: (value: string) => string): HeaderList {
   const out: HeaderList = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -108,6 +112,13 @@ export function filterResponseHeaders(raw: readonly Buffer[]): HeaderList {
     if (lower !== '' && DROP_RESPONSE.has(lower)) {
       if (lower === 'connection') named = connectionTokens(value, named);
       continue;
+    }
+    if (mapLocation !== undefined && (name.length === 8 || name.length === 16)) {
+      const l = lower !== '' ? lower : name.toLowerCase();
+      if (l === 'location' || l === 'content-location') {
+        out.push(name, mapLocation(value));
+        continue;
+      }
     }
     out.push(name, value);
   }
@@ -222,6 +233,29 @@ export function applyForwarding(out: HeaderList, req: IncomingMessage, peer: str
     const inVia = h.via;
     out.push('via', inVia ? `${inVia}, ${own}` : own);
   }
+}
+
+/**
+ * `scheme://host` as the client used it: the X-Forwarded-Proto and X-Forwarded-Host values
+ * `applyForwarding` sends upstream (a trusted proxy's, else the listener's scheme and the
+ * Host), for URLs handed back to the client (`rewrite.location`). Of a list the first
+ * element is the client's (each proxy appends). '' when the request names no usable host,
+ * so that the caller writes a root-relative reference instead (RFC 9110 §10.2.2 allows it).
+ */
+export function clientOrigin(req: IncomingMessage, scheme: string, fw: ForwardingOptions): string {
+  const h = req.headers;
+  const trusted = fw.anyTrusted && peerTrusted(req, fw);
+  const inProto = trusted ? h['x-forwarded-proto'] : undefined;
+  let proto = typeof inProto === 'string' ? firstElement(inProto).toLowerCase() : scheme;
+  if (proto !== 'http' && proto !== 'https') proto = scheme;
+  const inHost = trusted ? h['x-forwarded-host'] : undefined;
+  const host = firstElement(typeof inHost === 'string' ? inHost : (h.host ?? ''));
+  return host !== '' && isValidHost(host) ? `${proto}://${host}` : '';
+}
+
+function firstElement(v: string): string {
+  const comma = v.indexOf(',');
+  return (comma < 0 ? v : v.slice(0, comma)).trim();
 }
 
 let lastPeer = '';

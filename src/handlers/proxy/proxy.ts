@@ -3,6 +3,7 @@ import type { Handler, HandlerDeps } from '../handler.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { ProxyCall, requestBodyOf, upstreamHeadersOf, type ForwardOptions } from '../../proxy/forward.js';
 import { compileRewrite } from '../../proxy/rewrite.js';
+import { compileLocationRewrite } from '../../proxy/location.js';
 import { respondError } from '../../pipeline/respond.js';
 import type { Upstream } from '../../upstreams/upstream.js';
 import { ClientWriter, Exchange, compose, dispatchAttempt } from '../../proxy/exchange.js';
@@ -50,6 +51,7 @@ export function compileUpstreamCall(route: RouteConfig, upstream: Upstream, deps
     preserveHost: route.preserveHost ?? false,
     headersTimeout: route.timeouts?.response ?? upstream.timeouts.response,
     bodyTimeout: route.timeouts?.idle ?? upstream.timeouts.idle,
+    location: compileLocationRewrite(route.rewrite, deps.forwarding),
   };
   const res = compileResilience(route, upstream, deps);
   if (res.interceptors.length === 0 && res.fallback === undefined) {
