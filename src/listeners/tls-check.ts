@@ -6,7 +6,7 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
 import type { ConfigPath } from '../config/entries.js';
 import { certificateNames, covers, serverNameProblem } from './tls-names.js';
-import { caFileProblem } from '../util/ca-file.js';
+import { readCaFile } from '../util/ca-file.js';
 import type { ListenerTlsConfig } from './tls.js';
 
 /**
@@ -31,10 +31,11 @@ export function checkListenersTls(config: GatewayConfig, baseDir: string, source
     const files = new Files(baseDir, source);
     let ca: Buffer | undefined;
     if (typeof tls.clientCa === 'string') {
-      ca = files.read([...at, 'clientCa'], tls.clientCa);
-      if (ca === undefined) return;
-      const problem = caFileProblem(ca, tls.clientCa);
-      if (problem !== undefined) return source.issueAt([...at, 'clientCa'], problem);
+      // Read once per load: the listener's build takes these bytes (readCaFile).
+      const read = readCaFile(tls, baseDir, tls.clientCa);
+      if ('unreadable' in read) return source.issueAt([...at, 'clientCa'], `cannot read ${tls.clientCa}: ${read.unreadable.code ?? read.unreadable.message}`);
+      if ('problem' in read) return source.issueAt([...at, 'clientCa'], read.problem);
+      ca = read.pem;
     }
     checkCertificate(files, at, tls, ca);
     const seen = new Map<string, number>();

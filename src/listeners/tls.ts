@@ -5,7 +5,7 @@ import { createSecureContext, type SecureContext, type SecureContextOptions, typ
 import { Type, type Static } from '@sinclair/typebox';
 import { BuildError, reasonOf } from '../config/build-error.js';
 import { certificateNames, SniTable } from './tls-names.js';
-import { caFileProblem } from '../util/ca-file.js';
+import { usableCaFile } from '../util/ca-file.js';
 
 /**
  * One certificate of a listener chosen by SNI (RFC 6066 §3) for the names it lists.
@@ -119,7 +119,11 @@ export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): Com
   // (node keeps none unless asked).
   if (requireSni || (cfg.certificates ?? []).length > 0) common.secureOptions = cryptoConstants.SSL_OP_NO_TICKET;
   // Client verification uses the CA store of the context SNI picked: every context gets it.
-  if (cfg.clientCa !== undefined) common.ca = readCa(read(['clientCa'], cfg.clientCa), ['clientCa'], cfg.clientCa);
+  if (cfg.clientCa !== undefined) {
+    // The bytes the load checked (readCaFile), not a second read.
+    common.ca = usableCaFile(cfg, baseDir, cfg.clientCa, ['clientCa']);
+    digest.update(common.ca);
+  }
   const options: TlsOptions = { ...common, cert: read(['cert'], cfg.cert), key: read(['key'], cfg.key), ALPNProtocols: ['http/1.1'] };
   if (cfg.passphrase !== undefined) options.passphrase = cfg.passphrase;
   if (cfg.clientCa !== undefined) {
@@ -136,13 +140,6 @@ export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): Com
     for (const name of c.serverNames) sni.add(name, context);
   });
   return { options, sni, known: requireSni ? defaultNames(options.cert as Buffer) : undefined, requireSni, digest: digest.digest('hex') };
-}
-
-/** The bytes of a CA file, or a BuildError at `path` when they hold no usable certificate (Node would take them silently). */
-function readCa(pem: Buffer, path: (string | number)[], file: string): Buffer {
-  const problem = caFileProblem(pem, file);
-  if (problem !== undefined) throw new BuildError(path, problem);
-  return pem;
 }
 
 /** `files`: the certificate and key files, named in the error. */

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { BuildError, reasonOf } from '../config/build-error.js';
-import { caFileProblem } from '../util/ca-file.js';
+import { usableCaFile } from '../util/ca-file.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
 
@@ -53,7 +53,7 @@ export interface UpstreamTlsMaterial {
 export function readUpstreamTls(cfg: UpstreamTlsConfig | undefined, baseDir: string): UpstreamTlsMaterial | undefined {
   if (cfg === undefined) return undefined;
   const digest = createHash('sha256').update(JSON.stringify({ ...cfg, passphrase: undefined }));
-  const read = (field: 'ca' | 'cert' | 'key', p: string) => {
+  const read = (field: 'cert' | 'key', p: string) => {
     try {
       const bytes = readFileSync(resolve(baseDir, p));
       digest.update(`\u0000${field}\u0000`).update(bytes);
@@ -64,9 +64,9 @@ export function readUpstreamTls(cfg: UpstreamTlsConfig | undefined, baseDir: str
   };
   const options: ConnectionOptions = { rejectUnauthorized: cfg.verify ?? true, minVersion: cfg.minVersion ?? 'TLSv1.2' };
   if (cfg.ca !== undefined) {
-    options.ca = read('ca', cfg.ca);
-    const problem = caFileProblem(options.ca, cfg.ca);
-    if (problem !== undefined) throw new BuildError(['ca'], problem);
+    // Read and checked once per load: the load check and the build share the bytes (readCaFile).
+    options.ca = usableCaFile(cfg, baseDir, cfg.ca, ['ca']);
+    digest.update('\u0000ca\u0000').update(options.ca);
   }
   if (cfg.cert !== undefined) options.cert = read('cert', cfg.cert);
   if (cfg.key !== undefined) options.key = read('key', cfg.key);

@@ -1,8 +1,12 @@
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeCa, type Issued } from '../../test/tls-fixtures.js';
-import { caFileProblem } from './ca-file.js';
+import { caFileProblem, readCaFile, usableCaFile } from './ca-file.js';
+import { readUpstreamTls } from '../upstreams/tls.js';
 
 let ca: Issued;
 let other: Issued;
@@ -37,5 +41,29 @@ describe('caFileProblem', () => {
 
   it('Node itself takes each of the refused files as `ca` without a word (why the check exists)', () => {
     for (const pem of ['', ca.key, 'garbage', notACertificate]) expect(() => createSecureContext({ ca: pem })).not.toThrow();
+  });
+});
+
+describe('readCaFile: one read per config object (per load)', () => {
+  it('a config object keeps the bytes its first read checked; another object (the next load) reads afresh', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-ca-read-'));
+    writeFileSync(join(dir, 'ca.pem'), ca.cert);
+    const tls = { ca: 'ca.pem', verify: true, minVersion: 'TLSv1.2' as const };
+    expect(readCaFile(tls, dir, 'ca.pem')).toEqual({ pem: Buffer.from(ca.cert) });
+    writeFileSync(join(dir, 'ca.pem'), other.cert);
+    expect(usableCaFile(tls, dir, 'ca.pem', ['ca']).toString()).toBe(ca.cert);
+    // An upstream's check and build read through it: both take the bytes first read.
+    expect(readUpstreamTls(tls, dir)!.options.ca!.toString()).toBe(ca.cert);
+    const next = { ...tls };
+    expect(usableCaFile(next, dir, 'ca.pem', ['ca']).toString()).toBe(other.cert);
+    expect(readUpstreamTls(next, dir)!.options.ca!.toString()).toBe(other.cert);
+  });
+
+  it('a file that cannot be read or is no CA bundle is a BuildError at the path given', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-ca-read-'));
+    writeFileSync(join(dir, 'key.pem'), ca.key);
+    expect(readCaFile({}, dir, 'nope.pem')).toMatchObject({ unreadable: { code: 'ENOENT' } });
+    expect(() => usableCaFile({}, dir, 'nope.pem', ['tls', 'ca'])).toThrow(/^cannot read nope\.pem: no such file or directory \(ENOENT\)$/);
+    expect(() => usableCaFile({}, dir, 'key.pem', ['tls', 'ca'])).toThrow(/^key\.pem holds no PEM certificate \(only PRIVATE KEY\)/);
   });
 });

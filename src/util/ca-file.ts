@@ -1,4 +1,7 @@
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { BuildError, reasonOf } from '../config/build-error.js';
 
 /** PEM labels OpenSSL reads as a certificate (`PEM_read_bio_X509_AUX`), as Node's `ca` option does. */
 const CERTIFICATE_LABELS = new Set(['CERTIFICATE', 'TRUSTED CERTIFICATE', 'X509 CERTIFICATE']);
@@ -39,4 +42,47 @@ export function caFileProblem(pem: Buffer, file: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** A CA file as a load read it: its bytes when they are a CA bundle, else why not. */
+export type CaFile = { pem: Buffer } | { unreadable: NodeJS.ErrnoException } | { problem: string };
+
+/** What each config object's CA file read to, for the rest of its load (see readCaFile). */
+const readByOwner = new WeakMap<object, { file: string; read: CaFile }>();
+
+/**
+ * Reads the CA file `file` (as the config wrote it, relative to `baseDir`) of `owner`, the
+ * config's `tls` object that names it, and checks it (caFileProblem), once per config object:
+ * the load-time check and the build of the same config take the same bytes, so the file is
+ * read once per load and what is built is what was checked, even if the file changes in
+ * between. A reload makes new config objects, so it reads the file afresh (a rotated CA).
+ *
+ * @example readCaFile(listener.tls, '/etc/gantry', 'certs/ca.pem') // { pem: <Buffer 2d 2d …> }
+ */
+export function readCaFile(owner: object, baseDir: string, file: string): CaFile {
+  const hit = readByOwner.get(owner);
+  if (hit !== undefined && hit.file === file) return hit.read;
+  let read: CaFile;
+  try {
+    const pem = readFileSync(resolve(baseDir, file));
+    const problem = caFileProblem(pem, file);
+    read = problem === undefined ? { pem } : { problem };
+  } catch (e) {
+    read = { unreadable: e as NodeJS.ErrnoException };
+  }
+  readByOwner.set(owner, { file, read });
+  return read;
+}
+
+/**
+ * The bytes of a CA file for a build (readCaFile: those the load checked), or a BuildError at
+ * `path` saying why they cannot be used.
+ *
+ * @example usableCaFile(cfg.tls, baseDir, cfg.tls.ca, ['tls', 'ca'])
+ */
+export function usableCaFile(owner: object, baseDir: string, file: string, path: (string | number)[]): Buffer {
+  const read = readCaFile(owner, baseDir, file);
+  if ('pem' in read) return read.pem;
+  if ('problem' in read) throw new BuildError(path, read.problem);
+  throw new BuildError(path, `cannot read ${file}: ${reasonOf(read.unreadable)}`, { cause: read.unreadable });
 }

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Client, ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
 import { grpcJs } from './lazy.js';
 import type { Target, Upstream } from '../../upstreams/upstream.js';
 import type { GrpcConfig } from './schema.js';
+import { usableCaFile } from '../../util/ca-file.js';
 
 /**
  * One grpc-js client (one channel, one HTTP/2 connection) per target of an upstream, made
@@ -31,7 +30,8 @@ export class GrpcChannels {
     this.#options = { 'grpc.primary_user_agent': 'gantry' };
     this.#tlsOptions = tls?.serverName !== undefined ? { ...this.#options, 'grpc.ssl_target_name_override': tls.serverName, 'grpc.default_authority': tls.serverName } : this.#options;
     const needsTls = upstream.targets.some((t) => t.url.startsWith('https:'));
-    this.#tls = needsTls || tls !== undefined ? credentials.createSsl(tls?.ca !== undefined ? readFileSync(resolve(baseDir, tls.ca)) : null) : undefined;
+    // The CA bytes the load checked (readCaFile), not a second, unchecked read.
+    this.#tls = needsTls || tls !== undefined ? credentials.createSsl(tls?.ca !== undefined ? usableCaFile(tls, baseDir, tls.ca, ['grpc', 'tls', 'ca']) : null) : undefined;
   }
 
   /** The client of a target (created on first use). */

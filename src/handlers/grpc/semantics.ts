@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { GatewayConfig } from '../../config/schema.js';
 import type { ConfigSource } from '../../config/source.js';
 import { closest } from '../../config/validate.js';
-import { caFileProblem } from '../../util/ca-file.js';
+import { readCaFile } from '../../util/ca-file.js';
+import { reasonOf } from '../../config/build-error.js';
 import { forwardable } from './metadata.js';
 import { compileService } from './annotations.js';
 import { GrpcConfigError, compileMethod, routeParams, type ProtoCache } from './proto.js';
@@ -47,8 +46,10 @@ export function checkGrpcRoutes(config: GatewayConfig, baseDir: string, source: 
       });
     }
     if (typeof g.tls?.ca === 'string') {
-      const problem = caProblem(resolve(baseDir, g.tls.ca), g.tls.ca);
-      if (problem !== undefined) source.issueAt(at('grpc', 'tls', 'ca'), problem);
+      // Read once per load: the route's channels take these bytes (readCaFile).
+      const read = readCaFile(g.tls, baseDir, g.tls.ca);
+      if ('unreadable' in read) source.issueAt(at('grpc', 'tls', 'ca'), `cannot read ${g.tls.ca}: ${reasonOf(read.unreadable)}`);
+      else if ('problem' in read) source.issueAt(at('grpc', 'tls', 'ca'), read.problem);
     }
     const path = r.match && typeof r.match === 'object' && typeof r.match.path === 'string' ? r.match.path : undefined;
     if (g.method !== undefined && g.service !== undefined) return source.issueAt(at('grpc', 'service'), 'set method (one RPC) or service (every RPC with google.api.http annotations), not both');
@@ -82,15 +83,4 @@ function checkService(g: GrpcConfig, path: string | undefined, baseDir: string, 
     const fixed = template.slice(0, template.search(/[{*]|$/));
     if (!fixed.startsWith(prefix) && !prefix.startsWith(fixed)) source.issueAt(at('match', 'path'), `the binding ${b.describe} is outside ${path}: no request routed here can reach it`);
   }
-}
-
-/** Why the CA file at `abs` (`file` as the config wrote it) cannot be used, or undefined. */
-function caProblem(abs: string, file: string): string | undefined {
-  let pem: Buffer;
-  try {
-    pem = readFileSync(abs);
-  } catch {
-    return `cannot read ${file}`;
-  }
-  return caFileProblem(pem, file);
 }
