@@ -186,7 +186,7 @@ function pluginUrl(file: string): string {
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 /** What loading a config's plugins left behind, for the checks of the policy entries. */
-interface PluginOutcome {
+export interface PluginOutcome {
   /** Policies whose definition was refused (a schema that does not compile, a bad shape): their plugin's issue says why. */
   broken: Set<string>;
   /** Plugins that defined nothing (did not import, timed out, exported no policy), as `./x.js (plugins[0])`. */
@@ -240,11 +240,12 @@ function addPluginPolicy(def: unknown, spec: string, i: number, registry: Policy
 }
 
 /**
- * Checks every policy entry against the schema of the policy it names. A name no policy has
- * while some plugin failed to load is still an error (it may be a typo as well), but one that
- * points at those plugins rather than listing the policies that did load.
+ * Checks every policy entry against the schema of the policy it names, recording issues in
+ * `source`. A name no policy has while some plugin failed to load is still an error (it may
+ * be a typo as well), but one that points at those plugins rather than listing the policies
+ * that did load.
  */
-function validatePolicies(config: GatewayConfig, registry: PolicyRegistry, source: ConfigSource, plugins: PluginOutcome): void {
+export function validatePolicies(config: GatewayConfig, registry: PolicyRegistry, source: ConfigSource, plugins: PluginOutcome): void {
   forEachPolicyEntry(config, (name, _settings, at, entry) => {
     if (plugins.broken.has(name)) return; // its plugin's issue says why
     const def = registry.get(name);

@@ -11,7 +11,8 @@ import type { RequestContext } from './context.js';
  * - `params.<name>`, `header.<name>`, `query.<name>`, `claims.<name>`
  * - `env.<NAME>` (read at load)
  *
- * Write `$${` for a literal `${`.
+ * Write `$${` for a literal `${`. In a config file a name without a dot is read as an environment
+ * variable first (config/source.ts), so the tenant's template is written `$${tenant}` there.
  */
 export type Template = (ctx: RequestContext) => string;
 

@@ -12,13 +12,13 @@ import { applyBodyOps, compileBodyOps, type CompiledOp } from './body-ops.js';
  * `transform`: rewrites requests on their way upstream and responses on their way back —
  * headers (remove, rename, set, add), query parameters, and JSON bodies (set, remove,
  * rename, move by JSON Pointer; wrap, unwrap) with template values (`${consumer.id}`,
- * `${tenant}`, `${request.id}`, `${params.id}`, …). Bodies are buffered only when body
+ * `$${tenant}`, `${request.id}`, `${params.id}`, …). Bodies are buffered only when body
  * operations are configured, and only up to `maxBodySize`.
  *
  * @example
  *   - transform:
  *       request:
- *         headers: { set: { x-tenant: "${tenant}" }, remove: [cookie] }
+ *         headers: { set: { x-tenant: "$${tenant}" }, remove: [cookie] }
  *         query: { remove: [api_key] }
  *         body: [ { set: /meta/requestId, value: "${request.id}" }, { remove: /debug } ]
  *       response:
