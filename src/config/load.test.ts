@@ -130,6 +130,16 @@ describe('config errors name file, line and path', () => {
       yaml: base + 'routes:\n  - { name: r, match: { path: /a/*/b }, upstream: catalog }\n',
       want: /gateway\.yaml:8 routes\[0\]\.match\.path: '\*' is only allowed at the end/,
     },
+    {
+      desc: 'a rewrite.path param the route does not capture',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /items/:id }\n    upstream: catalog\n    rewrite: { path: "/v2/{params.sku}" }\n',
+      want: /gateway\.yaml:11 routes\[0\]\.rewrite\.path: \{params\.sku\} is not a param of match\.path \(the route captures \{params\.id\}\)/,
+    },
+    {
+      desc: 'a rewrite.path placeholder that is not {params.X}',
+      yaml: base + 'routes:\n  - name: r\n    match: { pathRegex: "^/u/(?<user>[a-z]+)$" }\n    upstream: catalog\n    rewrite: { path: "/users/{user}" }\n',
+      want: /gateway\.yaml:11 routes\[0\]\.rewrite\.path: \{user\} is not a param of match\.pathRegex \(the route captures \{params\.user\}\)/,
+    },
   ];
 
   for (const c of cases) {

@@ -11,6 +11,7 @@ import { checkIpFilterEntries } from '../policies/ip-filter/semantics.js';
 import { checkCorsEntries } from '../policies/cors/semantics.js';
 import { checkAsyncAndBatch } from '../handlers/async/semantics.js';
 import { checkMaskEntries } from '../policies/mask/semantics.js';
+import { notParams, routeParams, unknownParams } from './route-params.js';
 
 /**
  * Checks a schema cannot express: unique names, references that resolve, exactly one
@@ -45,6 +46,11 @@ export function checkSemantics(config: GatewayConfig, source: ConfigSource): voi
       source.issueAt(['routes', i, 'websocket'], `websocket needs an 'upstream:' target, not '${targets[0]}'`);
     }
     const rw = r.rewrite;
+    if (rw && typeof rw === 'object' && typeof rw.path === 'string') {
+      const params = routeParams(r.match);
+      const unknown = params === undefined ? [] : unknownParams(rw.path, params.names);
+      if (unknown.length > 0) source.issueAt(['routes', i, 'rewrite', 'path'], notParams(unknown, params!));
+    }
     if (rw && typeof rw === 'object' && rw.location === true) {
       // Only prefix steps have an inverse: a template or a regex may map many paths to one.
       const step = rw.path !== undefined ? 'path' : rw.replace !== undefined ? 'replace' : undefined;

@@ -4,7 +4,7 @@ import { displayPath, type ConfigSource } from '../../config/source.js';
 import { closest } from '../../config/validate.js';
 import { buildGraphqlSchema, placeholders, type BuildIssue } from './build.js';
 import type { GraphqlConfig } from './schema.js';
-import { notParams, routeParams } from '../aggregate/semantics.js';
+import { notParams, routeParams } from '../../config/route-params.js';
 
 /**
  * Schemas built while checking, by the `graphql:` config object they came from: the
