@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -41,6 +42,38 @@ export async function startRecordingService(
   server.addService(ctor.service, methods({ unary, seen }));
   const port = await bindGrpc(server);
   return { port, seen, close: () => server.forceShutdown() };
+}
+
+/**
+ * A grpc-js server in its own process, so a test can really kill it (SIGKILL: no GOAWAY, no
+ * status, the connection just closes). Every method of `service` is taken as server streaming:
+ * it writes `count` messages `{ id: 'm<i>' }` (the request's `count`, the reply's `id`), then
+ * never ends. Resolves once it listens; `calls()` counts the calls it received, `kill()` ends it.
+ *
+ * @example
+ *   const p = await startGrpcProcess(file, 'st.v1.Items', []);
+ *   p.kill(); // mid-stream: the gateway's call ends with UNAVAILABLE "Connection dropped"
+ */
+export async function startGrpcProcess(protoFile: string, service: string, includeDirs: string[]): Promise<{ port: number; child: ChildProcess; calls: () => number; kill: () => void }> {
+  const require = createRequire(import.meta.url);
+  const src = `const grpc = require(${JSON.stringify(require.resolve('@grpc/grpc-js'))});
+const def = require(${JSON.stringify(require.resolve('@grpc/proto-loader'))}).loadSync(${JSON.stringify(protoFile)}, { defaults: true, includeDirs: ${JSON.stringify(includeDirs)} });
+const ctor = ${JSON.stringify(service)}.split('.').reduce((o, k) => o[k], grpc.loadPackageDefinition(def));
+const impl = {};
+for (const name of Object.keys(ctor.service)) impl[name] = (call) => { process.stdout.write('.'); for (let i = 0; i < call.request.count; i++) call.write({ id: 'm' + i }); };
+const server = new grpc.Server();
+server.addService(ctor.service, impl);
+server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, port) => { if (e) throw e; process.stdout.write(port + '\\n'); });`;
+  const child = spawn(process.execPath, ['-e', src], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(Number(out.slice(0, out.indexOf('\n'))));
+    });
+    child.once('exit', (code) => reject(new Error(`the gRPC server process exited (${code}) before listening`)));
+  });
+  return { port, child, calls: () => out.length - out.indexOf('\n') - 1, kill: () => child.kill('SIGKILL') };
 }
 
 /**

@@ -185,7 +185,7 @@ routes:
   });
 
   it.each([
-    ['the backend fails the stream', '/v1/stream/fail', 'transcode', 'GW_ERR_UPSTREAM_RESET'],
+    ['the backend ends the stream with INTERNAL', '/v1/stream/fail', 'transcode', 'GW_ERR_GRPC_INTERNAL'],
     ['the deadline passes', '/m/stream/hang', 'stream-method', 'GW_ERR_UPSTREAM_TIMEOUT'],
   ])('a stream of HttpBody failing after the head is cut off and logged as failed: %s', async (_what, path, route, error) => {
     const series = `gantry_http_requests_total{route="${route}",method="GET",status_class="aborted"}`;

@@ -17,7 +17,7 @@ import { buildRequest } from './request.js';
 import { OCTET_STREAM, type RawBody } from './httpbody.js';
 import { compileService } from './annotations.js';
 import { ALWAYS_FORWARDED } from './schema.js';
-import { grpcProblem, grpcStatusName, httpStatusOf } from './status.js';
+import { grpcErrorCode, grpcProblem, grpcStatusName, httpStatusOf } from './status.js';
 
 const NDJSON = 'application/x-ndjson';
 /** gRPC status codes used here (the rest are mapped by table, status.ts). */
@@ -27,10 +27,24 @@ const Status = { OK: 0, CANCELLED: 1, DEADLINE_EXCEEDED: 4, INTERNAL: 13, UNAVAI
 const NOT_CONNECTED = /^No connection established/;
 /** What grpc-js reports when a response message cannot be decoded or has no JSON form (codec.ts). */
 const UNPARSABLE = /^Response message parsing error: /;
+/** What grpc-js reports when a message is past its size limit, or its compression is broken (compression-filter.ts). */
+const UNREADABLE = /^(?:Received message (?:that decompresses to a size )?larger than|Failed to decompress)/;
+/**
+ * What grpc-js reports itself, no status having come from the server, when the HTTP/2 stream
+ * or its connection breaks (grpc-js 1.14, subchannel-call.ts): the connection closing (a
+ * server killed: "Connection dropped", "read ECONNRESET"), the server resetting the stream
+ * (RST_STREAM CANCEL is "Call cancelled"; REFUSED_STREAM, ENHANCE_YOUR_CALM,
+ * INADEQUATE_SECURITY, other codes) or a write failing.
+ */
+const BROKEN =
+  /^(?:Connection dropped$|Call cancelled$|Received RST_STREAM with code |Stream refused by server$|Bandwidth exhausted or memory limit exceeded$|Protocol not secure enough$|Write (?:error|failed)|(?:read|write) (?:ECONNRESET|ETIMEDOUT)$)/;
 /** Failure kinds `Upstream.report` understands (passive health, breaker). */
 const CONNECT_ERROR = Object.assign(new Error('gRPC connect error'), { code: 'ECONNREFUSED' });
 const TIMED_OUT = Object.assign(new Error('gRPC deadline exceeded'), { code: 'ETIMEDOUT' });
 const ABORTED = Object.assign(new Error('gRPC call cancelled'), { code: 'UND_ERR_ABORTED' });
+const RESET = Object.assign(new Error('gRPC stream broken'), { code: 'ECONNRESET' });
+/** What grpc-js reports for a call the gateway cancelled (the client went away, a body past its limit). */
+const CANCELLED_HERE = /^Cancelled on client$/;
 
 /** What one call needs besides the request and the method, compiled at load. */
 interface GrpcRoute {
@@ -246,17 +260,23 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client
 
 /**
  * The error code of a stream ended by a status other than OK after its head (a raw body
- * cut off, or NDJSON's last error line): the deadline passing, a message that does not
- * decode, or (any other status) the stream broken off, as a connection reset mid-body is
- * for the proxy.
+ * cut off, or NDJSON's last error line), where the status sent (200) cannot say it: the
+ * deadline passing, a message the gateway cannot read, the stream or connection broken
+ * (no status from the server: as a connection reset mid-body is for the proxy), or else the
+ * status the server sent, by name (`GW_ERR_GRPC_NOT_FOUND`; status.ts).
  */
-function cutOffCode(s: StatusObject): GatewayErrorCode {
-  if (s.code === Status.DEADLINE_EXCEEDED) return 'GW_ERR_UPSTREAM_TIMEOUT';
-  if (s.code === Status.INTERNAL && UNPARSABLE.test(s.details)) return 'GW_ERR_UPSTREAM_BAD_RESPONSE';
-  return 'GW_ERR_UPSTREAM_RESET';
+function cutOffCode(s: StatusObject): string {
+  if (s.code === Status.DEADLINE_EXCEEDED) return 'GW_ERR_UPSTREAM_TIMEOUT' satisfies GatewayErrorCode;
+  if ((s.code === Status.INTERNAL && UNPARSABLE.test(s.details)) || UNREADABLE.test(s.details)) return 'GW_ERR_UPSTREAM_BAD_RESPONSE' satisfies GatewayErrorCode;
+  if (BROKEN.test(s.details)) return 'GW_ERR_UPSTREAM_RESET' satisfies GatewayErrorCode;
+  return grpcErrorCode(s.code);
 }
 
-/** A status other than OK: 502 when the target could not be reached, else the mapped status as problem+json. */
+/**
+ * A status other than OK: 502 when the target could not be reached, else the mapped status as
+ * problem+json. The log line has that status, and an error code only for the gateway's
+ * deadline and a broken stream (a status the server sent is its answer, as a proxied one is).
+ */
 function respondStatus(ctx: RequestContext, r: GrpcRoute, s: StatusObject, head: Metadata | undefined): void {
   if (s.code === Status.UNAVAILABLE && NOT_CONNECTED.test(s.details)) {
     return respondError(ctx, 'GW_ERR_UPSTREAM_UNAVAILABLE', `Upstream '${r.upstream.name}' could not be reached.`);
@@ -270,6 +290,8 @@ function respondStatus(ctx: RequestContext, r: GrpcRoute, s: StatusObject, head:
     return respondError(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', `Upstream '${r.upstream.name}' ended the call without a response message.`);
   }
   if (s.code === Status.DEADLINE_EXCEEDED) ctx.errorCode = 'GW_ERR_UPSTREAM_TIMEOUT';
+  // grpc-js's own status for a broken stream is answered as it is, and logged as the reset it was.
+  else if (BROKEN.test(s.details)) ctx.errorCode = 'GW_ERR_UPSTREAM_RESET';
   const p = grpcProblem(ctx, s.code, s.details);
   metadataHeaders(head, METADATA_PREFIX, p.headers);
   metadataHeaders(s.metadata, TRAILER_PREFIX, p.headers);
@@ -277,14 +299,17 @@ function respondStatus(ctx: RequestContext, r: GrpcRoute, s: StatusObject, head:
 }
 
 /**
- * Feeds the upstream's passive health and breaker: unreachable and timed-out calls are
- * failures of the target, and so are statuses that say the server is unwell (UNKNOWN,
- * INTERNAL, UNAVAILABLE, DATA_LOSS); every other status is an answer.
+ * Feeds the upstream's passive health and breaker: unreachable, broken (no status from the
+ * server: a reset, as for the proxy) and timed-out calls are failures of the target, and so
+ * are statuses the server sends to say it is unwell (UNKNOWN, INTERNAL, UNAVAILABLE,
+ * DATA_LOSS: 5xx); every other status the server sends is an answer, CANCELLED included.
+ * A call the gateway cancelled itself is neither.
  */
 function report(u: Upstream, t: Target, s: StatusObject, ms: number, aborted: boolean): void {
-  if (aborted || s.code === Status.CANCELLED) return u.report(t, 0, ms, ABORTED);
+  if (aborted || (s.code === Status.CANCELLED && CANCELLED_HERE.test(s.details))) return u.report(t, 0, ms, ABORTED);
   if (s.code === Status.UNAVAILABLE && NOT_CONNECTED.test(s.details)) return u.report(t, 0, ms, CONNECT_ERROR);
   if (s.code === Status.DEADLINE_EXCEEDED) return u.report(t, 0, ms, TIMED_OUT);
+  if (BROKEN.test(s.details)) return u.report(t, 0, ms, RESET);
   const http = httpStatusOf(s.code);
   u.report(t, http >= 500 && http !== 501 && http !== 504 ? http : 200, ms, undefined);
 }

@@ -46,6 +46,25 @@ export function grpcStatusName(code: number): string {
   return GRPC_STATUS_NAMES[code] ?? `CODE_${code}`;
 }
 
+/**
+ * Access-log error codes per gRPC code, built once: `GW_ERR_GRPC_NOT_FOUND`. They name a
+ * status the backend sent where no HTTP status can carry it (after a stream's head). By
+ * errors.ts's rule (`GW_ERR_UPSTREAM_RESET` ↔ `…/problems/upstream-reset`), each is the code
+ * of the problem type the same status gets as an answer (`…/problems/grpc-not-found`).
+ */
+const ERROR_CODES = GRPC_STATUS_NAMES.map((n) => `GW_ERR_GRPC_${n}`);
+
+/**
+ * The access-log error code of a gRPC status the backend sent: `GW_ERR_GRPC_` and its name
+ * (`GW_ERR_GRPC_CODE_<n>` for codes outside the table).
+ *
+ * @example
+ *   grpcErrorCode(8); // 'GW_ERR_GRPC_RESOURCE_EXHAUSTED'
+ */
+export function grpcErrorCode(code: number): string {
+  return ERROR_CODES[code] ?? `GW_ERR_GRPC_${grpcStatusName(code)}`;
+}
+
 /** Problem type URIs per code, built once: `…/problems/grpc-not-found`. */
 const TYPES = GRPC_STATUS_NAMES.map((n) => `${PROBLEM_TYPE_BASE}grpc-${n.toLowerCase().replaceAll('_', '-')}`);
 
