@@ -101,6 +101,11 @@ describe('config errors name file, line and path', () => {
       want: /gateway\.yaml:5 listeners\[0\]\.port: environment variable GW_PORT is not set/,
     },
     {
+      desc: 'the tenant template written as ${tenant} (read as an environment variable) gets a hint',
+      yaml: base + 'routes:\n  - name: r\n    match: { path: /a }\n    upstream: catalog\n    policies:\n      - headers: { request: { set: { x-tenant: "${tenant}" } } }\n',
+      want: /gateway\.yaml:12 routes\[0\]\.policies\[0\]\.headers\.request\.set\.x-tenant: environment variable tenant is not set; for the template variable write \$\$\{tenant\}/,
+    },
+    {
       desc: '${VAR} inside a flow map gets a hint',
       yaml: base.replace('port: 8080', 'port: ${GW_PORT}'),
       want: /gateway\.yaml:3 *: .*\$\{VAR\} inside \{ \} or \[ \] must be quoted/,

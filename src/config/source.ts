@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Alias, type Document, type Node, type YAMLMap } from 'yaml';
+import { isDotlessTemplateVariable } from '../pipeline/template.js';
 
 /**
  * Largest config text read, per file and for a whole folder. The YAML parser needs about
@@ -291,7 +292,10 @@ class Walker {
       return '';
     });
     for (const name of missing) {
-      this.source.error(this.file, line, displayPath(path), `environment variable ${name} is not set (use \${${name}:-default} for a default)`);
+      const hint = isDotlessTemplateVariable(name)
+        ? `; for the template variable write $\${${name}} (a config file reads \${${name}} as an environment variable)`
+        : ` (use \${${name}:-default} for a default)`;
+      this.source.error(this.file, line, displayPath(path), `environment variable ${name} is not set${hint}`);
     }
     // A plain scalar that is one whole `${VAR}` takes the type its value reads as: `port: ${PORT}` is a number.
     if (node.type === Scalar.PLAIN && WHOLE.test(v)) {

@@ -33,6 +33,14 @@ const FIXED: Record<string, Getter> = {
   tenant: (c) => c.tenant ?? c.consumer?.tenant,
 };
 
+/**
+ * Whether `${name}` in a config file, read there as an environment variable that is not set,
+ * was meant as a template variable (`tenant`): its error says to write `$${name}`.
+ */
+export function isDotlessTemplateVariable(name: string): boolean {
+  return !name.includes('.') && Object.hasOwn(FIXED, name);
+}
+
 function getterFor(name: string): Getter {
   const fixed = FIXED[name];
   if (fixed) return fixed;

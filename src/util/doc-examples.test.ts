@@ -68,7 +68,7 @@ describe('checkYamlBlock', () => {
     {
       desc: '${name} the docs do not provide is an environment variable the loader reads',
       md: fence('- headers: { request: { set: { x-tenant: "${tenant}" } } }'),
-      want: ['docs/example.md:4 routes[0].policies[0].headers.request.set.x-tenant: environment variable tenant is not set (use ${tenant:-default} for a default) (checked as: a policy list)'],
+      want: ['docs/example.md:4 routes[0].policies[0].headers.request.set.x-tenant: environment variable tenant is not set; for the template variable write $${tenant} (a config file reads ${tenant} as an environment variable) (checked as: a policy list)'],
     },
     { desc: 'an opted-out block', md: fence('server: { viaa: gw }', '<!-- not-config: an example of a config error -->\n\n'), want: [] },
     { desc: 'an opt-out must say why', md: fence('server: { viaa: gw }', '<!-- not-config -->\n'), want: ['docs/example.md:3 <!-- not-config --> must say why the block is not config: <!-- not-config: why -->'] },
