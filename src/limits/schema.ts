@@ -27,7 +27,7 @@ export const PolicyName = (description: string) => Name({ maxLength: 64, descrip
 /** A tier's override of one named limit. */
 export const TierLimit = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, description: 'Units per window (rate-limit, quota), or the rate count when `rate` is not set.' }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, description: 'Units per window (rate-limit, quota), or the rate count when `rate` is not set. Required unless `rate` is set; a quota\'s tier limit always needs it.' })),
     window: Type.Optional(Duration({ description: 'Window of a rate limit (default: the policy\'s).' })),
     rate: Type.Optional(Type.String({ pattern: RATE_PATTERN, description: 'Token-bucket / GCRA rate, e.g. `100/s` (default: the policy\'s).' })),
     burst: Type.Optional(Type.Integer({ minimum: 1, description: 'Token-bucket / GCRA capacity (default: the policy\'s, else `limit`).' })),

@@ -37,6 +37,11 @@ export function checkLimits(config: GatewayConfig, source: ConfigSource): void {
         continue;
       }
       const f = named.get(limitName);
+      if (t && typeof t === 'object' && t.limit === undefined) {
+        if (f === null) source.issueAt(at, `'${limitName}' is a quota: its tier limit needs 'limit'`);
+        else if (t.rate === undefined) source.issueAt(at, "a tier limit needs 'limit' (or 'rate' for a token-bucket or GCRA policy)");
+        if (f === null || t.rate === undefined) continue;
+      }
       if (f && t && typeof t === 'object') {
         try {
           compileSpec(withTier(f, t));

@@ -56,6 +56,7 @@ export function compileSpec(f: LimitFields): LimitSpec {
 
 /** Applies a tier's override to a policy's own fields. */
 export function withTier(base: LimitFields, t: TierLimitConfig): LimitFields {
+  // Without `rate`, a tier limit has `limit` (checked at load, see limits/semantics.ts).
   if (t.rate !== undefined) return { algorithm: base.algorithm, rate: t.rate, burst: t.burst ?? base.burst };
   if (base.rate !== undefined && t.window === undefined) {
     // The policy speaks in rate; the tier's `limit` replaces the rate's count.

@@ -30,7 +30,7 @@ export default definePolicy({
   schema,
   create(config, deps) {
     const name = config.name;
-    const byTier = tierSpecs(name, deps.config.tiers, (t) => t.limit);
+    const byTier = tierSpecs(name, deps.config.tiers, (t) => t.limit!); // a quota's tier limit has `limit` (checked at load)
     const keyOf = compileKey(config.by, compileTenantFrom(deps.config.tenantFrom));
     const prefix = `q:${deps.routeName ?? '*'}:${name}:`;
     const { cost, period, headers } = config;

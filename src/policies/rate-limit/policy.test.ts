@@ -14,7 +14,7 @@ describe('rate-limit policy', () => {
     gw = await startGateway(`version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 tiers:
-  premium: { limits: { per-consumer: { limit: 5 } } }
+  premium: { limits: { per-consumer: { limit: 5 }, rated: { rate: 1/h, burst: 3 } } }
 consumers:
   - { id: alice, tenant: acme, tier: premium, apiKeys: ["${hashApiKey('key-alice')}"] }
   - { id: bob, tenant: acme, apiKeys: ["${hashApiKey('key-bob')}"] }
@@ -27,6 +27,7 @@ ${route('composite', '      - rate-limit: { algorithm: token-bucket, limit: 1, w
 ${route('cost', '      - rate-limit: { algorithm: sliding-window, limit: 5, window: 1h, cost: 2 }\n')}
 ${route('quiet', '      - rate-limit: { algorithm: fixed-window, limit: 1, window: 1h, headers: false }\n')}
 ${route('consumer', '      - api-key: {}\n      - rate-limit: { name: per-consumer, algorithm: fixed-window, limit: 2, window: 1h, by: consumer }\n')}
+${route('rated', '      - api-key: {}\n      - rate-limit: { name: rated, algorithm: gcra, rate: 1/h, burst: 1, by: consumer }\n')}
 ${route('tenant', '      - api-key: {}\n      - rate-limit: { name: per-tenant, algorithm: gcra, limit: 3, window: 1h, by: tenant }\n')}
 `);
   });
@@ -99,6 +100,11 @@ ${route('tenant', '      - api-key: {}\n      - rate-limit: { name: per-tenant, 
     expect(bob).toEqual({ 200: 2, 429: 2 });
   });
 
+  it("a tier's rate replaces the rate of a GCRA policy, with no limit of its own", async () => {
+    expect(statusCounts(await burst(`${gw.url}/rated`, 4, { 'x-api-key': 'key-alice' }))).toEqual({ 200: 3, 429: 1 });
+    expect(statusCounts(await burst(`${gw.url}/rated`, 2, { 'x-api-key': 'key-bob' }))).toEqual({ 200: 1, 429: 1 });
+  });
+
   it('by: tenant aggregates over every consumer of the tenant', async () => {
     const both = await Promise.all([
       burst(`${gw.url}/tenant`, 3, { 'x-api-key': 'key-alice' }),
@@ -143,6 +149,23 @@ ${extra}routes:
       policy: '{ name: w, limit: 1, window: 1s }',
       extra: 'tiers:\n  gold: { limits: { w: { limit: 5, rate: 5/s } } }\n',
       error: /tiers\.gold\.limits\.w: rate applies to token-bucket and gcra/,
+    },
+    {
+      desc: 'tier with only a rate for a gcra policy',
+      policy: '{ name: g, algorithm: gcra, rate: 10/s, burst: 20 }',
+      extra: 'tiers:\n  gold: { limits: { g: { rate: 100/s, burst: 200 } } }\n',
+    },
+    {
+      desc: 'tier with neither limit nor rate',
+      policy: '{ name: g, algorithm: gcra, rate: 10/s, burst: 20 }',
+      extra: 'tiers:\n  gold: { limits: { g: { burst: 200 } } }\n',
+      error: /gateway\.yaml:4 tiers\.gold\.limits\.g: a tier limit needs 'limit' \(or 'rate' for a token-bucket or GCRA policy\)/,
+    },
+    {
+      desc: 'quota tier without a limit',
+      policy: '{ name: g, algorithm: gcra, rate: 10/s, burst: 20 }',
+      extra: 'policies:\n  - quota: { name: monthly, limit: 100, period: month }\ntiers:\n  gold: { limits: { monthly: { rate: 100/s } } }\n',
+      error: /gateway\.yaml:6 tiers\.gold\.limits\.monthly: 'monthly' is a quota: its tier limit needs 'limit'/,
     },
   ];
   for (const c of cases) {
