@@ -15,7 +15,10 @@ const PROTO = `syntax = "proto3";
 package st.v1;
 message ListRequest { string tag = 1; int32 count = 2; int32 code = 3; string message = 4; }
 message Item { string id = 1; }
-service Items { rpc List(ListRequest) returns (stream Item); }
+service Items {
+  rpc List(ListRequest) returns (stream Item);
+  rpc Get(ListRequest) returns (Item);
+}
 `;
 
 type Obj = Record<string, unknown>;
@@ -55,7 +58,9 @@ describe('grpc server streams ending with a status: the access-log error code', 
   let backend: Awaited<ReturnType<typeof startBackend>>;
   let killable: Awaited<ReturnType<typeof startGrpcProcess>>;
   let killableEarly: Awaited<ReturnType<typeof startGrpcProcess>>;
+  let killableUnary: Awaited<ReturnType<typeof startGrpcProcess>>;
   let shutting: Awaited<ReturnType<typeof startShuttingBackend>>;
+  let shuttingEarly: Awaited<ReturnType<typeof startShuttingBackend>>;
   let gw: TestGateway;
 
   beforeAll(async () => {
@@ -64,7 +69,9 @@ describe('grpc server streams ending with a status: the access-log error code', 
     backend = await startBackend(join(dir, 'items.proto'));
     killable = await startGrpcProcess(join(dir, 'items.proto'), 'st.v1.Items', []);
     killableEarly = await startGrpcProcess(join(dir, 'items.proto'), 'st.v1.Items', []);
+    killableUnary = await startGrpcProcess(join(dir, 'items.proto'), 'st.v1.Items', []);
     shutting = await startShuttingBackend(join(dir, 'items.proto'));
+    shuttingEarly = await startShuttingBackend(join(dir, 'items.proto'));
     const cfg = `version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 # One failure ejects a target, and 5xx statuses do not count: only broken streams do.
@@ -72,7 +79,9 @@ upstreams:
   items: { targets: [ "http://127.0.0.1:${backend.port}" ], outlierDetection: ${OUTLIER} }
   killable: { targets: [ "http://127.0.0.1:${killable.port}" ], outlierDetection: ${OUTLIER} }
   killable-early: { targets: [ "http://127.0.0.1:${killableEarly.port}" ] }
+  killable-unary: { targets: [ "http://127.0.0.1:${killableUnary.port}" ] }
   shutting: { targets: [ "http://127.0.0.1:${shutting.port}" ], outlierDetection: ${OUTLIER} }
+  shutting-early: { targets: [ "http://127.0.0.1:${shuttingEarly.port}" ] }
 routes:
   - name: list
     match: { path: /v1/items/:tag, methods: [GET] }
@@ -83,9 +92,15 @@ routes:
   - name: list-killable-early
     match: { path: /v1/killable-early/:tag, methods: [GET] }
     grpc: { upstream: killable-early, protoFile: ./items.proto, method: st.v1.Items/List }
+  - name: get-killable
+    match: { path: /v1/killable-unary/:tag, methods: [GET] }
+    grpc: { upstream: killable-unary, protoFile: ./items.proto, method: st.v1.Items/Get }
   - name: list-shutting
     match: { path: /v1/shutting/:tag, methods: [GET] }
     grpc: { upstream: shutting, protoFile: ./items.proto, method: st.v1.Items/List }
+  - name: list-shutting-early
+    match: { path: /v1/shutting-early/:tag, methods: [GET] }
+    grpc: { upstream: shutting-early, protoFile: ./items.proto, method: st.v1.Items/List }
 `;
     gw = await startGateway(cfg, { file: join(dir, 'gateway.yaml') });
   });
@@ -95,7 +110,9 @@ routes:
     backend?.close();
     killable?.kill();
     killableEarly?.kill();
+    killableUnary?.kill();
     shutting?.close();
+    shuttingEarly?.close();
   });
 
   const targetOf = (upstream: string) => gw.gw.runtime.upstreams.get(upstream)!.status().targets[0]!;
@@ -122,14 +139,19 @@ routes:
     expect(targetOf('items')).toMatchObject({ available: true, ejections: 0 });
   });
 
-  it('a status before the first message is the mapped problem answer, logged with its HTTP status as a unary call is', async () => {
-    const path = '/v1/items/early';
-    const res = await httpRequest(`${gw.url}${path}?count=0&code=${grpc.status.RESOURCE_EXHAUSTED}&message=quota`);
-    expect(res.status).toBe(429);
+  it.each([
+    ['RESOURCE_EXHAUSTED', grpc.status.RESOURCE_EXHAUSTED, 429, 'grpc-resource-exhausted'],
+    // Sent on purpose, these keep their mapping: only grpc-js's own report of a broken stream is a reset.
+    ['UNAVAILABLE', grpc.status.UNAVAILABLE, 503, 'grpc-unavailable'],
+    ['CANCELLED', grpc.status.CANCELLED, 499, 'grpc-cancelled'],
+  ])('a status before the first message (%s) is the mapped problem answer, logged with its HTTP status as a unary call is', async (name, code, status, type) => {
+    const path = `/v1/items/early-${name}`;
+    const res = await httpRequest(`${gw.url}${path}?count=0&code=${code}&message=quota`);
+    expect(res.status).toBe(status);
     expect(res.headers['content-type']).toBe('application/problem+json');
-    expect(res.json()).toMatchObject({ type: 'https://gantry.dev/problems/grpc-resource-exhausted', grpcStatus: 'RESOURCE_EXHAUSTED', detail: 'quota' });
+    expect(res.json()).toMatchObject({ type: `https://gantry.dev/problems/${type}`, grpcStatus: name, detail: 'quota' });
     const line = await logLine(path);
-    expect(line).toMatchObject({ status: 429, route: 'list' });
+    expect(line).toMatchObject({ status, route: 'list' });
     // The status says it all, as for a unary call or a proxied 429: no gateway error code.
     expect(line.error).toBeUndefined();
   });
@@ -174,18 +196,43 @@ routes:
     expect(targetOf('killable')).toMatchObject({ state: 'ejected', available: false });
   });
 
-  it('a server process killed before the first message: the mapped answer, logged as a reset', async () => {
-    const path = '/v1/killable-early/kill';
-    const pending = httpRequest(`${gw.url}${path}?count=0`);
-    await eventually(() => (killableEarly.calls() >= 1 ? true : undefined), 5000, 'the call to arrive');
-    killableEarly.kill();
-    const res = await pending;
-    // The answer stays the mapped status of what grpc-js reports (UNAVAILABLE "Connection dropped")...
-    expect(res.status).toBe(503);
-    expect(res.json()).toMatchObject({ grpcStatus: 'UNAVAILABLE', detail: 'Connection dropped' });
-    // ...and the log says it was a broken connection.
+  /** The proxy's answer to a connection reset before the response head (errors.ts, proxy/forward.ts). */
+  const expectReset = async (res: Awaited<ReturnType<typeof httpRequest>>, path: string, route: string, upstream: string) => {
+    expect(res.status).toBe(502);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    const body = res.json() as Obj;
+    expect(body).toMatchObject({ type: 'https://gantry.dev/problems/upstream-reset', status: 502, detail: `Upstream '${upstream}' closed the connection.`, instance: path });
+    // Not grpc-js's made-up status: nothing came from the server.
+    expect(body).not.toHaveProperty('grpcStatus');
     const line = await logLine(path);
-    expect(line).toMatchObject({ status: 503, route: 'list-killable-early', error: 'GW_ERR_UPSTREAM_RESET' });
+    expect(line).toMatchObject({ status: 502, route, error: 'GW_ERR_UPSTREAM_RESET' });
+    expect(body.requestId).toBe(line.requestId);
+  };
+
+  it.each([
+    ['a server stream before its first message', '/v1/killable-early/kill', 'list-killable-early', 'killable-early', () => killableEarly],
+    ['a unary call', '/v1/killable-unary/kill', 'get-killable', 'killable-unary', () => killableUnary],
+  ])('a server process killed during %s (grpc-js: UNAVAILABLE "Connection dropped") → 502 upstream-reset, as the proxy answers', async (_what, path, route, upstream, proc) => {
+    const pending = httpRequest(`${gw.url}${path}?count=0`);
+    await eventually(() => (proc().calls() >= 1 ? true : undefined), 5000, 'the call to arrive');
+    proc().kill();
+    await expectReset(await pending, path, route, upstream);
+  });
+
+  it('a server shut down before the first message (its stream reset; grpc-js: CANCELLED "Call cancelled") → 502 upstream-reset, not 499', async () => {
+    const path = '/v1/shutting-early/down';
+    await expectReset(await httpRequest(`${gw.url}${path}?count=0`), path, 'list-shutting-early', 'shutting-early');
+  });
+
+  it('a server that cannot be reached at all keeps the proxy\'s 502 upstream-unavailable', async () => {
+    // The process killed above: its port refuses connections now.
+    const path = '/v1/killable-unary/refused';
+    await eventually(() => (killableUnary.child.exitCode !== null || killableUnary.child.signalCode !== null ? true : undefined), 5000, 'the process to exit');
+    const res = await httpRequest(`${gw.url}${path}?count=0`);
+    expect(res.status).toBe(502);
+    expect(res.json()).toMatchObject({ type: 'https://gantry.dev/problems/upstream-unavailable', detail: "Upstream 'killable-unary' could not be reached." });
+    const line = await logLine(path);
+    expect(line).toMatchObject({ status: 502, route: 'get-killable', error: 'GW_ERR_UPSTREAM_UNAVAILABLE' });
   });
 
   it('a server shutting down mid-stream (its streams reset) is a reset too', async () => {

@@ -6,6 +6,7 @@ import type { RequestContext } from '../../pipeline/context.js';
 import { readRequestBody } from '../../pipeline/body.js';
 import { respondAbort, respondData, respondEnd, respondError, respondHead, respondReply } from '../../pipeline/respond.js';
 import { GatewayError, type GatewayErrorCode } from '../../errors.js';
+import { describeFailure } from '../../proxy/forward.js';
 import { hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.js';
 import type { Target, Upstream } from '../../upstreams/upstream.js';
 import type { Handler, HandlerDeps } from '../handler.js';
@@ -273,13 +274,20 @@ function cutOffCode(s: StatusObject): string {
 }
 
 /**
- * A status other than OK: 502 when the target could not be reached, else the mapped status as
- * problem+json. The log line has that status, and an error code only for the gateway's
- * deadline and a broken stream (a status the server sent is its answer, as a proxied one is).
+ * A status other than OK before any answer: the gateway's own problem when the call failed
+ * as a proxied request would (502 unreachable, 502 reset: the stream or connection broke, no
+ * status came from the server), else the status the server sent, mapped, as problem+json.
+ * The log line has that status, and an error code only for the gateway's own problems and
+ * its deadline (a status the server sent is its answer, as a proxied one is).
  */
 function respondStatus(ctx: RequestContext, r: GrpcRoute, s: StatusObject, head: Metadata | undefined): void {
   if (s.code === Status.UNAVAILABLE && NOT_CONNECTED.test(s.details)) {
-    return respondError(ctx, 'GW_ERR_UPSTREAM_UNAVAILABLE', `Upstream '${r.upstream.name}' could not be reached.`);
+    return respondError(ctx, 'GW_ERR_UPSTREAM_UNAVAILABLE', describeFailure('GW_ERR_UPSTREAM_UNAVAILABLE', r.upstream.name));
+  }
+  if (BROKEN.test(s.details)) {
+    // grpc-js's own report (UNAVAILABLE "Connection dropped", CANCELLED "Call cancelled", …) is
+    // not the server's answer: the proxy's answer to a connection reset before the response.
+    return respondError(ctx, 'GW_ERR_UPSTREAM_RESET', describeFailure('GW_ERR_UPSTREAM_RESET', r.upstream.name));
   }
   if (s.code === Status.INTERNAL && UNPARSABLE.test(s.details)) {
     // The backend sent a message that does not decode, or a value with no JSON form (a Timestamp out of range, …).
@@ -290,8 +298,6 @@ function respondStatus(ctx: RequestContext, r: GrpcRoute, s: StatusObject, head:
     return respondError(ctx, 'GW_ERR_UPSTREAM_BAD_RESPONSE', `Upstream '${r.upstream.name}' ended the call without a response message.`);
   }
   if (s.code === Status.DEADLINE_EXCEEDED) ctx.errorCode = 'GW_ERR_UPSTREAM_TIMEOUT';
-  // grpc-js's own status for a broken stream is answered as it is, and logged as the reset it was.
-  else if (BROKEN.test(s.details)) ctx.errorCode = 'GW_ERR_UPSTREAM_RESET';
   const p = grpcProblem(ctx, s.code, s.details);
   metadataHeaders(head, METADATA_PREFIX, p.headers);
   metadataHeaders(s.metadata, TRAILER_PREFIX, p.headers);
