@@ -93,7 +93,7 @@ export class Tracing {
       if (req.headers.host !== undefined) span.setAttribute(ATTR_SERVER_ADDRESS, req.headers.host.replace(/:\d+$/, ''));
       if (req.headers['user-agent'] !== undefined) span.setAttribute(ATTR_USER_AGENT_ORIGINAL, req.headers['user-agent']);
     }
-    ctx.trace = new RequestTrace(this, span, trace.setSpan(parent, span));
+    ctx.trace = new RequestTrace(this, span, trace.setSpan(parent, span), ctx);
   }
 
   /** Starts a client span for one upstream attempt and writes its context into `headers`. */
@@ -131,12 +131,17 @@ export class RequestTrace {
   readonly tracing: Tracing;
   readonly span: Span;
   readonly context: Context;
+  /** The request whose server span this is (a subrequest that shares the trace is not). */
+  readonly #owner: RequestContext;
   #attempts = 0;
+  /** Why the response failed after its head (it was cut off, or a stream ended with an error), when it did. */
+  #failure: string | undefined = undefined;
 
-  constructor(tracing: Tracing, span: Span, context: Context) {
+  constructor(tracing: Tracing, span: Span, context: Context, owner: RequestContext) {
     this.tracing = tracing;
     this.span = span;
     this.context = context;
+    this.#owner = owner;
   }
 
   get traceId(): string {
@@ -146,6 +151,17 @@ export class RequestTrace {
   /** A client span for the next upstream attempt (retries count up `http.request.resend_count`). */
   startAttempt(method: string, origin: string, path: string, headers: HeaderList, upstream: string): Span {
     return this.tracing.startClient(this.context, method, origin, path, headers, this.#attempts++, upstream);
+  }
+
+  /**
+   * The response failed after its head, where its status cannot say so: the gateway cut it
+   * off (an upstream reset or idle timeout mid-body) or a stream ended with an error line.
+   * The span ends as an error with `ctx.errorCode`, not as a client that went away. A
+   * subrequest sharing the trace (an aggregate part) is not the response: its failure is
+   * the part's, which its aggregate answers for.
+   */
+  failAfterHead(ctx: RequestContext, description: string): void {
+    if (ctx === this.#owner) this.#failure ??= description;
   }
 
   /** Ends the server span in the log phase with the route, consumer and status. */
@@ -166,8 +182,14 @@ export class RequestTrace {
     }
     if (ctx.consumer !== undefined) span.setAttribute('gantry.consumer', ctx.consumer.id);
     if (ctx.status > 0) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, ctx.status);
-    // Server spans: only 5xx is an error (OTel HTTP semconv, span status).
-    if (ctx.aborted) {
+    // Server spans: only 5xx is an error (OTel HTTP semconv, span status), and a response that
+    // failed after its head, which its status (200) cannot tell. `aborted` is also true for a
+    // response the gateway cut off (it never finished): only without a failure did the client leave.
+    if (this.#failure !== undefined) {
+      // "_OTHER": the semconv's error.type when no better one is known.
+      span.setAttribute(ATTR_ERROR_TYPE, ctx.errorCode ?? '_OTHER');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: this.#failure });
+    } else if (ctx.aborted) {
       span.setAttribute(ATTR_ERROR_TYPE, 'aborted');
       span.setStatus({ code: SpanStatusCode.ERROR, message: 'client closed the connection' });
     } else if (ctx.status >= 500) {

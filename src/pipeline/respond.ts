@@ -255,10 +255,14 @@ export function problemReply(ctx: RequestContext, code: GatewayErrorCode, detail
   };
 }
 
-/** Cuts a response off after its head was sent (upstream failed mid-body). */
+/**
+ * Cuts a response off after its head was sent (upstream failed mid-body). The caller sets
+ * `ctx.errorCode` first: the log line and the span (an error, not a client gone) say why.
+ */
 export function respondAbort(ctx: RequestContext, err?: Error): void {
   // A response already complete (e.g. a problem sent after a body outgrew its mapper) stays as is.
   if (ctx.res.writableEnded && ctx.sink === undefined) return;
+  if (ctx.trace !== undefined) ctx.trace.failAfterHead(ctx, 'response cut off after its head');
   if (ctx.sink !== undefined) ctx.sink.destroy(err);
   ctx.res.destroy(err);
 }

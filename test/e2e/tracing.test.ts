@@ -1,8 +1,12 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
+import { PROTOBUFJS_DIR, startRecordingService, writeHttpBodyProto } from '../grpc-fixtures.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -11,7 +15,7 @@ interface OtlpSpan {
   name: string;
   kind: number;
   attributes: { key: string; value: Record<string, unknown> }[];
-  status?: { code?: number };
+  status?: { code?: number; message?: string };
 }
 
 /** A real OTLP/HTTP receiver: decodes the JSON export (`/v1/traces`) the SDK posts. */
@@ -39,10 +43,38 @@ const attr = (s: OtlpSpan, key: string): unknown => {
   return v === undefined ? undefined : (v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.boolValue));
 };
 
+/** OTLP span status codes. */
+const UNSET = 0;
+const ERROR = 2;
+
+/**
+ * A GET read to its end or its cut: the status, the body received, and whether it ended
+ * cleanly. `leave` makes the client go away once the head and a first chunk arrived.
+ */
+function getToTheEnd(url: string, leave = false): Promise<{ status: number; text: string; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => {
+        text += c.toString();
+        if (leave) req.destroy();
+      });
+      res.on('error', () => {});
+      res.on('close', () => resolve({ status: res.statusCode!, text, complete: res.complete }));
+    });
+    req.on('error', (e) => (leave ? undefined : reject(e)));
+  });
+}
+
+/** The server span of the next request on `route` after `before` spans. */
+const serverSpanOf = (receiver: { spans: OtlpSpan[] }, route: string, before: number) =>
+  eventually(() => receiver.spans.slice(before).find((s) => s.kind === 2 && attr(s, 'gantry.route') === route), 5000, `the server span of ${route}`);
+
 describe('tracing (OTLP/HTTP)', () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let up: TestUpstream;
   let flaky: TestUpstream;
+  let partial: TestUpstream;
   let gw: TestGateway;
   let flakyCalls = 0;
 
@@ -55,12 +87,19 @@ describe('tracing (OTLP/HTTP)', () => {
       res.writeHead(ok ? 200 : 503, { 'content-length': '2' });
       res.end(ok ? 'ok' : 'no');
     });
+    // Sends its head and a first chunk, then breaks its connection (/reset) or goes silent.
+    partial = await startUpstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial');
+      if (req.url === '/reset') setTimeout(() => res.socket!.destroy(), 20);
+    });
     gw = await startGateway(`version: 1
 listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
 telemetry:
   tracing: { endpoint: "${receiver.url}", sampleRatio: 1, serviceName: gantry-test, headers: { x-collector-key: k1 }, flushInterval: 50ms }
 upstreams:
   echo: { targets: [ "${up.url}" ] }
+  partial: { targets: [ "${partial.url}" ] }
   dead: { targets: [ "http://127.0.0.1:1" ] }
   flaky:
     targets: [ "${flaky.url}" ]
@@ -69,12 +108,21 @@ routes:
   - { name: retried, match: { path: /retried }, upstream: flaky }
   - { name: items, match: { path: "/items/:id" }, upstream: echo }
   - { name: down, match: { path: /down }, upstream: dead }
+  - { name: mid-reset, match: { path: /reset }, upstream: partial }
+  - { name: mid-idle, match: { path: /idle }, upstream: partial, timeouts: { idle: 200ms } }
+  - { name: client-left, match: { path: /leave }, upstream: partial }
+  - name: agg
+    match: { path: /agg }
+    aggregate:
+      whole: { upstream: echo, path: /whole }
+      cut: { upstream: partial, path: /reset, optional: true }
 `);
   });
   afterAll(async () => {
     await gw?.close();
     await up?.close();
     await flaky?.close();
+    await partial?.close();
     await receiver?.close();
   });
 
@@ -143,6 +191,40 @@ routes:
     expect(sent).toEqual(clients.map((c) => `00-${traceId}-${c.spanId}-01`));
   });
 
+  it.each([
+    ['an upstream reset', '/reset', 'mid-reset', 'GW_ERR_UPSTREAM_RESET'],
+    ['the idle timeout', '/idle', 'mid-idle', 'GW_ERR_UPSTREAM_TIMEOUT'],
+  ])('a response the proxy cuts off mid-body (%s) is an error span with the gateway\'s code, not a client that left', async (_what, path, route, code) => {
+    const before = receiver.spans.length;
+    const res = await getToTheEnd(`${gw.url}${path}`);
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('partial');
+    expect(res.complete).toBe(false);
+    const server = await serverSpanOf(receiver, route, before);
+    expect(attr(server, 'http.response.status_code')).toBe(200);
+    expect(server.status).toMatchObject({ code: ERROR, message: 'response cut off after its head' });
+    expect(attr(server, 'error.type')).toBe(code);
+  });
+
+  it("an aggregate part cut off mid-body is the part's failure: the aggregate's answer is not an error span", async () => {
+    const before = receiver.spans.length;
+    const res = await httpRequest(`${gw.url}/agg`);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-aggregate-partial']).toBe('cut');
+    const server = await serverSpanOf(receiver, 'agg', before);
+    expect(server.status?.code ?? UNSET).toBe(UNSET);
+    expect(attr(server, 'error.type')).toBeUndefined();
+  });
+
+  it('a client that leaves mid-body: the span says the client closed the connection', async () => {
+    const before = receiver.spans.length;
+    const res = await getToTheEnd(`${gw.url}/leave`, true);
+    expect(res.complete).toBe(false);
+    const server = await serverSpanOf(receiver, 'client-left', before);
+    expect(server.status).toMatchObject({ code: ERROR, message: 'client closed the connection' });
+    expect(attr(server, 'error.type')).toBe('aborted');
+  });
+
   it('unmatched requests get a server span without a route', async () => {
     const before = receiver.spans.length;
     expect((await httpRequest(`${gw.url}/nothing`)).status).toBe(404);
@@ -150,6 +232,128 @@ routes:
     expect(server.name).toBe('GET');
     expect(attr(server, 'gantry.route')).toBeUndefined();
     expect(receiver.spans.slice(before).filter((s) => s.kind === 3)).toHaveLength(0);
+  });
+});
+
+const GRPC_PROTO = `syntax = "proto3";
+package tr.v1;
+import "google/api/httpbody.proto";
+message ListRequest { string tag = 1; int32 count = 2; int32 code = 3; }
+message Item { string id = 1; }
+service Items {
+  rpc List(ListRequest) returns (stream Item);
+  rpc Download(ListRequest) returns (stream google.api.HttpBody);
+}
+`;
+
+type Obj = Record<string, unknown>;
+
+/**
+ * Streams `count` messages, then ends with the status `code` (OK: a clean end), sent on
+ * purpose; with `shut`, shuts the whole server down instead (its streams reset: a broken stream).
+ */
+async function startGrpcBackend(protoFile: string, includeDirs: string[]) {
+  let shut = () => {};
+  const finish = (call: grpc.ServerWritableStream<Obj, Obj>) => {
+    const r = call.request as { tag: string; code: number };
+    if (r.tag === 'shut') return void setTimeout(() => shut(), 50);
+    if (r.code === grpc.status.OK) call.end();
+    else call.emit('error', { code: r.code, details: `ended: ${r.code}` });
+  };
+  const b = await startRecordingService(protoFile, 'tr.v1.Items', includeDirs, () => ({
+    List(call: grpc.ServerWritableStream<Obj, Obj>) {
+      for (let i = 0; i < (call.request as { count: number }).count; i++) call.write({ id: `i${i}` });
+      finish(call);
+    },
+    Download(call: grpc.ServerWritableStream<Obj, Obj>) {
+      call.write({ contentType: 'text/plain', data: Buffer.from('one,') });
+      finish(call);
+    },
+  }));
+  shut = b.close;
+  return b;
+}
+
+/** A gRPC stream that fails after its 200 head: the status cannot say so, the span does. */
+describe('tracing gRPC streams failing after their head', () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let backend: Awaited<ReturnType<typeof startGrpcBackend>>;
+  let shutting: Awaited<ReturnType<typeof startGrpcBackend>>;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-trace-grpc-'));
+    writeFileSync(join(dir, 'items.proto'), GRPC_PROTO);
+    writeHttpBodyProto(dir);
+    backend = await startGrpcBackend(join(dir, 'items.proto'), [dir, PROTOBUFJS_DIR]);
+    shutting = await startGrpcBackend(join(dir, 'items.proto'), [dir, PROTOBUFJS_DIR]);
+    const cfg = `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+telemetry:
+  tracing: { endpoint: "${receiver.url}", sampleRatio: 1, flushInterval: 50ms }
+upstreams:
+  items: { targets: [ "http://127.0.0.1:${backend.port}" ] }
+  shutting: { targets: [ "http://127.0.0.1:${shutting.port}" ] }
+routes:
+  - name: list
+    match: { path: /list/:tag, methods: [GET] }
+    grpc: { upstream: items, protoFile: ./items.proto, method: tr.v1.Items/List }
+  - name: list-shutting
+    match: { path: /shutting/:tag, methods: [GET] }
+    grpc: { upstream: shutting, protoFile: ./items.proto, method: tr.v1.Items/List }
+  - name: download
+    match: { path: /download/:tag, methods: [GET] }
+    grpc: { upstream: items, protoFile: ./items.proto, method: tr.v1.Items/Download }
+`;
+    gw = await startGateway(cfg, { file: join(dir, 'gateway.yaml') });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    backend?.close();
+    shutting?.close();
+    await receiver?.close();
+  });
+
+  it.each([
+    // The same status before the head would answer 5xx: an error.
+    ['INTERNAL from the server', '/list/a?count=1&code=13', 'list', ERROR, 'GW_ERR_GRPC_INTERNAL'],
+    ['UNAVAILABLE from the server', '/list/b?count=1&code=14', 'list', ERROR, 'GW_ERR_GRPC_UNAVAILABLE'],
+    // A broken stream (grpc-js: CANCELLED "Call cancelled", 499 by the table): the gateway's 502 reset.
+    ['a stream reset by a server shutting down', '/shutting/shut?count=1', 'list-shutting', ERROR, 'GW_ERR_UPSTREAM_RESET'],
+    // 404 before the head, not an error on a server span (semconv: only 5xx): nor after it.
+    ['NOT_FOUND from the server', '/list/c?count=1&code=5', 'list', UNSET, undefined],
+  ])('an NDJSON stream ended by %s after its head', async (_what, path, route, status, type) => {
+    const before = receiver.spans.length;
+    const res = await getToTheEnd(`${gw.url}${path}`);
+    expect(res.status).toBe(200);
+    expect(res.complete).toBe(true);
+    expect(res.text.trim().split('\n').at(-1)).toContain('"error"');
+    const server = await serverSpanOf(receiver, route, before);
+    expect(attr(server, 'http.response.status_code')).toBe(200);
+    expect(server.status?.code ?? UNSET).toBe(status);
+    if (status === ERROR) expect(server.status?.message).toBe('stream ended with an error after its head');
+    expect(attr(server, 'error.type')).toBe(type);
+  });
+
+  it('a raw HttpBody stream cut off after its head is an error span, whatever the status', async () => {
+    const before = receiver.spans.length;
+    const res = await getToTheEnd(`${gw.url}/download/x?code=5`);
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('one,');
+    expect(res.complete).toBe(false);
+    const server = await serverSpanOf(receiver, 'download', before);
+    expect(server.status).toMatchObject({ code: ERROR, message: 'response cut off after its head' });
+    expect(attr(server, 'error.type')).toBe('GW_ERR_GRPC_NOT_FOUND');
+  });
+
+  it('a clean stream is not an error', async () => {
+    const before = receiver.spans.length;
+    const res = await getToTheEnd(`${gw.url}/list/ok?count=2`);
+    expect(res.complete).toBe(true);
+    const server = await serverSpanOf(receiver, 'list', before);
+    expect(server.status?.code ?? UNSET).toBe(UNSET);
+    expect(attr(server, 'error.type')).toBeUndefined();
   });
 });
 

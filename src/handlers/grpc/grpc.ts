@@ -5,7 +5,7 @@ import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { readRequestBody } from '../../pipeline/body.js';
 import { respondAbort, respondData, respondEnd, respondError, respondHead, respondReply } from '../../pipeline/respond.js';
-import { GatewayError, type GatewayErrorCode } from '../../errors.js';
+import { GatewayError, GatewayErrors, type GatewayErrorCode } from '../../errors.js';
 import { describeFailure } from '../../proxy/forward.js';
 import { hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.js';
 import type { Target, Upstream } from '../../upstreams/upstream.js';
@@ -251,7 +251,11 @@ function streamCall(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, client
     if (st.code !== Status.OK) {
       // NDJSON ends cleanly with grpc-gateway's error line (the protocol's report of the
       // failure), and the log records the failure as for a raw stream cut off.
-      ctx.errorCode ??= cutOffCode(st);
+      const code = cutOffCode(st);
+      ctx.errorCode ??= code;
+      // The span is an error where the same failure before the head would answer 5xx: the
+      // gateway's own (a reset, the deadline, a bad message) or the server's 5xx statuses.
+      if (ctx.trace !== undefined && (Object.hasOwn(GatewayErrors, code) || httpStatusOf(st.code) >= 500)) ctx.trace.failAfterHead(ctx, 'stream ended with an error after its head');
       write(Buffer.from(`${JSON.stringify({ error: { code: st.code, status: grpcStatusName(st.code), message: st.details } })}\n`));
     }
     ended = true;
