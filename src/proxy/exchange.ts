@@ -12,7 +12,7 @@ import { metrics } from '../observability/metrics.js';
 import { logGate } from '../observability/logger.js';
 import { endAttempt } from '../observability/tracing.js';
 import type { Span } from '@opentelemetry/api';
-import { filterResponseHeaders } from './headers.js';
+import { filterResponseHeaders, mapLocationHeaders } from './headers.js';
 import { RequestBodyTooLarge } from '../pipeline/body.js';
 import { coarseClock, TimedCall, track, untrack } from './timeouts.js';
 import { describeFailure, errorCode, outcomeOf, type ForwardOptions } from './forward.js';
@@ -248,14 +248,14 @@ export class ClientWriter implements Dispatcher.DispatchHandler {
     const ex = this.#ex;
     const ctx = ex.ctx;
     if (ctx.aborted) return false;
+    const headers = filterResponseHeaders(raw);
     const location = ex.opts.location;
-    let mapLocation: ((value: string) => string) | undefined;
     if (location !== undefined) {
       // Attempts go one after another: the head is the last tried target's.
       const target = ex.tried?.at(-1);
-      if (target !== undefined) mapLocation = (v) => location(v, target, ctx);
+      if (target !== undefined) mapLocationHeaders(headers, (v) => location(v, target, ctx));
     }
-    return respondHead(ctx, status, filterResponseHeaders(raw, mapLocation), resume);
+    return respondHead(ctx, status, headers, resume);
   }
 
   onData(chunk: Buffer): boolean {

@@ -6,7 +6,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { respondAbort, respondData, respondEnd, respondError, respondHead } from '../pipeline/respond.js';
 import { hasRequestBody, type HeaderList } from '../http/headers.js';
 import type { Target } from '../upstreams/upstream.js';
-import { applyForwarding, buildUpstreamHeaders, filterResponseHeaders, type ForwardingOptions } from './headers.js';
+import { applyForwarding, buildUpstreamHeaders, filterResponseHeaders, mapLocationHeaders, type ForwardingOptions } from './headers.js';
 import type { GatewayErrorCode } from '../errors.js';
 import { metrics, type UpstreamOutcome } from '../observability/metrics.js';
 import { logGate } from '../observability/logger.js';
@@ -111,8 +111,9 @@ export class ProxyCall extends TimedCall implements Dispatcher.DispatchHandler {
       this.#span = undefined;
     }
     if (ctx.aborted) return false;
+    const headers = filterResponseHeaders(rawHeaders);
     const location = this.#location;
-    const headers = filterResponseHeaders(rawHeaders, location === undefined ? undefined : (v) => location(v, target, ctx));
+    if (location !== undefined) mapLocationHeaders(headers, (v) => location(v, target, ctx));
     return respondHead(ctx, statusCode, headers, resume);
   }
 

@@ -98,11 +98,8 @@ const latin1: (b: Buffer) => string =
     ? (b) => (b as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(0, b.length)
     : (b) => b.toString('latin1');
 
-/**
- * Upstream response headers as strings, minus hop-by-hop fields. `mapLocation`, given only
- * on routes with `rewrite.location`, maps the `Location` and `Content-Location` values.
- */
-export function filterResponseHeaders(raw: readonly Buffer[], mapLocation?: (value: string) => string): HeaderList {
+/** Upstream response headers as strings, minus hop-by-hop fields. */
+export function filterResponseHeaders(raw: readonly Buffer[]): HeaderList {
   const out: HeaderList = [];
   let named: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -113,17 +110,25 @@ export function filterResponseHeaders(raw: readonly Buffer[], mapLocation?: (val
       if (lower === 'connection') named = connectionTokens(value, named);
       continue;
     }
-    if (mapLocation !== undefined && (name.length === 8 || name.length === 16)) {
-      const l = lower !== '' ? lower : name.toLowerCase();
-      if (l === 'location' || l === 'content-location') {
-        out.push(name, mapLocation(value));
-        continue;
-      }
-    }
     out.push(name, value);
   }
   if (named !== undefined) for (const n of named) removeAll(out, n);
   return out;
+}
+
+/**
+ * Maps the `Location` and `Content-Location` values of filtered response headers, in place
+ * (routes with `rewrite.location` only: a pass of its own keeps `filterResponseHeaders`
+ * small enough for V8 to inline on every other route).
+ */
+export function mapLocationHeaders(headers: HeaderList, map: (value: string) => string): HeaderList {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length !== 8 && name.length !== 16) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'location' || lower === 'content-location') headers[i + 1] = map(headers[i + 1]!);
+  }
+  return headers;
 }
 
 function connectionTokens(value: string, into: Set<string> | undefined): Set<string> | undefined {
