@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -29,6 +30,11 @@ async function startWsUpstream(): Promise<WsUpstream> {
     handshakes.push({ url: req.url!, headers: req.headers });
     if (req.url!.startsWith('/hang')) {
       hanging.push(socket); // never answers the handshake
+      return;
+    }
+    if (req.url!.startsWith('/refuse-cut')) {
+      // A refusal that promises 100 bytes of body, sends 7, then resets the connection.
+      socket.write('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\npartial', () => setTimeout(() => (socket as Socket).resetAndDestroy(), 50));
       return;
     }
     if (req.url!.startsWith('/refuse')) {
@@ -165,6 +171,19 @@ routes:
     const r = await refusal(connect(`${base}/ws/refuse`));
     expect(r.status).toBe(403);
     expect(r.body).toBe('nope');
+  });
+
+  it('an upstream refusal cut mid-body cuts the client response, logged as an upstream reset', async () => {
+    const raw = await rawRequest(
+      gw.port,
+      'GET /ws/refuse-cut HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      5000,
+    );
+    expect(statusOf(raw)).toBe(403);
+    expect(raw).toMatch(/\r\n\r\npartial$/);
+    const line = await eventually(() => gw.logs.find((l) => l.msg === 'request' && l.path === '/ws/refuse-cut'));
+    expect(line.status).toBe(403);
+    expect(line.error).toBe('GW_ERR_UPSTREAM_RESET');
   });
 
   it('refuses an upgrade on a route without websocket: true (404)', async () => {

@@ -177,8 +177,12 @@ function relayRefusal(ctx: RequestContext, target: Target, res: IncomingMessage)
   res.once('end', () => {
     if (!ctx.aborted) respondEnd(ctx);
   });
-  res.once('error', () => {
-    if (!ctx.aborted) respondAbort(ctx);
+  // The refusal broke mid-body (node:http's 'aborted' is an ECONNRESET): classified as the
+  // proxy classifies it, so the log line and the span say why the client's response was cut.
+  res.once('error', (err: Error) => {
+    if (ctx.aborted) return;
+    ctx.errorCode ??= errorCode(err);
+    respondAbort(ctx);
   });
 }
 
