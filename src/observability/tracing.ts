@@ -22,10 +22,11 @@ import { setHeader, type HeaderList } from '../http/headers.js';
 import { RefCache, type RefLease } from '../util/ref-cache.js';
 
 /**
- * OpenTelemetry traces: a SERVER span per request and a CLIENT span per upstream attempt,
- * exported over OTLP/HTTP in batches. W3C Trace Context (`traceparent`, `tracestate`) and
- * W3C Baggage are extracted from the client and injected upstream with the client span as
- * parent. Attributes follow the stable OTel HTTP semantic conventions, plus `gantry.route`,
+ * OpenTelemetry traces: a SERVER span per request and a CLIENT span per upstream attempt
+ * (an HTTP attempt, or a gRPC call of a `grpc:` route), exported over OTLP/HTTP in batches.
+ * W3C Trace Context (`traceparent`, `tracestate`) and W3C Baggage are extracted from the
+ * client and injected upstream with the client span as parent. Attributes follow the stable
+ * OTel HTTP semantic conventions (the RPC ones for gRPC calls), plus `gantry.route`,
  * `gantry.consumer` and `gantry.upstream`.
  *
  * When `telemetry.tracing` is absent the runtime holds `null` and the data path does one
@@ -111,7 +112,37 @@ export class Tracing {
     this.#propagator.inject(trace.setSpan(parent, span), headers, headerListSetter);
     return span;
   }
+
+  /**
+   * Starts a client span for one gRPC call (`path`: `/package.Service/Method`) and writes its
+   * context into `carrier` (the call's metadata) with `setter`, as `startClient` does into headers.
+   */
+  startRpc<C>(parent: Context, path: string, origin: string, upstream: string, carrier: C, setter: TextMapSetter<C>): Span {
+    const name = path.slice(1);
+    const span = this.#tracer.startSpan(name, { kind: SpanKind.CLIENT }, parent);
+    if (span.isRecording()) {
+      const o = originParts(origin);
+      const slash = name.lastIndexOf('/');
+      span.setAttribute(ATTR_RPC_SYSTEM, 'grpc');
+      span.setAttribute(ATTR_RPC_SERVICE, name.slice(0, slash));
+      span.setAttribute(ATTR_RPC_METHOD, name.slice(slash + 1));
+      span.setAttribute(ATTR_SERVER_ADDRESS, o.host);
+      span.setAttribute(ATTR_SERVER_PORT, o.port);
+      span.setAttribute('gantry.upstream', upstream);
+    }
+    this.#propagator.inject(trace.setSpan(parent, span), carrier, setter);
+    return span;
+  }
 }
+
+/**
+ * OTel RPC semantic conventions for gRPC (not stable yet, so not in the package's stable
+ * entry point; the incubating one is a large module the data path should not load).
+ */
+const ATTR_RPC_SYSTEM = 'rpc.system';
+const ATTR_RPC_SERVICE = 'rpc.service';
+const ATTR_RPC_METHOD = 'rpc.method';
+const ATTR_RPC_GRPC_STATUS_CODE = 'rpc.grpc.status_code';
 
 /** Host and port of a target origin, parsed once per origin (origins come from config). */
 const origins = new Map<string, { host: string; port: number }>();
@@ -151,6 +182,15 @@ export class RequestTrace {
   /** A client span for the next upstream attempt (retries count up `http.request.resend_count`). */
   startAttempt(method: string, origin: string, path: string, headers: HeaderList, upstream: string): Span {
     return this.tracing.startClient(this.context, method, origin, path, headers, this.#attempts++, upstream);
+  }
+
+  /**
+   * A client span for a gRPC call, its context written into `carrier` (the call's metadata);
+   * undefined when the request is not sampled: the call then goes out as it would untraced.
+   */
+  startRpc<C>(path: string, origin: string, upstream: string, carrier: C, setter: TextMapSetter<C>): Span | undefined {
+    if (!this.span.isRecording()) return undefined;
+    return this.tracing.startRpc(this.context, path, origin, upstream, carrier, setter);
   }
 
   /**
@@ -209,6 +249,20 @@ export function endAttempt(span: Span, status: number, error?: string): void {
   } else if (status >= 400) {
     span.setAttribute(ATTR_ERROR_TYPE, String(status));
     span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  span.end();
+}
+
+/**
+ * Ends a gRPC client span with the call's status. Every status but OK is an error on a
+ * client span (OTel RPC semconv, gRPC status → span status). `error` names a failure the
+ * gateway tells apart (no status came from the server); else `error.type` is the status code.
+ */
+export function endRpc(span: Span, code: number, details: string, error?: string): void {
+  span.setAttribute(ATTR_RPC_GRPC_STATUS_CODE, code);
+  if (code !== 0) {
+    span.setAttribute(ATTR_ERROR_TYPE, error ?? String(code));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: details });
   }
   span.end();
 }

@@ -1,51 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, httpRequest, startGateway, startUpstream, type TestGateway, type TestUpstream } from '../helpers.js';
 import { PROTOBUFJS_DIR, startRecordingService, writeHttpBodyProto } from '../grpc-fixtures.js';
-
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  attributes: { key: string; value: Record<string, unknown> }[];
-  status?: { code?: number; message?: string };
-}
-
-/** A real OTLP/HTTP receiver: decodes the JSON export (`/v1/traces`) the SDK posts. */
-async function startReceiver(): Promise<{ url: string; spans: OtlpSpan[]; requests: { path: string; headers: http.IncomingHttpHeaders }[]; close(): Promise<void> }> {
-  const spans: OtlpSpan[] = [];
-  const requests: { path: string; headers: http.IncomingHttpHeaders }[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      requests.push({ path: req.url!, headers: req.headers });
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
-      for (const rs of body.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{}');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/v1/traces`, spans, requests, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-const attr = (s: OtlpSpan, key: string): unknown => {
-  const v = s.attributes.find((a) => a.key === key)?.value;
-  return v === undefined ? undefined : (v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : v.boolValue));
-};
-
-/** OTLP span status codes. */
-const UNSET = 0;
-const ERROR = 2;
+import { attr, ERROR, startReceiver, UNSET, type OtlpSpan } from '../otlp-fixtures.js';
 
 /**
  * A GET read to its end or its cut: the status, the body received, and whether it ended

@@ -1,12 +1,14 @@
 import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import type { Client, Metadata, StatusObject } from '@grpc/grpc-js';
+import type { TextMapSetter } from '@opentelemetry/api';
 import type { RouteConfig } from '../../config/schema.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { readRequestBody } from '../../pipeline/body.js';
 import { respondAbort, respondData, respondEnd, respondError, respondHead, respondReply } from '../../pipeline/respond.js';
 import { GatewayError, GatewayErrors, type GatewayErrorCode } from '../../errors.js';
 import { describeFailure } from '../../proxy/forward.js';
+import { endRpc } from '../../observability/tracing.js';
 import { hasRequestBody, isJsonType, type HeaderList } from '../../http/headers.js';
 import type { Target, Upstream } from '../../upstreams/upstream.js';
 import type { Handler, HandlerDeps } from '../handler.js';
@@ -142,12 +144,15 @@ function call(ctx: RequestContext, r: GrpcRoute, m: CompiledMethod, path: PathVa
   target.inFlight++;
   const client = r.channels.get(target);
   const md = requestMetadata(ctx, r.forward);
+  // Traced: a client span for the call, whose context replaces the client's `traceparent`.
+  const span = ctx.trace?.startRpc(m.path, target.origin, u.name, md, traceContextSetter);
   const options = { deadline: Date.now() + r.timeout };
   const started = performance.now();
   const done = (s: StatusObject) => {
     target.inFlight--;
     ctx.upstreamMs = performance.now() - started;
     report(u, target, s, ctx.upstreamMs, ctx.aborted);
+    if (span !== undefined) endRpc(span, s.code, s.details, failureType(s, ctx.aborted));
   };
   if (m.serverStreaming) streamCall(ctx, r, m, client, message, md, options, done);
   else unaryCall(ctx, r, m, client, message, md, options, done);
@@ -306,6 +311,28 @@ function respondStatus(ctx: RequestContext, r: GrpcRoute, s: StatusObject, head:
   metadataHeaders(head, METADATA_PREFIX, p.headers);
   metadataHeaders(s.metadata, TRAILER_PREFIX, p.headers);
   respondReply(ctx, p);
+}
+
+/**
+ * Writes the call's trace context into its metadata, replacing what the client sent. Only
+ * W3C Trace Context: `baggage` goes as metadata when `forwardHeaders` lists it, as untraced.
+ */
+const traceContextSetter: TextMapSetter<Metadata> = {
+  set: (md, key, value) => {
+    if (key === 'traceparent' || key === 'tracestate') md.set(key, value);
+  },
+};
+
+/**
+ * A client span's `error.type` for a call that got no status from the server, named as the
+ * proxy's attempts name it: cancelled by the gateway (the client went away), never connected,
+ * or broken. Undefined for a status the server sent (its code is the type).
+ */
+function failureType(s: StatusObject, aborted: boolean): string | undefined {
+  if (aborted || (s.code === Status.CANCELLED && CANCELLED_HERE.test(s.details))) return 'aborted';
+  if (s.code === Status.UNAVAILABLE && NOT_CONNECTED.test(s.details)) return 'connect_error';
+  if (BROKEN.test(s.details)) return 'reset';
+  return undefined;
 }
 
 /**
