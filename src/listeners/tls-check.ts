@@ -1,12 +1,11 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { GatewayConfig } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
 import type { ConfigPath } from '../config/entries.js';
 import { certificateNames, covers, serverNameProblem } from './tls-names.js';
 import { readCaFile } from '../util/ca-file.js';
+import { readConfigFile } from '../util/config-file.js';
 import type { ListenerTlsConfig } from './tls.js';
 
 /**
@@ -66,20 +65,22 @@ export function checkListenersTls(config: GatewayConfig, baseDir: string, source
   });
 }
 
-/** Reads files relative to the config, reporting one that cannot be read at its path. */
+/**
+ * Reads files relative to the config, reporting one that cannot be read at its path. Each is
+ * read once per load for the config object naming it (readConfigFile): the listener's build
+ * takes these bytes.
+ */
 class Files {
   constructor(
     readonly baseDir: string,
     readonly source: ConfigSource,
   ) {}
 
-  read(path: ConfigPath, p: string): Buffer | undefined {
-    try {
-      return readFileSync(resolve(this.baseDir, p));
-    } catch (e) {
-      this.source.issueAt(path, `cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      return undefined;
-    }
+  read(path: ConfigPath, owner: object, p: string): Buffer | undefined {
+    const read = readConfigFile(owner, this.baseDir, p);
+    if ('bytes' in read) return read.bytes;
+    this.source.issueAt(path, `cannot read ${p}: ${read.unreadable.code ?? read.unreadable.message}`);
+    return undefined;
   }
 }
 
@@ -89,8 +90,8 @@ class Files {
  */
 function checkCertificate(files: Files, at: ConfigPath, c: { cert?: unknown; key?: unknown; passphrase?: unknown }, ca: Buffer | undefined): X509Certificate | undefined {
   if (typeof c.cert !== 'string' || typeof c.key !== 'string') return undefined;
-  const cert = files.read([...at, 'cert'], c.cert);
-  const key = files.read([...at, 'key'], c.key);
+  const cert = files.read([...at, 'cert'], c, c.cert);
+  const key = files.read([...at, 'key'], c, c.key);
   if (cert === undefined || key === undefined) return undefined;
   try {
     createSecureContext({ cert, key, ca, ...(typeof c.passphrase === 'string' ? { passphrase: c.passphrase } : {}) });

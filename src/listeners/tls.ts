@@ -1,11 +1,10 @@
 import { constants as cryptoConstants, createHash, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { BuildError, reasonOf } from '../config/build-error.js';
 import { certificateNames, SniTable } from './tls-names.js';
 import { usableCaFile } from '../util/ca-file.js';
+import { usableConfigFile } from '../util/config-file.js';
 
 /**
  * One certificate of a listener chosen by SNI (RFC 6066 §3) for the names it lists.
@@ -100,14 +99,11 @@ const SESSION_ID_CONTEXT = createHash('sha1').update('gantry listener').digest('
  */
 export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): CompiledTls {
   const digest = createHash('sha256').update(JSON.stringify(cfg));
-  const read = (path: (string | number)[], p: string) => {
-    try {
-      const bytes = readFileSync(resolve(baseDir, p));
-      digest.update(bytes);
-      return bytes;
-    } catch (e) {
-      throw new BuildError(path, `cannot read ${p}: ${reasonOf(e)}`, { cause: e });
-    }
+  // The bytes the load checked (readConfigFile, by config object), not a second read.
+  const read = (path: (string | number)[], owner: object, p: string) => {
+    const bytes = usableConfigFile(owner, baseDir, p, path);
+    digest.update(bytes);
+    return bytes;
   };
   const requireSni = cfg.requireSni === true;
   const common: SecureContextOptions = { minVersion: cfg.minVersion ?? 'TLSv1.2', maxVersion: 'TLSv1.3', sessionIdContext: SESSION_ID_CONTEXT };
@@ -124,7 +120,7 @@ export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): Com
     common.ca = usableCaFile(cfg, baseDir, cfg.clientCa, ['clientCa']);
     digest.update(common.ca);
   }
-  const options: TlsOptions = { ...common, cert: read(['cert'], cfg.cert), key: read(['key'], cfg.key), ALPNProtocols: ['http/1.1'] };
+  const options: TlsOptions = { ...common, cert: read(['cert'], cfg, cfg.cert), key: read(['key'], cfg, cfg.key), ALPNProtocols: ['http/1.1'] };
   if (cfg.passphrase !== undefined) options.passphrase = cfg.passphrase;
   if (cfg.clientCa !== undefined) {
     options.requestCert = true;
@@ -134,7 +130,7 @@ export function compileListenerTls(cfg: ListenerTlsConfig, baseDir: string): Com
   const sni = new SniTable<SecureContext>();
   (cfg.certificates ?? []).forEach((c, i) => {
     const at = ['certificates', i];
-    const opts: SecureContextOptions = { ...common, cert: read([...at, 'cert'], c.cert), key: read([...at, 'key'], c.key) };
+    const opts: SecureContextOptions = { ...common, cert: read([...at, 'cert'], c, c.cert), key: read([...at, 'key'], c, c.key) };
     if (c.passphrase !== undefined) opts.passphrase = c.passphrase;
     const context = secureContext(at, `${c.cert}, ${c.key}`, opts);
     for (const name of c.serverNames) sni.add(name, context);

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
 import { Type, type Static } from '@sinclair/typebox';
 import { BuildError, reasonOf } from '../config/build-error.js';
 import { usableCaFile } from '../util/ca-file.js';
+import { usableConfigFile } from '../util/config-file.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { ConfigSource } from '../config/source.js';
 
@@ -53,14 +52,12 @@ export interface UpstreamTlsMaterial {
 export function readUpstreamTls(cfg: UpstreamTlsConfig | undefined, baseDir: string): UpstreamTlsMaterial | undefined {
   if (cfg === undefined) return undefined;
   const digest = createHash('sha256').update(JSON.stringify({ ...cfg, passphrase: undefined }));
+  // Read once per load (readConfigFile, by config object): the load check (checkUpstreamsTls)
+  // and the build share the bytes.
   const read = (field: 'cert' | 'key', p: string) => {
-    try {
-      const bytes = readFileSync(resolve(baseDir, p));
-      digest.update(`\u0000${field}\u0000`).update(bytes);
-      return bytes;
-    } catch (e) {
-      throw new BuildError([field], `cannot read ${p}: ${reasonOf(e)}`, { cause: e });
-    }
+    const bytes = usableConfigFile(cfg, baseDir, p, [field]);
+    digest.update(`\u0000${field}\u0000`).update(bytes);
+    return bytes;
   };
   const options: ConnectionOptions = { rejectUnauthorized: cfg.verify ?? true, minVersion: cfg.minVersion ?? 'TLSv1.2' };
   if (cfg.ca !== undefined) {

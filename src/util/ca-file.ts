@@ -1,7 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { BuildError, reasonOf } from '../config/build-error.js';
+import { BuildError } from '../config/build-error.js';
+import { readConfigFile, usableConfigFile } from './config-file.js';
 
 /** PEM labels OpenSSL reads as a certificate (`PEM_read_bio_X509_AUX`), as Node's `ca` option does. */
 const CERTIFICATE_LABELS = new Set(['CERTIFICATE', 'TRUSTED CERTIFICATE', 'X509 CERTIFICATE']);
@@ -47,31 +46,28 @@ export function caFileProblem(pem: Buffer, file: string): string | undefined {
 /** A CA file as a load read it: its bytes when they are a CA bundle, else why not. */
 export type CaFile = { pem: Buffer } | { unreadable: NodeJS.ErrnoException } | { problem: string };
 
-/** What each config object's CA file read to, for the rest of its load (see readCaFile). */
-const readByOwner = new WeakMap<object, { file: string; read: CaFile }>();
+/** The verdict on each CA file's bytes, so a load checks them once (see readCaFile). */
+const checkedByBytes = new WeakMap<Buffer, CaFile>();
 
 /**
  * Reads the CA file `file` (as the config wrote it, relative to `baseDir`) of `owner`, the
- * config's `tls` object that names it, and checks it (caFileProblem), once per config object:
- * the load-time check and the build of the same config take the same bytes, so the file is
- * read once per load and what is built is what was checked, even if the file changes in
- * between. A reload makes new config objects, so it reads the file afresh (a rotated CA).
+ * config's `tls` object that names it, and checks it (caFileProblem), once per config object
+ * (readConfigFile): the load-time check and the build of the same config take the same
+ * bytes, so what is built is what was checked, even if the file changes in between. A reload
+ * makes new config objects, so it reads the file afresh (a rotated CA).
  *
  * @example readCaFile(listener.tls, '/etc/gantry', 'certs/ca.pem') // { pem: <Buffer 2d 2d …> }
  */
 export function readCaFile(owner: object, baseDir: string, file: string): CaFile {
-  const hit = readByOwner.get(owner);
-  if (hit !== undefined && hit.file === file) return hit.read;
-  let read: CaFile;
-  try {
-    const pem = readFileSync(resolve(baseDir, file));
-    const problem = caFileProblem(pem, file);
-    read = problem === undefined ? { pem } : { problem };
-  } catch (e) {
-    read = { unreadable: e as NodeJS.ErrnoException };
+  const read = readConfigFile(owner, baseDir, file);
+  if ('unreadable' in read) return read;
+  let checked = checkedByBytes.get(read.bytes);
+  if (checked === undefined) {
+    const problem = caFileProblem(read.bytes, file);
+    checked = problem === undefined ? { pem: read.bytes } : { problem };
+    checkedByBytes.set(read.bytes, checked);
   }
-  readByOwner.set(owner, { file, read });
-  return read;
+  return checked;
 }
 
 /**
@@ -81,8 +77,8 @@ export function readCaFile(owner: object, baseDir: string, file: string): CaFile
  * @example usableCaFile(cfg.tls, baseDir, cfg.tls.ca, ['tls', 'ca'])
  */
 export function usableCaFile(owner: object, baseDir: string, file: string, path: (string | number)[]): Buffer {
+  const bytes = usableConfigFile(owner, baseDir, file, path);
   const read = readCaFile(owner, baseDir, file);
-  if ('pem' in read) return read.pem;
   if ('problem' in read) throw new BuildError(path, read.problem);
-  throw new BuildError(path, `cannot read ${file}: ${reasonOf(read.unreadable)}`, { cause: read.unreadable });
+  return bytes;
 }
