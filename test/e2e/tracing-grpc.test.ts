@@ -1,10 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, httpRequest, startGateway, type TestGateway } from '../helpers.js';
-import { startRecordingService } from '../grpc-fixtures.js';
+import { startGrpcProcess, startRecordingService } from '../grpc-fixtures.js';
 import { attr, ERROR, startReceiver, UNSET, type OtlpSpan } from '../otlp-fixtures.js';
 
 /**
@@ -194,5 +195,85 @@ ${routes}`,
     } finally {
       await gw.close();
     }
+  });
+});
+
+/**
+ * Calls that end without a status from the server: the server process killed mid-stream
+ * (`reset`) and the caller leaving mid-stream, which the gateway cancels (`aborted`). The
+ * servers run in their own processes and write `count` messages, then hold the stream open.
+ */
+describe('gRPC client spans of broken and abandoned calls', () => {
+  const STREAM_PROTO = `syntax = "proto3";
+package tb.v1;
+message ListRequest { string tag = 1; int32 count = 2; }
+message Item { string id = 1; }
+service Items { rpc List(ListRequest) returns (stream Item); }
+`;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let killed: Awaited<ReturnType<typeof startGrpcProcess>>;
+  let held: Awaited<ReturnType<typeof startGrpcProcess>>;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    receiver = await startReceiver();
+    const dir = mkdtempSync(join(tmpdir(), 'gantry-trace-grpc-broken-'));
+    writeFileSync(join(dir, 'items.proto'), STREAM_PROTO);
+    killed = await startGrpcProcess(join(dir, 'items.proto'), 'tb.v1.Items', []);
+    held = await startGrpcProcess(join(dir, 'items.proto'), 'tb.v1.Items', []);
+    gw = await startGateway(
+      `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+telemetry:
+  tracing: { endpoint: "${receiver.url}", sampleRatio: 1, flushInterval: 50ms }
+upstreams:
+  killed: { targets: [ "http://127.0.0.1:${killed.port}" ] }
+  held: { targets: [ "http://127.0.0.1:${held.port}" ] }
+routes:
+  - { name: killed, match: { path: /killed/:tag }, grpc: { upstream: killed, protoFile: ./items.proto, method: tb.v1.Items/List } }
+  - { name: held, match: { path: /held/:tag }, grpc: { upstream: held, protoFile: ./items.proto, method: tb.v1.Items/List } }
+`,
+      { file: join(dir, 'gateway.yaml') },
+    );
+  });
+  afterAll(async () => {
+    await gw?.close();
+    killed?.kill();
+    held?.kill();
+    await receiver?.close();
+  });
+
+  /** Opens a stream of one message; resolves with the request once that message arrived, and a promise of the end of the response. */
+  function openStream(path: string, traceId: string): Promise<{ req: http.ClientRequest; ended: Promise<void> }> {
+    return new Promise((resolve, reject) => {
+      const req = http.get(`${gw.url}${path}?count=1`, { agent: false, headers: { traceparent: traceparentOf(traceId) } }, (res) => {
+        expect(res.statusCode).toBe(200);
+        const ended = new Promise<void>((done) => {
+          res.on('end', done);
+          res.on('close', done);
+        });
+        res.once('data', () => resolve({ req, ended }));
+        res.on('error', () => {});
+      });
+      req.on('error', () => {});
+      req.setTimeout(5000, () => reject(new Error('no message from the stream')));
+    });
+  }
+
+  it.each([
+    { what: 'the server process killed mid-stream', path: '/killed/x', errorType: 'reset' },
+    { what: 'the caller leaving mid-stream', path: '/held/x', errorType: 'aborted' },
+  ])('$what: an error client span ($errorType)', async ({ path, errorType }) => {
+    const traceId = crypto.randomUUID().replaceAll('-', '');
+    const { req, ended } = await openStream(path, traceId);
+    if (errorType === 'reset') killed.kill();
+    else req.destroy();
+    await ended;
+    const server = await eventually(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 2), 5000, 'the server span');
+    const client = await eventually(() => receiver.spans.find((s) => s.traceId === traceId && s.kind === 3), 5000, 'the client span');
+    expect(client.parentSpanId).toBe(server.spanId);
+    expect(client.name).toBe('tb.v1.Items/List');
+    expect(client.status?.code).toBe(ERROR);
+    expect(attr(client, 'error.type')).toBe(errorType);
   });
 });
