@@ -68,6 +68,13 @@ const routes = `routes:
     grpc: { upstream: items, protoFile: ./items.proto, method: tg.v1.Items/List }
 `;
 
+/** The head of a config whose one listener traces every request to the OTLP receiver at `url`. */
+const traced = (url: string) => `version: 1
+listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
+telemetry:
+  tracing: { endpoint: "${url}", sampleRatio: 1, flushInterval: 50ms }
+`;
+
 const CALLER = '00f067aa0ba902b7';
 const traceparentOf = (traceId: string, flags = '01') => `00-${traceId}-${CALLER}-${flags}`;
 
@@ -81,11 +88,7 @@ describe('tracing gRPC calls', () => {
     const dir = writeProto();
     backend = await startBackend(join(dir, 'items.proto'));
     gw = await startGateway(
-      `version: 1
-listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
-telemetry:
-  tracing: { endpoint: "${receiver.url}", sampleRatio: 1, flushInterval: 50ms }
-upstreams:
+      `${traced(receiver.url)}upstreams:
   items: { targets: [ "http://127.0.0.1:${backend.port}" ] }
 ${routes}`,
       { file: join(dir, 'gateway.yaml') },
@@ -137,11 +140,7 @@ ${routes}`,
 
   it('a call the gateway could not make is an error client span (connect_error)', async () => {
     const dead = await startGateway(
-      `version: 1
-listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
-telemetry:
-  tracing: { endpoint: "${receiver.url}", sampleRatio: 1, flushInterval: 50ms }
-upstreams:
+      `${traced(receiver.url)}upstreams:
   items: { targets: [ "http://127.0.0.1:1" ] }
 ${routes}`,
       { file: join(writeProto(), 'gateway.yaml') },
@@ -222,11 +221,7 @@ service Items { rpc List(ListRequest) returns (stream Item); }
     killed = await startGrpcProcess(join(dir, 'items.proto'), 'tb.v1.Items', []);
     held = await startGrpcProcess(join(dir, 'items.proto'), 'tb.v1.Items', []);
     gw = await startGateway(
-      `version: 1
-listeners: [ { name: public, port: 0, host: 127.0.0.1 } ]
-telemetry:
-  tracing: { endpoint: "${receiver.url}", sampleRatio: 1, flushInterval: 50ms }
-upstreams:
+      `${traced(receiver.url)}upstreams:
   killed: { targets: [ "http://127.0.0.1:${killed.port}" ] }
   held: { targets: [ "http://127.0.0.1:${held.port}" ] }
 routes:
