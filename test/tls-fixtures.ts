@@ -133,3 +133,28 @@ export function handshake(
     socket.once('error', reject);
   });
 }
+
+/**
+ * Writes a plugin policy `name` to `file` whose `create` copies each `[from, to]` file: it runs
+ * at build, after the load's checks, so a test can change the files a config names between
+ * the check and the build (what is built must be what was checked).
+ *
+ * @example writeSwapAtBuildPlugin(join(dir, 'rotate.mjs'), 'rotate-cas', [[otherCa, targetCa]]);
+ */
+export function writeSwapAtBuildPlugin(file: string, name: string, copies: readonly (readonly [from: string, to: string])[]): void {
+  writeFileSync(
+    file,
+    `import { copyFileSync } from 'node:fs';
+const copies = ${JSON.stringify(copies)};
+export default {
+  name: ${JSON.stringify(name)},
+  description: 'Overwrites files the config names once the load has checked them.',
+  schema: { type: 'object' },
+  create() {
+    for (const [from, to] of copies) copyFileSync(from, to);
+    return {};
+  },
+};
+`,
+  );
+}

@@ -6,7 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRequest, startGateway, type TestGateway } from '../helpers.js';
 import { bindGrpc } from '../grpc-fixtures.js';
-import { handshake, issue, makeCa, type Issued } from '../tls-fixtures.js';
+import { handshake, issue, makeCa, writeSwapAtBuildPlugin, type Issued } from '../tls-fixtures.js';
 
 const PROTO = `syntax = "proto3";
 package echo.v1;
@@ -46,21 +46,10 @@ describe('CA files: what a load builds is what it checked', () => {
     writeFileSync(join(dir, 'other-ca.pem'), other.cert);
     writeFileSync(join(dir, 'gw.pem'), listener.cert);
     writeFileSync(join(dir, 'gw-key.pem'), listener.key);
-    writeFileSync(
-      join(dir, 'rotate.mjs'),
-      `import { copyFileSync } from 'node:fs';
-export default {
-  name: 'rotate-cas',
-  description: 'Overwrites the CA files once the load has checked them.',
-  schema: { type: 'object' },
-  create() {
-    copyFileSync(${JSON.stringify(join(dir, 'other-ca.pem'))}, ${JSON.stringify(join(dir, 'target-ca.pem'))});
-    copyFileSync(${JSON.stringify(join(dir, 'other-ca.pem'))}, ${JSON.stringify(join(dir, 'client-ca.pem'))});
-    return {};
-  },
-};
-`,
-    );
+    writeSwapAtBuildPlugin(join(dir, 'rotate.mjs'), 'rotate-cas', [
+      [join(dir, 'other-ca.pem'), join(dir, 'target-ca.pem')],
+      [join(dir, 'other-ca.pem'), join(dir, 'client-ca.pem')],
+    ]);
 
     const def = protoLoader.loadSync(join(dir, 'echo.proto'));
     const pkg = grpc.loadPackageDefinition(def) as unknown as { echo: { v1: { Echo: grpc.ServiceClientConstructor } } };

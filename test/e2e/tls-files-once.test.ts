@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers.js';
-import { handshake, issue, makeCa, type Issued } from '../tls-fixtures.js';
+import { handshake, issue, makeCa, writeSwapAtBuildPlugin, type Issued } from '../tls-fixtures.js';
 import { loadConfig } from '../../src/config/load.js';
 import { readUpstreamTls } from '../../src/upstreams/tls.js';
 
@@ -41,26 +41,16 @@ describe('certificate and key files: what a load builds is what it checked', () 
       write('checked');
       // A plugin policy's `create` runs at build, after the load's checks and before the
       // listeners are built: it puts the other certificates and keys in place.
-      const later = (name: string) => [join(dir, `${name}-later.pem`), join(dir, `${name}.pem`), join(dir, `${name}-later-key.pem`), join(dir, `${name}-key.pem`)];
+      const later = (name: string) =>
+        [
+          [join(dir, `${name}-later.pem`), join(dir, `${name}.pem`)],
+          [join(dir, `${name}-later-key.pem`), join(dir, `${name}-key.pem`)],
+        ] as const;
       for (const name of ['gw', 'api']) {
         writeFileSync(join(dir, `${name}-later.pem`), pairs[`${name}-later`]!.cert);
         writeFileSync(join(dir, `${name}-later-key.pem`), pairs[`${name}-later`]!.key);
       }
-      writeFileSync(
-        join(dir, 'rotate.mjs'),
-        `import { copyFileSync } from 'node:fs';
-const copies = ${JSON.stringify([...later('gw'), ...later('api')])};
-export default {
-  name: 'rotate-certs',
-  description: 'Overwrites the certificate and key files once the load has checked them.',
-  schema: { type: 'object' },
-  create() {
-    for (let i = 0; i < copies.length; i += 2) copyFileSync(copies[i], copies[i + 1]);
-    return {};
-  },
-};
-`,
-      );
+      writeSwapAtBuildPlugin(join(dir, 'rotate.mjs'), 'rotate-certs', [...later('gw'), ...later('api')]);
       gw = await startGateway(
         `version: 1
 listeners:
